@@ -1,0 +1,27 @@
+# The two commands a newcomer needs: `make demo` (the main job) and `make test`.
+.PHONY: setup demo test test-all check layer bench clean
+
+setup:
+	@bash scripts/setup.sh --system
+
+demo: setup
+	@.venv/bin/httprecap demo
+
+check: setup
+	.venv/bin/ruff check .
+	.venv/bin/python scripts/typecheck.py
+
+test: check
+	.venv/bin/python -m pytest -q -m "not slow"
+
+test-all: check
+	.venv/bin/python -m pytest -q
+
+layer: setup
+	.venv/bin/httprecap layer build
+
+bench: setup
+	.venv/bin/python -m bench
+
+clean:
+	rm -rf build dist .venv .pytest_cache .mypy_cache .ruff_cache

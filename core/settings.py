@@ -1,0 +1,154 @@
+"""Settings: every HTTPRECAP_* variable, defined and parsed in one place (runs in every process).
+
+Both halves of the layer (the function process and the extension process) read their
+configuration from the function's environment through `Settings.from_environ`. A malformed
+value never stops anything: it is replaced by its default and reported in `Settings.warnings`,
+which each process prints once at start, so a typo costs the user a warning, not their function.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+PREFIX = "HTTPRECAP_"
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One documented variable: its name, default, parser, and the sentence the docs show."""
+
+    name: str
+    default: Any
+    parse: Callable[[str], Any]
+    doc: str
+
+
+def _parse_bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError("expected 1/0, true/false, yes/no or on/off")
+
+
+def _bounded_int(low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        value = int(raw.strip())
+        if not low <= value <= high:
+            raise ValueError(f"expected an integer from {low} to {high}")
+        return value
+
+    return parse
+
+
+def _port(raw: str) -> int:
+    value = _bounded_int(1, 65535)(raw)
+    if value == 9001:
+        raise ValueError("port 9001 is reserved by Lambda")
+    return value
+
+
+def _csv(raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def _headers(raw: str) -> tuple[tuple[str, str], ...]:
+    """`Name=value,Other=value` (the OTEL_EXPORTER_OTLP_HEADERS convention)."""
+    pairs = []
+    for part in _csv(raw):
+        name, sep, value = part.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"expected Name=value pairs separated by commas, got {part!r}")
+        pairs.append((name.strip(), value.strip()))
+    return tuple(pairs)
+
+
+def _text(raw: str) -> str:
+    return raw.strip()
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("DISABLED", False, _parse_bool,
+            "Turn httprecap off: the wrapper only execs the runtime, the extension idles."),
+    Setting("NEXT_WRAPPER", "", _text,
+            "Another layer's exec wrapper to chain to (AWS_LAMBDA_EXEC_WRAPPER takes one value)."),
+    Setting("CAPTURE_SUBPROCESSES", False, _parse_bool,
+            "Also capture in Python subprocesses the function starts."),
+    Setting("CAPTURE_HEADERS", False, _parse_bool,
+            "Record request/response header values (secret headers stay masked)."),
+    Setting("CAPTURE_BODIES", False, _parse_bool,
+            "Record request/response bodies, truncated to HTTPRECAP_BODY_MAX_BYTES."),
+    Setting("BODY_MAX_BYTES", 2048, _bounded_int(0, 65536),
+            "Cap per captured body; longer bodies end with a truncation marker."),
+    Setting("REDACT", (), _csv,
+            "Extra regular expressions (comma-separated) for query, header and body field names "
+            "to mask."),
+    Setting("PORT", 9399, _port,
+            "Loopback port of the extension's collector (function process -> extension)."),
+    Setting("TELEMETRY_PORT", 9398, _port,
+            "Port the extension listens on for the Lambda Telemetry API."),
+    Setting("SINKS", ("stdout",), _csv,
+            "Where recaps go: stdout, emf, file://PATH, http(s)://URL, kinesis://STREAM, "
+            "firehose://STREAM, otlp+http://HOST:PORT (comma-separated)."),
+    Setting("HTTP_HEADERS", (), _headers,
+            "Headers for the http(s) sink, as Name=value pairs separated by commas."),
+    Setting("SHIP_BUDGET_MS", 50, _bounded_int(1, 10000),
+            "Longest time shipping may hold an invocation; the rest is retried later."),
+    Setting("HANDOFF_TIMEOUT_MS", 200, _bounded_int(1, 10000),
+            "How long the extension waits for the function's end-of-invocation hand-off after "
+            "the runtime is done."),
+    Setting("BUFFER_RECORDS", 20000, _bounded_int(100, 1_000_000),
+            "Records the function process holds before dropping (drops are counted)."),
+    Setting("MAX_CALLS_PER_RECAP", 20000, _bounded_int(1, 1_000_000),
+            "Calls kept in one recap; beyond it calls are counted in `dropped`."),
+    Setting("RETRY_QUEUE", 1000, _bounded_int(0, 100_000),
+            "Recaps kept for retry when a sink fails; beyond it the oldest are dropped "
+            "and counted."),
+    Setting("LOG_LEVEL", "warning", _text,
+            "httprecap's own log level: debug, info, warning or error."),
+)
+
+_BY_NAME = {setting.name: setting for setting in SETTINGS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Parsed configuration. Attribute names are the variable names without the prefix, lowered."""
+
+    values: Mapping[str, Any]
+    warnings: tuple[str, ...] = field(default=())
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.values[name.upper()]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        warnings: list[str] = []
+        for setting in SETTINGS:
+            raw = env.get(PREFIX + setting.name)
+            values[setting.name] = setting.default
+            if raw is None:
+                continue
+            try:
+                values[setting.name] = setting.parse(raw)
+            except ValueError as exc:
+                warnings.append(
+                    f"{PREFIX}{setting.name}={raw!r} ignored ({exc}); "
+                    f"using the default {setting.default!r}"
+                )
+        for key in env:
+            if key.startswith(PREFIX) and key[len(PREFIX):] not in _BY_NAME:
+                warnings.append(f"{key} is not an httprecap setting; ignored")
+        return cls(values=values, warnings=tuple(warnings))

@@ -1,0 +1,138 @@
+"""Transport contract: what the function process posts to the extension (both processes).
+
+The internal extension POSTs batches as JSON to ``http://127.0.0.1:$HTTPRECAP_PORT/v1/batch``::
+
+    {"v": 1, "pid": 4242, "seq": 7, "messages": [MESSAGE, ...]}
+
+Each MESSAGE is a dict with a kind ``"k"``:
+
+``hello``  the internal extension is active in process ``pid``.
+           ``{"k": "hello", "pid": int, "python": "3.12.1", "version": "0.1.0"}``
+``start``  a call began (sent only for calls still running when a batch leaves, so a call
+           that never finishes can still be named): ``{"k": "start", "call": CALL}`` where
+           CALL has at least id, requestId, startedAtUs, method, host, url.
+``call``   a finished call: ``{"k": "call", "call": CALL}`` (fields: see ``CALL_FIELDS``).
+``end``    every call of an invocation has been handed over:
+           ``{"k": "end", "requestId": str, "status": "success"|"error", "calls": int,
+           "startedAtUs": int, "durationMs": float, "dropped": {reason: int},
+           "overheadUs": int}``. ``calls`` counts the ``call`` messages sent for it, so the
+           extension knows when it holds them all. The init phase uses ``INIT_REQUEST_ID``.
+
+The extension answers 202 to a valid batch and 4xx (with a one-line reason) to anything else.
+Bounds below are part of the contract: both sides enforce them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+VERSION = 1
+PATH = "/v1/batch"
+INIT_REQUEST_ID = "init"
+
+MAX_BODY_BYTES = 4 * 1024 * 1024
+MAX_MESSAGES = 5000
+MAX_STRING = 8192
+MAX_ATTEMPTS = 50
+
+KINDS = ("hello", "start", "call", "end")
+END_STATUSES = ("success", "error")
+
+# Call fields, camelCase as they appear in the recap. Types are checked by `validate_call`.
+CALL_FIELDS: dict[str, tuple[type, ...]] = {
+    "id": (str,),
+    "requestId": (str,),
+    "startedAtUs": (int,),
+    "durationMs": (int, float),
+    "method": (str,),
+    "scheme": (str,),
+    "host": (str,),
+    "port": (int,),
+    "path": (str,),
+    "url": (str,),
+    "status": (int, type(None)),
+    "error": (dict, type(None)),
+    "bytesSent": (int, type(None)),
+    "bytesReceived": (int, type(None)),
+    "library": (str,),
+    "thread": (str,),
+    "attempts": (list,),
+    "aws": (dict, type(None)),
+    "requestHeaders": (dict, type(None)),
+    "responseHeaders": (dict, type(None)),
+    "requestBody": (str, type(None)),
+    "responseBody": (str, type(None)),
+}
+REQUIRED_CALL_FIELDS = ("id", "requestId", "startedAtUs", "method", "host", "url")
+
+
+class WireError(ValueError):
+    """A batch that breaks the contract; the message is the 4xx reason sent back."""
+
+
+def _check(condition: bool, reason: str) -> None:
+    if not condition:
+        raise WireError(reason)
+
+
+def _check_strings(value: Any, where: str, depth: int = 0) -> None:
+    """Bound every string and the nesting depth of anything that came from outside."""
+    _check(depth < 6, f"{where}: nested too deeply")
+    if isinstance(value, str):
+        _check(len(value) <= MAX_STRING, f"{where}: string longer than {MAX_STRING}")
+    elif isinstance(value, dict):
+        _check(len(value) <= 100, f"{where}: too many keys")
+        for key, item in value.items():
+            _check(isinstance(key, str), f"{where}: non-string key")
+            _check_strings(item, f"{where}.{key}", depth + 1)
+    elif isinstance(value, list):
+        _check(len(value) <= MAX_ATTEMPTS, f"{where}: list longer than {MAX_ATTEMPTS}")
+        for item in value:
+            _check_strings(item, where, depth + 1)
+
+
+def validate_call(call: Any) -> dict[str, Any]:
+    """Check one CALL (a ``start`` notice carries the same shape without the outcome fields)."""
+    _check(isinstance(call, dict), "call: not an object")
+    for name in REQUIRED_CALL_FIELDS:
+        _check(name in call, f"call: missing {name}")
+    for name, value in call.items():
+        expected = CALL_FIELDS.get(name)
+        if expected is None:
+            continue  # newer senders may add fields; unknown ones are ignored, not trusted
+        # bool is an int subclass; no call field is a bool.
+        _check(isinstance(value, expected) and not isinstance(value, bool),
+               f"call.{name}: wrong type")
+    _check_strings(call, "call")
+    checked: dict[str, Any] = call
+    return checked
+
+
+def validate_message(message: Any) -> dict[str, Any]:
+    _check(isinstance(message, dict), "message: not an object")
+    kind = message.get("k")
+    _check(kind in KINDS, f"message: unknown kind {kind!r}")
+    if kind in ("start", "call"):
+        validate_call(message.get("call"))
+    elif kind == "end":
+        _check(isinstance(message.get("requestId"), str), "end: missing requestId")
+        _check(message.get("status") in END_STATUSES, "end: bad status")
+        calls = message.get("calls")
+        _check(isinstance(calls, int) and not isinstance(calls, bool) and calls >= 0,
+               "end: bad calls count")
+        _check_strings(message, "end")
+    else:
+        _check(isinstance(message.get("pid"), int), "hello: missing pid")
+        _check_strings(message, "hello")
+    checked: dict[str, Any] = message
+    return checked
+
+
+def validate_batch(batch: Any) -> list[dict[str, Any]]:
+    """Return the batch's messages, or raise WireError saying why it is refused."""
+    _check(isinstance(batch, dict), "batch: not an object")
+    _check(batch.get("v") == VERSION, f"batch: unsupported version {batch.get('v')!r}")
+    messages = batch.get("messages")
+    _check(isinstance(messages, list), "batch: messages is not a list")
+    _check(len(messages) <= MAX_MESSAGES, f"batch: more than {MAX_MESSAGES} messages")
+    return [validate_message(message) for message in messages]

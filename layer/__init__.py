@@ -1,0 +1,1 @@
+"""Builds and publishes the Lambda layer zip (dev-time only)."""
