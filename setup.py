@@ -16,6 +16,7 @@ PACKAGE_DIRS = {
     "httprecap.sandbox": "sandbox",
     "httprecap.view": "view",
     "httprecap.cli": "cli",
+    "httprecap.demo": "demo",
 }
 
 

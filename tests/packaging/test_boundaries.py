@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-DEV_ONLY = ("httprecap.layer", "httprecap.sandbox", "httprecap.view", "httprecap.cli")
+DEV_ONLY = (
+    "httprecap.layer", "httprecap.sandbox", "httprecap.view", "httprecap.cli", "httprecap.demo",
+)
 
 
 def _imports(folder: str) -> list[tuple[Path, str]]:
