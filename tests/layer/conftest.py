@@ -1,0 +1,44 @@
+"""Fixtures for the layer tests: one built zip per session, from the checkout or stand-ins."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import pytest
+from httprecap.layer.build import LOADERS, LayerBuild, build_layer
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _source_root(tmp: Path) -> Path:
+    """The checkout when its loaders exist; else the checkout's code with stand-in loaders."""
+    if all((ROOT / source).is_file() for source, _ in LOADERS):
+        return ROOT
+    for folder in ("core", "internal", "external"):
+        (tmp / folder).symlink_to(ROOT / folder)
+    (tmp / "wrapper").mkdir()
+    (tmp / "wrapper/httprecap-extension").write_text("#!/bin/sh\necho stand-in launcher\n")
+    (tmp / "wrapper/httprecap-wrapper").write_text('#!/bin/sh\nexec "$@"\n')
+    (tmp / "wrapper/sitecustomize.py").write_text('"""Stand-in loader."""\n')
+    return tmp
+
+
+@pytest.fixture(scope="session")
+def source_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _source_root(tmp_path_factory.mktemp("layer-source"))
+
+
+@pytest.fixture(scope="session")
+def layer_build(source_root: Path, tmp_path_factory: pytest.TempPathFactory) -> LayerBuild:
+    return build_layer(tmp_path_factory.mktemp("layer") / "httprecap-layer.zip",
+                       source_root=source_root)
+
+
+@pytest.fixture(scope="session")
+def unpacked_layer(layer_build: LayerBuild, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The zip unpacked as Lambda would under /opt."""
+    opt = tmp_path_factory.mktemp("opt")
+    with zipfile.ZipFile(layer_build.path) as archive:
+        archive.extractall(opt)
+    return opt
