@@ -1,0 +1,1 @@
+"""Aggregate: per-invocation state keyed by request id, and its recap (extension process)."""

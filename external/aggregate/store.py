@@ -1,0 +1,271 @@
+"""Aggregate: open invocations keyed by request id, and when each is complete (extension process).
+
+The collector and the telemetry listener feed the `Aggregator` from their threads; the run loop
+waits on it for the invocation Lambda just announced and takes its recap. Everything is keyed by
+request id, never by arrival order, so late, early or interleaved data lands where it belongs.
+
+When is invocation R complete (checked in this order)?
+  1. `handoff`      its `end` arrived and every call the `end` counts has arrived;
+  2. `callsMissing` its `end` arrived but some counted calls did not come within the hand-off
+                    timeout (they are reported as dropped `notReceived`);
+  3. `runtimeDone`  telemetry says the runtime finished R, and either no internal extension is
+                    active or no `end` came within the hand-off timeout;
+  4. `noSource`     no internal extension and no Telemetry API: nothing will ever tell;
+  5. `deadline`     R's deadline passed (the function timed out).
+Memory is bounded: open invocations, calls per recap, and the ids remembered after shipping.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from httprecap import wire
+from httprecap.external.aggregate.invocation import Invocation
+from httprecap.external.aggregate.recap import (
+    HINT_NO_WRAPPER,
+    Context,
+    build_recap,
+    parse_iso_us,
+    resolve_outcome,
+)
+
+MAX_OPEN = 64
+REMEMBER_SHIPPED = 512
+IDLE_WAIT = 60.0  # re-check at least this often even when no deadline is known
+
+
+def _wall_us() -> int:
+    return time.time_ns() // 1000
+
+
+class Aggregator:
+    def __init__(self, max_calls: int, clock: Callable[[], float] = time.monotonic,
+                 wall_us: Callable[[], int] = _wall_us) -> None:
+        self.max_calls = max_calls
+        self.function_name = ""
+        self.function_version = ""
+        self.internal_active = False  # any valid batch arrived: the wrapper is set
+        self.telemetry_active = False
+        self._clock = clock
+        self._wall_us = wall_us
+        self._cond = threading.Condition()
+        self._open: dict[str, Invocation] = {}
+        self._shipped: deque[str] = deque()
+        self._shipped_set: set[str] = set()
+        self._carried: Counter[str] = Counter()
+        self._init_settled = False
+        self._hint_given = False
+
+    # ------------------------------------------------------------------ inputs (any thread)
+
+    def apply(self, messages: Iterable[dict[str, Any]]) -> None:
+        """Messages of one validated batch (see httprecap.wire)."""
+        with self._cond:
+            now = self._clock()
+            self.internal_active = True
+            for message in messages:
+                self._apply_message(message, now)
+            self._cond.notify_all()
+
+    def _apply_message(self, message: dict[str, Any], now: float) -> None:
+        kind = message["k"]
+        if kind == "hello":
+            return
+        request_id = message["call"]["requestId"] if kind in ("start", "call") else \
+            message["requestId"]
+        if request_id in self._shipped_set:
+            if kind == "call":
+                self._carried["lateArrival"] += 1
+            return
+        inv = self._get(request_id, now)
+        if kind == "call":
+            inv.add_call(message["call"], self.max_calls)
+        elif kind == "start":
+            inv.add_start(message["call"], self.max_calls)
+        else:
+            inv.set_end(message, now)
+
+    def apply_telemetry(self, events: Iterable[dict[str, Any]]) -> None:
+        """Telemetry API events; only platform.start/runtimeDone/report matter here."""
+        with self._cond:
+            now = self._clock()
+            for event in events:
+                self._apply_event(event, now)
+            self._cond.notify_all()
+
+    def _apply_event(self, event: dict[str, Any], now: float) -> None:
+        record = event.get("record")
+        kind = event.get("type")
+        if not isinstance(record, dict) or kind not in (
+                "platform.start", "platform.runtimeDone", "platform.report"):
+            return
+        request_id = record.get("requestId")
+        if not isinstance(request_id, str) or request_id in self._shipped_set:
+            return
+        inv = self._get(request_id, now)
+        if kind == "platform.start":
+            inv.platform_start_us = parse_iso_us(str(event.get("time", "")))
+            inv.trace = inv.trace or _trace_value(record.get("tracing"))
+        elif kind == "platform.runtimeDone":
+            inv.runtime_done, inv.runtime_done_at = record, now
+        else:
+            inv.report_status = str(record.get("status"))
+
+    def on_invoke(self, event: Mapping[str, Any]) -> str:
+        """An INVOKE event: the request id, its deadline and its trace header."""
+        request_id = str(event.get("requestId", ""))
+        with self._cond:
+            inv = self._get(request_id, self._clock())
+            inv.invoked = True
+            inv.invoked_at_us = self._wall_us()
+            deadline_ms = event.get("deadlineMs")
+            if isinstance(deadline_ms, (int, float)):
+                inv.deadline_us = int(deadline_ms * 1000)
+                inv.deadline_at = self._clock() + (inv.deadline_us - inv.invoked_at_us) / 1e6
+            inv.trace = _trace_value(event.get("tracing")) or inv.trace
+        return request_id
+
+    def carry(self, reasons: Mapping[str, int]) -> None:
+        """Losses found elsewhere (the sinks' retry queues), reported in the next recap."""
+        with self._cond:
+            self._carried.update({k: v for k, v in reasons.items() if v > 0})
+
+    def _get(self, request_id: str, now: float) -> Invocation:
+        inv = self._open.get(request_id)
+        if inv is None:
+            if len(self._open) >= MAX_OPEN:
+                self._evict_oldest()
+            phase = "init" if request_id == wire.INIT_REQUEST_ID else "invoke"
+            inv = self._open[request_id] = Invocation(request_id, phase, now)
+        inv.touched_at = now
+        return inv
+
+    def _evict_oldest(self) -> None:
+        oldest = min(self._open.values(), key=lambda inv: inv.touched_at)
+        del self._open[oldest.request_id]
+        self._remember(oldest.request_id)
+        if oldest.received:
+            self._carried["evicted"] += oldest.received
+
+    def _remember(self, request_id: str) -> None:
+        self._shipped.append(request_id)
+        self._shipped_set.add(request_id)
+        if len(self._shipped) > REMEMBER_SHIPPED:
+            self._shipped_set.discard(self._shipped.popleft())
+
+    # ------------------------------------------------------------------------- completion
+
+    def completion(self, request_id: str, handoff_s: float) -> tuple[str | None, float | None]:
+        """(reason, None) once complete, else (None, the monotonic time to check again)."""
+        with self._cond:
+            inv = self._open.get(request_id)
+            if inv is None:
+                return "gone", None
+            reason, wake = self._check(inv, handoff_s, self._clock())
+            if reason and inv.completed_at is None:
+                inv.completed_at = inv.touched_at if reason == "handoff" else self._clock()
+            return reason, wake
+
+    def _check(self, inv: Invocation, handoff_s: float,
+               now: float) -> tuple[str | None, float | None]:
+        if inv.handed_over:
+            return "handoff", None
+        wakes: list[float] = []
+        if inv.end is not None and inv.end_at is not None:
+            if now >= inv.end_at + handoff_s:
+                return "callsMissing", None
+            wakes.append(inv.end_at + handoff_s)
+        if inv.runtime_done_at is not None:
+            if not self.internal_active:
+                return "runtimeDone", None
+            if inv.end is None:
+                if now >= inv.runtime_done_at + handoff_s:
+                    return "runtimeDone", None
+                wakes.append(inv.runtime_done_at + handoff_s)
+        if not self.internal_active and not self.telemetry_active:
+            return "noSource", None
+        if inv.deadline_at is not None:
+            if now >= inv.deadline_at:
+                return "deadline", None
+            wakes.append(inv.deadline_at)
+        return None, min(wakes, default=None)
+
+    def wait_complete(self, request_id: str, handoff_s: float) -> str:
+        """Block until `request_id` is complete; return why (see the module docstring)."""
+        with self._cond:
+            while True:
+                reason, wake = self.completion(request_id, handoff_s)
+                if reason is not None:
+                    return reason
+                timeout = IDLE_WAIT if wake is None else max(wake - self._clock(), 0.0005)
+                self._cond.wait(min(timeout, IDLE_WAIT))
+
+    # ----------------------------------------------------------------------------- output
+
+    def take(self, request_id: str, *, status: str | None = None,
+             deadline_passed: bool = False) -> list[dict[str, Any]]:
+        """The recaps to ship now: the init recap (once, if it has calls) and R's.
+
+        `status` overrides what the data says (SHUTDOWN with reason timeout/failure).
+        """
+        with self._cond:
+            recaps = self._take_init()
+            inv = self._open.pop(request_id, None)
+            if inv is not None:
+                self._remember(request_id)
+                recaps.append(self._build(inv, status, deadline_passed))
+            return recaps
+
+    def take_all(self, current: str | None = None,
+                 status: str | None = None) -> list[dict[str, Any]]:
+        """Everything still open (SHUTDOWN): `status` applies to `current` only."""
+        with self._cond:
+            recaps = self._take_init()
+            now_us = self._wall_us()
+            for inv in list(self._open.values()):
+                del self._open[inv.request_id]
+                self._remember(inv.request_id)
+                if inv.invoked or inv.has_calls:
+                    passed = inv.deadline_us is not None and now_us >= inv.deadline_us
+                    override = status if inv.request_id == current else None
+                    recaps.append(self._build(inv, override, passed))
+            return recaps
+
+    def _take_init(self) -> list[dict[str, Any]]:
+        if self._init_settled:
+            return []
+        self._init_settled = True
+        inv = self._open.pop(wire.INIT_REQUEST_ID, None)
+        self._remember(wire.INIT_REQUEST_ID)
+        if inv is None or not inv.has_calls:
+            return []
+        return [self._build(inv, None, False)]
+
+    def _build(self, inv: Invocation, status: str | None,
+               deadline_passed: bool) -> dict[str, Any]:
+        now_us = self._wall_us()
+        if status == "timeout" and inv.deadline_us is not None:
+            now_us = min(now_us, inv.deadline_us)
+        if inv.end is not None and inv.received < inv.end["calls"]:
+            inv.dropped["notReceived"] += inv.end["calls"] - inv.received
+        outcome = resolve_outcome(inv, now_us, status, deadline_passed)
+        carried: Counter[str] = Counter()
+        hint = None
+        if inv.phase == "invoke":
+            carried, self._carried = self._carried, Counter()
+            if not self.internal_active and not self._hint_given:
+                hint, self._hint_given = HINT_NO_WRAPPER, True
+        held_since = inv.completed_at if inv.completed_at is not None else self._clock()
+        context = Context(self.function_name, self.function_version, carried,
+                          (self._clock() - held_since) * 1000, hint)
+        return build_recap(inv, outcome, context)
+
+
+def _trace_value(tracing: Any) -> str | None:
+    if isinstance(tracing, dict) and isinstance(tracing.get("value"), str):
+        return str(tracing["value"])
+    return None

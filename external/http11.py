@@ -1,0 +1,401 @@
+"""Plumbing: a small HTTP/1.1 client and loopback server on raw sockets (extension process).
+
+The extension talks HTTP three ways: to the Lambda control plane (Extensions and Telemetry
+APIs), and as a server for the function process's batches and for Telemetry API deliveries.
+All three are loopback, plain HTTP/1.1 with `Content-Length` bodies, so this module does only
+that. The standard library's `http.client`/`http.server` would do too, but they import `email`
+and `ssl` (about 40 ms), and the extension must be ready within 60 ms of launch.
+
+Every read has a deadline (not just a per-`recv` timeout), so a client that trickles bytes
+(slow-loris) is cut off, and every size is bounded before anything is buffered.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+MAX_HEAD_BYTES = 16 * 1024
+MAX_HEADERS = 100
+REASONS = {
+    200: "OK", 202: "Accepted", 400: "Bad Request", 404: "Not Found",
+    405: "Method Not Allowed", 408: "Request Timeout", 411: "Length Required",
+    413: "Content Too Large", 500: "Internal Server Error", 501: "Not Implemented",
+    503: "Service Unavailable",
+}
+
+
+class ProtocolError(ValueError):
+    """The peer broke HTTP/1.1 (or a bound); the message says how."""
+
+
+class PeerClosed(ConnectionError):
+    """The peer closed the connection before a complete message arrived."""
+
+
+class _Reader:
+    """Buffered reads from a socket, each bounded by an absolute monotonic deadline."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._buffer = bytearray()
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buffer)
+
+    def fill(self, deadline: float | None) -> None:
+        if deadline is None:
+            self._sock.settimeout(None)
+        else:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("read deadline passed")
+            self._sock.settimeout(remaining)
+        chunk = self._sock.recv(65536)
+        if not chunk:
+            raise PeerClosed("connection closed by peer")
+        self._buffer += chunk
+
+    def readline(self, limit: int, deadline: float | None) -> bytes:
+        while True:
+            end = self._buffer.find(b"\n")
+            if end >= 0:
+                line = bytes(self._buffer[: end + 1])
+                del self._buffer[: end + 1]
+                return line
+            if len(self._buffer) > limit:
+                raise ProtocolError("header line too long")
+            self.fill(deadline)
+
+    def read(self, size: int, deadline: float | None) -> bytes:
+        while len(self._buffer) < size:
+            self.fill(deadline)
+        data = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return data
+
+    def read_to_close(self, limit: int, deadline: float | None) -> bytes:
+        try:
+            while len(self._buffer) <= limit:
+                self.fill(deadline)
+        except PeerClosed:
+            return self.read(len(self._buffer), deadline)
+        raise ProtocolError("body too large")
+
+
+def _read_head(reader: _Reader, deadline: float | None) -> tuple[str, dict[str, str]]:
+    """Read a start line and its header fields (names lower-cased)."""
+    start = reader.readline(MAX_HEAD_BYTES, deadline).decode("latin-1").strip()
+    headers: dict[str, str] = {}
+    size = len(start)
+    while True:
+        line = reader.readline(MAX_HEAD_BYTES, deadline)
+        size += len(line)
+        if size > MAX_HEAD_BYTES or len(headers) > MAX_HEADERS:
+            raise ProtocolError("request head too large")
+        text = line.decode("latin-1").strip()
+        if not text:
+            return start, headers
+        name, sep, value = text.partition(":")
+        if not sep:
+            raise ProtocolError("malformed header line")
+        headers[name.strip().lower()] = value.strip()
+
+
+def _content_length(headers: dict[str, str]) -> int | None:
+    raw = headers.get("content-length")
+    if raw is None:
+        return None
+    if not raw.isdigit():
+        raise ProtocolError("malformed Content-Length")
+    return int(raw)
+
+
+def _read_chunked(reader: _Reader, limit: int, deadline: float | None) -> bytes:
+    body = bytearray()
+    while True:
+        size_line = reader.readline(1024, deadline).split(b";")[0].strip()
+        try:
+            size = int(size_line, 16)
+        except ValueError:
+            raise ProtocolError("malformed chunk size") from None
+        if size == 0:
+            while reader.readline(MAX_HEAD_BYTES, deadline).strip():
+                pass  # trailer fields: none of our peers sends them, skip any
+            return bytes(body)
+        if len(body) + size > limit:
+            raise ProtocolError("body too large")
+        body += reader.read(size, deadline)
+        reader.readline(16, deadline)
+
+
+# --------------------------------------------------------------------------------- client
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection to `host:port`, reopened when the server closed it.
+
+    Not thread-safe: each thread that talks to a server owns its own Connection.
+    """
+
+    def __init__(self, host: str, port: int, *, max_body: int = 8 * 1024 * 1024) -> None:
+        self.host = host
+        self.port = port
+        self._max_body = max_body
+        self._sock: socket.socket | None = None
+        self._reader: _Reader | None = None
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+        self._sock = None
+        self._reader = None
+
+    def request(self, method: str, path: str, body: bytes = b"",
+                headers: dict[str, str] | None = None, timeout: float | None = None) -> Response:
+        """Send one request and read its response; `timeout` bounds the whole exchange."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        reused = self._sock is not None
+        try:
+            return self._exchange(method, path, body, headers or {}, deadline)
+        except ConnectionError:
+            if not reused:
+                raise
+        # A kept-alive connection the server had already closed (idle timeout, a thaw after a
+        # freeze): sending once more on a fresh connection is what every HTTP client does.
+        return self._exchange(method, path, body, headers or {}, deadline)
+
+    def _exchange(self, method: str, path: str, body: bytes, headers: dict[str, str],
+                  deadline: float | None) -> Response:
+        try:
+            sock, reader = self._open(deadline)
+            head = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}",
+                    f"Content-Length: {len(body)}"]
+            head += [f"{name}: {value}" for name, value in headers.items()]
+            sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
+            response = self._read_response(reader, method, deadline)
+        except (OSError, ProtocolError):
+            self.close()
+            raise
+        if response.headers.get("connection", "").lower() == "close":
+            self.close()
+        return response
+
+    def _open(self, deadline: float | None) -> tuple[socket.socket, _Reader]:
+        if self._sock is None or self._reader is None:
+            timeout = None if deadline is None else max(deadline - time.monotonic(), 0.001)
+            self._sock = socket.create_connection((self.host, self.port), timeout=timeout)
+            self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._reader = _Reader(self._sock)
+        if deadline is not None:
+            self._sock.settimeout(max(deadline - time.monotonic(), 0.001))
+        else:
+            self._sock.settimeout(None)
+        return self._sock, self._reader
+
+    def _read_response(self, reader: _Reader, method: str, deadline: float | None) -> Response:
+        start, headers = _read_head(reader, deadline)
+        parts = start.split(" ", 2)
+        if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
+            raise ProtocolError(f"malformed status line {start[:80]!r}")
+        status = int(parts[1])
+        length = _content_length(headers)
+        if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
+            body = b""
+        elif "chunked" in headers.get("transfer-encoding", "").lower():
+            body = _read_chunked(reader, self._max_body, deadline)
+        elif length is not None:
+            if length > self._max_body:
+                raise ProtocolError("response body too large")
+            body = reader.read(length, deadline)
+        else:
+            body = reader.read_to_close(self._max_body, deadline)
+            self.close()
+        return Response(status, headers, body)
+
+
+# --------------------------------------------------------------------------------- server
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: bytes = b""
+    content_type: str = "text/plain; charset=utf-8"
+
+    @classmethod
+    def text(cls, status: int, line: str) -> Reply:
+        return cls(status, (line + "\n").encode())
+
+
+Handler = Callable[[Request], Reply]
+
+
+@dataclass
+class ServerLimits:
+    """The bounds one listener enforces on every peer."""
+
+    max_body: int
+    max_connections: int = 32
+    read_timeout: float = 2.0  # from a request's first byte to its last
+    idle_timeout: float = 120.0  # between requests on a kept-alive connection
+
+
+@dataclass
+class _Stats:
+    rejected: Counter[str] = field(default_factory=Counter)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def count(self, reason: str) -> None:
+        with self.lock:
+            self.rejected[reason] += 1
+
+
+class Server:
+    """A threaded HTTP/1.1 listener: one thread per connection, a bounded number of them."""
+
+    def __init__(self, host: str, port: int, handler: Handler, limits: ServerLimits,
+                 name: str = "httprecap-server") -> None:
+        self._handler = handler
+        self._limits = limits
+        self._name = name
+        self._stats = _Stats()
+        self._slots = threading.BoundedSemaphore(limits.max_connections)
+        self._listener = socket.create_server((host, port), backlog=64)
+        self.host, self.port = self._listener.getsockname()[:2]
+        self._closed = False
+
+    @property
+    def rejected(self) -> Counter[str]:
+        """Requests refused before reaching the handler, by reason."""
+        with self._stats.lock:
+            return Counter(self._stats.rejected)
+
+    def start(self) -> Server:
+        threading.Thread(target=self._accept_loop, name=self._name, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self._closed = True
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
+        self._listener.close()
+
+    def _accept_loop(self) -> None:
+        while not self._closed:
+            try:
+                sock, _ = self._listener.accept()
+            except OSError:
+                if self._closed:
+                    return
+                continue
+            if not self._slots.acquire(blocking=False):
+                self._stats.count("tooManyConnections")
+                _refuse(sock)
+                continue
+            threading.Thread(target=self._serve, args=(sock,), name=f"{self._name}-conn",
+                             daemon=True).start()
+
+    def _serve(self, sock: socket.socket) -> None:
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            reader = _Reader(sock)
+            while self._serve_one(sock, reader):
+                pass
+        except (OSError, ProtocolError):
+            pass  # the peer went away or broke the protocol; its connection simply ends
+        finally:
+            sock.close()
+            self._slots.release()
+
+    def _serve_one(self, sock: socket.socket, reader: _Reader) -> bool:
+        """Serve one request; return whether the connection stays open."""
+        if not reader.buffered:
+            try:
+                reader.fill(time.monotonic() + self._limits.idle_timeout)
+            except (PeerClosed, TimeoutError):
+                return False
+        deadline = time.monotonic() + self._limits.read_timeout
+        try:
+            request, keep_alive = self._read_request(reader, deadline)
+        except _Refusal as refusal:
+            self._stats.count(refusal.reason)
+            _send(sock, Reply.text(refusal.status, refusal.line), False, deadline)
+            return False
+        except TimeoutError:
+            self._stats.count("readTimeout")
+            _send(sock, Reply.text(408, "request not received in time"), False,
+                  time.monotonic() + 0.1)
+            return False
+        reply = self._call_handler(request)
+        _send(sock, reply, keep_alive, time.monotonic() + self._limits.read_timeout)
+        return keep_alive
+
+    def _read_request(self, reader: _Reader, deadline: float) -> tuple[Request, bool]:
+        try:
+            start, headers = _read_head(reader, deadline)
+            method, path, version = start.split(" ")
+            length = _content_length(headers)
+        except (ProtocolError, ValueError, UnicodeError):
+            raise _Refusal(400, "malformed request head", "malformedHead") from None
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+            raise _Refusal(501, "chunked bodies are not accepted; send Content-Length",
+                           "chunked")
+        if length is None and method in ("POST", "PUT"):
+            raise _Refusal(411, "Content-Length is required", "noLength")
+        if (length or 0) > self._limits.max_body:
+            raise _Refusal(413, f"body larger than {self._limits.max_body} bytes", "tooLarge")
+        body = reader.read(length or 0, deadline)
+        connection = headers.get("connection", "").lower()
+        keep_alive = connection != "close" and (version == "HTTP/1.1" or connection == "keep-alive")
+        return Request(method, path, headers, body), keep_alive
+
+    def _call_handler(self, request: Request) -> Reply:
+        try:
+            return self._handler(request)
+        except Exception as exc:  # a bug must cost one reply, never the listener
+            self._stats.count("handlerError")
+            return Reply.text(500, f"internal error: {type(exc).__name__}")
+
+
+class _Refusal(Exception):
+    def __init__(self, status: int, line: str, reason: str) -> None:
+        super().__init__(line)
+        self.status, self.line, self.reason = status, line, reason
+
+
+def _send(sock: socket.socket, reply: Reply, keep_alive: bool, deadline: float) -> None:
+    head = (f"HTTP/1.1 {reply.status} {REASONS.get(reply.status, 'Unknown')}\r\n"
+            f"Content-Type: {reply.content_type}\r\nContent-Length: {len(reply.body)}\r\n"
+            f"Connection: {'keep-alive' if keep_alive else 'close'}\r\n\r\n")
+    sock.settimeout(max(deadline - time.monotonic(), 0.001))
+    with contextlib.suppress(OSError):  # the peer left; nothing more to tell it
+        sock.sendall(head.encode("latin-1") + reply.body)
+
+
+def _refuse(sock: socket.socket) -> None:
+    try:
+        _send(sock, Reply.text(503, "too many connections"), False, time.monotonic() + 0.1)
+    finally:
+        sock.close()

@@ -1,0 +1,1 @@
+"""Control plane: the Lambda Extensions API and Telemetry API clients (extension process)."""

@@ -1,0 +1,112 @@
+"""Control plane: Telemetry API subscription and the listener it delivers to (extension process).
+
+We subscribe to `platform` events only. They give the trace id (`platform.start`), and the
+status of an invocation whose end-of-invocation hand-off never came (`platform.runtimeDone`,
+`platform.report`). The recap never waits for them when the hand-off is there: Lambda buffers
+telemetry for at least 25 ms, far longer than shipping takes.
+
+Lambda delivers to `http://sandbox.localdomain:PORT/`; inside Lambda that name resolves to the
+environment itself. Where it does not resolve (the local sandbox, which maps the name to
+127.0.0.1 itself) we listen on loopback.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from httprecap.external import log
+from httprecap.external.http11 import Reply, Request, Server, ServerLimits
+from httprecap.external.lambda_api.extensions import ExtensionsClient, LambdaApiError
+
+API_VERSION = "2022-07-01"
+SCHEMA_VERSION = "2022-12-13"
+SANDBOX_HOST = "sandbox.localdomain"
+LOOPBACK = "127.0.0.1"
+# Lambda may deliver up to 2 x maxBytes plus metadata in one POST.
+MAX_DELIVERY_BYTES = 4 * 1024 * 1024
+
+EventsCallback = Callable[[list[dict[str, Any]]], None]
+
+
+class HostLookup:
+    """Resolves `sandbox.localdomain` in the background, so a slow resolver costs no start-up."""
+
+    def __init__(self, name: str = SANDBOX_HOST) -> None:
+        self._name = name
+        self._address: str | None = None
+        self._thread = threading.Thread(target=self._resolve, name="httprecap-lookup",
+                                        daemon=True)
+
+    def start(self) -> HostLookup:
+        self._thread.start()
+        return self
+
+    def _resolve(self) -> None:
+        try:
+            infos = socket.getaddrinfo(self._name, None, socket.AF_INET, socket.SOCK_STREAM)
+        except OSError:
+            return
+        if infos:
+            self._address = str(infos[0][4][0])
+
+    def address(self, wait: float) -> str:
+        """The name's address if it resolved within `wait` seconds, else loopback."""
+        self._thread.join(wait)
+        return self._address or LOOPBACK
+
+
+def subscription(port: int) -> dict[str, Any]:
+    return {
+        "schemaVersion": SCHEMA_VERSION,
+        "types": ["platform"],
+        "buffering": {"maxItems": 1000, "maxBytes": 262144, "timeoutMs": 25},
+        "destination": {"protocol": "HTTP", "URI": f"http://{SANDBOX_HOST}:{port}/"},
+    }
+
+
+def subscribe(client: ExtensionsClient, port: int) -> bool:
+    """Subscribe to platform telemetry; False where the platform does not offer it.
+
+    AWS SAM local and other emulators answer 202 `Telemetry.NotSupported`: that is not an
+    error, the extension simply works from the function process's hand-off alone.
+    """
+    response = client.call("PUT", f"/{API_VERSION}/telemetry", subscription(port), timeout=5.0)
+    if response.status == 200:
+        return True
+    if response.status == 202:
+        log.info("the Telemetry API is not supported here; carrying on without it")
+        return False
+    raise LambdaApiError(f"telemetry subscription answered {response.status}: "
+                         f"{response.body[:200].decode('utf-8', 'replace')}")
+
+
+def _handler(on_events: EventsCallback) -> Callable[[Request], Reply]:
+    def handle(request: Request) -> Reply:
+        if request.method != "POST":
+            return Reply.text(405, "POST a JSON array of events")
+        try:
+            events = json.loads(request.body)
+        except ValueError:
+            return Reply.text(400, "body is not JSON")
+        if not isinstance(events, list):
+            return Reply.text(400, "body is not a JSON array")
+        on_events([event for event in events if isinstance(event, dict)])
+        return Reply.text(200, "OK")
+
+    return handle
+
+
+def start_listener(host: str, port: int, on_events: EventsCallback) -> Server:
+    """Listen for Telemetry API deliveries on `host:port` (loopback if `host` cannot be bound)."""
+    limits = ServerLimits(max_body=MAX_DELIVERY_BYTES, max_connections=8, read_timeout=5.0)
+    try:
+        server = Server(host, port, _handler(on_events), limits, "httprecap-telemetry")
+    except OSError:
+        if host == LOOPBACK:
+            raise
+        server = Server(LOOPBACK, port, _handler(on_events), limits, "httprecap-telemetry")
+    return server.start()
