@@ -1,0 +1,157 @@
+"""Bootstrap: ``install()`` starts the internal extension in this process (function process).
+
+Called once by the layer's ``sitecustomize`` at interpreter start. It reads the settings,
+starts the transport (buffer + sender thread) and registers post-import hooks for the clients
+we capture; none of those libraries is imported here. It is idempotent, never raises, and
+fork-aware: a child process (Lambda Managed Instances forks its workers) gets its own buffer,
+connection and sender thread, and says hello with its own pid.
+
+Example (what sitecustomize does)::
+
+    from httprecap.internal import bootstrap
+    bootstrap.install()
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from httprecap.internal import hooks, invocation, patching
+from httprecap.internal.capture import botocore, http_client, requests, urllib3
+from httprecap.internal.capture import call as calls
+from httprecap.internal.capture.record import RecordBuilder
+from httprecap.internal.transport.buffer import Buffer
+from httprecap.internal.transport.sender import Sender
+from httprecap.redact import Redactor
+from httprecap.settings import Settings
+
+# Module imported -> patch to apply. Order is irrelevant: each patch stands alone.
+TARGETS = (
+    (invocation.RUNTIME_CLIENT_MODULE, invocation.patch_runtime_client),
+    (requests.MODULE, requests.patch),
+    (urllib3.POOL_MODULE, urllib3.patch_pool),
+    (urllib3.MANAGER_MODULE, urllib3.patch_manager),
+    (http_client.MODULE, http_client.patch),
+    (botocore.MODULE, botocore.patch),
+)
+BATCH_SIZE = 1000  # a full batch wakes the sender before its next tick
+EXIT_FLUSH_S = 0.1
+
+
+@dataclass
+class _Active:
+    settings: Settings
+    environ: Mapping[str, str]
+    sender: Sender
+
+
+class _State:
+    active: _Active | None = None
+    installed = False  # install() ran in this process (whatever its outcome)
+    process_hooks = False  # fork and exit hooks registered (they cannot be unregistered)
+
+
+_state = _State()
+
+
+def install(environ: Mapping[str, str] | None = None) -> bool:
+    """Start capturing in this process; True if it did. Idempotent, never raises."""
+    if _state.installed:
+        return False
+    _state.installed = True
+    try:
+        env = os.environ if environ is None else environ
+        settings = Settings.from_environ(env)
+        if settings.disabled:
+            return False
+        _warn(settings)
+        _start(settings, env)
+        for module, patch in TARGETS:
+            hooks.when_imported(module, patch)
+        _register_process_hooks()
+        return True
+    except Exception:
+        return False
+
+
+def uninstall() -> None:
+    """Stop the sender and undo every patch and hook (tests; never needed on Lambda)."""
+    active, _state.active = _state.active, None
+    calls.sink = None
+    invocation.hand_off = None
+    hooks.remove_all()
+    patching.unwrap_all()
+    if active is not None:
+        active.sender.stop()
+    _state.installed = False
+
+
+def sender() -> Sender | None:
+    """The running sender, if any (tests flush it)."""
+    return _state.active.sender if _state.active is not None else None
+
+
+def _start(settings: Settings, environ: Mapping[str, str]) -> None:
+    redactor = Redactor(settings.redact, settings.body_max_bytes)
+    calls.options = calls.Options(
+        headers=settings.capture_headers,
+        bodies=settings.capture_bodies,
+        body_window=settings.body_max_bytes + 1024,
+        excluded=_excluded(settings.port, environ),
+    )
+    buffer = Buffer(settings.buffer_records, BATCH_SIZE)
+    new_sender = Sender(buffer, RecordBuilder(redactor), settings.port)
+    invocation.reset()
+    calls.sink = buffer
+    invocation.hand_off = buffer.put_control
+    _state.active = _Active(settings, environ, new_sender)
+    new_sender.start()
+
+
+def _excluded(port: int, environ: Mapping[str, str]) -> frozenset[tuple[str, int]]:
+    """Our own collector and the Runtime API (awslambdaric's http.client calls to it)."""
+    excluded = {("127.0.0.1", port), ("localhost", port)}
+    host, _, runtime_port = environ.get("AWS_LAMBDA_RUNTIME_API", "").rpartition(":")
+    if host and runtime_port.isdigit():
+        excluded.add((host, int(runtime_port)))
+    return frozenset(excluded)
+
+
+def _warn(settings: Settings) -> None:
+    messages = [f"httprecap: {warning}" for warning in settings.warnings]
+    invalid = Redactor(settings.redact).invalid_patterns
+    messages += [f"httprecap: HTTPRECAP_REDACT pattern {p!r} is not a valid regular "
+                 "expression; ignored" for p in invalid]
+    for message in messages:
+        print(message, file=sys.stderr)
+
+
+def _register_process_hooks() -> None:
+    if _state.process_hooks:
+        return
+    _state.process_hooks = True
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+    atexit.register(_flush_at_exit)
+
+
+def _after_fork_in_child() -> None:
+    """Threads do not survive fork() and sockets are shared: start afresh in the child."""
+    try:
+        active = _state.active
+        if active is None:
+            return
+        active.sender.connection.close()
+        calls.current_reset()
+        _start(active.settings, active.environ)
+    except Exception:
+        pass
+
+
+def _flush_at_exit() -> None:
+    active = _state.active
+    if active is not None and active.sender.breaker.closed():
+        active.sender.flush(EXIT_FLUSH_S)

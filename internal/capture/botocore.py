@@ -1,0 +1,51 @@
+"""Capture: wraps botocore's ``BaseClient._make_api_call`` (runs in the function process).
+
+One record per API call, named by service, operation and region (``s3 GetObject``). Its
+method and URL are those of the first wire attempt, which urllib3 records inside it; the
+retries botocore makes are the following attempts. An API call that never reached the wire
+(a parameter validation error, a stubbed client, moto's in-process mock) is not an HTTP call
+and leaves no record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+from httprecap.internal import patching
+from httprecap.internal.capture import call as calls
+
+MODULE = "botocore.client"
+
+
+def _describe(call: calls.Call, client: Any, args: tuple[Any, ...],
+              kwargs: dict[str, Any]) -> None:
+    meta = client.meta
+    operation = args[0] if args else kwargs.get("operation_name", "")
+    call.aws = (meta.service_model.service_name, str(operation), meta.region_name or "")
+
+
+def _make_api_call(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+                   kwargs: dict[str, Any]) -> Any:
+    call = calls.open_call("botocore", _describe, instance, args, kwargs)
+    if call is None:
+        return wrapped(*args, **kwargs)
+    try:
+        result = wrapped(*args, **kwargs)
+    except BaseException as exc:
+        _close(call, exc)
+        raise
+    _close(call, None)
+    return result
+
+
+def _close(call: calls.Call, exc: BaseException | None) -> None:
+    if call.attempts:
+        calls.close(call, exc=exc)
+    else:
+        calls.discard(call)
+
+
+def patch(module: ModuleType) -> None:
+    patching.wrap(module.BaseClient, "_make_api_call", _make_api_call)

@@ -1,0 +1,266 @@
+"""Capture: one `Call` per logical HTTP call, made by the outermost client that sees it
+(runs in the function process, on the user's threads: this is the hot path).
+
+Clients nest: botocore -> urllib3 -> http.client, requests -> urllib3 -> http.client. The
+outermost wrapper opens the call and parks it in a thread-local; every inner wrapper finds it
+there and steps aside, except urllib3's per-request method, which adds a wire attempt (a
+redirect hop or a retry) to it. So nothing is counted twice and an inner layer costs one
+attribute read. A thread-local (not a context variable) is right here: these clients block
+their thread for the whole call, so two calls never interleave on one thread.
+
+The hot path keeps only strings and ints from the user's objects and never raises: every
+piece of bookkeeping is inside ``try/except Exception``; the user's call itself runs outside
+of it, and its exception is re-raised with a bare ``raise`` (same object, same traceback).
+Redaction and encoding happen later, on the sender thread (capture/record.py).
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from httprecap.internal import invocation
+
+# (scheme, host, port) of a request, when the client knows them without parsing a URL.
+Origin = tuple[str, str, int]
+# startedAtUs, durationMs, status, (error type, message) | None, origin, target, bytesReceived
+Attempt = tuple[int, float, "int | None", "tuple[str, str] | None", "Origin | None", str,
+                "int | None"]
+
+
+class Sink(Protocol):
+    """Where calls go (transport.buffer.Buffer): an in-flight table and a bounded queue."""
+
+    inflight: dict[int, Call]
+    sender_idle: bool
+
+    def put_call(self, call: Call) -> None: ...
+
+    def wake(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Options:
+    """What to copy besides the basics (HTTPRECAP_CAPTURE_HEADERS / _BODIES)."""
+
+    headers: bool = False
+    bodies: bool = False
+    body_window: int = 3072
+    # (host, port) pairs that are never calls: the extension's collector, the Runtime API.
+    excluded: frozenset[tuple[str, int]] = frozenset()
+
+
+class Call:
+    """A logical call as seen on the hot path: primitives only, encoded on the sender."""
+
+    __slots__ = ("attempts", "aws", "bytes_received", "bytes_sent", "duration_ms", "error",
+                 "id", "library", "method", "noticed", "origin", "request_body",
+                 "request_headers", "request_id", "response_body", "response_headers",
+                 "started_us", "status", "t0", "target", "thread")
+
+    def __init__(self, library: str) -> None:
+        self.id = next(_ids)
+        self.library = library
+        self.request_id = invocation.current_request_id()
+        self.thread = threading.current_thread().name
+        self.method = ""
+        self.origin: Origin | None = None
+        self.target = ""  # a path (with origin) or an absolute URL
+        self.status: int | None = None
+        self.error: tuple[str, str] | None = None
+        self.bytes_sent: int | None = None
+        self.bytes_received: int | None = None
+        self.attempts: list[Attempt] | None = None
+        self.aws: tuple[str, str, str] | None = None
+        self.request_headers: list[tuple[str, str]] | None = None
+        self.response_headers: list[tuple[str, str]] | None = None
+        self.request_body: bytes | str | None = None
+        self.response_body: bytes | str | None = None
+        self.duration_ms: float | None = None
+        self.noticed = False  # a `start` notice went out for it
+        self.started_us = time.time_ns() // 1000
+        self.t0 = time.perf_counter()
+
+
+class _Local(threading.local):
+    call: Call | None = None
+
+
+_local = _Local()
+_ids = itertools.count(1)
+sink: Sink | None = None
+options = Options()
+
+Describe = Callable[[Call, Any, tuple[Any, ...], dict[str, Any]], None]
+Outcome = Callable[[Call, Any], None]
+
+
+def current() -> Call | None:
+    """The outermost call open on this thread, if any."""
+    return _local.call
+
+
+def open_call(library: str, describe: Describe, instance: Any, args: tuple[Any, ...],
+              kwargs: dict[str, Any], *, nest: bool = True) -> Call | None:
+    """Start a call unless one is already open on this thread (then None: step aside).
+
+    `nest=False` is for http.client, the innermost layer: its call is not parked in the
+    thread-local, so a connection the user abandons mid-request cannot silence the thread.
+    """
+    target = sink
+    if target is None or _local.call is not None:
+        return None
+    try:
+        call = Call(library)
+        describe(call, instance, args, kwargs)
+        if call.origin is not None and call.origin[1:] in options.excluded:
+            return None
+        target.inflight[call.id] = call
+        if target.sender_idle:
+            target.wake()  # so a call that hangs is named by a `start` notice
+    except Exception:
+        return None
+    if nest:
+        _local.call = call
+    return call
+
+
+def run(call: Call, wrapped: Callable[..., Any], args: tuple[Any, ...],
+        kwargs: dict[str, Any], outcome: Outcome) -> Any:
+    """Run the user's call inside `call`, then close it; the user's result is untouched."""
+    try:
+        result = wrapped(*args, **kwargs)
+    except BaseException as exc:
+        close(call, exc=exc)
+        raise
+    close(call, result=result, outcome=outcome)
+    return result
+
+
+def close(call: Call, result: Any = None, outcome: Outcome | None = None,
+          exc: BaseException | None = None) -> None:
+    """Finish `call` and hand it to the sink; never raises."""
+    if _local.call is call:
+        _local.call = None
+    try:
+        call.duration_ms = (time.perf_counter() - call.t0) * 1000.0
+        if exc is not None:
+            call.error = describe_error(exc)
+        elif outcome is not None:
+            outcome(call, result)
+        _hand_over(call)
+    except Exception:
+        pass
+
+
+def discard(call: Call) -> None:
+    """Forget `call` without recording it (a botocore call that never reached the wire)."""
+    if _local.call is call:
+        _local.call = None
+    target = sink
+    if target is not None:
+        target.inflight.pop(call.id, None)
+
+
+def _hand_over(call: Call) -> None:
+    attempts = call.attempts
+    if attempts:
+        last = attempts[-1]
+        if call.status is None:
+            call.status = last[2]
+        if call.bytes_received is None:
+            call.bytes_received = last[6]
+    target = sink
+    if target is not None:
+        target.inflight.pop(call.id, None)
+        target.put_call(call)
+
+
+def run_attempt(call: Call, wrapped: Callable[..., Any], args: tuple[Any, ...],
+                kwargs: dict[str, Any], *, origin: Origin | None, target: str) -> Any:
+    """One wire attempt of `call` (urllib3's per-request method): timed and listed."""
+    started_us = time.time_ns() // 1000
+    t0 = time.perf_counter()
+    try:
+        response = wrapped(*args, **kwargs)
+    except BaseException as exc:
+        _add_attempt(call, (started_us, _since(t0), None, describe_error(exc), origin, target,
+                            None))
+        raise
+    try:
+        status = response.status
+        size = header_length(response.headers.get("content-length"))
+    except Exception:
+        status, size = None, None
+    _add_attempt(call, (started_us, _since(t0), status, None, origin, target, size))
+    return response
+
+
+def _add_attempt(call: Call, attempt: Attempt) -> None:
+    attempts = call.attempts
+    if attempts is None:
+        call.attempts = [attempt]
+    elif len(attempts) < 50:  # wire.MAX_ATTEMPTS: a retry storm keeps its first attempts
+        attempts.append(attempt)
+
+
+def _since(t0: float) -> float:
+    return (time.perf_counter() - t0) * 1000.0
+
+
+def describe_error(exc: BaseException) -> tuple[str, str] | None:
+    """(type name, raw message): redacted and shortened later, on the sender thread."""
+    try:
+        return type(exc).__name__, str(exc)[:2000]
+    except Exception:
+        return type(exc).__name__, ""
+
+
+def header_length(value: Any) -> int | None:
+    """A Content-Length header value as an int, or None."""
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def body_size(body: Any) -> int | None:
+    """Size of a request body when it is known without reading it (bytes, str, None)."""
+    if body is None:
+        return 0
+    if isinstance(body, (bytes, bytearray, memoryview)):
+        return len(body)
+    if isinstance(body, str):
+        return len(body.encode("utf-8")) if not body.isascii() else len(body)
+    return None
+
+
+def body_prefix(body: Any) -> bytes | str | None:
+    """The first bytes of a body that is already in memory (never reads a stream)."""
+    if isinstance(body, (bytes, str)):
+        return body[: options.body_window]
+    if isinstance(body, (bytearray, memoryview)):
+        return bytes(body[: options.body_window])
+    return None
+
+
+def header_pairs(headers: Any) -> list[tuple[str, str]] | None:
+    """A copy of a headers mapping (or list of pairs) as strings; None if unreadable."""
+    if headers is None:
+        return None
+    try:
+        items = headers.items() if hasattr(headers, "items") else headers
+        return [(str(name), str(value)) for name, value in items]
+    except Exception:
+        return None
+
+
+def current_reset() -> None:
+    """Forget the open call of this thread (in a child process after fork)."""
+    _local.call = None

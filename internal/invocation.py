@@ -1,0 +1,137 @@
+"""Attribution: which Lambda invocation a call belongs to, and its end (function process).
+
+awslambdaric runs one invocation at a time per process (classic Lambda, and each worker
+process of Lambda Managed Instances), so the request id is a process-global value: calls from
+plain threads, thread pools and asyncio tasks are attributed without any context variable.
+
+- Until the first ``wait_next_invocation`` the id is ``wire.INIT_REQUEST_ID`` (module-level
+  code of the handler); entering it the first time ends the init phase.
+- ``wait_next_invocation`` returning starts an invocation: ``result.invoke_id``.
+- ``post_invocation_result`` / ``post_invocation_error`` returning means the response has
+  been posted to Lambda: the `end` marker is queued and the sender woken; nothing is sent on
+  this thread, so the hand-off adds no latency to the response.
+
+The methods are patched with ``(*args, **kwargs)`` only: their signatures differ across
+awslambdaric versions.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from httprecap import wire
+from httprecap.internal import patching
+
+RUNTIME_CLIENT_MODULE = "awslambdaric.lambda_runtime_client"
+CLIENT_CLASSES = ("LambdaRuntimeClient", "LambdaMultiConcurrentRuntimeClient")
+
+
+@dataclass(frozen=True)
+class End:
+    """The `end` marker as queued by the function thread; the sender adds counts and costs."""
+
+    request_id: str
+    status: str
+    started_us: int
+    duration_ms: float
+
+
+class _State:
+    request_id: str | None = wire.INIT_REQUEST_ID  # None: read it from awslambdaric
+    started_us = time.time_ns() // 1000
+    t0 = time.perf_counter()
+    init_open = True
+
+
+state = _State()
+# Set by bootstrap: queues an End and wakes the sender.
+hand_off: Callable[[End], None] | None = None
+
+
+def current_request_id() -> str:
+    request_id = state.request_id
+    return request_id if request_id is not None else _request_id_from_runtime()
+
+
+def _request_id_from_runtime() -> str:
+    bootstrap = sys.modules.get("awslambdaric.bootstrap")
+    value = getattr(bootstrap, "_GLOBAL_AWS_REQUEST_ID", None)
+    return value if isinstance(value, str) and value else wire.INIT_REQUEST_ID
+
+
+def reset(now_us: int | None = None) -> None:
+    """Back to the init phase (at install, and in a child after fork)."""
+    state.request_id = wire.INIT_REQUEST_ID
+    state.started_us = time.time_ns() // 1000 if now_us is None else now_us
+    state.t0 = time.perf_counter()
+    state.init_open = True
+
+
+def begin(request_id: Any) -> None:
+    """An invocation started (the runtime received its event)."""
+    state.request_id = request_id if isinstance(request_id, str) and request_id else None
+    state.started_us = time.time_ns() // 1000
+    state.t0 = time.perf_counter()
+
+
+def end(status: str) -> None:
+    """The current phase is over: queue its `end` marker (never raises)."""
+    try:
+        marker = End(current_request_id(), status, state.started_us,
+                     round((time.perf_counter() - state.t0) * 1000.0, 3))
+        if hand_off is not None:
+            hand_off(marker)
+    except Exception:
+        pass
+
+
+def _wait_next_invocation(wrapped: Callable[..., Any], instance: Any,
+                          args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    if state.init_open:
+        state.init_open = False
+        end("success")
+    result = wrapped(*args, **kwargs)
+    begin(getattr(result, "invoke_id", None))
+    return result
+
+
+def _posting(status: str) -> patching.Wrapper:
+    def post(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+             kwargs: dict[str, Any]) -> Any:
+        try:
+            result = wrapped(*args, **kwargs)
+        except BaseException:
+            end("error")
+            raise
+        end(status)
+        return result
+
+    return post
+
+
+_post_result = _posting("success")
+_post_error = _posting("error")
+
+WRAPPERS = {
+    "wait_next_invocation": _wait_next_invocation,
+    "post_invocation_result": _post_result,
+    "post_invocation_error": _post_error,
+}
+
+
+def patch_runtime_client(module: ModuleType) -> None:
+    """Post-import hook for awslambdaric.lambda_runtime_client: patch where each method is
+    defined (a base class in 4.x, the client class itself before), once."""
+    for class_name in CLIENT_CLASSES:
+        cls = getattr(module, class_name, None)
+        if not isinstance(cls, type):
+            continue
+        for method, wrapper in WRAPPERS.items():
+            owner = patching.defining_class(cls, method)
+            if owner is not None:
+                patching.wrap(owner, method, wrapper)

@@ -1,0 +1,64 @@
+"""Patching: replaces a class attribute with a wrapt FunctionWrapper (runs in the function process).
+
+Every capture point uses the one wrapper signature ``wrapper(wrapped, instance, args, kwargs)``.
+FunctionWrapper comes from the copy of wrapt 1.17.3's C extension vendored in the layer
+(``httprecap._vendor.wrapt._wrappers``, a namespace package with nothing but the compiled
+module): importing the full ``wrapt`` package costs ~190 ms (importlib.metadata, asyncio) and
+wrapt 2.x's C module imports ``wrapt.exceptions`` by absolute name, which would tie us to the
+user's wrapt. Outside the layer (dev tree, tests) the installed ``wrapt`` is used instead.
+A user's own wrapt, of any version, is never touched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
+
+# (owner, attribute name, original, wrapper object) for every patch in place, oldest first.
+_applied: list[tuple[Any, str, Any, Any]] = []
+_found: dict[str, Any] = {}
+
+
+def function_wrapper_class() -> Any:
+    """wrapt's FunctionWrapper type: the vendored C build if present, else installed wrapt."""
+    if "FunctionWrapper" not in _found:
+        try:
+            from httprecap._vendor.wrapt._wrappers import FunctionWrapper
+        except ImportError:
+            from wrapt import FunctionWrapper
+        _found["FunctionWrapper"] = FunctionWrapper
+    return _found["FunctionWrapper"]
+
+
+def wrap(owner: Any, name: str, wrapper: Wrapper) -> bool:
+    """Wrap `owner.name` (defined on `owner` itself) once; False when absent or done already."""
+    original = vars(owner).get(name)
+    if original is None or is_wrapped(owner, name):
+        return False
+    patched = function_wrapper_class()(original, wrapper)
+    setattr(owner, name, patched)
+    _applied.append((owner, name, original, patched))
+    return True
+
+
+def is_wrapped(owner: Any, name: str) -> bool:
+    current = vars(owner).get(name)
+    return any(patched is current for _, _, _, patched in _applied)
+
+
+def defining_class(cls: type, name: str) -> type | None:
+    """The class in `cls`'s MRO that defines `name`: patch there, so subclasses are covered."""
+    for klass in cls.__mro__:
+        if name in vars(klass):
+            return klass
+    return None
+
+
+def unwrap_all() -> None:
+    """Undo every patch, newest first (tests, and `bootstrap.uninstall`)."""
+    while _applied:
+        owner, name, original, patched = _applied.pop()
+        if vars(owner).get(name) is patched:
+            setattr(owner, name, original)

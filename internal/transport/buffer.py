@@ -1,0 +1,60 @@
+"""Transport: the bounded buffer between the user's threads and the sender (function process).
+
+Writers (the user's threads, at the end of each call) only append to a deque, which is atomic
+in CPython: no lock on the hot path. When the buffer holds ``capacity`` items a call is dropped
+and counted under ``bufferFull``; the counts travel in the next `end` message. Control
+messages (an invocation's `end`) are never dropped: there is at most one per invocation.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from typing import Any
+
+from httprecap.internal.capture.call import Call
+
+BUFFER_FULL = "bufferFull"
+
+
+class Buffer:
+    """FIFO of finished calls and control messages, plus the table of calls in flight."""
+
+    def __init__(self, capacity: int, batch_size: int) -> None:
+        self.capacity = capacity
+        self.batch_size = batch_size
+        self.items: deque[Any] = deque()
+        self.inflight: dict[int, Call] = {}
+        self.sender_idle = False
+        self.event = threading.Event()
+        self._dropped: dict[str, int] = {}
+        self._lock = threading.Lock()  # drop counts only: the rare path
+
+    def put_call(self, call: Call) -> None:
+        items = self.items
+        if len(items) >= self.capacity:
+            self.drop(BUFFER_FULL)
+            return
+        items.append(call)
+        if len(items) >= self.batch_size or self.sender_idle:
+            self.event.set()
+
+    def put_control(self, message: Any) -> None:
+        self.items.append(message)
+        self.event.set()
+
+    def wake(self) -> None:
+        self.event.set()
+
+    def drop(self, reason: str, count: int = 1) -> None:
+        with self._lock:
+            self._dropped[reason] = self._dropped.get(reason, 0) + count
+
+    def take_dropped(self) -> dict[str, int]:
+        """The drop counts since the last call, reset."""
+        with self._lock:
+            dropped, self._dropped = self._dropped, {}
+        return dropped
+
+    def pending(self) -> bool:
+        return bool(self.items) or bool(self.inflight)

@@ -1,0 +1,318 @@
+"""Transport: the background sender that posts batches to the extension (function process).
+
+One daemon thread drains the buffer into batches of ``httprecap.wire`` messages and POSTs them
+to ``http://127.0.0.1:$HTTPRECAP_PORT/v1/batch`` over one kept-alive connection. It sends when
+a batch is full, every ~50 ms while calls are pending or in flight (with a `start` notice for
+each call still running, so one that never finishes is still named), and at once when an
+invocation ends. Encoding and redaction happen here, and the thread's CPU time is reported
+as ``overheadUs`` in each `end`.
+
+The connection is a raw socket speaking just enough HTTP/1.1: http.client would be captured
+by our own hooks, and the function's traffic is the only traffic we record. When the
+extension refuses or does not answer, a circuit breaker backs off exponentially, drops (and
+counts) what arrives meanwhile and logs one line; the user's threads never wait for it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httprecap
+from httprecap import wire
+from httprecap.internal.capture.call import Call
+from httprecap.internal.capture.record import RecordBuilder
+from httprecap.internal.invocation import End
+from httprecap.internal.transport.buffer import Buffer
+
+TICK_S = 0.05  # cadence while calls are pending or in flight
+NOTICE_AFTER_MS = 20.0  # a call running longer than this gets a `start` notice
+MAX_BATCH_BYTES = 1024 * 1024
+CONNECT_TIMEOUT_S = 0.25
+REPLY_TIMEOUT_S = 1.0
+TRANSPORT = "transport"
+ENCODING = "encoding"
+
+
+class TransportError(Exception):
+    """The extension refused, closed, or did not answer in time."""
+
+
+class Connection:
+    """A kept-alive HTTP/1.1 connection to the collector on loopback."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.sock: socket.socket | None = None
+
+    def post(self, body: bytes) -> int:
+        """POST one batch; the reply's status. Raises OSError or TransportError."""
+        head = (f"POST {wire.PATH} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")
+        request = head.encode("ascii") + body
+        reused = self.sock is not None
+        try:
+            return self._exchange(request)
+        except (OSError, TransportError):
+            self.close()
+            if not reused:
+                raise
+        # The collector may close an idle kept-alive connection: one fresh try.
+        try:
+            return self._exchange(request)
+        except (OSError, TransportError):
+            self.close()
+            raise
+
+    def _exchange(self, request: bytes) -> int:
+        if self.sock is None:
+            self.sock = socket.create_connection(("127.0.0.1", self.port), CONNECT_TIMEOUT_S)
+            self.sock.settimeout(REPLY_TIMEOUT_S)
+        self.sock.sendall(request)
+        status, keep_alive = _read_reply(self.sock)
+        if not keep_alive:
+            self.close()
+        return status
+
+    def close(self) -> None:
+        sock, self.sock = self.sock, None
+        if sock is not None:
+            sock.close()  # socket.close() ignores an already closed descriptor
+
+
+def _read_reply(sock: socket.socket) -> tuple[int, bool]:
+    """Status and keep-alive of one HTTP/1.1 reply; its body is read and ignored."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise TransportError("connection closed before a reply")
+        data += chunk
+        if len(data) > 65536:
+            raise TransportError("reply headers too long")
+    head, _, rest = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    try:
+        status = int(lines[0].split()[1])
+    except (IndexError, ValueError):
+        raise TransportError(f"bad status line {lines[0][:80]!r}") from None
+    headers = {name.strip().lower(): value.strip()
+               for name, _, value in (line.partition(":") for line in lines[1:])}
+    remaining = int(headers.get("content-length", "0") or 0) - len(rest)
+    while remaining > 0:
+        chunk = sock.recv(min(remaining, 65536))
+        if not chunk:
+            raise TransportError("connection closed inside a reply")
+        remaining -= len(chunk)
+    return status, headers.get("connection", "").lower() != "close"
+
+
+class Breaker:
+    """Exponential back-off after failures; logs the first one, once per process."""
+
+    def __init__(self, port: int, log: Callable[[str], None]) -> None:
+        self.port = port
+        self.log = log
+        self.failures = 0
+        self.open_until = 0.0
+        self.logged = False
+
+    def closed(self) -> bool:
+        return time.monotonic() >= self.open_until
+
+    def failure(self, reason: str) -> None:
+        self.failures += 1
+        self.open_until = time.monotonic() + min(0.05 * 2 ** min(self.failures - 1, 10), 30.0)
+        if not self.logged:
+            self.logged = True
+            self.log(f"httprecap: the extension on 127.0.0.1:{self.port} is not answering "
+                     f"({reason}); calls are dropped and counted until it does")
+
+    def success(self) -> None:
+        self.failures = 0
+        self.open_until = 0.0
+
+
+def _stderr(line: str) -> None:
+    try:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+    except Exception:
+        pass
+
+
+class Sender:
+    """The background thread: drains `buffer`, encodes with `builder`, posts to `port`."""
+
+    def __init__(self, buffer: Buffer, builder: RecordBuilder, port: int,
+                 log: Callable[[str], None] = _stderr) -> None:
+        self.buffer = buffer
+        self.builder = builder
+        self.connection = Connection(port)
+        self.breaker = Breaker(port, log)
+        self.pid = os.getpid()
+        self.seq = 0
+        self.hello_sent = False
+        self.sent_calls: dict[str, int] = {}  # calls delivered per request id, until its end
+        self.cpu_ns = 0  # this thread's CPU time not yet reported in an `end`
+        self.cpu_mark = 0  # thread CPU clock when the current round of work began
+        self.busy = False
+        self.stopping = False
+        self.thread = threading.Thread(target=self._run, name="httprecap-sender", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self, timeout: float = 1.0) -> None:
+        self.stopping = True
+        self.buffer.wake()
+        if self.thread.is_alive():
+            self.thread.join(timeout)
+        self.connection.close()
+
+    def flush(self, timeout: float = 1.0) -> bool:
+        """Wait until everything queued has been handed over (tests, process exit)."""
+        deadline = time.monotonic() + timeout
+        while self.buffer.items or self.busy or not self.hello_sent:
+            if time.monotonic() >= deadline or not self.thread.is_alive():
+                return False
+            self.buffer.wake()
+            time.sleep(0.002)
+        return True
+
+    def _run(self) -> None:
+        while not self.stopping:
+            self._wait()
+            if self.stopping:
+                break
+            self.cpu_mark = time.thread_time_ns()
+            self.busy = True
+            try:
+                self._send_pending()
+            except Exception:
+                pass
+            finally:
+                self.busy = False
+                self.cpu_ns += time.thread_time_ns() - self.cpu_mark
+
+    def _wait(self) -> None:
+        buffer = self.buffer
+        if not self.breaker.closed():
+            time.sleep(max(0.0, min(self.breaker.open_until - time.monotonic(), TICK_S)))
+        elif buffer.pending() or not self.hello_sent:
+            buffer.event.wait(TICK_S)
+        else:
+            # Idle: sleep until a call starts (the Lambda sandbox is frozen meanwhile anyway).
+            buffer.sender_idle = True
+            if not buffer.pending():
+                buffer.event.wait()
+            buffer.sender_idle = False
+        buffer.event.clear()
+
+    def _send_pending(self) -> None:
+        while True:
+            parts, counts, calls = self._next_batch()
+            if not parts:
+                return
+            self._post(parts, counts, calls)
+            if not self.buffer.items:
+                return
+
+    def _next_batch(self) -> tuple[list[str], dict[str, int], int]:
+        """Encoded messages, the calls per request id among them, and how many calls."""
+        parts: list[str] = []
+        counts: dict[str, int] = {}
+        size = 0
+        if not self.hello_sent:
+            parts.append(_encode(self._hello()))
+        items = self.buffer.items
+        calls = 0
+        while items and len(parts) < wire.MAX_MESSAGES - 100 and size < MAX_BATCH_BYTES:
+            item = items.popleft()
+            encoded = self._encode_item(item, counts)
+            if encoded is not None:
+                calls += isinstance(item, Call)
+                parts.append(encoded)
+                size += len(encoded)
+        parts += self._notices(wire.MAX_MESSAGES - len(parts))
+        return parts, counts, calls
+
+    def _encode_item(self, item: Any, counts: dict[str, int]) -> str | None:
+        try:
+            if isinstance(item, Call):
+                encoded = _encode({"k": "call", "call": self.builder.call(item)})
+                counts[item.request_id] = counts.get(item.request_id, 0) + 1
+                return encoded
+            if isinstance(item, End):
+                return _encode(self._end(item, counts))
+        except Exception:
+            self.buffer.drop(ENCODING)
+        return None
+
+    def _end(self, end: End, counts: dict[str, int]) -> dict[str, Any]:
+        calls = self.sent_calls.pop(end.request_id, 0) + counts.pop(end.request_id, 0)
+        now = time.thread_time_ns()
+        overhead_us = (self.cpu_ns + now - self.cpu_mark) // 1000
+        self.cpu_ns, self.cpu_mark = 0, now
+        return {"k": "end", "requestId": end.request_id, "status": end.status, "calls": calls,
+                "startedAtUs": end.started_us, "durationMs": end.duration_ms,
+                "dropped": self.buffer.take_dropped(), "overheadUs": max(overhead_us, 0)}
+
+    def _notices(self, room: int) -> list[str]:
+        """`start` notices for calls running for a while and not yet announced."""
+        notices: list[str] = []
+        now = time.perf_counter()
+        try:
+            running = tuple(self.buffer.inflight.values())
+        except RuntimeError:  # the table changed under us: next tick
+            return notices
+        for call in running:
+            if len(notices) >= room:
+                break
+            if call.noticed or (now - call.t0) * 1000.0 < NOTICE_AFTER_MS:
+                continue
+            try:
+                notices.append(_encode({"k": "start", "call": self.builder.start(call)}))
+                call.noticed = True
+            except Exception:
+                pass
+        return notices
+
+    def _hello(self) -> dict[str, Any]:
+        return {"k": "hello", "pid": self.pid, "python": sys.version.split()[0],
+                "version": httprecap.__version__}
+
+    def _post(self, parts: list[str], counts: dict[str, int], calls: int) -> None:
+        if not self.breaker.closed():
+            self._lost(calls)
+            return
+        self.seq += 1
+        body = (f'{{"v":{wire.VERSION},"pid":{self.pid},"seq":{self.seq},"messages":['
+                + ",".join(parts) + "]}").encode("utf-8")
+        try:
+            status = self.connection.post(body)
+        except (OSError, TransportError) as exc:
+            self.breaker.failure(type(exc).__name__)
+            self._lost(calls)
+            return
+        self.breaker.success()
+        if status >= 300:
+            self._lost(calls)  # refused as a whole (a bug on one side): counted, not retried
+            return
+        self.hello_sent = True
+        for request_id, count in counts.items():
+            self.sent_calls[request_id] = self.sent_calls.get(request_id, 0) + count
+
+    def _lost(self, calls: int) -> None:
+        if calls:
+            self.buffer.drop(TRANSPORT, calls)
+
+
+def _encode(message: dict[str, Any]) -> str:
+    return json.dumps(message, separators=(",", ":"))
