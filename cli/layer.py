@@ -61,7 +61,8 @@ def _build(args: argparse.Namespace) -> int:
 
     result = build_layer(args.out, arch=args.arch)
     print(result.path)
-    print(f"  size     {result.size} bytes (budget {SIZE_BUDGET})")
+    over = "  OVER BUDGET" if result.size > SIZE_BUDGET else ""
+    print(f"  size     {result.size} bytes (budget {SIZE_BUDGET}){over}")
     print(f"  sha256   {result.sha256}")
     print(f"  arch     {result.arch}")
     print(f"  wrapt    C module for cp{', cp'.join(result.wrapt_tags)}")

@@ -27,8 +27,10 @@ from pathlib import Path
 from httprecap.errors import HttprecapError
 from httprecap.layer import bytecode, vendor
 
-# Code, not a framework: the zip stays small so a cold start does not pay to unpack it.
-SIZE_BUDGET = 1024 * 1024
+# Code, not a framework. Most of the bytes are wrapt's six C modules (~60 KiB each, zipped,
+# with their debug info: stripping the arm64 ones would need a cross toolchain) and bytecode
+# for four Pythons; the tests hold the zip to this budget, the build only reports it.
+SIZE_BUDGET = 2 * 1024 * 1024
 
 LIB = "httprecap/lib/httprecap"
 VENDOR = f"{LIB}/_vendor"
@@ -78,8 +80,6 @@ def build_layer(out: Path, arch: str = "x86_64", source_root: Path | None = None
     found = bytecode.find_interpreters() if interpreters is None else list(interpreters)
     files.update(bytecode.compile_all(files, found, prefix="/opt/"))
     data = zip_bytes(files)
-    if len(data) > SIZE_BUDGET:
-        raise HttprecapError(f"layer is {len(data)} bytes, over its {SIZE_BUDGET}-byte budget")
     _write_atomically(out, data)
     return LayerBuild(out, len(data), hashlib.sha256(data).hexdigest(), arch,
                       tuple(interpreter.version for interpreter in found))

@@ -94,6 +94,10 @@ def _call(operation: Any, **params: Any) -> Any:
     except botocore.exceptions.ClientError as exc:
         error = exc.response.get("Error", {})
         raise HttprecapError(f"AWS refused {exc.operation_name}: {error.get('Code', '?')}: "
-                             f"{error.get('Message', exc)}") from None
+                             f"{_one_line(error.get('Message', exc))}") from None
     except botocore.exceptions.BotoCoreError as exc:
-        raise HttprecapError(f"AWS call failed: {exc}") from None
+        raise HttprecapError(f"AWS call failed: {_one_line(exc)}") from None
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -12,12 +13,15 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _source_root(tmp: Path) -> Path:
-    """The checkout when its loaders exist; else the checkout's code with stand-in loaders."""
-    if all((ROOT / source).is_file() for source, _ in LOADERS):
-        return ROOT
-    for folder in ("core", "internal", "external"):
-        (tmp / folder).symlink_to(ROOT / folder)
-    (tmp / "wrapper").mkdir()
+    """A snapshot of the checkout's runtime folders (others may be editing them while the tests
+    run), with stand-in loaders while wrapper/ does not have them yet."""
+    for folder in ("core", "internal", "external", "wrapper"):
+        if (ROOT / folder).is_dir():
+            shutil.copytree(ROOT / folder, tmp / folder,
+                            ignore=shutil.ignore_patterns("__pycache__"))
+    if all((tmp / source).is_file() for source, _ in LOADERS):
+        return tmp
+    (tmp / "wrapper").mkdir(exist_ok=True)
     (tmp / "wrapper/httprecap-extension").write_text("#!/bin/sh\necho stand-in launcher\n")
     (tmp / "wrapper/httprecap-wrapper").write_text('#!/bin/sh\nexec "$@"\n')
     (tmp / "wrapper/sitecustomize.py").write_text('"""Stand-in loader."""\n')
