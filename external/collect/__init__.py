@@ -1,0 +1,1 @@
+"""Collect: the loopback listener for the function process's batches (extension process)."""

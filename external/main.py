@@ -1,0 +1,181 @@
+"""Run loop: the external extension process, from launch to SHUTDOWN (extension process).
+
+Lambda starts `/opt/extensions/httprecap` (wrapper/httprecap-extension), which execs this in
+an isolated interpreter. Start-up: listen for the function process's batches, register for
+INVOKE and SHUTDOWN, subscribe to platform telemetry, load the sinks; then loop:
+
+    INVOKE R   -> wait until R is complete (its end-of-invocation hand-off, or telemetry, or
+                  its deadline; see aggregate/store.py) -> ship R's recap within the budget
+                  -> /event/next. The caller already has its response: Lambda returned it
+                  when the runtime posted it.
+    SHUTDOWN   -> ship what is still open (a timeout or crash leaves a partial recap with its
+                  in-flight calls), flush the sinks' retry queues, exit 0 before the deadline.
+
+Nothing heavy is imported here: sinks load their own dependencies on their worker threads.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from httprecap.external import log
+from httprecap.external.aggregate.store import Aggregator
+from httprecap.external.collect.collector import Collector
+from httprecap.external.lambda_api.extensions import ExtensionsClient, LambdaApiError
+from httprecap.external.lambda_api.telemetry import HostLookup, start_listener, subscribe
+from httprecap.external.ship.shipper import Shipper
+from httprecap.external.ship.sinks import build_sinks
+from httprecap.settings import Settings
+
+SHUTDOWN_MARGIN_S = 0.25  # leave this much of the SHUTDOWN deadline unused: SIGKILL follows it
+INIT_ERROR_TYPE = "Extension.HttprecapStartFailed"
+
+
+class StartupError(Exception):
+    """Start-up failed after registration; Lambda has been told through /extension/init/error."""
+
+
+@dataclass
+class Extension:
+    """The started extension: everything the run loop needs."""
+
+    client: ExtensionsClient
+    settings: Settings
+    aggregator: Aggregator
+    collector: Collector
+    shipper: Shipper
+    current: str | None = None
+
+    def run(self) -> int:
+        while True:
+            event = self.client.next_event()
+            if event["eventType"] == "SHUTDOWN":
+                self.on_shutdown(event)
+                return 0
+            try:
+                self.on_invoke(event)
+            except Exception as exc:  # one lost recap, never a crashed extension (= a reset)
+                log.error(f"recap of {event.get('requestId')} lost: {type(exc).__name__}: {exc}")
+
+    def on_invoke(self, event: Mapping[str, Any]) -> None:
+        request_id = self.current = self.aggregator.on_invoke(event)
+        reason = self.aggregator.wait_complete(request_id,
+                                               self.settings.handoff_timeout_ms / 1000)
+        log.debug(f"{request_id} complete ({reason})")
+        recaps = self.aggregator.take(request_id, deadline_passed=reason == "deadline")
+        self.ship(recaps, self.settings.ship_budget_ms / 1000)
+
+    def ship(self, recaps: list[dict[str, Any]], budget_s: float) -> None:
+        for recap in recaps:
+            if recap.get("hint"):
+                log.warning(recap["hint"])
+        self.shipper.ship(recaps, budget_s)
+        self.aggregator.carry(self.shipper.take_losses())
+
+    def on_shutdown(self, event: Mapping[str, Any]) -> None:
+        reason = str(event.get("shutdownReason", "")).lower()
+        deadline = _monotonic_deadline(event.get("deadlineMs"))
+        status = reason if reason in ("timeout", "failure") else None
+        recaps = self.aggregator.take_all(current=self.current, status=status)
+        # The open recaps first, with half the time; then every retry queue, with the rest.
+        self.ship(recaps, max((deadline - time.monotonic()) / 2, 0.0))
+        left = self.shipper.flush(deadline)
+        for sink, count in left.items():
+            log.warning(f"sink {sink}: {count} recap(s) not delivered before shutdown")
+        rejected = self.collector.rejected
+        if rejected:
+            log.info(f"batches refused by the collector: {dict(rejected)}")
+        self.shipper.stop()
+
+
+def _monotonic_deadline(deadline_ms: Any) -> float:
+    """Our own deadline for SHUTDOWN work, on the monotonic clock, with a safety margin."""
+    now = time.monotonic()
+    if not isinstance(deadline_ms, (int, float)):
+        return now + 1.0
+    remaining = deadline_ms / 1000 - time.time()
+    return now + max(remaining - min(SHUTDOWN_MARGIN_S, remaining * 0.2), 0.0)
+
+
+def _subscribe_telemetry(client: ExtensionsClient, port: int, aggregator: Aggregator,
+                         lookup: HostLookup) -> bool:
+    try:
+        listener = start_listener(lookup.address(0.05), port, aggregator.apply_telemetry)
+    except OSError as exc:
+        log.warning(f"cannot listen for telemetry on port {port} ({exc}); carrying on without")
+        return False
+    try:
+        return subscribe(client, port)
+    except LambdaApiError as exc:
+        log.warning(f"{exc}; carrying on without telemetry")
+        listener.stop()
+        return False
+
+
+def start(client: ExtensionsClient, settings: Settings, environ: Mapping[str, str]) -> Extension:
+    """Listen, register, subscribe, load the sinks. Raises LambdaApiError or StartupError."""
+    lookup = HostLookup().start()  # resolves while we register
+    aggregator = Aggregator(settings.max_calls_per_recap)
+    collector = Collector(aggregator)
+    problem = None
+    try:
+        collector.listen(settings.port)
+    except OSError as exc:
+        problem = f"cannot listen on 127.0.0.1:{settings.port} ({exc.strerror}); " \
+                  "set HTTPRECAP_PORT to a free port"
+    registration = client.register()
+    try:
+        if problem:
+            raise StartupError(problem)
+        aggregator.function_name = registration.function_name
+        aggregator.function_version = registration.function_version
+        aggregator.telemetry_active = _subscribe_telemetry(
+            client, settings.telemetry_port, aggregator, lookup)
+        sinks, warnings = build_sinks(settings.sinks, settings.http_headers, environ)
+        for warning in warnings:
+            log.warning(warning)
+        shipper = Shipper(sinks, settings.retry_queue)
+    except Exception as exc:
+        message = str(exc) if isinstance(exc, StartupError) else f"{type(exc).__name__}: {exc}"
+        log.error(f"cannot start: {message}")
+        client.init_error(INIT_ERROR_TYPE, message)
+        raise StartupError(message) from exc
+    return Extension(client, settings, aggregator, collector, shipper)
+
+
+def idle(client: ExtensionsClient) -> int:
+    """HTTPRECAP_DISABLED: register for SHUTDOWN only (Lambda never waits for us) and wait."""
+    client.register(("SHUTDOWN",))
+    while client.next_event()["eventType"] != "SHUTDOWN":
+        pass
+    return 0
+
+
+def main(name: str = "httprecap") -> int:
+    """Entry point; `name` is the launcher's file name, which Lambda knows us by."""
+    environ = dict(os.environ)
+    settings = Settings.from_environ(environ)
+    log.configure(str(settings.log_level))
+    for warning in settings.warnings:
+        log.warning(warning)
+    runtime_api = environ.get("AWS_LAMBDA_RUNTIME_API")
+    if not runtime_api:
+        log.error("AWS_LAMBDA_RUNTIME_API is not set: this runs as a Lambda extension only")
+        return 1
+    try:
+        client = ExtensionsClient(runtime_api, name)
+        if settings.disabled:
+            return idle(client)
+        return start(client, settings, environ).run()
+    except (LambdaApiError, StartupError) as exc:
+        log.error(str(exc))
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(*sys.argv[1:2]))

@@ -1,0 +1,64 @@
+"""Ship: the `emf` sink, CloudWatch Embedded Metric Format on stdout (extension process).
+
+CloudWatch turns these log lines into metrics without any API call: per invocation, namespace
+`httprecap`, the call count, errors and HTTP time by function name, and the same by function
+name and host, so dashboards and alarms need nothing else.
+"""
+
+from __future__ import annotations
+
+import calendar
+import json
+import time
+from typing import Any, BinaryIO
+
+from httprecap.external.ship.sink import Entry, Sink
+from httprecap.external.ship.stdout import write_lines
+
+NAMESPACE = "httprecap"
+MAX_HOSTS = 30  # lines per recap; the busiest hosts come first in the summary
+METRICS = [{"Name": "Calls", "Unit": "Count"}, {"Name": "Errors", "Unit": "Count"},
+           {"Name": "HttpTime", "Unit": "Milliseconds"}]
+
+
+def epoch_ms(iso: str) -> int:
+    """Epoch milliseconds of a recap's `startedAt` (2026-11-23T18:20:01.123456Z)."""
+    try:
+        seconds = calendar.timegm(time.strptime(iso[:19], "%Y-%m-%dT%H:%M:%S"))
+        return seconds * 1000 + int(iso[20:23] or 0)
+    except (ValueError, TypeError):
+        return int(time.time() * 1000)
+
+
+def _line(timestamp: int, dimensions: list[str], values: dict[str, Any]) -> str:
+    directive = {"Namespace": NAMESPACE, "Dimensions": [dimensions], "Metrics": METRICS}
+    document = {"_aws": {"Timestamp": timestamp, "CloudWatchMetrics": [directive]}, **values}
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+
+
+def emf_lines(recap: dict[str, Any]) -> list[str]:
+    """One line for the invocation, one per host."""
+    timestamp = epoch_ms(str(recap.get("startedAt", "")))
+    summary = recap.get("summary") or {}
+    common = {"FunctionName": recap.get("functionName") or "unknown",
+              "requestId": recap.get("requestId"), "phase": recap.get("phase"),
+              "status": recap.get("status")}
+    lines = [_line(timestamp, ["FunctionName"], {
+        **common, "Calls": summary.get("count", 0), "Errors": summary.get("errors", 0),
+        "HttpTime": summary.get("totalHttpMs", 0.0)})]
+    for host in (summary.get("hosts") or [])[:MAX_HOSTS]:
+        lines.append(_line(timestamp, ["FunctionName", "Host"], {
+            **common, "Host": host["host"], "Calls": host["count"], "Errors": host["errors"],
+            "HttpTime": host["totalMs"]}))
+    return lines
+
+
+class EmfSink(Sink):
+    name = "emf"
+
+    def __init__(self, stream: BinaryIO | None = None) -> None:
+        self._stream = stream
+
+    def send(self, entries: list[Entry]) -> list[Entry]:
+        write_lines(self._stream, [line for entry in entries for line in emf_lines(entry.recap)])
+        return []

@@ -1,0 +1,36 @@
+"""Ship: the `stdout` sink, one JSON line per recap (extension process).
+
+Lambda sends the extension's stdout to CloudWatch Logs, one event per line, where Logs Insights
+can query the fields directly. An event is at most 256 KiB, so longer recaps are trimmed
+(see trim.py) rather than split or lost.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import BinaryIO
+
+from httprecap.external.ship.sink import Entry, Sink
+from httprecap.external.ship.trim import fit_line
+
+CLOUDWATCH_EVENT_LIMIT = 256 * 1024
+# CloudWatch counts 26 bytes of overhead per event; keep a margin for any prefix Lambda adds.
+LINE_LIMIT = CLOUDWATCH_EVENT_LIMIT - 1024
+
+
+def write_lines(stream: BinaryIO | None, lines: list[str]) -> None:
+    """Write whole lines in one call, so lines of two sinks never interleave."""
+    target = stream if stream is not None else sys.stdout.buffer
+    target.write("".join(line + "\n" for line in lines).encode())
+    target.flush()
+
+
+class StdoutSink(Sink):
+    name = "stdout"
+
+    def __init__(self, stream: BinaryIO | None = None) -> None:
+        self._stream = stream
+
+    def send(self, entries: list[Entry]) -> list[Entry]:
+        write_lines(self._stream, [fit_line(entry, LINE_LIMIT) for entry in entries])
+        return []
