@@ -1,0 +1,107 @@
+"""Sandbox configuration: the function's settings and the platform's constants (dev-time process).
+
+`FunctionConfig` is what a caller gives the sandbox: the same knobs a Lambda function has
+(code, handler, layers, environment, timeout, memory). The constants below are the values
+Lambda shows a function: its ARN, version, account, runtime version; none of them reaches AWS.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from httprecap.errors import HttprecapError, UsageError
+
+FUNCTION_VERSION = "$LATEST"
+ACCOUNT_ID = "012345678912"
+DEFAULT_REGION = "us-east-1"
+INIT_TYPE = "on-demand"
+
+# Bounds Lambda itself enforces on a function configuration.
+MIN_MEMORY_MB, MAX_MEMORY_MB = 128, 10240
+MAX_TIMEOUT_S = 900.0
+
+# Lambda's extension limit (internal + external agents), RAPID's MaxAgentsAllowed.
+MAX_AGENTS = 10
+
+# Body limit of the Runtime API: 6 MiB plus 100 bytes, as RAPID counts it.
+MAX_PAYLOAD_BYTES = 6 * 1024 * 1024 + 100
+
+
+@dataclass(frozen=True)
+class FunctionConfig:
+    """One function as the sandbox runs it.
+
+    Example::
+
+        FunctionConfig(code_dir=Path("examples/hello"), handler="app.handler",
+                       layers=[Path("dist/httprecap-layer.zip")],
+                       env={"AWS_LAMBDA_EXEC_WRAPPER": "/opt/httprecap-wrapper"})
+    """
+
+    code_dir: Path
+    handler: str
+    layers: list[Path] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    timeout_s: float = 3.0
+    memory_mb: int = 128
+    function_name: str = "httprecap-fn"
+    freeze: bool = True
+    init_timeout_s: float = 10.0
+    python: str = sys.executable
+    region: str = DEFAULT_REGION
+    # False answers Telemetry API subscriptions the way AWS SAM local / the classic RIE does.
+    telemetry_supported: bool = True
+
+    @property
+    def function_arn(self) -> str:
+        return f"arn:aws:lambda:{self.region}:{ACCOUNT_ID}:function:{self.function_name}"
+
+    @property
+    def python_version(self) -> tuple[int, int]:
+        return interpreter_version(self.python)
+
+    @property
+    def runtime_version(self) -> str:
+        major, minor = self.python_version
+        return f"python:{major}.{minor}.v1"
+
+    @property
+    def runtime_version_arn(self) -> str:
+        # Shaped like Lambda's (a 64-hex digest); the digest here is a fixed placeholder.
+        return f"arn:aws:lambda:{self.region}::runtime:" + "0" * 56 + "5a4d8e0c"
+
+
+def validate(config: FunctionConfig) -> None:
+    """Raise UsageError for a configuration Lambda would refuse, naming the bad value."""
+    if not config.code_dir.is_dir():
+        raise UsageError(f"code directory not found: {config.code_dir}")
+    for layer in config.layers:
+        if not layer.exists():
+            raise UsageError(f"layer not found: {layer}")
+    if "." not in config.handler:
+        raise UsageError(f"handler must be MODULE.FUNCTION, got {config.handler!r}")
+    if not 0 < config.timeout_s <= MAX_TIMEOUT_S:
+        raise UsageError(f"timeout must be from 0 to {MAX_TIMEOUT_S:g} seconds")
+    if not MIN_MEMORY_MB <= config.memory_mb <= MAX_MEMORY_MB:
+        raise UsageError(f"memory must be from {MIN_MEMORY_MB} to {MAX_MEMORY_MB} MB")
+    if config.init_timeout_s <= 0:
+        raise UsageError("init timeout must be positive")
+    interpreter_version(config.python)
+
+
+@lru_cache(maxsize=8)
+def interpreter_version(python: str) -> tuple[int, int]:
+    """(major, minor) of the interpreter that plays /var/lang/bin/python3.X."""
+    if Path(python).resolve() == Path(sys.executable).resolve():
+        return sys.version_info[0], sys.version_info[1]
+    try:
+        out = subprocess.run([python, "-c", "import sys; print(*sys.version_info[:2])"],
+                             capture_output=True, text=True, timeout=30, check=True).stdout
+        major, minor = out.split()
+    except (OSError, subprocess.SubprocessError, ValueError) as exc:
+        raise HttprecapError(f"cannot run the interpreter {python}: {exc}") from exc
+    return int(major), int(minor)
