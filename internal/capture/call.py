@@ -181,8 +181,11 @@ def _hand_over(call: Call) -> None:
 
 
 def run_attempt(call: Call, wrapped: Callable[..., Any], args: tuple[Any, ...],
-                kwargs: dict[str, Any], *, origin: Origin | None, target: str) -> Any:
+                kwargs: dict[str, Any], *, method: str, origin: Origin | None,
+                target: str) -> Any:
     """One wire attempt of `call` (urllib3's per-request method): timed and listed."""
+    if not call.target:  # botocore: the call is located by its first attempt
+        call.method, call.origin, call.target = method, origin, target
     started_us = time.time_ns() // 1000
     t0 = time.perf_counter()
     try:

@@ -41,16 +41,12 @@ class RecordBuilder:
 
     def start(self, call: Call) -> dict[str, Any]:
         """The fields known when the call began (the `start` notice's payload)."""
-        method, origin, target = call.method, call.origin, call.target
-        if call.aws is not None and call.attempts:
-            first = call.attempts[0]
-            origin, target = first[4], first[5]
-        scheme, host, port, path, url = self._locate(origin, target)
+        scheme, host, port, path, url = self._locate(call.origin, call.target)
         record: dict[str, Any] = {
             "id": f"{self.id_prefix}-{call.id}",
             "requestId": call.request_id,
             "startedAtUs": call.started_us,
-            "method": _short(method or ("POST" if call.aws else "")),
+            "method": _short(call.method),
             "scheme": scheme,
             "host": host,
             "port": port,

@@ -82,11 +82,13 @@ def _make_request(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, .
     if call is None:
         return wrapped(*args, **kwargs)
     try:
+        method = _argument(args, kwargs, 1, "method") or ""
         target = _argument(args, kwargs, 2, "url") or ""
         origin = None if target.startswith(("http://", "https://")) else _origin(instance)
     except Exception:
         return wrapped(*args, **kwargs)
-    return calls.run_attempt(call, wrapped, args, kwargs, origin=origin, target=target)
+    return calls.run_attempt(call, wrapped, args, kwargs, method=method, origin=origin,
+                             target=target)
 
 
 def patch_pool(module: ModuleType) -> None:

@@ -1,0 +1,73 @@
+"""Capture through boto3/botocore, against moto's server mode on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from moto.server import ThreadedMotoServer
+
+if TYPE_CHECKING:
+    from conftest import Capture
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint() -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+def _s3(endpoint: str, **config: Any) -> Any:
+    return boto3.client("s3", region_name="eu-west-1", endpoint_url=endpoint,
+                        aws_access_key_id="testing", aws_secret_access_key="testing",
+                        config=Config(**config))
+
+
+def test_api_calls_are_one_record_each_named_by_service(installed: Capture,
+                                                        moto_endpoint: str) -> None:
+    s3 = _s3(moto_endpoint)
+    s3.create_bucket(Bucket="bucket-one",
+                     CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    s3.put_object(Bucket="bucket-one", Key="k.txt", Body=b"hello")
+    assert s3.get_object(Bucket="bucket-one", Key="k.txt")["Body"].read() == b"hello"
+    calls = installed.calls()
+    assert [c["aws"]["operation"] for c in calls] == ["CreateBucket", "PutObject", "GetObject"]
+    for call in calls:
+        assert call["library"] == "botocore"
+        assert call["aws"]["service"] == "s3" and call["aws"]["region"] == "eu-west-1"
+        assert call["status"] == 200 and call["host"] == "127.0.0.1"
+    assert (calls[1]["method"], calls[1]["path"]) == ("PUT", "/bucket-one/k.txt")
+    assert calls[2]["bytesReceived"] == 5
+
+
+def test_client_error_keeps_status_and_error(installed: Capture, moto_endpoint: str) -> None:
+    s3 = _s3(moto_endpoint)
+    with pytest.raises(s3.exceptions.NoSuchBucket):
+        s3.get_object(Bucket="missing", Key="k")
+    call = installed.only_call()
+    assert call["status"] == 404 and call["error"]["type"] == "NoSuchBucket"
+
+
+def test_retries_are_attempts(installed: Capture) -> None:
+    s3 = _s3("http://127.0.0.1:9", retries={"total_max_attempts": 3, "mode": "standard"},
+             connect_timeout=1)
+    with pytest.raises(Exception) as caught:
+        s3.list_buckets()
+    call = installed.only_call()
+    assert call["error"]["type"] == type(caught.value).__name__ == "EndpointConnectionError"
+    assert len(call["attempts"]) == 3 and call["aws"]["operation"] == "ListBuckets"
+
+
+def test_call_that_never_reached_the_wire_is_not_recorded(installed: Capture,
+                                                          moto_endpoint: str) -> None:
+    from botocore.exceptions import ParamValidationError
+
+    with pytest.raises(ParamValidationError):
+        _s3(moto_endpoint).get_object(Bucket="bucket-one")  # Key missing: fails before sending
+    assert installed.calls() == []
