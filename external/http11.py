@@ -356,6 +356,8 @@ class Server:
         try:
             start, headers = _read_head(reader, deadline)
             method, path, version = start.split(" ")
+            if not (method.isalpha() and method.isupper() and version.startswith("HTTP/1.")):
+                raise ProtocolError("not an HTTP/1.x request line")
             length = _content_length(headers)
         except (ProtocolError, ValueError, UnicodeError):
             raise _Refusal(400, "malformed request head", "malformedHead") from None

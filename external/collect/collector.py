@@ -66,7 +66,7 @@ class Collector:
             counts.update(self._server.rejected)
         return counts
 
-    def listen(self, port: int, host: str = LOOPBACK) -> Server:
-        """Bind and start serving; OSError if the port is taken."""
-        self._server = Server(host, port, self.handle, LIMITS, "httprecap-collector")
+    def listen(self, port: int, limits: ServerLimits = LIMITS) -> Server:
+        """Bind 127.0.0.1:`port` and start serving; OSError if the port is taken."""
+        self._server = Server(LOOPBACK, port, self.handle, limits, "httprecap-collector")
         return self._server.start()

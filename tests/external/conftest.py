@@ -1,0 +1,101 @@
+"""Shared helpers for the external extension's tests: wire messages and loopback receivers."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+T0 = 1_790_000_000_000_000  # epoch µs of a fixed invocation start
+
+
+def call(request_id: str, call_id: str, offset_ms: float = 0.0, duration_ms: float = 10.0,
+         **fields: Any) -> dict[str, Any]:
+    """A wire CALL starting `offset_ms` after T0."""
+    record: dict[str, Any] = {
+        "id": call_id, "requestId": request_id, "startedAtUs": T0 + round(offset_ms * 1000),
+        "durationMs": duration_ms, "method": "GET", "scheme": "https",
+        "host": "api.example.com", "port": 443, "path": "/v1/items",
+        "url": "https://api.example.com/v1/items", "status": 200, "error": None,
+        "bytesSent": 0, "bytesReceived": 100, "library": "urllib3", "thread": "MainThread",
+        "attempts": [], "aws": None,
+    }
+    record.update(fields)
+    return record
+
+
+def call_msg(request_id: str, call_id: str, **fields: Any) -> dict[str, Any]:
+    return {"k": "call", "call": call(request_id, call_id, **fields)}
+
+
+def start_msg(request_id: str, call_id: str, offset_ms: float = 0.0) -> dict[str, Any]:
+    notice = call(request_id, call_id, offset_ms)
+    for name in ("durationMs", "status", "error", "bytesSent", "bytesReceived", "attempts"):
+        notice.pop(name)
+    return {"k": "start", "call": notice}
+
+
+def end_msg(request_id: str, calls: int, status: str = "success", duration_ms: float = 100.0,
+            **fields: Any) -> dict[str, Any]:
+    return {"k": "end", "requestId": request_id, "status": status, "calls": calls,
+            "startedAtUs": T0, "durationMs": duration_ms, "dropped": {}, "overheadUs": 40,
+            **fields}
+
+
+def batch(*messages: dict[str, Any]) -> bytes:
+    return json.dumps({"v": 1, "pid": 42, "seq": 1, "messages": list(messages)}).encode()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Receiver:
+    """A loopback HTTP server recording every POST; answers `status` (settable)."""
+
+    def __init__(self) -> None:
+        self.bodies: list[bytes] = []
+        self.headers: list[dict[str, str]] = []
+        self.status = 200
+        self.received = threading.Event()
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                receiver.headers.append({k.lower(): v for k, v in self.headers.items()})
+                if receiver.status < 300:
+                    receiver.bodies.append(body)
+                self.send_response(receiver.status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                receiver.received.set()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    server = Receiver()
+    yield server
+    server.close()

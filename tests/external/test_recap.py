@@ -1,0 +1,128 @@
+"""The recap's fields and summary maths (docs/RECAP.md), from invocation state: no sockets."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from conftest import T0, call
+
+from httprecap.external.aggregate.invocation import Invocation
+from httprecap.external.aggregate.recap import (
+    Context,
+    Outcome,
+    build_recap,
+    http_share,
+    iso_us,
+    parse_iso_us,
+    render_call,
+)
+
+CONTEXT = Context("orders-api", "$LATEST", {}, 0.4)
+
+
+def _recap(*calls: dict, duration_ms: float = 100.0, **context: object) -> dict:
+    inv = Invocation("r1", "invoke", 0.0)
+    for item in calls:
+        inv.add_call(item, cap=100)
+    inv.set_end({"k": "end", "requestId": "r1", "status": "success", "calls": len(calls),
+                 "startedAtUs": T0, "durationMs": duration_ms, "dropped": {"bufferFull": 2},
+                 "overheadUs": 38}, 0.0)
+    ctx = Context(**{**CONTEXT.__dict__, **context})  # type: ignore[arg-type]
+    return build_recap(inv, Outcome("success", T0, duration_ms), ctx)
+
+
+def test_invocation_fields_follow_the_schema() -> None:
+    recap = _recap(call("r1", "a"))
+    assert list(recap) == ["type", "version", "phase", "requestId", "functionName",
+                           "functionVersion", "status", "startedAt", "durationMs", "traceId",
+                           "calls", "summary", "dropped", "overhead"]
+    assert recap["type"] == "httprecap.recap" and recap["version"] == 1
+    assert recap["phase"] == "invoke" and recap["requestId"] == "r1"
+    assert recap["functionName"] == "orders-api" and recap["functionVersion"] == "$LATEST"
+    assert recap["startedAt"] == iso_us(T0)
+    assert recap["overhead"] == {"functionUs": 38, "extensionMs": 0.4}
+
+
+def test_iso_timestamps_have_microseconds_and_z() -> None:
+    assert iso_us(1_795_455_407_806_123) == "2026-11-23T17:36:47.806123Z"
+    assert parse_iso_us("2026-11-23T17:36:47.806Z") == 1_795_455_407_806_000
+
+
+def test_calls_are_sorted_by_start_with_offsets() -> None:
+    recap = _recap(call("r1", "late", offset_ms=50), call("r1", "early", offset_ms=12.3))
+    assert [c["id"] for c in recap["calls"]] == ["early", "late"]
+    assert recap["calls"][0]["offsetMs"] == 12.3
+    assert recap["calls"][0]["startedAt"] == iso_us(T0 + 12_300)
+    assert "startedAtUs" not in recap["calls"][0] and "requestId" not in recap["calls"][0]
+
+
+def test_call_fields_and_optional_ones() -> None:
+    aws = {"service": "s3", "operation": "GetObject", "region": "us-east-1"}
+    plain = render_call(call("r1", "a"), T0)
+    assert list(plain) == ["id", "method", "url", "scheme", "host", "port", "path", "status",
+                           "startedAt", "offsetMs", "durationMs", "error", "bytesSent",
+                           "bytesReceived", "library", "thread", "attempts"]
+    rich = render_call(call("r1", "b", aws=aws, requestHeaders={"a": "b"}), T0)
+    assert rich["aws"] == aws and rich["requestHeaders"] == {"a": "b"}
+
+
+def test_attempts_get_iso_start_times() -> None:
+    attempts = [{"startedAtUs": T0 + 5, "durationMs": 1.0, "status": 503, "error": None,
+                 "url": "u"}, {"startedAtUs": T0 + 9, "durationMs": 2.0, "status": 200,
+                               "error": None, "url": "u"}]
+    rendered = render_call(call("r1", "a", attempts=attempts), T0)
+    assert rendered["attempts"][0] == {"startedAt": iso_us(T0 + 5), "durationMs": 1.0,
+                                       "status": 503, "error": None, "url": "u"}
+
+
+def test_in_flight_call_lasts_until_the_invocation_ended() -> None:
+    rendered = render_call(call("r1", "a", offset_ms=10), T0, in_flight_until_us=T0 + 3_000_000)
+    assert rendered["inFlight"] is True
+    assert rendered["durationMs"] == 2990.0
+
+
+def test_summary_counts_errors_bytes_and_slowest() -> None:
+    recap = _recap(
+        call("r1", "a", duration_ms=45.2, bytesReceived=1532),
+        call("r1", "b", offset_ms=50, duration_ms=21.0, status=404, bytesReceived=243,
+             host="s3.amazonaws.com", path="/k"),
+        call("r1", "c", offset_ms=80, duration_ms=5.0, status=None, bytesReceived=None,
+             error={"type": "ConnectionRefusedError", "message": "x"}),
+    )
+    summary = recap["summary"]
+    assert summary["count"] == 3 and summary["errors"] == 2
+    assert summary["totalHttpMs"] == 71.2
+    assert summary["bytesSent"] == 0 and summary["bytesReceived"] == 1775
+    assert summary["slowest"] == {"id": "a", "method": "GET", "host": "api.example.com",
+                                  "path": "/v1/items", "durationMs": 45.2}
+    assert summary["hosts"] == [
+        {"host": "api.example.com", "count": 2, "errors": 1, "totalMs": 50.2, "maxMs": 45.2},
+        {"host": "s3.amazonaws.com", "count": 1, "errors": 1, "totalMs": 21.0, "maxMs": 21.0},
+    ]
+
+
+def test_http_share_counts_overlapping_time_once() -> None:
+    calls = [{"offsetMs": 0.0, "durationMs": 30.0}, {"offsetMs": 10.0, "durationMs": 30.0},
+             {"offsetMs": 60.0, "durationMs": 10.0}]
+    assert http_share(calls, 100.0) == 0.5
+
+
+def test_http_share_clips_calls_to_the_invocation() -> None:
+    assert http_share([{"offsetMs": 90.0, "durationMs": 50.0}], 100.0) == 0.1
+    assert http_share([{"offsetMs": 0.0, "durationMs": 5.0}], 0.0) == 0.0
+
+
+def test_empty_recap_has_a_null_slowest_and_zero_share() -> None:
+    summary = _recap()["summary"]
+    assert summary == {"count": 0, "errors": 0, "totalHttpMs": 0, "httpShare": 0.0,
+                       "bytesSent": 0, "bytesReceived": 0, "slowest": None, "hosts": []}
+
+
+def test_dropped_merges_function_side_and_carried_losses() -> None:
+    recap = _recap(carried=Counter({"lateArrival": 1, "sinkRetryQueueFull": 0}))
+    assert recap["dropped"] == {"count": 3, "reasons": {"bufferFull": 2, "lateArrival": 1}}
+
+
+def test_hint_only_when_given() -> None:
+    assert "hint" not in _recap()
+    assert _recap(hint="set the wrapper")["hint"] == "set the wrapper"
