@@ -1,8 +1,7 @@
 """Publish: uploads the layer zip as a new Lambda layer version with boto3 (dev-time).
 
 The endpoint is boto3's own: `AWS_ENDPOINT_URL` (or `AWS_ENDPOINT_URL_LAMBDA`) points it at
-another one, which is how the tests reach a moto server on loopback. boto3 is imported when a
-publish runs, so the rest of the command line starts without it.
+another one, which is how the tests reach a moto server on loopback.
 """
 
 from __future__ import annotations
@@ -12,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from httprecap.errors import HttprecapError, UsageError
+from httprecap.errors import UsageError
+from httprecap.layer import aws
 
 COMPATIBLE_RUNTIMES = ("python3.10", "python3.11", "python3.12", "python3.13", "python3.14")
 ARCHITECTURES = ("x86_64", "arm64")
@@ -36,13 +36,13 @@ def publish_layer(name: str, zip_path: Path, arch: str, region: str | None = Non
     """Publishes `zip_path` as a new version of layer `name`; `public` grants it to everyone."""
     content = read_layer_zip(zip_path)
     client = _lambda_client(region)
-    response = _call(client.publish_layer_version, LayerName=name, Description=DESCRIPTION,
+    response = aws.call(client.publish_layer_version, LayerName=name, Description=DESCRIPTION,
                      Content={"ZipFile": content}, LicenseInfo=LICENSE_INFO,
                      CompatibleRuntimes=list(COMPATIBLE_RUNTIMES),
                      CompatibleArchitectures=[check_arch(arch)])
     version = int(response["Version"])
     if public:
-        _call(client.add_layer_version_permission, LayerName=name, VersionNumber=version,
+        aws.call(client.add_layer_version_permission, LayerName=name, VersionNumber=version,
               StatementId="httprecap-public", Action="lambda:GetLayerVersion", Principal="*")
     return PublishedLayer(str(response["LayerVersionArn"]), version, public)
 
@@ -71,33 +71,4 @@ def read_layer_zip(zip_path: Path) -> bytes:
 
 
 def _lambda_client(region: str | None) -> Any:
-    import boto3
-    import botocore.exceptions
-
-    try:
-        session = boto3.session.Session(region_name=region)
-        if session.region_name is None:
-            raise UsageError("no AWS region: pass --region or set AWS_REGION")
-        if session.get_credentials() is None:
-            raise HttprecapError("no AWS credentials found (environment, profile or role)")
-        return session.client("lambda")
-    except botocore.exceptions.BotoCoreError as exc:
-        raise HttprecapError(f"cannot create the Lambda client: {exc}") from None
-
-
-def _call(operation: Any, **params: Any) -> Any:
-    """Runs one Lambda API call, turning AWS errors into one line for the command line."""
-    import botocore.exceptions
-
-    try:
-        return operation(**params)
-    except botocore.exceptions.ClientError as exc:
-        error = exc.response.get("Error", {})
-        raise HttprecapError(f"AWS refused {exc.operation_name}: {error.get('Code', '?')}: "
-                             f"{_one_line(error.get('Message', exc))}") from None
-    except botocore.exceptions.BotoCoreError as exc:
-        raise HttprecapError(f"AWS call failed: {_one_line(exc)}") from None
-
-
-def _one_line(text: object) -> str:
-    return " ".join(str(text).split())
+    return aws.client("lambda", region)
