@@ -1,4 +1,4 @@
-"""Shared helpers for the external extension's tests: wire messages and loopback receivers."""
+"""Helpers for the external extension's tests: wire messages and a loopback receiver."""
 
 from __future__ import annotations
 
@@ -6,10 +6,7 @@ import http.server
 import json
 import socket
 import threading
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 T0 = 1_790_000_000_000_000  # epoch µs of a fixed invocation start
 
@@ -92,10 +89,3 @@ class Receiver:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    server = Receiver()
-    yield server
-    server.close()

@@ -9,8 +9,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from conftest import batch, call_msg, end_msg
-
+from ext_support import batch, call_msg, end_msg
 from httprecap import wire
 from httprecap.external.aggregate.store import Aggregator
 from httprecap.external.collect.collector import Collector
