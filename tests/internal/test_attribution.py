@@ -1,0 +1,142 @@
+"""Attribution: each call carries the request id of its invocation, with the real awslambdaric.
+
+The function runs in a subprocess under awslambdaric against a loopback Runtime API; its
+handler calls a loopback server from the main thread, a thread pool, a plain thread and an
+asyncio task, tagging each URL with the request id the handler saw.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from runtime_api import RuntimeApi
+
+if TYPE_CHECKING:
+    from conftest import Collector
+
+HANDLER = '''
+import asyncio, os, threading, urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+import urllib3
+
+BASE = os.environ["TEST_SERVER"]
+requests.get(f"{BASE}/ok?rid=init&via=module", timeout=5)
+
+
+def handler(event, context):
+    rid = context.aws_request_id
+    url = f"{BASE}/ok?rid={rid}&via="
+    requests.get(url + "main", timeout=5)
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(lambda via: urllib3.PoolManager().request("GET", url + via),
+                      ["pool1", "pool2"]))
+    thread = threading.Thread(target=lambda: urllib.request.urlopen(url + "thread").read())
+    thread.start()
+    thread.join()
+
+    async def task():
+        await asyncio.to_thread(lambda: urllib.request.urlopen(url + "asyncio").read())
+
+    asyncio.run(task())
+    if event.get("fail"):
+        raise ValueError("boom")
+    return {"pid": os.getpid()}
+'''
+
+START = ("from httprecap.internal import bootstrap; bootstrap.install(); "
+         "import awslambdaric.__main__ as m; m.main(['', 'app.handler'])")
+
+
+@pytest.fixture
+def runtime_api() -> Iterator[RuntimeApi]:
+    api = RuntimeApi()
+    yield api
+    api.close()
+
+
+def _start_function(tmp_path: Path, runtime_api: RuntimeApi, collector: Collector,
+                    server: str, **env: str) -> subprocess.Popen[bytes]:
+    (tmp_path / "app.py").write_text(textwrap.dedent(HANDLER))
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("HTTPRECAP_")}
+    environ.update(AWS_LAMBDA_RUNTIME_API=runtime_api.address, TEST_SERVER=server,
+                   HTTPRECAP_PORT=str(collector.port), **env)
+    return subprocess.Popen([sys.executable, "-c", START], cwd=tmp_path, env=environ,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def _wait(predicate: Any, process: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if process.poll() is not None:
+            raise AssertionError(process.stderr.read().decode() if process.stderr else "")
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def _tag(call: dict[str, Any]) -> tuple[str, str]:
+    query = parse_qs(urlsplit(call["url"]).query)
+    return query["rid"][0], query["via"][0]
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.kill()
+    process.wait(5)
+    if process.stderr is not None:
+        process.stderr.close()
+
+
+def test_calls_carry_their_invocations_request_id(tmp_path: Path, runtime_api: RuntimeApi,
+                                                  collector: Collector, server: str) -> None:
+    ids = ["req-1", "req-2", "req-3"]
+    for request_id in ids:
+        runtime_api.invoke(request_id, {"fail": request_id == "req-2"})
+    process = _start_function(tmp_path, runtime_api, collector, server)
+    try:
+        _wait(lambda: len(collector.of_kind("end")) == 4, process)
+    finally:
+        _stop(process)
+    assert {rid: kind for rid, (kind, _) in runtime_api.posted.items()} == {
+        "req-1": "response", "req-2": "error", "req-3": "response"}
+    calls = collector.calls()
+    assert all(call["requestId"] == _tag(call)[0] for call in calls)
+    per_invocation = sorted(_tag(call)[1] for call in calls if call["requestId"] == "req-1")
+    assert per_invocation == ["asyncio", "main", "pool1", "pool2", "thread"]
+    assert [(e["requestId"], e["status"], e["calls"]) for e in collector.of_kind("end")] == [
+        ("init", "success", 1), ("req-1", "success", 5), ("req-2", "error", 5),
+        ("req-3", "success", 5)]
+
+
+def test_each_forked_worker_reports_from_its_own_process(tmp_path: Path,
+                                                         runtime_api: RuntimeApi,
+                                                         collector: Collector,
+                                                         server: str) -> None:
+    # Lambda Managed Instances: awslambdaric forks workers from the process that loaded us.
+    ids = [f"req-{n}" for n in range(4)]
+    for request_id in ids:
+        runtime_api.invoke(request_id, {})
+    process = _start_function(tmp_path, runtime_api, collector, server,
+                              AWS_LAMBDA_MAX_CONCURRENCY="2")
+    try:
+        _wait(lambda: len({e["requestId"] for e in collector.of_kind("end")} - {"init"}) == 4,
+              process)
+    finally:
+        _stop(process)
+    worker_pids = {json.loads(body)["pid"] for _, body in runtime_api.posted.values()}
+    assert len(worker_pids) == 2
+    assert {hello["pid"] for hello in collector.of_kind("hello")} >= worker_pids
+    calls = collector.calls()
+    assert all(call["requestId"] == _tag(call)[0] for call in calls)
+    assert sorted(e["requestId"] for e in collector.of_kind("end") if e["requestId"] != "init") \
+        == ids
