@@ -6,6 +6,7 @@ import http.server
 import json
 import socket
 import threading
+import time
 from typing import Any
 
 T0 = 1_790_000_000_000_000  # epoch µs of a fixed invocation start
@@ -61,6 +62,7 @@ class Receiver:
         self.bodies: list[bytes] = []
         self.headers: list[dict[str, str]] = []
         self.status = 200
+        self.delay = 0.0  # seconds before answering
         self.received = threading.Event()
         receiver = self
 
@@ -69,6 +71,7 @@ class Receiver:
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                time.sleep(receiver.delay)
                 receiver.headers.append({k.lower(): v for k, v in self.headers.items()})
                 if receiver.status < 300:
                     receiver.bodies.append(body)
@@ -83,7 +86,8 @@ class Receiver:
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,),
+                                       daemon=True)
         self.thread.start()
 
     def close(self) -> None:
