@@ -1,0 +1,97 @@
+"""Fixtures for the sandbox's tests: function code, test extensions in layers, sandboxes that
+always shut down (dev-time tests; each sandbox is a real process tree)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from httprecap.sandbox import FunctionConfig, Sandbox
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+FUNCTIONS = FIXTURES / "functions"
+EXTENSION = FIXTURES / "extension.py"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class Journal:
+    """What the test extensions wrote: one JSON object per line."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def entries(self, kind: str | None = None, name: str | None = None) -> list[dict[str, Any]]:
+        if not self.path.exists():
+            return []
+        found = [json.loads(line) for line in self.path.read_text().splitlines()]
+        return [entry for entry in found
+                if (kind is None or entry["kind"] == kind) and (name is None or entry["name"] == name)]
+
+    def events(self, name: str | None = None) -> list[dict[str, Any]]:
+        return [json.loads(entry["body"]) for entry in self.entries("event", name)]
+
+    def telemetry(self, name: str | None = None) -> list[dict[str, Any]]:
+        return [event for entry in self.entries("telemetry", name) for event in entry["batch"]]
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> Journal:
+    return Journal(tmp_path / "journal.jsonl")
+
+
+@pytest.fixture
+def make_layer(tmp_path: Path, journal: Journal) -> Callable[..., Path]:
+    """make_layer(ext_name={config}, ...) -> a layer directory with those test extensions."""
+    count = 0
+
+    def build(**extensions: dict[str, Any]) -> Path:
+        nonlocal count
+        count += 1
+        layer = tmp_path / f"layer{count}"
+        (layer / "extensions").mkdir(parents=True)
+        for name, config in extensions.items():
+            target = layer / "extensions" / name
+            shutil.copyfile(EXTENSION, target)
+            target.chmod(0o755)
+            (layer / f"{name}.json").write_text(json.dumps({"journal": str(journal.path), **config}))
+        return layer
+
+    return build
+
+
+@pytest.fixture
+def open_sandbox() -> Iterator[Callable[..., Sandbox]]:
+    """open_sandbox(handler, **config) -> a started Sandbox, shut down after the test."""
+    opened: list[Sandbox] = []
+
+    def start(handler: str = "app.hello", on_log: Any = None, **overrides: Any) -> Sandbox:
+        settings: dict[str, Any] = {"code_dir": FUNCTIONS, "handler": handler}
+        settings.update(overrides)
+        sandbox = Sandbox(FunctionConfig(**settings), on_log=on_log)
+        opened.append(sandbox)
+        sandbox.start()
+        return sandbox
+
+    yield start
+    for sandbox in opened:
+        sandbox.shutdown()
+
+
+def telemetry_types(events: list[dict[str, Any]]) -> list[str]:
+    return [event["type"] for event in events]
+
+
+def payload(result: Any) -> Any:
+    return json.loads(result.payload)
