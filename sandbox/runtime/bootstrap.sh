@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/bin/bash
 # Plays /var/runtime/bootstrap of Lambda's managed Python runtime (runs as the runtime process).
 # The sandbox fills in @PYTHON@ (the interpreter that plays /var/lang/bin/python3.X) and
 # @EXECUTION_ENV@. Same logic as AWS's script: honour AWS_LAMBDA_EXEC_WRAPPER, exit 127 when
