@@ -80,6 +80,15 @@ class Connection:
             self.close()
         return status
 
+    def abort(self) -> None:
+        """Unblock a send or receive in progress on the sender thread (stop)."""
+        sock = self.sock
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                return
+
     def close(self) -> None:
         sock, self.sock = self.sock, None
         if sock is not None:
@@ -172,6 +181,7 @@ class Sender:
     def stop(self, timeout: float = 1.0) -> None:
         self.stopping = True
         self.buffer.wake()
+        self.connection.abort()
         if self.thread.is_alive():
             self.thread.join(timeout)
         self.connection.close()
