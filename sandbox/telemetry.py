@@ -176,7 +176,7 @@ class Stream:
 
     def _report_drops(self) -> None:
         records, size = self._dropped
-        if not records or self._queued_bytes > self.subscription.max_bytes:
+        if not records:
             return
         self._dropped = [0, 0]
         event = make_event("platform.logsDropped", {

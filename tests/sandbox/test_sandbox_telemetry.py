@@ -1,0 +1,118 @@
+"""The Telemetry API: subscription validation and batched delivery to a real listener."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+from conftest import free_port
+
+VALID = {"schemaVersion": "2022-12-13", "types": ["platform"],
+         "destination": {"protocol": "HTTP", "URI": "http://sandbox.localdomain:4243/t"}}
+
+
+def _with(**changes: object) -> dict[str, object]:
+    return {**VALID, **changes}
+
+
+def test_subscription_is_validated(open_sandbox, make_layer, journal):
+    probes = [
+        _with(schemaVersion="2021-01-01"),
+        _with(types=[]),
+        _with(types=["platform", "nope"]),
+        _with(destination={"protocol": "HTTP", "URI": "http://example.com:4243/t"}),
+        _with(destination={"protocol": "HTTP", "URI": "http://sandbox.localdomain/t"}),
+        _with(buffering={"maxItems": 10}),
+        _with(buffering={"timeoutMs": 30001}),
+        _with(buffering={"maxBytes": 262144, "maxItems": 1000, "timeoutMs": 25}),
+    ]
+    port = free_port()
+    layer = make_layer(ext={"telemetry": {"port": port}, "probe_subscriptions": probes})
+    open_sandbox("app.hello", layers=[layer]).invoke({"name": "x"})
+    answers = journal.entries("probe", "ext")
+    for answer in answers[:-1]:
+        assert answer["status"] == 400
+        assert json.loads(answer["body"])["errorType"] == "ValidationError"
+    assert (answers[-1]["status"], answers[-1]["body"]) == (200, '"OK"')
+    assert journal.entries("subscribe", "ext")[0]["status"] == 200
+
+
+def test_unsupported_telemetry_answers_like_sam_local(open_sandbox, make_layer, journal):
+    layer = make_layer(ext={"telemetry": {"port": free_port()}})
+    open_sandbox("app.hello", layers=[layer], telemetry_supported=False).invoke({"name": "x"})
+    answer = journal.entries("subscribe", "ext")[0]
+    assert answer["status"] == 202
+    assert json.loads(answer["body"]) == {"errorMessage": "Telemetry API is not supported",
+                                          "errorType": "Telemetry.NotSupported"}
+
+
+def test_delivery_covers_platform_function_and_extension_records(open_sandbox, make_layer,
+                                                                 journal):
+    layer = make_layer(ext={"telemetry": {"port": free_port()}})
+    sandbox = open_sandbox("app.hello", layers=[layer])
+    result = sandbox.invoke({"name": "x"})
+    sandbox.shutdown()
+    received = journal.telemetry("ext")
+    types = [event["type"] for event in received]
+    for expected in ("platform.initStart", "platform.telemetrySubscription",
+                     "platform.initRuntimeDone", "platform.extension", "platform.initReport",
+                     "platform.start", "platform.runtimeDone", "platform.report",
+                     "function", "extension"):
+        assert expected in types, expected
+    assert types.index("platform.initStart") < types.index("platform.initReport")
+    assert {"type": "function", "record": "hello x"}.items() <= next(
+        event for event in received if event["type"] == "function").items()
+    subscription = next(e for e in received if e["type"] == "platform.telemetrySubscription")
+    assert subscription["record"] == {"name": "ext", "state": "Subscribed",
+                                      "types": ["platform", "function", "extension"]}
+    report = next(e for e in received if e["type"] == "platform.report")
+    assert report["record"]["requestId"] == result.request_id
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", e["time"])
+               for e in received)
+    assert all(isinstance(entry["batch"], list) for entry in journal.entries("telemetry"))
+
+
+def test_type_filter_is_applied(open_sandbox, make_layer, journal):
+    layer = make_layer(ext={"telemetry": {"port": free_port(), "types": ["function"]}})
+    sandbox = open_sandbox("app.hello", layers=[layer])
+    sandbox.invoke({"name": "x"})
+    sandbox.shutdown()
+    assert {event["type"] for event in journal.telemetry("ext")} == {"function"}
+
+
+def test_runtime_done_reaches_the_extension_before_its_next(open_sandbox, make_layer, journal):
+    layer = make_layer(ext={"telemetry": {"port": free_port()}, "wait_runtime_done": True})
+    sandbox = open_sandbox("app.hello", layers=[layer])
+    sandbox.invoke({"name": "x"})
+    sandbox.invoke({"name": "y"})
+    assert [entry["ok"] for entry in journal.entries("runtime_done_seen")] == [True, True]
+
+
+def test_nothing_is_delivered_while_frozen(open_sandbox, make_layer, journal):
+    layer = make_layer(ext={"telemetry": {"port": free_port()}})
+    sandbox = open_sandbox("app.hello", layers=[layer])
+    first = sandbox.invoke({"name": "x"})
+    time.sleep(0.3)
+    delivered = [e for e in journal.telemetry("ext") if e["type"] == "platform.report"]
+    assert delivered == []  # the report of invoke N is generated after the last next: frozen
+    sandbox.invoke({"name": "y"})
+    time.sleep(0.1)
+    reports = [e["record"]["requestId"] for e in journal.telemetry("ext")
+               if e["type"] == "platform.report"]
+    assert first.request_id in reports
+
+
+def test_a_subscriber_that_falls_behind_gets_logs_dropped(open_sandbox, make_layer, journal):
+    layer = make_layer(ext={"telemetry": {"port": free_port(), "buffering": {
+        "maxItems": 1000, "maxBytes": 262144, "timeoutMs": 25}}, "listener_delay_s": 0.3})
+    sandbox = open_sandbox("app.chatty", layers=[layer], freeze=False)
+    sandbox.invoke({"lines": 20000, "width": 100})
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        dropped = [e for e in sandbox.telemetry if e["type"] == "platform.logsDropped"]
+        if dropped:
+            break
+        time.sleep(0.05)
+    assert dropped and dropped[0]["record"]["droppedRecords"] > 0
+    assert set(dropped[0]["record"]) == {"droppedBytes", "droppedRecords", "reason"}
