@@ -18,7 +18,7 @@ def client(service: str, region: str | None = None) -> Any:
     import botocore.exceptions
 
     try:
-        session = boto3.session.Session(region_name=region)
+        session: Any = boto3.session.Session(region_name=region)
         if session.region_name is None:
             raise UsageError("no AWS region: pass --region or set AWS_REGION")
         if session.get_credentials() is None:

@@ -42,6 +42,7 @@ class LogGroupReader:
     log_group: str
     since: timedelta
     region: str | None = None
+    page_size: int | None = None  # None: CloudWatch's own (up to 10,000 events a page)
     now: Callable[[], float] = time.time
     _client: Any = field(default=None, repr=False)
 
@@ -74,8 +75,10 @@ class LogGroupReader:
         import botocore.exceptions
 
         self._client = self._client or aws.client("logs", self.region)
+        paging = {"PageSize": self.page_size} if self.page_size else {}
         pages = self._client.get_paginator("filter_log_events").paginate(
-            logGroupName=self.log_group, startTime=start_ms, filterPattern=RECAP_PATTERN)
+            logGroupName=self.log_group, startTime=start_ms, filterPattern=RECAP_PATTERN,
+            PaginationConfig=paging)
         events: list[tuple[int, str, str]] = []
         try:
             for page in pages:

@@ -103,7 +103,7 @@ def render_calls(calls: Sequence[Call], style: Style = Style()) -> list[str]:
     rows = [_call_row(index, call, slowest) for index, call in enumerate(calls)]
     widths = _column_widths(CALL_COLUMNS, rows)
     lines = ["  " + style.paint(_format_row(CALL_COLUMNS, CALL_COLUMNS, widths), DIM)]
-    for index, (call, row) in enumerate(zip(calls, rows)):
+    for index, (call, row) in enumerate(zip(calls, rows, strict=True)):
         lines.append("  " + style.paint(_format_row(CALL_COLUMNS, row, widths),
                                         *_row_codes(call, index == slowest)))
         lines += _attempt_lines(call)
@@ -194,7 +194,7 @@ def render_overview(overview: Overview, style: Style = Style()) -> str:
              f"{host.max_ms:.1f}") for host in overview.hosts]
     widths = _column_widths(columns, rows)
     lines.append("  " + style.paint(_format_row(columns, columns, widths), DIM))
-    for host, row in zip(overview.hosts, rows):
+    for host, row in zip(overview.hosts, rows, strict=True):
         lines.append("  " + style.paint(_format_row(columns, row, widths),
                                         *((RED,) if host.errors else ())))
     return "\n".join(lines)
@@ -207,7 +207,7 @@ def _column_widths(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> lis
 
 def _format_row(columns: Sequence[str], row: Sequence[str], widths: Sequence[int]) -> str:
     cells = [cell.rjust(width) if column in RIGHT_ALIGNED else cell.ljust(width)
-             for column, cell, width in zip(columns, row, widths)]
+             for column, cell, width in zip(columns, row, widths, strict=True)]
     return "  ".join(cells).rstrip()
 
 
