@@ -34,6 +34,7 @@ from httprecap.settings import Settings
 
 SHUTDOWN_MARGIN_S = 0.25  # leave this much of the SHUTDOWN deadline unused: SIGKILL follows it
 INIT_ERROR_TYPE = "Extension.HttprecapStartFailed"
+WRAPPER_NAME = "httprecap-wrapper"
 
 
 class StartupError(Exception):
@@ -117,10 +118,17 @@ def _subscribe_telemetry(client: ExtensionsClient, port: int, aggregator: Aggreg
         return False
 
 
+def _wrapper_is_set(environ: Mapping[str, str]) -> bool:
+    """Extensions see the function's variables, so we know whether our wrapper runs."""
+    return os.path.basename(environ.get("AWS_LAMBDA_EXEC_WRAPPER", "")) == WRAPPER_NAME
+
+
 def start(client: ExtensionsClient, settings: Settings, environ: Mapping[str, str]) -> Extension:
     """Listen, register, subscribe, load the sinks. Raises LambdaApiError or StartupError."""
     lookup = HostLookup().start()  # resolves while we register
     aggregator = Aggregator(settings.max_calls_per_recap)
+    if _wrapper_is_set(environ):
+        aggregator.expect_internal()
     collector = Collector(aggregator)
     problem = None
     try:

@@ -21,6 +21,10 @@ HINT_NO_WRAPPER = (
     "httprecap's internal extension is not active, so no HTTP calls can be captured: set "
     "AWS_LAMBDA_EXEC_WRAPPER=/opt/httprecap-wrapper in the function's environment."
 )
+HINT_SILENT = (
+    "AWS_LAMBDA_EXEC_WRAPPER names httprecap's wrapper, but its internal extension has not "
+    "reported anything yet: look for [httprecap] lines in the function's log."
+)
 _CALL_ORDER = ("id", "method", "url", "scheme", "host", "port", "path", "status")
 _CALL_OPTIONAL = ("requestHeaders", "responseHeaders", "requestBody", "responseBody")
 

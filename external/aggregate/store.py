@@ -11,7 +11,8 @@ When is invocation R complete (checked in this order)?
   3. `runtimeDone`  telemetry says the runtime finished R, and either no internal extension is
                     active or no `end` came within the hand-off timeout;
   4. `noSource`     no internal extension and no Telemetry API: nothing will ever tell;
-  5. `deadline`     R's deadline passed (the function timed out).
+  5. `deadline`     R's deadline passed (the function timed out). If the internal extension
+                    was expected but never spoke, it is no longer waited for.
 Memory is bounded: open invocations, calls per recap, and the ids remembered after shipping.
 """
 
@@ -27,6 +28,7 @@ from httprecap import wire
 from httprecap.external.aggregate.invocation import Invocation
 from httprecap.external.aggregate.recap import (
     HINT_NO_WRAPPER,
+    HINT_SILENT,
     Context,
     build_recap,
     parse_iso_us,
@@ -49,6 +51,8 @@ class Aggregator:
         self.function_name = ""
         self.function_version = ""
         self.internal_active = False  # any valid batch arrived: the wrapper is set
+        self.wrapper_set = False  # see expect_internal()
+        self.internal_expected = False
         self.telemetry_active = False
         self._clock = clock
         self._wall_us = wall_us
@@ -129,6 +133,11 @@ class Aggregator:
             inv.trace = _trace_value(event.get("tracing")) or inv.trace
         return request_id
 
+    def expect_internal(self) -> None:
+        """AWS_LAMBDA_EXEC_WRAPPER names our wrapper: the function process's batches will come,
+        even if none has yet (the first INVOKE can beat its first batch)."""
+        self.wrapper_set = self.internal_expected = True
+
     def carry(self, reasons: Mapping[str, int]) -> None:
         """Losses found elsewhere (the sinks' retry queues), reported in the next recap."""
         with self._cond:
@@ -179,17 +188,19 @@ class Aggregator:
             if now >= inv.end_at + handoff_s:
                 return "callsMissing", None
             wakes.append(inv.end_at + handoff_s)
+        internal = self.internal_active or self.internal_expected
         if inv.runtime_done_at is not None:
-            if not self.internal_active:
+            if not internal:
                 return "runtimeDone", None
             if inv.end is None:
                 if now >= inv.runtime_done_at + handoff_s:
                     return "runtimeDone", None
                 wakes.append(inv.runtime_done_at + handoff_s)
-        if not self.internal_active and not self.telemetry_active:
+        if not internal and not self.telemetry_active:
             return "noSource", None
         if inv.deadline_at is not None:
             if now >= inv.deadline_at:
+                self.internal_expected = self.internal_active  # silent so far: stop waiting
                 return "deadline", None
             wakes.append(inv.deadline_at)
         return None, min(wakes, default=None)
@@ -258,7 +269,8 @@ class Aggregator:
         if inv.phase == "invoke":
             carried, self._carried = self._carried, Counter()
             if not self.internal_active and not self._hint_given:
-                hint, self._hint_given = HINT_NO_WRAPPER, True
+                hint = HINT_SILENT if self.wrapper_set else HINT_NO_WRAPPER
+                self._hint_given = True
         held_since = inv.completed_at if inv.completed_at is not None else self._clock()
         context = Context(self.function_name, self.function_version, carried,
                           (self._clock() - held_since) * 1000, hint)

@@ -233,3 +233,24 @@ def test_wait_complete_wakes_when_the_end_arrives() -> None:
     timer.start()
     assert agg.wait_complete("r1", HANDOFF) == "handoff"
     timer.join()
+
+
+def test_an_expected_internal_extension_is_waited_for_before_its_first_batch() -> None:
+    agg, _ = _aggregator()
+    agg.expect_internal()
+    _invoke(agg, "r1")
+    assert agg.completion("r1", HANDOFF)[0] is None  # not `noSource`: its batch is coming
+    agg.apply([{"k": "hello", "pid": 1}, end_msg("r1", 0)])
+    assert agg.completion("r1", HANDOFF)[0] == "handoff"
+    assert "hint" not in agg.take("r1")[0]
+
+
+def test_an_expected_but_silent_internal_extension_is_waited_for_only_once() -> None:
+    agg, clock = _aggregator()
+    agg.expect_internal()
+    _invoke(agg, "r1", deadline_in_s=1.0)
+    clock.now += 1.0
+    assert agg.completion("r1", HANDOFF)[0] == "deadline"
+    assert "has not reported" in agg.take("r1", deadline_passed=True)[0]["hint"]
+    _invoke(agg, "r2")
+    assert agg.completion("r2", HANDOFF)[0] == "noSource"
