@@ -41,6 +41,7 @@ class _Run:
     start: float = 0.0
     deadline: float = 0.0
     init_ms: float | None = None
+    init_in_invoke: bool = False  # a suppressed init: its time is part of the duration
     invocation: Invocation | None = None
     response: InvokeResponse | None = None
     responded_at: float = 0.0
@@ -67,6 +68,7 @@ class Invoker:
         failure = None
         if self.lifecycle.platform.instance is None:
             run.init_ms, failure = self.lifecycle.init("invoke", run.deadline)
+            run.init_in_invoke = True
         if failure is None:
             failure = self._run(run, event)
         return self._finish(run, failure)
@@ -243,7 +245,10 @@ class Invoker:
         peak = instance.peak_rss if instance is not None else 0
         return ReportFigures(
             request_id=run.request_id, duration_ms=duration_ms,
-            billed_duration_ms=billed_ms(duration_ms + (run.init_ms or 0.0)),
+            # On-demand init is billed since 2025-08 (reference 2.1); a suppressed init is
+            # already inside the duration.
+            billed_duration_ms=billed_ms(
+                duration_ms + (0.0 if run.init_in_invoke else run.init_ms or 0.0)),
             memory_mb=self.config.memory_mb, max_memory_mb=math.ceil(peak / MIB),
             init_duration_ms=run.init_ms, status=status, error_type=error_type)
 

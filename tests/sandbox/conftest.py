@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from httprecap.sandbox import FunctionConfig, Sandbox
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -37,7 +36,7 @@ class Journal:
             return []
         found = [json.loads(line) for line in self.path.read_text().splitlines()]
         return [entry for entry in found
-                if (kind is None or entry["kind"] == kind) and (name is None or entry["name"] == name)]
+                if kind in (None, entry["kind"]) and name in (None, entry["name"])]
 
     def events(self, name: str | None = None) -> list[dict[str, Any]]:
         return [json.loads(entry["body"]) for entry in self.entries("event", name)]
@@ -65,7 +64,8 @@ def make_layer(tmp_path: Path, journal: Journal) -> Callable[..., Path]:
             target = layer / "extensions" / name
             shutil.copyfile(EXTENSION, target)
             target.chmod(0o755)
-            (layer / f"{name}.json").write_text(json.dumps({"journal": str(journal.path), **config}))
+            settings = {"journal": str(journal.path), **config}
+            (layer / f"{name}.json").write_text(json.dumps(settings))
         return layer
 
     return build

@@ -7,7 +7,6 @@ import json
 import time
 import uuid
 
-import pytest
 from conftest import payload, telemetry_types
 
 TRACE = "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419;Sampled=1"
@@ -26,7 +25,8 @@ def test_register_answers_identifier_and_function_details(open_sandbox, make_lay
     layer = make_layer(plain={}, featured={"register_headers": {
         "Lambda-Extension-Accept-Feature": "accountId"}})
     open_sandbox("app.hello", layers=[layer]).invoke({"name": "x"})
-    plain, featured = journal.entries("register", "plain")[0], journal.entries("register", "featured")[0]
+    plain = journal.entries("register", "plain")[0]
+    featured = journal.entries("register", "featured")[0]
     assert plain["status"] == 200
     assert uuid.UUID(plain["headers"]["Lambda-Extension-Identifier"])
     assert plain["headers"]["Content-Type"] == "application/json"
@@ -64,7 +64,7 @@ def test_shutdown_is_spindown_with_an_epoch_deadline(open_sandbox, make_layer, j
     assert shutdown["eventType"] == "SHUTDOWN" and shutdown["shutdownReason"] == "spindown"
     assert now + 1500 < shutdown["deadlineMs"] < now + 2500
     assert journal.entries("exit", "ext")
-    assert ("extension", "[ext] SHUTDOWN") in [(l.source, l.text) for l in sandbox.logs]
+    assert ("extension", "[ext] SHUTDOWN") in [(line.source, line.text) for line in sandbox.logs]
 
 
 def test_extension_environment_and_argv(open_sandbox, make_layer, journal):
