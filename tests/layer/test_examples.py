@@ -78,7 +78,8 @@ def _invoke(services: tuple[UpstreamServer, MotoServer], event: dict[str, Any]) 
     upstream, moto = services
     env = {**os.environ, **moto.environment(), "ORDERS_API_URL": upstream.url,
            "ORDERS_BUCKET": "orders-receipts", "ORDERS_TABLE": "orders",
-           "AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent"}
+           "AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+           "PYTHONDONTWRITEBYTECODE": "1"}
     code = ("import json, sys, app\n"
             "try:\n    print(json.dumps(app.handler(json.loads(sys.argv[1]), None)))\n"
             "except Exception as exc:\n    print(json.dumps({'raised': type(exc).__name__}))\n")
