@@ -189,6 +189,7 @@ class Invoker:
         if instance is not None:
             for process in instance.processes():
                 process.drain()
+            self.lifecycle.memory.sample_now(instance)
         figures = self._figures(run, failure, end, instance)
         self._report(run, figures, instance, end, platform_level=failure is not None)
         if instance is not None and failure is not None:

@@ -55,6 +55,11 @@ class MemoryWatch:
             self._active.wait()
             time.sleep(INTERVAL_S)
 
+    def sample_now(self, instance: Instance) -> None:
+        """For an invoke that ended before the first periodic sample."""
+        if instance.peak_rss == 0 and not instance.closing:
+            self._sample(instance)
+
     def _sample(self, instance: Instance) -> None:
         rss = tree_rss_bytes(process.pid for process in instance.processes()
                              if not process.exited.is_set())

@@ -257,11 +257,11 @@ class TelemetryHub:
 
     def subscribe(self, subscription: Subscription) -> None:
         stream = Stream(subscription, self.gate, self._record)
+        # Under the lock, so the backlog reaches the new subscriber before any newer event.
         with self._lock:
-            backlog = list(self._backlog or [])
+            for event in self._backlog or []:
+                stream.offer(event)
             self._streams.append(stream)
-        for event in backlog:
-            stream.offer(event)
 
     def pause(self, timeout: float = 0.5) -> None:
         """Stop delivering (before a freeze); waits briefly for deliveries under way."""

@@ -1,0 +1,1 @@
+"""Benchmarks (dev-time): each module measures one thing and prints a Markdown table."""
