@@ -106,7 +106,7 @@ def _monotonic_deadline(deadline_ms: Any) -> float:
 def _subscribe_telemetry(client: ExtensionsClient, port: int, aggregator: Aggregator,
                          lookup: HostLookup) -> bool:
     try:
-        listener = start_listener(lookup.address(0.05), port, aggregator.apply_telemetry)
+        listener = start_listener(lookup, port, aggregator.apply_telemetry)
     except OSError as exc:
         log.warning(f"cannot listen for telemetry on port {port} ({exc}); carrying on without")
         return False

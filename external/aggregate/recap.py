@@ -10,6 +10,7 @@ import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from httprecap.external.aggregate.invocation import Invocation
@@ -52,7 +53,13 @@ class Context:
 def iso_us(epoch_us: int) -> str:
     """ISO-8601 UTC with microseconds, e.g. 2026-11-23T18:20:01.123456Z."""
     seconds, micros = divmod(epoch_us, 1_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{micros:06d}Z"
+    return f"{_iso_seconds(seconds)}.{micros:06d}Z"
+
+
+@lru_cache(maxsize=256)
+def _iso_seconds(seconds: int) -> str:
+    # The calls of one invocation share a handful of seconds: format each second once.
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
 
 
 def parse_iso_us(text: str) -> int | None:

@@ -58,6 +58,15 @@ class HostLookup:
         self._thread.join(wait)
         return self._address or LOOPBACK
 
+    def later(self, callback: Callable[[str], None], wait: float = 5.0) -> None:
+        """Call `callback(address)` if the name resolves after all, within `wait` seconds."""
+        def watch() -> None:
+            self._thread.join(wait)
+            if self._address and self._address != LOOPBACK:
+                callback(self._address)
+
+        threading.Thread(target=watch, name="httprecap-lookup-watch", daemon=True).start()
+
 
 def subscription(port: int) -> dict[str, Any]:
     return {
@@ -100,13 +109,31 @@ def _handler(on_events: EventsCallback) -> Callable[[Request], Reply]:
     return handle
 
 
-def start_listener(host: str, port: int, on_events: EventsCallback) -> Server:
-    """Listen for Telemetry API deliveries on `host:port` (loopback if `host` cannot be bound)."""
+def _listen(host: str, port: int, on_events: EventsCallback) -> Server:
     limits = ServerLimits(max_body=MAX_DELIVERY_BYTES, max_connections=8, read_timeout=5.0)
-    try:
-        server = Server(host, port, _handler(on_events), limits, "httprecap-telemetry")
-    except OSError:
-        if host == LOOPBACK:
-            raise
-        server = Server(LOOPBACK, port, _handler(on_events), limits, "httprecap-telemetry")
-    return server.start()
+    return Server(host, port, _handler(on_events), limits, "httprecap-telemetry").start()
+
+
+def start_listener(lookup: HostLookup, port: int, on_events: EventsCallback) -> Server:
+    """Listen for Telemetry API deliveries on port `port`.
+
+    On `sandbox.localdomain`'s address if it has already resolved (it is in /etc/hosts where
+    it exists), else on loopback at once and on the name's address too if it resolves later:
+    start-up never waits for a resolver.
+    """
+    host = lookup.address(0.005)
+    if host != LOOPBACK:
+        try:
+            return _listen(host, port, on_events)
+        except OSError:
+            log.info(f"cannot listen on {host}:{port}; listening on loopback")
+    server = _listen(LOOPBACK, port, on_events)
+
+    def also_listen(address: str) -> None:
+        try:
+            _listen(address, port, on_events)
+        except OSError as exc:
+            log.info(f"cannot listen on {address}:{port} ({exc}); loopback only")
+
+    lookup.later(also_listen)
+    return server

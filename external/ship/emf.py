@@ -8,11 +8,10 @@ name and host, so dashboards and alarms need nothing else.
 from __future__ import annotations
 
 import calendar
-import json
 import time
 from typing import Any, BinaryIO
 
-from httprecap.external.ship.sink import Entry, Sink
+from httprecap.external.ship.sink import Entry, Sink, compact_json
 from httprecap.external.ship.stdout import write_lines
 
 NAMESPACE = "httprecap"
@@ -33,7 +32,7 @@ def epoch_ms(iso: str) -> int:
 def _line(timestamp: int, dimensions: list[str], values: dict[str, Any]) -> str:
     directive = {"Namespace": NAMESPACE, "Dimensions": [dimensions], "Metrics": METRICS}
     document = {"_aws": {"Timestamp": timestamp, "CloudWatchMetrics": [directive]}, **values}
-    return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+    return compact_json(document)
 
 
 def emf_lines(recap: dict[str, Any]) -> list[str]:

@@ -10,7 +10,6 @@ Ids are hex strings and 64-bit integers decimal strings, as OTLP/JSON requires.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from typing import Any
@@ -19,7 +18,7 @@ from urllib.parse import urlsplit
 from httprecap import __version__
 from httprecap.external.http11 import Connection
 from httprecap.external.ship.emf import epoch_ms
-from httprecap.external.ship.sink import Entry, Sink, SinkError
+from httprecap.external.ship.sink import Entry, Sink, SinkError, compact_json
 
 SPAN_KIND_SERVER = 2
 SPAN_KIND_CLIENT = 3
@@ -147,8 +146,8 @@ class OtlpSink(Sink):
         self._connection = Connection(parts.hostname, parts.port)
 
     def send(self, entries: list[Entry]) -> list[Entry]:
-        body = json.dumps(export_request([entry.recap for entry in entries], self._region),
-                          separators=(",", ":")).encode()
+        body = compact_json(export_request([entry.recap for entry in entries],
+                                           self._region)).encode()
         headers = {"Content-Type": "application/json"}
         try:
             response = self._connection.request("POST", self._path, body, headers,

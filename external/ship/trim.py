@@ -8,14 +8,11 @@ recap says how many with `"truncated": {"calls": N}`.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from httprecap.external.ship.sink import Entry
+from httprecap.external.ship.sink import Entry, compact_json
 
-
-def _dump(recap: dict[str, Any]) -> str:
-    return json.dumps(recap, separators=(",", ":"), ensure_ascii=False)
+_dump = compact_json
 
 
 def _size(text: str) -> int:
@@ -47,14 +44,26 @@ def fit_line(entry: Entry, limit: int) -> str:
 
 
 def _most_calls_fitting(recap: dict[str, Any], calls: list[Any], limit: int) -> str | None:
-    """Binary search for the largest prefix of `calls` that fits; None if not even zero does."""
-    low, high, best = 0, len(calls) - 1, None
-    while low <= high:
-        middle = (low + high) // 2
-        line = _dump({**recap, "calls": calls[:middle],
-                      "truncated": {"calls": len(calls) - middle}})
-        if _size(line) <= limit:
-            best, low = line, middle + 1
-        else:
-            high = middle - 1
-    return best
+    """The recap with the longest prefix of `calls` that fits; None if not even one does.
+
+    Each call is serialised once and the line assembled around them: re-serialising the
+    whole recap per guess would cost more than the rest of the extension's work.
+    """
+    pieces = [_dump(item) for item in calls]
+    # The frame with the largest possible count is at least as wide as the final one.
+    room = limit - _size(_frame(recap, len(calls)))
+    kept = used = 0
+    for piece in pieces:
+        used += _size(piece) + 1  # and its comma
+        if used > room:
+            break
+        kept += 1
+    if not kept:
+        return None
+    return _frame(recap, len(calls) - kept).replace(
+        '"calls":[]', '"calls":[' + ",".join(pieces[:kept]) + "]", 1)
+
+
+def _frame(recap: dict[str, Any], removed: int) -> str:
+    # JSON escapes quotes inside strings, so the first bare `"calls":[]` is the key itself.
+    return _dump({**recap, "calls": [], "truncated": {"calls": removed}})
