@@ -1,0 +1,57 @@
+"""The README's main command runs to completion and shows every scenario's recap."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def demo(layer_zip: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    out = tmp_path_factory.mktemp("demo")
+    layer = out / "layer.zip"
+    shutil.copy(layer_zip, layer)  # newer than the sources: the demo must not rebuild it
+    done = subprocess.run(
+        [sys.executable, "-m", "httprecap.cli.main", "demo", "--out", str(out / "output"),
+         "--layer", str(layer), "--color", "never"],
+        capture_output=True, text=True, timeout=240, check=False)
+    recaps = [json.loads(line) for line in
+              (out / "output" / "recaps.jsonl").read_text().splitlines()]
+    return {"done": done, "out": out / "output", "recaps": recaps}
+
+
+def test_demo_exits_cleanly_reusing_the_built_layer(demo: dict[str, object]) -> None:
+    done = demo["done"]
+    assert isinstance(done, subprocess.CompletedProcess)
+    assert done.returncode == 0, done.stderr
+    assert "layer up to date" in done.stderr
+
+
+def test_demo_prints_a_recap_per_invocation_with_every_endpoint(demo: dict[str, object]) -> None:
+    done = demo["done"]
+    assert isinstance(done, subprocess.CompletedProcess)
+    text = done.stdout
+    assert text.count("=== invocation ") == 4
+    for expected in ("/slow", "/redirect", "attempt 1: 302", "/drop", "ConnectionError",
+                     "/fail", "500", "s3 PutObject", "dynamodb PutItem"):
+        assert expected in text, expected
+
+
+def test_demo_writes_raw_recaps_and_an_html_report(demo: dict[str, object]) -> None:
+    recaps = demo["recaps"]
+    assert isinstance(recaps, list)
+    assert [recap["status"] for recap in recaps] == ["success", "success", "success", "error"]
+    operations = {(call["aws"]["service"], call["aws"]["operation"])
+                  for recap in recaps for call in recap["calls"] if call.get("aws")}
+    assert operations == {("s3", "PutObject"), ("dynamodb", "PutItem")}
+    out = demo["out"]
+    assert isinstance(out, Path)
+    html = (out / "report.html").read_text()
+    assert all(recap["requestId"] in html for recap in recaps)
