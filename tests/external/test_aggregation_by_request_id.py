@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 
 from ext_support import T0, call_msg, end_msg, start_msg
+
 from httprecap.external.aggregate.recap import HINT_NO_WRAPPER
 from httprecap.external.aggregate.store import Aggregator
 

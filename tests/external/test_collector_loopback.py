@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 from ext_support import batch, call_msg, end_msg
+
 from httprecap import wire
 from httprecap.external.aggregate.store import Aggregator
 from httprecap.external.collect.collector import Collector

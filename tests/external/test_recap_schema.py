@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from ext_support import T0, call
+
 from httprecap.external.aggregate.invocation import Invocation
 from httprecap.external.aggregate.recap import (
     Context,

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from ext_support import Receiver, free_port
+
 from httprecap.sandbox import FunctionConfig, Sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,6 +30,13 @@ def _post(body):
         sock.recv(4096)
 
 def handler(event, context):
+    if event.get("hang"):  # a call that never finishes: announced by a `start` notice
+        now = time.time_ns() // 1000
+        notice = {"id": "h1", "requestId": context.aws_request_id, "startedAtUs": now,
+                  "method": "GET", "host": "slow.example.com", "url": "http://slow/"}
+        _post(json.dumps({"v": 1, "pid": os.getpid(), "seq": 1, "messages": [
+            {"k": "hello", "pid": os.getpid()}, {"k": "start", "call": notice}]}).encode())
+        time.sleep(event["hang"])
     if event.get("sleep"):
         time.sleep(event["sleep"])
     if event.get("handoff"):
@@ -167,6 +175,20 @@ def test_a_timeout_ships_a_timeout_recap(code: Path, layer: Path, recaps: Path) 
     assert result.status == "timeout"
     [recap] = _recaps(recaps)
     assert recap["requestId"] == result.request_id and recap["status"] == "timeout"
+
+
+def test_a_timeout_inside_a_call_ships_it_in_flight(code: Path, layer: Path,
+                                                    recaps: Path) -> None:
+    env = {"AWS_LAMBDA_EXEC_WRAPPER": "/opt/httprecap-wrapper"}
+    with Sandbox(_config(code, layer, recaps, timeout_s=1.0, env=env)) as box:
+        result = box.invoke({"hang": 3})
+        lines = _extension_lines(box)
+    assert result.status == "timeout"
+    [recap] = _recaps(recaps)
+    assert recap["status"] == "timeout" and recap["durationMs"] >= 900
+    [hanging] = recap["calls"]
+    assert hanging["id"] == "h1" and hanging["inFlight"] is True and hanging["status"] is None
+    assert not [line for line in lines if line.startswith("[httprecap] error")]
 
 
 @pytest.fixture

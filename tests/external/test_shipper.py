@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 from ext_support import Receiver
+
 from httprecap.external.ship.http_post import HttpSink
 from httprecap.external.ship.shipper import Backoff, Shipper
 from httprecap.external.ship.stdout import StdoutSink

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from ext_support import T0, Receiver, call, free_port
+
 from httprecap.external.aggregate.invocation import Invocation
 from httprecap.external.aggregate.recap import Context, Outcome, build_recap
 from httprecap.external.ship.emf import EmfSink
