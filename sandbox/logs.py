@@ -33,7 +33,8 @@ class LogBook:
 
     def __init__(self, on_log: OnLog | None = None) -> None:
         self._lines: list[LogLine] = []
-        self._lock = threading.Lock()
+        # Re-entrant: an on_log callback may read the book.
+        self._lock = threading.RLock()
         self._on_log = on_log
 
     def add(self, source: Source, text: str) -> LogLine:

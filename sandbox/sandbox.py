@@ -147,6 +147,8 @@ class Sandbox:
         lifecycle, worker = self._lifecycle, self._worker
         if lifecycle is None or worker is None:
             return
+        for future in self._futures:
+            future.cancel()  # queued ones never start
         if any(not future.done() for future in self._futures):
             lifecycle.abort()  # an invoke is under way (Ctrl-C): let it give up now
         worker.submit(lifecycle.shutdown).result(timeout=SHUTDOWN_WAIT_S)

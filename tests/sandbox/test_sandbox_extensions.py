@@ -229,3 +229,22 @@ def test_renamed_external_is_internal_and_blocks_init(open_sandbox, make_layer):
     assert result.status == "timeout"
     reports = [e["record"] for e in sandbox.telemetry if e["type"] == "platform.initReport"]
     assert [r["status"] for r in reports] == ["timeout", "timeout"]
+
+
+def test_an_extension_that_cannot_start_is_a_launch_error(open_sandbox, tmp_path):
+    layer = tmp_path / "layer"
+    (layer / "extensions").mkdir(parents=True)
+    (layer / "extensions" / "not-executable").write_text("#!/bin/sh\n")
+    result = open_sandbox("app.hello", layers=[layer]).invoke({"name": "x"})
+    assert result.error_type == "Extension.LaunchError"
+    assert payload(result)["errorType"] == "Extension.LaunchError"
+
+
+def test_an_extension_exiting_during_init_fails_it(open_sandbox, tmp_path):
+    layer = tmp_path / "layer"
+    (layer / "extensions").mkdir(parents=True)
+    (layer / "extensions" / "quitter").write_text("#!/bin/sh\nexit 5\n")
+    (layer / "extensions" / "quitter").chmod(0o755)
+    result = open_sandbox("app.hello", layers=[layer]).invoke({"name": "x"})
+    assert result.error_type == "Extension.Crash"
+    assert payload(result)["errorMessage"].endswith("exit status 5")
