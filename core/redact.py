@@ -48,13 +48,13 @@ MAX_URL_CHARS = 2048
 # Every string must fit the wire contract's bound (httprecap.wire.MAX_STRING).
 MAX_FIELD_CHARS = 8000
 
-_URL_IN_TEXT = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>()]+")
-_USERINFO_IN_TEXT = re.compile(r"(://)[^/\s@]*@")
-_PAIR = re.compile(r"(?P<lead>^|[?&;\s])(?P<name>[^=&;?\s#]{1,200})=(?P<value>[^&;\s#'\")]*)")
-_JSON_FIELD = re.compile(
-    r"(?P<lead>\"(?P<name>[^\"\\]{1,200})\"\s*:\s*)"
-    r"(?P<value>\"(?:[^\"\\]|\\.)*(?:\"|$)|[^,}\]\s]+)"
-)
+# Compiled on first use by re's cache (on the sender thread), not at import: this module
+# loads at interpreter start.
+_URL_IN_TEXT = r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>()]+"
+_USERINFO_IN_TEXT = r"(://)[^/\s@]*@"
+_PAIR = r"(?P<lead>^|[?&;\s])(?P<name>[^=&;?\s#]{1,200})=(?P<value>[^&;\s#'\")]*)"
+_JSON_FIELD = (r"(?P<lead>\"(?P<name>[^\"\\]{1,200})\"\s*:\s*)"
+               r"(?P<value>\"(?:[^\"\\]|\\.)*(?:\"|$)|[^,}\]\s]+)")
 
 
 class Redactor:
@@ -81,7 +81,7 @@ class Redactor:
             return url[:MAX_URL_CHARS]
         base, _, _fragment = url.partition("#")
         base, sep, query = base.partition("?")
-        base = _USERINFO_IN_TEXT.sub(r"\1", base, count=1)
+        base = re.sub(_USERINFO_IN_TEXT, r"\1", base, count=1)
         if sep:
             base += "?" + self.query(query)
         return base[:MAX_URL_CHARS]
@@ -97,9 +97,9 @@ class Redactor:
 
     def text(self, message: str, limit: int = MAX_ERROR_CHARS) -> str:
         """Free text (an exception message): URLs and key=value pairs inside it redacted."""
-        message = _URL_IN_TEXT.sub(lambda m: self.url(m.group(0)), message)
-        message = _USERINFO_IN_TEXT.sub(r"\1", message)
-        message = _PAIR.sub(self._mask_pair, message)
+        message = re.sub(_URL_IN_TEXT, lambda m: self.url(m.group(0)), message)
+        message = re.sub(_USERINFO_IN_TEXT, r"\1", message)
+        message = re.sub(_PAIR, self._mask_pair, message)
         return message if len(message) <= limit else message[: limit - 1] + "…"
 
     def headers(self, headers: Iterable[tuple[str, str]]) -> dict[str, str]:
@@ -130,8 +130,8 @@ class Redactor:
         # Redact a window a little larger than the cap, so a secret cut by the cap is still
         # recognised by its field name before the cut.
         window = raw[: limit + 1024].decode("utf-8", "replace")
-        text = _JSON_FIELD.sub(self._mask_json_field, window)
-        text = _PAIR.sub(self._mask_pair, text)
+        text = re.sub(_JSON_FIELD, self._mask_json_field, window)
+        text = re.sub(_PAIR, self._mask_pair, text)
         if len(raw) <= limit and len(text) <= limit:
             return text
         return text[:limit] + TRUNCATED.format(max(len(raw) - limit, 0))

@@ -18,7 +18,6 @@ import atexit
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from httprecap.internal import hooks, invocation, patching
 from httprecap.internal.capture import botocore, http_client, requests, urllib3
@@ -42,11 +41,13 @@ BATCH_SIZE = 1000  # a full batch wakes the sender before its next tick
 EXIT_FLUSH_S = 0.1
 
 
-@dataclass
 class _Active:
-    settings: Settings
-    environ: Mapping[str, str]
-    sender: Sender
+    """What runs in this process, kept to start afresh in a forked child."""
+
+    def __init__(self, settings: Settings, environ: Mapping[str, str], sender: Sender) -> None:
+        self.settings = settings
+        self.environ = environ
+        self.sender = sender
 
 
 class _State:
@@ -153,5 +154,5 @@ def _after_fork_in_child() -> None:
 
 def _flush_at_exit() -> None:
     active = _state.active
-    if active is not None and active.sender.breaker.closed():
+    if active is not None and active.sender.buffer.items and active.sender.breaker.closed():
         active.sender.flush(EXIT_FLUSH_S)

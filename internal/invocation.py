@@ -20,7 +20,6 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
@@ -31,14 +30,20 @@ RUNTIME_CLIENT_MODULE = "awslambdaric.lambda_runtime_client"
 CLIENT_CLASSES = ("LambdaRuntimeClient", "LambdaMultiConcurrentRuntimeClient")
 
 
-@dataclass(frozen=True)
 class End:
-    """The `end` marker as queued by the function thread; the sender adds counts and costs."""
+    """The `end` marker as queued by the function thread; the sender adds counts and costs.
 
-    request_id: str
-    status: str
-    started_us: int
-    duration_ms: float
+    (A plain class: dataclasses cost start-up time, and this module loads at interpreter start.)
+    """
+
+    __slots__ = ("duration_ms", "request_id", "started_us", "status")
+
+    def __init__(self, request_id: str, status: str, started_us: int,
+                 duration_ms: float) -> None:
+        self.request_id = request_id
+        self.status = status
+        self.started_us = started_us
+        self.duration_ms = duration_ms
 
 
 class _State:

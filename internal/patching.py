@@ -5,7 +5,8 @@ FunctionWrapper comes from the copy of wrapt 1.17.3's C extension vendored in th
 (``httprecap._vendor.wrapt._wrappers``, a namespace package with nothing but the compiled
 module): importing the full ``wrapt`` package costs ~190 ms (importlib.metadata, asyncio) and
 wrapt 2.x's C module imports ``wrapt.exceptions`` by absolute name, which would tie us to the
-user's wrapt. Outside the layer (dev tree, tests) the installed ``wrapt`` is used instead.
+user's wrapt. On a Python newer than every vendored build, wrapt's pure-Python ``wrappers.py``
+(also vendored) serves; outside the layer (dev tree, tests) the installed ``wrapt`` does.
 A user's own wrapt, of any version, is never touched.
 """
 
@@ -24,12 +25,22 @@ _found: dict[str, Any] = {}
 def function_wrapper_class() -> Any:
     """wrapt's FunctionWrapper type: the vendored C build if present, else installed wrapt."""
     if "FunctionWrapper" not in _found:
-        try:
-            from httprecap._vendor.wrapt._wrappers import FunctionWrapper
-        except ImportError:
-            from wrapt import FunctionWrapper
-        _found["FunctionWrapper"] = FunctionWrapper
+        _found["FunctionWrapper"] = _import_function_wrapper()
     return _found["FunctionWrapper"]
+
+
+def _import_function_wrapper() -> Any:
+    try:
+        from httprecap._vendor.wrapt._wrappers import FunctionWrapper
+    except ImportError:
+        pass
+    else:
+        return FunctionWrapper
+    try:  # a Python newer than every vendored build: wrapt's pure-Python twin
+        from httprecap._vendor.wrapt.wrappers import FunctionWrapper
+    except ImportError:
+        from wrapt import FunctionWrapper
+    return FunctionWrapper
 
 
 def wrap(owner: Any, name: str, wrapper: Wrapper) -> bool:

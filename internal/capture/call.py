@@ -20,10 +20,22 @@ import itertools
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from httprecap.internal import invocation
+
+if TYPE_CHECKING:  # typing.Protocol is slow to build; this module loads at interpreter start
+    from typing import Protocol
+
+    class Sink(Protocol):
+        """Where calls go (transport.buffer.Buffer): an in-flight table and a bounded queue."""
+
+        inflight: dict[int, Call]
+        sender_idle: bool
+
+        def put_call(self, call: Call) -> None: ...
+
+        def wake(self) -> None: ...
 
 # (scheme, host, port) of a request, when the client knows them without parsing a URL.
 Origin = tuple[str, str, int]
@@ -32,26 +44,18 @@ Attempt = tuple[int, float, "int | None", "tuple[str, str] | None", "Origin | No
                 "int | None"]
 
 
-class Sink(Protocol):
-    """Where calls go (transport.buffer.Buffer): an in-flight table and a bounded queue."""
-
-    inflight: dict[int, Call]
-    sender_idle: bool
-
-    def put_call(self, call: Call) -> None: ...
-
-    def wake(self) -> None: ...
-
-
-@dataclass(frozen=True)
 class Options:
     """What to copy besides the basics (HTTPRECAP_CAPTURE_HEADERS / _BODIES)."""
 
-    headers: bool = False
-    bodies: bool = False
-    body_window: int = 3072
-    # (host, port) pairs that are never calls: the extension's collector, the Runtime API.
-    excluded: frozenset[tuple[str, int]] = frozenset()
+    __slots__ = ("bodies", "body_window", "excluded", "headers")
+
+    def __init__(self, headers: bool = False, bodies: bool = False, body_window: int = 3072,
+                 excluded: frozenset[tuple[str, int]] = frozenset()) -> None:
+        self.headers = headers
+        self.bodies = bodies
+        self.body_window = body_window
+        # (host, port) pairs that are never calls: the extension's collector, the Runtime API.
+        self.excluded = excluded
 
 
 class Call:
@@ -92,7 +96,7 @@ class _Local(threading.local):
 
 _local = _Local()
 _ids = itertools.count(1)
-sink: Sink | None = None
+sink: Sink | None = None  # set by bootstrap.install
 options = Options()
 
 Describe = Callable[[Call, Any, tuple[Any, ...], dict[str, Any]], None]

@@ -190,7 +190,8 @@ class Sender:
         """Wait until everything queued has been handed over (tests, process exit)."""
         deadline = time.monotonic() + timeout
         while self.buffer.items or self.busy or not self.hello_sent:
-            if time.monotonic() >= deadline or not self.thread.is_alive():
+            if (time.monotonic() >= deadline or not self.thread.is_alive()
+                    or not self.breaker.closed()):
                 return False
             self.buffer.wake()
             time.sleep(0.002)
