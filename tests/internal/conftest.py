@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+
 from httprecap import wire
 from httprecap.internal import bootstrap
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import pytest
 import requests
 import responses
+
 from httprecap import wire
 
 if TYPE_CHECKING:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 import requests
+
 from httprecap.internal import bootstrap, invocation
 from httprecap.internal.capture.call import Call
 from httprecap.internal.transport.buffer import Buffer
