@@ -7,6 +7,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
 from httprecap.layer.build import LOADERS, LayerBuild, build_layer
 
 ROOT = Path(__file__).resolve().parents[2]

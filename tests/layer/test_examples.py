@@ -15,6 +15,7 @@ from typing import Any
 import boto3
 import pytest
 from cfnlint.decode import decode
+
 from httprecap.demo.aws import MotoServer
 from httprecap.demo.upstream import UpstreamServer
 

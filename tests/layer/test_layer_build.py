@@ -11,6 +11,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
 from httprecap.cli.main import main
 from httprecap.errors import HttprecapError
 from httprecap.layer import vendor

@@ -9,6 +9,7 @@ from typing import Any
 
 import boto3
 import pytest
+
 from httprecap.cli.main import main
 from httprecap.demo.aws import MotoServer
 from httprecap.layer.build import LayerBuild

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from httprecap.cli.main import main
 
 Capture = pytest.CaptureFixture[str]

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from httprecap.view.html import embed_json, render_html
 
 ROOT = Path(__file__).resolve().parents[2]

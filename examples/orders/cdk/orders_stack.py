@@ -60,6 +60,7 @@ class OrdersStack(Stack):
         """app.py with `requests` installed beside it (boto3 comes with the runtime)."""
         command = "pip install -q -r requirements.txt -t /asset-output && cp app.py /asset-output"
         return lambda_.Code.from_asset(
-            str(FUNCTION_DIR), exclude=["cdk", "cdk.out", "__pycache__", "template.yaml", "README.md"],
+            str(FUNCTION_DIR),
+            exclude=["cdk", "cdk.out", "__pycache__", "template.yaml", "README.md"],
             bundling=BundlingOptions(image=RUNTIME.bundling_image,
                                      command=["bash", "-c", command]))
