@@ -180,7 +180,16 @@ def main(name: str = "httprecap") -> int:
         if settings.disabled:
             return idle(client)
         return start(client, settings, environ).run()
-    except (LambdaApiError, StartupError) as exc:
+    except LambdaApiError as exc:
+        if "Extension.InvalidEventType" not in str(exc) or client.extension_id:
+            log.error(str(exc))
+            return 1
+        # Lambda Managed Instances refuse INVOKE to external extensions; exiting would fail
+        # the function's init, so stay registered for SHUTDOWN only and do nothing.
+        log.warning("this platform sends no INVOKE events to extensions (Lambda Managed "
+                    "Instances?); httprecap ships no recaps here")
+        return idle(client)
+    except StartupError as exc:
         log.error(str(exc))
         return 1
 
