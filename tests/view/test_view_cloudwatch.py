@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import select
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -135,3 +139,30 @@ def test_no_credentials_is_one_clear_error(logs: Any, monkeypatch: pytest.Monkey
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     with pytest.raises(HttprecapError, match="no AWS credentials found"):
         LogGroupReader(GROUP, timedelta(hours=1)).read()
+
+
+def _read_line(process: subprocess.Popen[str], timeout: float) -> str:
+    assert process.stdout is not None
+    ready, _, _ = select.select([process.stdout], [], [], timeout)
+    assert ready, "no output in time"
+    return process.stdout.readline()
+
+
+def test_cli_follow_streams_recaps_as_they_arrive(logs: Any, fixtures: Path,
+                                                  moto: MotoServer) -> None:
+    recaps = (fixtures / "recaps.jsonl").read_text().splitlines()
+    _put(logs, recaps[1:2])
+    env = {**os.environ, **moto.environment(), "AWS_CONFIG_FILE": "/nonexistent",
+           "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "httprecap.cli.main", "view", "--log-group", GROUP, "--follow",
+         "--json"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+    try:
+        first = json.loads(_read_line(process, 30))
+        _put(logs, recaps[2:3])
+        second = json.loads(_read_line(process, 30))
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    assert [first["requestId"], second["requestId"]] == [
+        "c94020d1-9001-4995-b5a7-dc0a977d4372", "5d1e7c2a-1b1f-4c52-9a43-7f0c8a9e2b10"]
