@@ -84,7 +84,8 @@ def _decode_at(line: str, start: int) -> Recap | None:
 def _recaps_in_json_line(line: str) -> tuple[list[Recap], int]:
     """A line without the marker: a recap with reordered keys, a log event, or other output."""
     stripped = line.strip()
-    if not stripped.startswith(("{", "[")):
+    # Only objects: Lambda's own log lines start with "[INFO]", "[WARNING]" ...
+    if not stripped.startswith("{"):
         return [], 0
     try:
         value = json.loads(stripped)

@@ -63,9 +63,11 @@ def test_an_unknown_schema_version_is_unreadable_not_misread(
 
 
 def test_other_output_is_passed_over_without_counting() -> None:
-    lines = ["START RequestId: abc Version: $LATEST", '{"level": "info", "msg": "hello"}', ""]
+    lines = ["START RequestId: abc Version: $LATEST", '{"level": "info", "msg": "hello"}', "",
+             "[INFO]\t2026-11-23T18:43:18.770Z\t\tFound credentials in environment variables.",
+             "[WARNING]\t2026-11-23T18:43:19.045Z\t35556dad\tshipping not booked: ('a', 1)"]
     result = read_lines(lines)
-    assert (result.recaps, result.unreadable, result.lines) == ([], 0, 3)
+    assert (result.recaps, result.unreadable, result.lines) == ([], 0, 5)
 
 
 def test_empty_input_has_no_recaps() -> None:
