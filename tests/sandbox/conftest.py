@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from httprecap.sandbox import FunctionConfig, Sandbox
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

@@ -248,3 +248,12 @@ def test_an_extension_exiting_during_init_fails_it(open_sandbox, tmp_path):
     result = open_sandbox("app.hello", layers=[layer]).invoke({"name": "x"})
     assert result.error_type == "Extension.Crash"
     assert payload(result)["errorMessage"].endswith("exit status 5")
+
+
+def test_exit_error_during_an_invoke_resets_with_extension_exit_error(open_sandbox, make_layer,
+                                                                      journal):
+    sandbox = open_sandbox("app.hello", layers=[make_layer(quitter={"exit_error_on_invoke": True})])
+    result = sandbox.invoke({"name": "x"})
+    assert journal.entries("exit_error", "quitter")[0]["status"] == 202
+    assert result.status == "error" and result.error_type == "Extension.ExitError"
+    assert payload(result) == {"message": "hello x"} or result.function_error == "Unhandled"

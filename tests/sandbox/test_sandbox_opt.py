@@ -7,6 +7,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
 from httprecap.errors import UsageError
 from httprecap.sandbox.opt import extension_paths, map_paths, unpack_layers
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import FUNCTIONS, payload, telemetry_types
+
 from httprecap.sandbox import InvokeResult
 
 TRACE = "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419;Sampled=1"
