@@ -9,9 +9,13 @@ which each process prints once at start, so a typo costs the user a warning, not
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+
+# Layer start-up budget: `typing` and `dataclasses` (which imports `inspect` and `ast`) cost
+# tens of milliseconds in a fresh interpreter, so layer code names types only for mypy.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from typing import Any
 
 PREFIX = "HTTPRECAP_"
 
@@ -19,14 +23,13 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
 
-@dataclass(frozen=True)
 class Setting:
     """One documented variable: its name, default, parser, and the sentence the docs show."""
 
-    name: str
-    default: Any
-    parse: Callable[[str], Any]
-    doc: str
+    __slots__ = ("default", "doc", "name", "parse")
+
+    def __init__(self, name: str, default: Any, parse: Callable[[str], Any], doc: str) -> None:
+        self.name, self.default, self.parse, self.doc = name, default, parse, doc
 
 
 def _parse_bool(raw: str) -> bool:
@@ -118,12 +121,14 @@ SETTINGS: tuple[Setting, ...] = (
 _BY_NAME = {setting.name: setting for setting in SETTINGS}
 
 
-@dataclass(frozen=True)
 class Settings:
     """Parsed configuration. Attribute names are the variable names without the prefix, lowered."""
 
-    values: Mapping[str, Any]
-    warnings: tuple[str, ...] = field(default=())
+    __slots__ = ("values", "warnings")
+
+    def __init__(self, values: Mapping[str, Any], warnings: tuple[str, ...] = ()) -> None:
+        self.values = values
+        self.warnings = warnings
 
     def __getattr__(self, name: str) -> Any:
         try:

@@ -24,7 +24,9 @@ Bounds below are part of the contract: both sides enforce them.
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False  # `typing` costs start-up time; see httprecap.settings
+if TYPE_CHECKING:
+    from typing import Any
 
 VERSION = 1
 PATH = "/v1/batch"
