@@ -44,6 +44,7 @@ ALWAYS_MASKED_HEADERS = frozenset({
 })
 
 MAX_ERROR_CHARS = 300
+CACHE_SIZE = 1024
 MAX_URL_CHARS = 2048
 # Every string must fit the wire contract's bound (httprecap.wire.MAX_STRING).
 MAX_FIELD_CHARS = 8000
@@ -65,9 +66,18 @@ class Redactor:
         self.patterns = tuple(regex for _, regex in compiled if regex is not None)
         self.invalid_patterns = tuple(pattern for pattern, regex in compiled if regex is None)
         self.body_max_bytes = body_max_bytes
+        self._verdicts: dict[str, bool] = {}  # field names repeat: decide each once
 
     def is_sensitive(self, name: str) -> bool:
         """Whether a query/form/JSON field called `name` holds a secret."""
+        verdict = self._verdicts.get(name)
+        if verdict is None:
+            if len(self._verdicts) >= CACHE_SIZE:
+                self._verdicts.clear()
+            verdict = self._verdicts[name] = self._decide(name)
+        return verdict
+
+    def _decide(self, name: str) -> bool:
         lowered = name.lower()
         if lowered in SENSITIVE_NAMES or lowered.startswith(AWS_SIGNING_PREFIX):
             return True
@@ -81,7 +91,8 @@ class Redactor:
             return url[:MAX_URL_CHARS]
         base, _, _fragment = url.partition("#")
         base, sep, query = base.partition("?")
-        base = re.sub(_USERINFO_IN_TEXT, r"\1", base, count=1)
+        if "@" in base:
+            base = re.sub(_USERINFO_IN_TEXT, r"\1", base, count=1)
         if sep:
             base += "?" + self.query(query)
         return base[:MAX_URL_CHARS]

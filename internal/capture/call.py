@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import itertools
 import threading
-import time
 from collections.abc import Callable
+from threading import current_thread
+from time import perf_counter, time_ns
 from typing import TYPE_CHECKING, Any
 
 from httprecap.internal import invocation
@@ -59,35 +60,37 @@ class Options:
 
 
 class Call:
-    """A logical call as seen on the hot path: primitives only, encoded on the sender."""
+    """A logical call as seen on the hot path: primitives only, encoded on the sender.
 
-    __slots__ = ("attempts", "aws", "bytes_received", "bytes_sent", "duration_ms", "error",
-                 "id", "library", "method", "noticed", "origin", "request_body",
-                 "request_headers", "request_id", "response_body", "response_headers",
-                 "started_us", "status", "t0", "target", "thread")
+    Fields a call may never set are class-level defaults (no __slots__): every attribute
+    stored in __init__ is paid on every call.
+    """
+
+    method = ""
+    origin: Origin | None = None
+    target = ""  # a path (with origin) or an absolute URL
+    status: int | None = None
+    error: tuple[str, str] | None = None
+    bytes_sent: int | None = None
+    bytes_received: int | None = None
+    attempts: list[Attempt] | None = None
+    aws: tuple[str, str, str] | None = None
+    request_headers: list[tuple[str, str]] | None = None
+    response_headers: list[tuple[str, str]] | None = None
+    request_body: bytes | str | None = None
+    response_body: bytes | str | None = None
+    duration_ms = 0.0
+    noticed = False  # a `start` notice went out for it
 
     def __init__(self, library: str) -> None:
         self.id = next(_ids)
         self.library = library
-        self.request_id = invocation.current_request_id()
-        self.thread = threading.current_thread().name
-        self.method = ""
-        self.origin: Origin | None = None
-        self.target = ""  # a path (with origin) or an absolute URL
-        self.status: int | None = None
-        self.error: tuple[str, str] | None = None
-        self.bytes_sent: int | None = None
-        self.bytes_received: int | None = None
-        self.attempts: list[Attempt] | None = None
-        self.aws: tuple[str, str, str] | None = None
-        self.request_headers: list[tuple[str, str]] | None = None
-        self.response_headers: list[tuple[str, str]] | None = None
-        self.request_body: bytes | str | None = None
-        self.response_body: bytes | str | None = None
-        self.duration_ms: float | None = None
-        self.noticed = False  # a `start` notice went out for it
-        self.started_us = time.time_ns() // 1000
-        self.t0 = time.perf_counter()
+        request_id = invocation.state.request_id
+        self.request_id = request_id if request_id is not None else \
+            invocation.current_request_id()
+        self.thread = current_thread().name
+        self.started_us = time_ns() // 1000
+        self.t0 = perf_counter()
 
 
 class _Local(threading.local):
@@ -151,7 +154,7 @@ def close(call: Call, result: Any = None, outcome: Outcome | None = None,
     if _local.call is call:
         _local.call = None
     try:
-        call.duration_ms = (time.perf_counter() - call.t0) * 1000.0
+        call.duration_ms = (perf_counter() - call.t0) * 1000.0
         if exc is not None:
             call.error = describe_error(exc)
         elif outcome is not None:
@@ -190,8 +193,8 @@ def run_attempt(call: Call, wrapped: Callable[..., Any], args: tuple[Any, ...],
     """One wire attempt of `call` (urllib3's per-request method): timed and listed."""
     if not call.target:  # botocore: the call is located by its first attempt
         call.method, call.origin, call.target = method, origin, target
-    started_us = time.time_ns() // 1000
-    t0 = time.perf_counter()
+    started_us = time_ns() // 1000
+    t0 = perf_counter()
     try:
         response = wrapped(*args, **kwargs)
     except BaseException as exc:
@@ -199,8 +202,7 @@ def run_attempt(call: Call, wrapped: Callable[..., Any], args: tuple[Any, ...],
                             None))
         raise
     try:
-        status = response.status
-        size = header_length(response.headers.get("content-length"))
+        status, size = response.status, response_size(response, "_body")
     except Exception:
         status, size = None, None
     _add_attempt(call, (started_us, _since(t0), status, None, origin, target, size))
@@ -216,7 +218,7 @@ def _add_attempt(call: Call, attempt: Attempt) -> None:
 
 
 def _since(t0: float) -> float:
-    return (time.perf_counter() - t0) * 1000.0
+    return (perf_counter() - t0) * 1000.0
 
 
 def describe_error(exc: BaseException) -> tuple[str, str] | None:
@@ -225,6 +227,15 @@ def describe_error(exc: BaseException) -> tuple[str, str] | None:
         return type(exc).__name__, str(exc)[:2000]
     except Exception:
         return type(exc).__name__, ""
+
+
+def response_size(response: Any, body_attribute: str) -> int | None:
+    """Body size of a requests/urllib3 response: the body if already read, else its
+    Content-Length (a stream is never touched)."""
+    body = response.__dict__.get(body_attribute)
+    if isinstance(body, bytes):
+        return len(body)
+    return header_length(response.headers.get("content-length"))
 
 
 def header_length(value: Any) -> int | None:

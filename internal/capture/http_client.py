@@ -1,10 +1,12 @@
 """Capture: wraps the standard library's ``http.client.HTTPConnection`` (function process).
 
-Covers ``urllib.request``, ``xmlrpc.client`` and any other user of http.client. A call opens
-at ``putrequest`` (every request goes through it), learns its body size at ``endheaders``
-(where connection errors surface: DNS, refused, TLS) and closes at ``getresponse``. The open
-call rides on the connection object, which carries one request at a time. Under urllib3 or
-an outer client each of the three wrappers costs one thread-local read.
+Covers ``urllib.request`` and any other user of ``HTTPConnection.request``. A call opens in
+``request`` (where connection errors surface: DNS, refused, TLS, and where the body size is
+known) and closes in ``getresponse``; the open call rides on the connection object, which
+carries one request at a time. urllib3 overrides ``request``, so under urllib3 (and so under
+requests and botocore) only ``getresponse`` runs through us, for the price of one dict lookup.
+The low-level ``putrequest``/``endheaders`` API (``xmlrpc.client``) is not captured: hooking it
+would cost every urllib3 call two more wrappers.
 """
 
 from __future__ import annotations
@@ -26,9 +28,18 @@ def _describe(call: calls.Call, connection: Any, args: tuple[Any, ...],
     call.target = args[1] if len(args) > 1 else kwargs.get("url", "")
     scheme = "https" if type(connection).default_port == 443 else "http"
     # Through a proxy tunnel the connection's host is the proxy; the call goes beyond it.
-    host = getattr(connection, "_tunnel_host", None) or connection.host
-    port = (getattr(connection, "_tunnel_port", None) if host != connection.host else None)
-    call.origin = (scheme, host, port or connection.port)
+    tunnel_host = getattr(connection, "_tunnel_host", None)
+    if tunnel_host:
+        call.origin = (scheme, tunnel_host, getattr(connection, "_tunnel_port", None) or 443)
+    else:
+        call.origin = (scheme, connection.host, connection.port)
+    body = args[2] if len(args) > 2 else kwargs.get("body")
+    call.bytes_sent = calls.body_size(body)
+    if calls.options.headers:
+        call.request_headers = calls.header_pairs(args[3] if len(args) > 3
+                                                  else kwargs.get("headers"))
+    if calls.options.bodies:
+        call.request_body = calls.body_prefix(body)
 
 
 def _outcome(call: calls.Call, response: Any) -> None:
@@ -38,56 +49,33 @@ def _outcome(call: calls.Call, response: Any) -> None:
         call.response_headers = calls.header_pairs(response.getheaders())
 
 
-def _putrequest(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
-                kwargs: dict[str, Any]) -> Any:
-    result = wrapped(*args, **kwargs)
-    if calls.sink is not None and calls.current() is None:
-        call = calls.open_call("http.client", _describe, instance, args, kwargs, nest=False)
-        _park(instance, call)
-    return result
-
-
-def _park(connection: Any, call: calls.Call | None) -> None:
-    try:
-        previous = connection.__dict__.pop(ATTRIBUTE, None)
-        if previous is not None:
-            calls.discard(previous)  # a request the caller abandoned before its response
-        if call is not None:
-            setattr(connection, ATTRIBUTE, call)
-    except Exception:
-        pass
-
-
-def _take(connection: Any) -> calls.Call | None:
-    try:
-        taken: calls.Call | None = connection.__dict__.pop(ATTRIBUTE, None)
-        return taken
-    except Exception:
-        return None
-
-
-def _endheaders(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
-                kwargs: dict[str, Any]) -> Any:
-    call = instance.__dict__.get(ATTRIBUTE) if calls.sink is not None else None
+def _request(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+             kwargs: dict[str, Any]) -> Any:
+    call = calls.open_call("http.client", _describe, instance, args, kwargs, nest=False)
     if call is None:
         return wrapped(*args, **kwargs)
     try:
-        body = args[0] if args else kwargs.get("message_body")
-        call.bytes_sent = calls.body_size(body)
-        if calls.options.bodies:
-            call.request_body = calls.body_prefix(body)
-    except Exception:
-        pass
-    try:
-        return wrapped(*args, **kwargs)
+        result = wrapped(*args, **kwargs)
     except BaseException as exc:
-        calls.close(_take(instance) or call, exc=exc)
+        calls.close(call, exc=exc)
         raise
+    _park(instance, call)
+    return result
+
+
+def _park(connection: Any, call: calls.Call) -> None:
+    try:
+        previous = connection.__dict__.get(ATTRIBUTE)
+        if previous is not None:
+            calls.discard(previous)  # a request the caller abandoned before its response
+        setattr(connection, ATTRIBUTE, call)
+    except Exception:
+        calls.discard(call)
 
 
 def _getresponse(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
                  kwargs: dict[str, Any]) -> Any:
-    call = _take(instance) if calls.sink is not None else None
+    call = instance.__dict__.pop(ATTRIBUTE, None)
     if call is None:
         return wrapped(*args, **kwargs)
     return calls.run(call, wrapped, args, kwargs, _outcome)
@@ -95,6 +83,5 @@ def _getresponse(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ..
 
 def patch(module: ModuleType) -> None:
     connection = module.HTTPConnection
-    patching.wrap(connection, "putrequest", _putrequest)
-    patching.wrap(connection, "endheaders", _endheaders)
+    patching.wrap(connection, "request", _request)
     patching.wrap(connection, "getresponse", _getresponse)

@@ -32,16 +32,11 @@ def _describe(call: calls.Call, instance: Any, args: tuple[Any, ...],
 
 def _outcome(call: calls.Call, response: Any) -> None:
     call.status = response.status_code
-    content = response.__dict__.get("_content")
-    # The body is only measured when requests already read it (never for stream=True).
-    if isinstance(content, bytes):
-        call.bytes_received = len(content)
-    else:
-        call.bytes_received = calls.header_length(response.headers.get("content-length"))
+    call.bytes_received = calls.response_size(response, "_content")
     if calls.options.headers:
         call.response_headers = calls.header_pairs(response.headers)
-    if calls.options.bodies and isinstance(content, bytes):
-        call.response_body = calls.body_prefix(content)
+    if calls.options.bodies:
+        call.response_body = calls.body_prefix(response.__dict__.get("_content"))
 
 
 def _send(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],

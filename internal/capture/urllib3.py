@@ -54,15 +54,11 @@ def _describe_body(call: calls.Call, args: tuple[Any, ...], kwargs: dict[str, An
 
 def _outcome(call: calls.Call, response: Any) -> None:
     call.status = response.status
-    body = response.__dict__.get("_body")
-    if isinstance(body, bytes):  # preloaded: measured without touching the stream
-        call.bytes_received = len(body)
-    else:
-        call.bytes_received = calls.header_length(response.headers.get("content-length"))
+    call.bytes_received = calls.response_size(response, "_body")
     if calls.options.headers:
         call.response_headers = calls.header_pairs(response.headers)
-    if calls.options.bodies and isinstance(body, bytes):
-        call.response_body = calls.body_prefix(body)
+    if calls.options.bodies:
+        call.response_body = calls.body_prefix(response.__dict__.get("_body"))
 
 
 def _opener(describe: calls.Describe) -> patching.Wrapper:

@@ -257,7 +257,7 @@ class Sender:
     def _encode_item(self, item: Any, counts: dict[str, int]) -> str | None:
         try:
             if isinstance(item, Call):
-                encoded = _encode({"k": "call", "call": self.builder.call(item)})
+                encoded = self.builder.call_message(item)
                 counts[item.request_id] = counts.get(item.request_id, 0) + 1
                 return encoded
             if isinstance(item, End):
@@ -289,7 +289,7 @@ class Sender:
             if call.noticed or (now - call.t0) * 1000.0 < NOTICE_AFTER_MS:
                 continue
             try:
-                notices.append(_encode({"k": "start", "call": self.builder.start(call)}))
+                notices.append(self.builder.start_message(call))
                 call.noticed = True
             except Exception:
                 pass
