@@ -1,0 +1,107 @@
+"""Exactly-once and fail-open rules of the hot path (capture/call.py) and install()."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from httprecap.internal import bootstrap, hooks
+from httprecap.internal.capture import call as calls
+from httprecap.internal.transport.buffer import Buffer
+
+
+@pytest.fixture
+def buffer() -> Iterator[Buffer]:
+    """A sink with no sender behind it: calls stay in the buffer to be inspected."""
+    sink = Buffer(capacity=1000, batch_size=1000)
+    calls.sink = sink
+    yield sink
+    calls.sink = None
+    calls.current_reset()
+
+
+def _describe(call: calls.Call, instance: Any, args: tuple[Any, ...],
+              kwargs: dict[str, Any]) -> None:
+    call.method, call.target = "GET", "https://example.com/"
+
+
+def _broken(call: calls.Call, instance: Any, args: tuple[Any, ...],
+            kwargs: dict[str, Any]) -> None:
+    raise KeyError("not what we expected from the library")
+
+
+def test_an_inner_client_steps_aside_inside_an_outer_call(buffer: Buffer) -> None:
+    outer = calls.open_call("requests", _describe, None, (), {})
+    assert outer is not None and calls.current() is outer
+    assert calls.open_call("urllib3", _describe, None, (), {}) is None
+    calls.close(outer)
+    assert calls.current() is None and list(buffer.items) == [outer]
+
+
+def test_a_call_is_in_flight_until_closed(buffer: Buffer) -> None:
+    call = calls.open_call("requests", _describe, None, (), {})
+    assert call is not None and buffer.inflight == {call.id: call}
+    calls.close(call)
+    assert buffer.inflight == {}
+
+
+def test_bookkeeping_failure_means_no_record_not_a_failed_call(buffer: Buffer) -> None:
+    assert calls.open_call("requests", _broken, None, (), {}) is None
+    assert calls.current() is None and not buffer.items
+
+
+def test_nothing_is_captured_without_a_sink() -> None:
+    assert calls.open_call("requests", _describe, None, (), {}) is None
+
+
+def test_install_is_idempotent_and_patches_once(capture: Any, server: str) -> None:
+    capture.start()
+    assert not bootstrap.install({"HTTPRECAP_PORT": str(capture.collector.port)})
+    requests.get(f"{server}/ok", timeout=5)
+    assert len(capture.calls()) == 1
+
+
+def test_uninstall_restores_the_clients(capture: Any) -> None:
+    original = vars(requests.Session)["send"]
+    capture.start()
+    assert vars(requests.Session)["send"] is not original
+    bootstrap.uninstall()
+    assert vars(requests.Session)["send"] is original
+    assert hooks.PostImportFinder not in {type(f) for f in sys.meta_path}
+
+
+def test_post_import_hook_runs_after_the_module_executed(tmp_path: Path) -> None:
+    (tmp_path / "hooked_target.py").write_text("VALUE = 42\n")
+    seen: list[Any] = []
+    sys.path.insert(0, str(tmp_path))
+    try:
+        hooks.when_imported("hooked_target", lambda module: seen.append(module.VALUE))
+        import hooked_target  # type: ignore[import-not-found]
+
+        assert seen == [42]
+        assert type(hooked_target.__loader__).__name__ == "SourceFileLoader"
+        hooks.when_imported("hooked_target", lambda module: seen.append("again"))
+        assert seen == [42, "again"]  # already imported: runs at once
+    finally:
+        hooks.remove_all()
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("hooked_target", None)
+
+
+def test_a_failing_hook_does_not_break_the_import(tmp_path: Path) -> None:
+    (tmp_path / "hooked_broken.py").write_text("VALUE = 1\n")
+    sys.path.insert(0, str(tmp_path))
+    try:
+        hooks.when_imported("hooked_broken", lambda module: 1 / 0)
+        import hooked_broken  # type: ignore[import-not-found]
+
+        assert hooked_broken.VALUE == 1
+    finally:
+        hooks.remove_all()
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("hooked_broken", None)
