@@ -19,6 +19,7 @@ FUNCTION_VERSION = "$LATEST"
 ACCOUNT_ID = "012345678912"
 DEFAULT_REGION = "us-east-1"
 INIT_TYPE = "on-demand"
+MANAGED_INIT_TYPE = "lambda-managed-instances"
 
 # Bounds Lambda itself enforces on a function configuration.
 MIN_MEMORY_MB, MAX_MEMORY_MB = 128, 10240
@@ -26,6 +27,9 @@ MAX_TIMEOUT_S = 900.0
 
 # Lambda's extension limit (internal + external agents), RAPID's MaxAgentsAllowed.
 MAX_AGENTS = 10
+
+# Workers one Lambda Managed Instances environment may run; the sandbox's own sanity bound.
+MAX_CONCURRENCY = 64
 
 # Body limit of the Runtime API: 6 MiB plus 100 bytes, as RAPID counts it.
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024 + 100
@@ -55,6 +59,18 @@ class FunctionConfig:
     region: str = DEFAULT_REGION
     # False answers Telemetry API subscriptions the way AWS SAM local / the classic RIE does.
     telemetry_supported: bool = True
+    # Lambda Managed Instances: this many invocations at once in one environment (awslambdaric
+    # forks as many workers). None is classic Lambda, one invocation at a time.
+    max_concurrency: int | None = None
+
+    @property
+    def managed_instances(self) -> bool:
+        return self.max_concurrency is not None
+
+    @property
+    def init_type(self) -> str:
+        """`initializationType` of the telemetry and AWS_LAMBDA_INITIALIZATION_TYPE."""
+        return MANAGED_INIT_TYPE if self.managed_instances else INIT_TYPE
 
     @property
     def function_arn(self) -> str:
@@ -90,6 +106,8 @@ def validate(config: FunctionConfig) -> None:
         raise UsageError(f"memory must be from {MIN_MEMORY_MB} to {MAX_MEMORY_MB} MB")
     if config.init_timeout_s <= 0:
         raise UsageError("init timeout must be positive")
+    if config.max_concurrency is not None and not 1 <= config.max_concurrency <= MAX_CONCURRENCY:
+        raise UsageError(f"max concurrency must be from 1 to {MAX_CONCURRENCY}")
     interpreter_version(config.python)
 
 

@@ -4,6 +4,9 @@ Mirrors RAPID's split (reference section 1.6): extensions get the function's var
 the credentials and the platform variables; the runtime additionally gets the runtime-only
 ones (`_HANDLER`, `LAMBDA_TASK_ROOT`, log group/stream, X-Ray, `AWS_EXECUTION_ENV`). Nothing
 is inherited from the caller's environment except what the host needs to run programs.
+In Lambda Managed Instances mode the runtime also gets `AWS_LAMBDA_MAX_CONCURRENCY` and
+`_LAMBDA_TELEMETRY_LOG_FD_PROVIDER_SOCKET` (RAPID LMI's runtime-only extras); the extensions
+get neither.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from httprecap.errors import UsageError
-from httprecap.sandbox.config import INIT_TYPE, FunctionConfig
+from httprecap.sandbox.config import FunctionConfig
 from httprecap.sandbox.opt import map_paths
 
 # Values the sandbox must own for the environment to work at all.
@@ -23,6 +26,8 @@ PROTECTED = frozenset({
     "AWS_LAMBDA_RUNTIME_API", "_HANDLER", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
     "AWS_EXECUTION_ENV", "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_VERSION",
     "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "_LAMBDA_TELEMETRY_LOG_FD",
+    "AWS_LAMBDA_INITIALIZATION_TYPE", "AWS_LAMBDA_MAX_CONCURRENCY",
+    "_LAMBDA_TELEMETRY_LOG_FD_PROVIDER_SOCKET",
 })
 
 # Obviously fake credentials, so nothing can mistake them for real ones.
@@ -43,6 +48,8 @@ class Places:
     opt: Path
     runtime_dir: Path
     task: Path
+    # Lambda Managed Instances: the Unix socket the runtime's workers send stdout/stderr to.
+    log_socket: Path | None = None
 
 
 def log_stream_name() -> str:
@@ -84,7 +91,7 @@ def platform_env(config: FunctionConfig, api: str) -> dict[str, str]:
         "AWS_LAMBDA_FUNCTION_NAME": config.function_name,
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.memory_mb),
         "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-        "AWS_LAMBDA_INITIALIZATION_TYPE": INIT_TYPE,
+        "AWS_LAMBDA_INITIALIZATION_TYPE": config.init_type,
         "AWS_LAMBDA_RUNTIME_API": api,
     }
 
@@ -118,5 +125,17 @@ def runtime_env(config: FunctionConfig, places: Places, api: str,
         "_AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1",
         "_AWS_XRAY_DAEMON_PORT": "2000",
     })
+    if config.managed_instances:
+        env.update(_managed_runtime_env(config, places))
     env.update(function_env(config, places))
+    return env
+
+
+def _managed_runtime_env(config: FunctionConfig, places: Places) -> dict[str, str]:
+    """What the runtime gets only on Lambda Managed Instances (reference sections 1.6, 7)."""
+    env = {"AWS_LAMBDA_MAX_CONCURRENCY": str(config.max_concurrency),
+           # LMI's Python runtime always logs JSON; a function may still choose otherwise.
+           "AWS_LAMBDA_LOG_FORMAT": "JSON"}
+    if places.log_socket is not None:
+        env["_LAMBDA_TELEMETRY_LOG_FD_PROVIDER_SOCKET"] = str(places.log_socket)
     return env

@@ -83,7 +83,7 @@ class Invoker:
             if failure is None:
                 run.init_ms = duration
             elif instance is not None:
-                self.lifecycle.spin_down(instance, _reset_reason(failure))
+                self.lifecycle.spin_down(instance, reset_reason(failure))
         elif instance is not None and instance.failure is not None:
             self.lifecycle.spin_down(instance, "failure")
 
@@ -193,7 +193,7 @@ class Invoker:
         figures = self._figures(run, failure, end, instance)
         self._report(run, figures, instance, end, platform_level=failure is not None)
         if instance is not None and failure is not None:
-            self.lifecycle.spin_down(instance, _reset_reason(failure))
+            self.lifecycle.spin_down(instance, reset_reason(failure))
         elif instance is not None:
             self.lifecycle.freeze(instance)
         return self._result(run, figures)
@@ -211,14 +211,7 @@ class Invoker:
             self._runtime_failed(run, run.invocation, failure)
 
     def _failure_payload(self, run: _Run, failure: Failure) -> bytes:
-        if failure.status == "timeout":
-            message = (f"{iso_time(time.time())} {run.request_id} Task timed out after "
-                       f"{self.config.timeout_s:.2f} seconds")
-            return json.dumps({"errorMessage": message}).encode()
-        if failure.payload is not None:
-            return failure.payload
-        return json.dumps({"errorType": failure.error_type, "errorMessage":
-                           f"RequestId: {run.request_id} Error: {failure.message}"}).encode()
+        return failure_payload(run.request_id, failure, self.config.timeout_s)
 
     def _runtime_failed(self, run: _Run, invocation: Invocation, failure: Failure) -> None:
         record: dict[str, Any] = {"requestId": run.request_id, "status": failure.status}
@@ -303,11 +296,24 @@ class Invoker:
             logs=self.logs.since(run.log_mark))
 
 
+def failure_payload(request_id: str, failure: Failure, timeout_s: float) -> bytes:
+    """The body the Invoke API returns for a timeout, a crash or an init failure."""
+    if failure.status == "timeout":
+        message = (f"{iso_time(time.time())} {request_id} Task timed out after "
+                   f"{timeout_s:.2f} seconds")
+        return json.dumps({"errorMessage": message}).encode()
+    if failure.payload is not None:
+        return failure.payload
+    return json.dumps({"errorType": failure.error_type, "errorMessage":
+                       f"RequestId: {request_id} Error: {failure.message}"}).encode()
+
+
 def _tracing(trace_id: str) -> dict[str, str]:
     return {"type": "X-Amzn-Trace-Id", "value": trace_id}
 
 
-def _reset_reason(failure: Failure) -> str:
+def reset_reason(failure: Failure) -> str:
+    """The SHUTDOWN reason of the reset a failure causes."""
     if failure.status == "timeout":
         return "timeout"
     return "spindown" if failure.error_type == "Sandbox.Failure" else "failure"

@@ -8,8 +8,9 @@ platform.extension per agent -> initReport. Shutdown and reset (2.3, 2.4): runti
 30 % of the budget, SIGKILL; SHUTDOWN to the externals subscribed to it, SIGKILL for the
 others; wait for their exit until the budget ends; SIGKILL whatever is left.
 
-The invoke itself is in invoke.py; both wait on the Platform's condition variable for what the
-API handlers report.
+The invoke itself is in invoke.py (managed.py for Lambda Managed Instances, where the init is
+the same but for its `initializationType` and the log socket the runtime's workers write to);
+both wait on the Platform's condition variable for what the API handlers report.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from httprecap.sandbox.config import INIT_TYPE, FunctionConfig
+from httprecap.sandbox.config import FunctionConfig
 from httprecap.sandbox.environ import Places, extension_env, log_stream_name, runtime_env
 from httprecap.sandbox.logs import LogBook, extension_line, init_report_line, init_start_line
+from httprecap.sandbox.logsocket import LogSocket
 from httprecap.sandbox.memory import MemoryWatch
 from httprecap.sandbox.opt import extension_paths
 from httprecap.sandbox.processes import ManagedProcess, exit_description
@@ -58,6 +60,9 @@ class Lifecycle:
         self.log_stream = log_stream_name()
         self.initialised_once = False
         self._aborted = False
+        self.log_socket: LogSocket | None = None
+        if config.managed_instances and places.log_socket is not None:
+            self.log_socket = LogSocket(places.log_socket, self.line_sink("function"))
 
     # -- waiting on the APIs ------------------------------------------------------------------
 
@@ -110,7 +115,7 @@ class Lifecycle:
         return duration_ms, failure
 
     def _init_start_record(self, phase: str) -> dict[str, Any]:
-        return {"initializationType": INIT_TYPE, "phase": phase,
+        return {"initializationType": self.config.init_type, "phase": phase,
                 "runtimeVersion": self.config.runtime_version,
                 "runtimeVersionArn": self.config.runtime_version_arn,
                 "functionName": self.config.function_name, "functionVersion": "$LATEST",
@@ -176,7 +181,7 @@ class Lifecycle:
     def _report_init(self, instance: Instance, phase: str, duration_ms: float,
                      failure: Failure | None) -> None:
         status = "success" if failure is None else failure.status
-        record: dict[str, Any] = {"initializationType": INIT_TYPE, "phase": phase,
+        record: dict[str, Any] = {"initializationType": self.config.init_type, "phase": phase,
                                   "status": status}
         if failure is not None and failure.status != "timeout":
             record["errorType"] = failure.error_type
@@ -280,6 +285,15 @@ class Lifecycle:
         if instance is not None:
             self.spin_down(instance, "spindown")
         self.memory.stop()
+        if self.log_socket is not None:
+            self.log_socket.close()
+
+    def drain_output(self, instance: Instance) -> None:
+        """Wait until the lines the processes printed so far are in the log book."""
+        for process in instance.processes():
+            process.drain()
+        if self.log_socket is not None:
+            self.log_socket.drain()
 
     def kill_everything(self) -> None:
         """Last resort (atexit, a second Ctrl-C): SIGKILL every process group, no questions."""

@@ -11,6 +11,10 @@ Example::
 initialised by the first invoke, as Lambda's on-demand init is. Every lifecycle step runs on
 one worker thread: invokes queue there one at a time, and child processes are started from that
 long-lived thread so PR_SET_PDEATHSIG ties them to the sandbox's life (see processes.py).
+
+With `FunctionConfig(max_concurrency=N)` the environment is a Lambda Managed Instances one
+(managed.py): up to N invokes run at once, each on a thread of its own; the lifecycle steps
+still run on the one worker thread.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ import json
 import shlex
 import shutil
 import tempfile
+import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
@@ -33,6 +39,7 @@ from httprecap.sandbox.environ import Places
 from httprecap.sandbox.invoke import Invoker, OnResponse
 from httprecap.sandbox.lifecycle import Lifecycle
 from httprecap.sandbox.logs import LogBook, LogLine, OnLog
+from httprecap.sandbox.managed import ManagedInvoker, run_and_wait
 from httprecap.sandbox.opt import unpack_layers
 from httprecap.sandbox.results import InvokeResult
 from httprecap.sandbox.state import Platform
@@ -55,7 +62,10 @@ class Sandbox:
         self._lifecycle: Lifecycle | None = None
         self._invoker: Invoker | None = None
         self._worker: ThreadPoolExecutor | None = None
+        self._managed: ManagedInvoker | None = None
+        self._concurrent: ThreadPoolExecutor | None = None
         self._futures: list[Future[InvokeResult]] = []
+        self._futures_lock = threading.Lock()
         self._closed = False
 
     # -- context ------------------------------------------------------------------------------
@@ -80,7 +90,9 @@ class Sandbox:
     def _start(self) -> None:
         self._scratch = Path(tempfile.mkdtemp(prefix="httprecap-sandbox-"))
         places = Places(opt=self._scratch / "opt", runtime_dir=self._scratch / "runtime",
-                        task=self.config.code_dir.resolve())
+                        task=self.config.code_dir.resolve(),
+                        log_socket=self._scratch / "logs.sock"
+                        if self.config.managed_instances else None)
         unpack_layers(self.config.layers, places.opt)
         _install_runtime(places.runtime_dir, self.config)
         platform = Platform(self.config, self._telemetry)
@@ -90,6 +102,10 @@ class Sandbox:
         self._lifecycle = Lifecycle(self.config, places, platform, self._logbook)
         self._invoker = Invoker(self._lifecycle)
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandbox")
+        if self.config.max_concurrency is not None:
+            self._managed = ManagedInvoker(self._lifecycle, run_and_wait(self._worker.submit))
+            self._concurrent = ThreadPoolExecutor(max_workers=self.config.max_concurrency,
+                                                  thread_name_prefix="sandbox-invoke")
         atexit.register(self._kill_everything)
 
     # -- what callers use --------------------------------------------------------------------
@@ -123,13 +139,21 @@ class Sandbox:
 
     def invoke_async(self, event: Any, trace_id: str | None = None,
                      on_response: OnResponse | None = None) -> Future[InvokeResult]:
-        """Queue an invoke; `on_response` fires the moment the runtime posts its response."""
+        """Queue an invoke; `on_response` fires the moment the runtime posts its response.
+
+        Classic mode runs one invoke at a time; with `max_concurrency=N` up to N at once.
+        """
         if self._worker is None or self._invoker is None or self._closed:
             raise UsageError("the sandbox is not running")
         body = event if isinstance(event, bytes) else json.dumps(event).encode()
-        future = self._worker.submit(self._invoker.invoke, body, trace_id, on_response)
-        self._futures = [pending for pending in self._futures if not pending.done()]
-        self._futures.append(future)
+        if self._managed is not None and self._concurrent is not None:
+            future = self._concurrent.submit(self._managed.invoke, body, trace_id, on_response,
+                                             time.perf_counter())
+        else:
+            future = self._worker.submit(self._invoker.invoke, body, trace_id, on_response)
+        with self._futures_lock:  # `serve` invokes from many threads at once
+            self._futures = [pending for pending in self._futures if not pending.done()]
+            self._futures.append(future)
         return future
 
     def shutdown(self) -> None:
@@ -147,9 +171,11 @@ class Sandbox:
         lifecycle, worker = self._lifecycle, self._worker
         if lifecycle is None or worker is None:
             return
-        for future in self._futures:
+        with self._futures_lock:
+            futures = list(self._futures)
+        for future in futures:
             future.cancel()  # queued ones never start
-        if any(not future.done() for future in self._futures):
+        if any(not future.done() for future in futures):
             lifecycle.abort()  # an invoke is under way (Ctrl-C): let it give up now
         worker.submit(lifecycle.shutdown).result(timeout=SHUTDOWN_WAIT_S)
 
@@ -161,8 +187,9 @@ class Sandbox:
         atexit.unregister(self._kill_everything)
         if self._server is not None:
             self._server.close()
-        if self._worker is not None:
-            self._worker.shutdown(wait=False, cancel_futures=True)
+        for executor in (self._concurrent, self._worker):
+            if executor is not None:
+                executor.shutdown(wait=False, cancel_futures=True)
         if self._scratch is not None:
             shutil.rmtree(self._scratch, ignore_errors=True)
 

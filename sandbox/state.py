@@ -83,6 +83,10 @@ class RuntimeSlot:
     current: Invocation | None = None
     process: ManagedProcess | None = None
     first_next_at: float | None = None
+    # Lambda Managed Instances: any worker's /next takes the oldest queued invocation, and
+    # several are under way at once, found by request id.
+    queue: deque[Invocation] = field(default_factory=deque)
+    active: dict[str, Invocation] = field(default_factory=dict)
 
 
 class Instance:

@@ -23,6 +23,7 @@ from typing import Any
 Event = dict[str, Any]
 
 SCHEMA_VERSIONS = ("2022-07-01", "2022-12-13", "2025-01-29")
+MANAGED_SCHEMA_VERSION = "2025-01-29"  # the only one Lambda Managed Instances accept
 TYPES = ("platform", "function", "extension")
 DEFAULT_BUFFERING = {"maxItems": 10000, "maxBytes": 262144, "timeoutMs": 1000}
 BUFFERING_BOUNDS = {"maxItems": (1000, 10000), "maxBytes": (262144, 1048576),

@@ -3,7 +3,9 @@
 
 An extension is *external* when its `Lambda-Extension-Name` is the file name of an executable
 the sandbox launched from /opt/extensions, *internal* otherwise (RAPID's rule, reference
-section 1.1). Every failure is a 403 with RAPID's error type.
+section 1.1). Every failure is a 403 with RAPID's error type. Which events each kind may take
+depends on the mode (section 1.4): classic externals INVOKE and SHUTDOWN, internals INVOKE;
+on Lambda Managed Instances externals SHUTDOWN only, internals nothing.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ def register(platform: Platform, request: Request, match: re.Match[str]) -> Repl
         if instance is None or not instance.registration_open:
             return _forbidden("Extension.RegistrationClosed",
                               "Extension registration closed already")
-        agent = _new_agent(instance, name, events)
+        agent = _new_agent(instance, name, events, platform.config.managed_instances)
         if isinstance(agent, Reply):
             return agent
         instance.agents[agent.identifier] = agent
@@ -78,7 +80,8 @@ def _requested_events(body: bytes) -> tuple[str, ...] | Reply:
     return tuple(events)
 
 
-def _new_agent(instance: Instance, name: str, events: tuple[str, ...]) -> Agent | Reply:
+def _new_agent(instance: Instance, name: str, events: tuple[str, ...],
+               managed: bool) -> Agent | Reply:
     external = name in instance.launched
     if instance.agent_named(name) is not None:
         return _forbidden("Extension.InvalidExtensionState",
@@ -86,10 +89,27 @@ def _new_agent(instance: Instance, name: str, events: tuple[str, ...]) -> Agent 
     if len(instance.agents) >= MAX_AGENTS:
         return _forbidden("Extension.TooManyExtensions",
                           f"Too many extensions registered (limit {MAX_AGENTS})")
+    refusal = (_managed_refusal if managed else _classic_refusal)(external, events)
+    if refusal is not None:
+        return refusal
+    return Agent(name=name, external=external, events=events)
+
+
+def _classic_refusal(external: bool, events: tuple[str, ...]) -> Reply | None:
     if not external and "SHUTDOWN" in events:
         return _forbidden("Extension.InvalidEventType",
                           "SHUTDOWN: ShutdownEventNotSupportedForInternalExtension")
-    return Agent(name=name, external=external, events=events)
+    return None
+
+
+def _managed_refusal(external: bool, events: tuple[str, ...]) -> Reply | None:
+    """LMI has no per-invoke events: externals may take SHUTDOWN, internals nothing."""
+    if not external and events:
+        return _forbidden("Extension.InvalidEventType",
+                          "No events allowed for internal extensions")
+    if "INVOKE" in events:
+        return _forbidden("Extension.InvalidEventType", "INVOKE: ErrorInvalidEventType")
+    return None
 
 
 def _register_body(platform: Platform, request: Request) -> dict[str, str]:

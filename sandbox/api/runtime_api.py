@@ -3,6 +3,11 @@
 `/next` hands the runtime its invocation (and, the first time, ends the extensions'
 registration window); `/response` and `/error` deliver the result to the waiting caller;
 `/init/error` fails the init. Status codes and error types are RAPID's (reference section 4).
+
+In Lambda Managed Instances mode (reference section 7) the runtime's workers poll `/next`
+concurrently: each takes the oldest queued invocation, and `/response`/`/error` find theirs by
+request id among those under way. There is no per-worker state to check: RAPID cannot tell
+which worker is calling.
 """
 
 from __future__ import annotations
@@ -46,6 +51,8 @@ def _closed() -> Reply:
 
 
 def next_invocation(platform: Platform, request: Request, match: re.Match[str]) -> Reply:
+    if platform.config.managed_instances:
+        return _next_concurrent(platform)
     with platform.cond:
         instance = platform.instance
         if instance is None or instance.closed:
@@ -78,6 +85,28 @@ def _runtime_ready(platform: Platform, instance: Instance) -> Reply | None:
     return None
 
 
+def _next_concurrent(platform: Platform) -> Reply:
+    """LMI: any worker may ask at any time; the first /next ends the runtime's init."""
+    with platform.cond:
+        instance = platform.instance
+        if instance is None or instance.closed:
+            return _closed()
+        slot = instance.runtime
+        if slot.state == "starting":
+            slot.first_next_at = platform.now()
+            slot.state = "idle"
+            instance.registration_open = False
+            platform.cond.notify_all()
+        platform.cond.wait_for(lambda: bool(slot.queue) or instance.closed)
+        if not slot.queue:
+            return _closed()
+        invocation = slot.queue.popleft()
+        slot.active[invocation.request_id] = invocation
+        invocation.handed_at = platform.now()
+        invocation.handed_epoch = time.time()
+    return Reply(200, invocation.body, _invoke_headers(platform, invocation))
+
+
 def _hand_over(platform: Platform, instance: Instance, invocation: Invocation) -> None:
     slot = instance.runtime
     slot.pending = None
@@ -105,11 +134,30 @@ def _current(platform: Platform, request_id: str) -> Invocation | Reply:
     if instance is None or instance.closed:
         return _closed()
     slot = instance.runtime
+    if platform.config.managed_instances:
+        return _active(slot.active.get(request_id))
     if slot.current is None or slot.current.request_id != request_id:
         return error_reply(400, "InvalidRequestID", "Invalid request ID")
     if slot.state != "busy":
         return _invalid_state(f"{slot.state} -> response")
     return slot.current
+
+
+def _active(invocation: Invocation | None) -> Invocation | Reply:
+    """LMI: the invocation under way with that id; a second result for it is refused."""
+    if invocation is None:
+        return error_reply(400, "InvalidRequestID", "Invalid request ID")
+    if invocation.response_started is not None:
+        return _invalid_state("response sent -> response")
+    return invocation
+
+
+def _still_current(instance: Instance | None, invocation: Invocation) -> bool:
+    if instance is None:
+        return False
+    if instance.runtime.current is invocation:
+        return True
+    return instance.runtime.active.get(invocation.request_id) is invocation
 
 
 def invocation_response(platform: Platform, request: Request, match: re.Match[str]) -> Reply:
@@ -130,12 +178,14 @@ def _receive_result(platform: Platform, request: Request, request_id: str,
         found.response_started_epoch = time.time()
     body = request.read_body()
     with platform.cond:
-        if platform.instance is None or platform.instance.runtime.current is not found:
+        instance = platform.instance
+        if instance is None or not _still_current(instance, found):
             return _closed()
         reply = _store_result(found, request, body, is_error)
         found.responded_at = platform.now()
         found.responded_epoch = time.time()
-        platform.instance.runtime.state = "replied"
+        if not platform.config.managed_instances:
+            instance.runtime.state = "replied"
         platform.cond.notify_all()
     return reply
 
@@ -167,6 +217,9 @@ def init_error(platform: Platform, request: Request, match: re.Match[str]) -> Re
             return _closed()
         if instance.runtime.state != "starting":
             return _invalid_state(f"{instance.runtime.state} -> init error")
+        if platform.config.managed_instances and instance.failure is not None:
+            # Every LMI worker runs its own init; the first report is the environment's.
+            return _invalid_state("init error -> init error")
         error_type = normalise_error_type(request.header(ERROR_TYPE_HEADER))
         instance.fail(Failure(error_type, _message_of(body), payload=body))
         platform.cond.notify_all()

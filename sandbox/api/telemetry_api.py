@@ -4,6 +4,7 @@ Validates the body as Lambda's subscription schema does (reference section 3.1),
 destination host `sandbox.localdomain` (or `sandbox`) to 127.0.0.1, keeping port and path,
 and accepts subscriptions only during the extension's own init. With
 `FunctionConfig.telemetry_supported=False` it answers like AWS SAM local / the classic RIE.
+Lambda Managed Instances accept schema `2025-01-29` only.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from httprecap.sandbox.state import Platform
 from httprecap.sandbox.telemetry import (
     BUFFERING_BOUNDS,
     DEFAULT_BUFFERING,
+    MANAGED_SCHEMA_VERSION,
     SCHEMA_VERSIONS,
     TYPES,
     Subscription,
@@ -45,7 +47,8 @@ def subscribe(platform: Platform, request: Request, match: re.Match[str]) -> Rep
             return error_reply(403, "Telemetry.SubscriptionClosed",
                                "Subscriptions are accepted only during the extension's init")
     try:
-        subscription = parse_subscription(agent.name, body, platform.api_address)
+        subscription = parse_subscription(agent.name, body, platform.api_address,
+                                          platform.config.managed_instances)
     except ValidationError as exc:
         return error_reply(400, "ValidationError", str(exc))
     platform.telemetry.emit("platform.telemetrySubscription", {
@@ -54,15 +57,17 @@ def subscribe(platform: Platform, request: Request, match: re.Match[str]) -> Rep
     return json_reply(200, "OK")
 
 
-def parse_subscription(name: str, body: bytes, api_address: str) -> Subscription:
+def parse_subscription(name: str, body: bytes, api_address: str,
+                       managed: bool = False) -> Subscription:
     try:
         payload: Any = json.loads(body)
     except ValueError as exc:
         raise ValidationError(f"request body is not JSON: {exc}") from None
     if not isinstance(payload, dict):
         raise ValidationError("request body must be a JSON object")
-    if payload.get("schemaVersion") not in SCHEMA_VERSIONS:
-        raise ValidationError(f"schemaVersion must be one of {', '.join(SCHEMA_VERSIONS)}")
+    versions = (MANAGED_SCHEMA_VERSION,) if managed else SCHEMA_VERSIONS
+    if payload.get("schemaVersion") not in versions:
+        raise ValidationError(f"schemaVersion must be one of {', '.join(versions)}")
     types = _types(payload.get("types"))
     buffering = _buffering(payload.get("buffering"))
     host, port, path = _destination(payload.get("destination"), api_address)
