@@ -229,6 +229,26 @@ def describe_error(exc: BaseException) -> tuple[str, str] | None:
         return type(exc).__name__, ""
 
 
+def note_request(call: Call, body: Any, headers: Any) -> None:
+    """Body size, and headers/body when opted in, of the request being sent."""
+    call.bytes_sent = body_size(body)
+    if options.headers:
+        call.request_headers = header_pairs(headers)
+    if options.bodies:
+        call.request_body = body_prefix(body)
+
+
+def note_response(call: Call, status: int, response: Any, body_attribute: str) -> None:
+    """Status, size, and headers/body when opted in, of a requests or urllib3 response
+    (`body_attribute` names where the library keeps a body it already read)."""
+    call.status = status
+    call.bytes_received = response_size(response, body_attribute)
+    if options.headers:
+        call.response_headers = header_pairs(response.headers)
+    if options.bodies:
+        call.response_body = body_prefix(response.__dict__.get(body_attribute))
+
+
 def response_size(response: Any, body_attribute: str) -> int | None:
     """Body size of a requests/urllib3 response: the body if already read, else its
     Content-Length (a stream is never touched)."""

@@ -33,13 +33,8 @@ def _describe(call: calls.Call, connection: Any, args: tuple[Any, ...],
         call.origin = (scheme, tunnel_host, getattr(connection, "_tunnel_port", None) or 443)
     else:
         call.origin = (scheme, connection.host, connection.port)
-    body = args[2] if len(args) > 2 else kwargs.get("body")
-    call.bytes_sent = calls.body_size(body)
-    if calls.options.headers:
-        call.request_headers = calls.header_pairs(args[3] if len(args) > 3
-                                                  else kwargs.get("headers"))
-    if calls.options.bodies:
-        call.request_body = calls.body_prefix(body)
+    calls.note_request(call, args[2] if len(args) > 2 else kwargs.get("body"),
+                       args[3] if len(args) > 3 else kwargs.get("headers"))
 
 
 def _outcome(call: calls.Call, response: Any) -> None:

@@ -22,21 +22,11 @@ def _describe(call: calls.Call, instance: Any, args: tuple[Any, ...],
     request = args[0] if args else kwargs["request"]
     call.method = request.method or ""
     call.target = request.url or ""
-    body = request.body
-    call.bytes_sent = calls.body_size(body)
-    if calls.options.headers:
-        call.request_headers = calls.header_pairs(request.headers)
-    if calls.options.bodies:
-        call.request_body = calls.body_prefix(body)
+    calls.note_request(call, request.body, request.headers)
 
 
 def _outcome(call: calls.Call, response: Any) -> None:
-    call.status = response.status_code
-    call.bytes_received = calls.response_size(response, "_content")
-    if calls.options.headers:
-        call.response_headers = calls.header_pairs(response.headers)
-    if calls.options.bodies:
-        call.response_body = calls.body_prefix(response.__dict__.get("_content"))
+    calls.note_response(call, response.status_code, response, "_content")
 
 
 def _send(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],

@@ -44,21 +44,12 @@ def _describe_manager(call: calls.Call, manager: Any, args: tuple[Any, ...],
 
 
 def _describe_body(call: calls.Call, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-    body = _argument(args, kwargs, 2, "body")
-    call.bytes_sent = calls.body_size(body)
-    if calls.options.headers:
-        call.request_headers = calls.header_pairs(_argument(args, kwargs, 3, "headers"))
-    if calls.options.bodies:
-        call.request_body = calls.body_prefix(body)
+    calls.note_request(call, _argument(args, kwargs, 2, "body"),
+                       _argument(args, kwargs, 3, "headers"))
 
 
 def _outcome(call: calls.Call, response: Any) -> None:
-    call.status = response.status
-    call.bytes_received = calls.response_size(response, "_body")
-    if calls.options.headers:
-        call.response_headers = calls.header_pairs(response.headers)
-    if calls.options.bodies:
-        call.response_body = calls.body_prefix(response.__dict__.get("_body"))
+    calls.note_response(call, response.status, response, "_body")
 
 
 def _opener(describe: calls.Describe) -> patching.Wrapper:
