@@ -3,6 +3,8 @@
 Prints each invocation's response payload as the Invoke API returns it (stdout, one line per
 invocation) and the function's, extensions' and platform's log lines (stderr, as they come).
 Exits non-zero when an invocation failed. The options shared with `serve` live here.
+With `--max-concurrency N` the environment is a Lambda Managed Instances one and the
+`--repeat` invocations are sent together (N at a time); payloads still print in send order.
 """
 
 from __future__ import annotations
@@ -52,6 +54,10 @@ def add_function_options(parser: argparse.ArgumentParser) -> None:
                         "point into the sandbox's /opt; repeatable")
     parser.add_argument("--no-freeze", dest="freeze", action="store_false",
                         help="do not SIGSTOP the processes between invocations")
+    parser.add_argument("--max-concurrency", type=int, default=None, metavar="N",
+                        help="Lambda Managed Instances mode: N invocations at once in one "
+                        "environment (awslambdaric forks N workers; extensions get SHUTDOWN "
+                        "only; nothing is frozen)")
 
 
 def config_from_args(args: argparse.Namespace) -> Any:
@@ -59,7 +65,8 @@ def config_from_args(args: argparse.Namespace) -> Any:
 
     return FunctionConfig(code_dir=args.code, handler=args.handler, layers=list(args.layer),
                           env=parse_env(args.env), timeout_s=args.timeout,
-                          memory_mb=args.memory, freeze=args.freeze)
+                          memory_mb=args.memory, freeze=args.freeze,
+                          max_concurrency=args.max_concurrency)
 
 
 def parse_env(pairs: list[str]) -> dict[str, str]:
@@ -122,8 +129,12 @@ def execute(args: argparse.Namespace) -> int:
         raise UsageError("--repeat must be at least 1")
     failures = []
     with sigterm_as_interrupt(), Sandbox(config_from_args(args), on_log=print_log) as sandbox:
-        for _ in range(args.repeat):
-            result = sandbox.invoke(event)
+        if args.max_concurrency is None:
+            results: Iterator[Any] = (sandbox.invoke(event) for _ in range(args.repeat))
+        else:
+            futures = [sandbox.invoke_async(event) for _ in range(args.repeat)]
+            results = (future.result() for future in futures)
+        for result in results:
             sys.stdout.buffer.write(result.payload + b"\n")
             sys.stdout.flush()
             if not result.ok:

@@ -3,7 +3,9 @@
 Like the AWS runtime interface emulator: `POST /2015-03-31/functions/function/invocations`
 with the event as body answers the response payload as soon as the runtime posts it; function
 errors carry `X-Amz-Function-Error: Unhandled`. Ctrl-C or SIGTERM shuts the environment down
-(SHUTDOWN spindown to the extensions) and exits.
+(SHUTDOWN spindown to the extensions) and exits. Requests are served concurrently; with
+`--max-concurrency N` (Lambda Managed Instances) up to N of them run in the environment at once,
+otherwise they take turns as on classic Lambda.
 """
 
 from __future__ import annotations
