@@ -1,0 +1,159 @@
+"""Bench: httprecap's extension start-up, launch to ready (dev-time; the extension runs as its
+own process, as Lambda starts it).
+
+The layer is unpacked into a private /opt and `/opt/extensions/httprecap` is launched against
+a minimal Extensions/Telemetry API stub on loopback. Ready is the extension's first
+`/event/next` (by then it has registered, subscribed to telemetry and started its collector);
+the stub answers it with SHUTDOWN so the extension exits at once. Wall clock from just before
+the launch to that request, over repeated launches; the extension's peak RSS at that moment.
+
+    .venv/bin/python -m bench.ext_startup [--rounds 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from bench import configs, host
+from bench.stats import Summary
+from httprecap.sandbox.opt import unpack_layers
+
+EXIT_WAIT_S = 5.0
+
+
+class _Stub(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    server: StubApi
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (stdlib signature)
+        """Quiet."""
+
+    def do_POST(self) -> None:
+        self._body()
+        if self.path.endswith("/extension/register"):
+            self._reply(200, {"functionName": "bench", "functionVersion": "$LATEST",
+                              "handler": "app.handler"},
+                        {"Lambda-Extension-Identifier": str(uuid.uuid4())})
+        else:
+            self._reply(202, {})
+
+    def do_PUT(self) -> None:
+        self._body()
+        self._reply(200, {})  # telemetry subscription accepted
+
+    def do_GET(self) -> None:
+        if self.path.endswith("/extension/event/next"):
+            self.server.ready_at = time.perf_counter()
+            self.server.ready_peak_mib = host.memory_of(self.server.pid).peak_mib
+            deadline_ms = int(time.time() * 1000) + 2000
+            self._reply(200, {"eventType": "SHUTDOWN", "shutdownReason": "spindown",
+                              "deadlineMs": deadline_ms},
+                        {"Lambda-Extension-Event-Identifier": str(uuid.uuid4())})
+        else:
+            self._reply(404, {})
+
+    def _body(self) -> bytes:
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+    def _reply(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+        body = json.dumps(payload).encode()
+        self.send_response(status)
+        for name, value in {**(headers or {}), "Content-Type": "application/json"}.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class StubApi(ThreadingHTTPServer):
+    daemon_threads = True
+    ready_at: float | None = None
+    ready_peak_mib = 0.0
+    pid = 0
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Stub)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.server_address[1]}"
+
+
+def _environment(api: str) -> dict[str, str]:
+    return {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+            "AWS_LAMBDA_RUNTIME_API": api, "AWS_REGION": "us-east-1",
+            "AWS_LAMBDA_FUNCTION_NAME": "bench", "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024",
+            "AWS_LAMBDA_EXEC_WRAPPER": "/opt/httprecap-wrapper",
+            "HTTPRECAP_PORT": str(configs.free_port()),
+            "HTTPRECAP_TELEMETRY_PORT": str(configs.free_port())}
+
+
+def launch_once(opt: Path) -> tuple[float, float]:
+    """(ms from launch to the first /event/next, peak RSS then in MiB) of one start."""
+    stub = StubApi()
+    try:
+        started = time.perf_counter()
+        process = subprocess.Popen([str(opt / "extensions" / "httprecap")], cwd=opt,
+                                   env=_environment(stub.address), stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+        stub.pid = process.pid  # the launcher execs the interpreter: same pid
+        try:
+            code = process.wait(EXIT_WAIT_S)
+        finally:
+            process.kill()
+            process.wait()
+        if stub.ready_at is None:
+            raise RuntimeError(f"the extension exited ({code}) before it was ready")
+        return (stub.ready_at - started) * 1000, stub.ready_peak_mib
+    finally:
+        stub.shutdown()
+        stub.server_close()
+
+
+def measure(layer_zip: Path, rounds: int) -> dict[str, list[float]]:
+    found: dict[str, list[float]] = {"ready_ms": [], "peak_mib": []}
+    with tempfile.TemporaryDirectory() as scratch:
+        opt = Path(scratch) / "opt"
+        unpack_layers([layer_zip], opt)
+        launch_once(opt)  # warm the page cache, as every Lambda start after the first is
+        for _ in range(rounds):
+            ready, peak = launch_once(opt)
+            found["ready_ms"].append(ready)
+            found["peak_mib"].append(peak)
+    return found
+
+
+def table(found: dict[str, list[float]]) -> str:
+    return ("| extension start-up | median (min..max) |\n|---|---|\n"
+            f"| launch to ready (first /event/next), ms | {Summary.of(found['ready_ms']).text(1)} |\n"
+            f"| peak RSS when ready, MiB | {Summary.of(found['peak_mib']).text(1)} |")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=15)
+    args = parser.parse_args(argv)
+    host.pin()
+    with tempfile.TemporaryDirectory() as work:
+        from httprecap.layer.build import build_layer
+
+        layer = build_layer(Path(work) / "httprecap-layer.zip").path
+        print(table(measure(layer, args.rounds)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

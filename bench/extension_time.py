@@ -1,0 +1,148 @@
+"""Bench: httprecap's external extension after the response, in the local sandbox (dev-time).
+
+Post-runtime extension time is `platform.report`'s extensionOverhead span: from the
+runtime's next `/next` (its response posted) to the extension's `/event/next` (the recap
+shipped, here by the default `stdout` sink). Measured over repeated invokes with 0, 10, 100
+and 1,000 calls (rotating the order each round), then one invoke with 10,000 calls, whose
+recap must account for every call with nothing dropped; RSS of the extension and of the
+runtime process (peak and current) after it.
+
+    .venv/bin/python -m bench.extension_time [--rounds 20] [--big 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bench import configs, host
+from bench.configs import Setup
+from bench.servers import Servers
+from bench.stats import Summary, rotated
+from httprecap.sandbox import Sandbox
+
+CALLS = (0, 10, 100, 1000)
+BIG = 10_000
+RECAP_WAIT_S = 5.0
+RECAP_PREFIX = '{"type":"httprecap.recap"'
+
+
+def measure(setup: Setup, servers: Servers, rounds: int, calls: Sequence[int] = CALLS,
+            big: int = BIG) -> dict[str, Any]:
+    url = servers.url("upstream", "/items")
+    found: dict[str, Any] = {"extension_ms": {count: [] for count in calls}}
+    with setup.sandbox() as box:
+        for count in calls:  # warm-up
+            _invoke(box, url, count)
+        for number in range(rounds):
+            for count in rotated([str(c) for c in calls], number):
+                result = _invoke(box, url, int(count))
+                found["extension_ms"][int(count)].append(result.extension_overhead_ms)
+        steady = host.sandbox_memory(box.opt_dir)
+        if big:
+            found["big"] = _big_invoke(box, url, big)
+        after = host.sandbox_memory(box.opt_dir)
+    found["memory"] = {
+        "extension steady (before the big invoke), current": steady["extension"].current_mib,
+        "extension steady (before the big invoke), peak": steady["extension"].peak_mib,
+        "extension after the big invoke, current": after["extension"].current_mib,
+        "extension after the big invoke, peak": after["extension"].peak_mib,
+        "runtime after the big invoke, peak": after["runtime"].peak_mib,
+    }
+    return found
+
+
+def _invoke(box: Sandbox, url: str, count: int):  # type: ignore[no-untyped-def]
+    result = box.invoke(configs.event(url, count), trace_id=configs.TRACE_ID)
+    if not result.ok:
+        raise RuntimeError(f"httprecap: invoke with {count} calls failed: {result.payload!r}")
+    return result
+
+
+def _big_invoke(box: Sandbox, url: str, count: int) -> dict[str, Any]:
+    result = _invoke(box, url, count)
+    recap = _recap_of(box, result.request_id)
+    summary = recap.get("summary", {}) if recap else {}
+    dropped = recap.get("dropped", {}) if recap else {}
+    return {"calls": count, "extension_ms": result.extension_overhead_ms,
+            "duration_ms": result.duration_ms, "recap_found": recap is not None,
+            "recap_count": summary.get("count"), "dropped": dropped.get("count"),
+            "dropped_reasons": dropped.get("reasons"),
+            "truncated": recap.get("truncated") if recap else None,
+            "errors": [line.text for line in box.logs
+                       if line.source == "extension" and "error" in line.text[:40]
+                       and request_id_in(line.text, result.request_id)]}
+
+
+def request_id_in(text: str, request_id: str) -> bool:
+    return request_id in text[:400]
+
+
+def _recap_of(box: Sandbox, request_id: str) -> dict[str, Any] | None:
+    """The recap the stdout sink printed; its line may still be on its way through the pipe."""
+    deadline = time.monotonic() + RECAP_WAIT_S
+    while True:
+        recap = _printed_recap(box, request_id)
+        if recap is not None or time.monotonic() > deadline:
+            return recap
+        time.sleep(0.05)
+
+
+def _printed_recap(box: Sandbox, request_id: str) -> dict[str, Any] | None:
+    for line in reversed(box.logs):
+        if line.text.startswith(RECAP_PREFIX) and request_id in line.text[:300]:
+            recap: dict[str, Any] = json.loads(line.text)
+            if recap.get("requestId") == request_id:
+                return recap
+    return None
+
+
+def table(found: dict[str, Any]) -> str:
+    lines = ["| calls per invoke | post-runtime extension time, ms |", "|---|---|"]
+    for count, values in found["extension_ms"].items():
+        lines.append(f"| {count:,} | {Summary.of(values).text(2)} |")
+    big = found.get("big")
+    if big:
+        lines.append(f"| {big['calls']:,} (one invoke) | {big['extension_ms']:.2f} |")
+    return "\n".join(lines)
+
+
+def big_text(found: dict[str, Any]) -> str:
+    big = found.get("big")
+    if not big:
+        return ""
+    truncated = f", stdout line trimmed: {big['truncated']}" if big["truncated"] else ""
+    errors = "; extension said: " + " / ".join(f"`{e}`" for e in big["errors"]) \
+        if big["errors"] else ""
+    return (f"One invoke with {big['calls']:,} calls: duration {big['duration_ms']:.0f} ms; "
+            f"recap found: {big['recap_found']}, `summary.count` {big['recap_count']}, "
+            f"`dropped.count` {big['dropped']} {big['dropped_reasons'] or ''}{truncated}{errors}.")
+
+
+def memory_table(found: dict[str, Any]) -> str:
+    lines = ["| process, moment | RSS, MiB |", "|---|---|"]
+    lines += [f"| {name} | {value:.1f} |" for name, value in found["memory"].items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--big", type=int, default=BIG)
+    args = parser.parse_args(argv)
+    host.pin()
+    with Servers() as servers, tempfile.TemporaryDirectory() as work:
+        setup = configs.prepare(Path(work), servers.ports)["httprecap"]
+        found = measure(setup, servers, args.rounds, big=args.big)
+    print("\n\n".join([table(found), big_text(found), memory_table(found)]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
