@@ -19,9 +19,6 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
 
 from httprecap.external import log
 from httprecap.external.aggregate.store import Aggregator
@@ -32,6 +29,14 @@ from httprecap.external.ship.shipper import Shipper
 from httprecap.external.ship.sinks import build_sinks
 from httprecap.settings import Settings
 
+# Start-up budget: names from `typing` and `collections.abc` are for mypy only (see http11).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
+    from httprecap.external.aggregate.encode import Recap
+
 SHUTDOWN_MARGIN_S = 0.25  # leave this much of the SHUTDOWN deadline unused: SIGKILL follows it
 INIT_ERROR_TYPE = "Extension.HttprecapStartFailed"
 WRAPPER_NAME = "httprecap-wrapper"
@@ -41,16 +46,19 @@ class StartupError(Exception):
     """Start-up failed after registration; Lambda has been told through /extension/init/error."""
 
 
-@dataclass
 class Extension:
     """The started extension: everything the run loop needs."""
 
-    client: ExtensionsClient
-    settings: Settings
-    aggregator: Aggregator
-    collector: Collector
-    shipper: Shipper
-    current: str | None = None
+    __slots__ = ("aggregator", "client", "collector", "current", "settings", "shipper")
+
+    def __init__(self, client: ExtensionsClient, settings: Settings, aggregator: Aggregator,
+                 collector: Collector, shipper: Shipper) -> None:
+        self.client = client
+        self.settings = settings
+        self.aggregator = aggregator
+        self.collector = collector
+        self.shipper = shipper
+        self.current: str | None = None  # the invocation in progress, for SHUTDOWN
 
     def run(self) -> int:
         while True:
@@ -71,7 +79,7 @@ class Extension:
         recaps = self.aggregator.take(request_id, deadline_passed=reason == "deadline")
         self.ship(recaps, self.settings.ship_budget_ms / 1000)
 
-    def ship(self, recaps: list[dict[str, Any]], budget_s: float) -> None:
+    def ship(self, recaps: list[Recap], budget_s: float) -> None:
         for recap in recaps:
             if recap.get("hint"):
                 log.warning(recap["hint"])

@@ -21,10 +21,9 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
 
 from httprecap import wire
+from httprecap.external.aggregate.call import EncodedCall
 from httprecap.external.aggregate.invocation import Invocation
 from httprecap.external.aggregate.recap import (
     HINT_NO_WRAPPER,
@@ -34,6 +33,13 @@ from httprecap.external.aggregate.recap import (
     parse_iso_us,
     resolve_outcome,
 )
+
+TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping
+    from typing import Any
+
+    from httprecap.external.aggregate.encode import Recap
 
 MAX_OPEN = 64
 REMEMBER_SHIPPED = 512
@@ -68,14 +74,19 @@ class Aggregator:
 
     def apply(self, messages: Iterable[dict[str, Any]]) -> None:
         """Messages of one validated batch (see httprecap.wire)."""
+        # Encoding the calls is the costly part: do it before taking the lock, so the run
+        # loop and the telemetry listener never wait for it.
+        encoded = [(message, EncodedCall(message["call"]) if message["k"] == "call" else None)
+                   for message in messages]
         with self._cond:
             now = self._clock()
             self.internal_active = True
-            for message in messages:
-                self._apply_message(message, now)
+            for message, call in encoded:
+                self._apply_message(message, call, now)
             self._cond.notify_all()
 
-    def _apply_message(self, message: dict[str, Any], now: float) -> None:
+    def _apply_message(self, message: dict[str, Any], call: EncodedCall | None,
+                       now: float) -> None:
         kind = message["k"]
         if kind == "hello":
             return
@@ -86,8 +97,8 @@ class Aggregator:
                 self._carried["lateArrival"] += 1
             return
         inv = self._get(request_id, now)
-        if kind == "call":
-            inv.add_call(message["call"], self.max_calls)
+        if call is not None:
+            inv.add_call(call, self.max_calls)
         elif kind == "start":
             inv.add_start(message["call"], self.max_calls)
         else:
@@ -218,7 +229,7 @@ class Aggregator:
     # ----------------------------------------------------------------------------- output
 
     def take(self, request_id: str, *, status: str | None = None,
-             deadline_passed: bool = False) -> list[dict[str, Any]]:
+             deadline_passed: bool = False) -> list[Recap]:
         """The recaps to ship now: the init recap (once, if it has calls) and R's.
 
         `status` overrides what the data says (SHUTDOWN with reason timeout/failure).
@@ -232,7 +243,7 @@ class Aggregator:
             return recaps
 
     def take_all(self, current: str | None = None,
-                 status: str | None = None) -> list[dict[str, Any]]:
+                 status: str | None = None) -> list[Recap]:
         """Everything still open (SHUTDOWN): `status` applies to `current` only."""
         with self._cond:
             recaps = self._take_init()
@@ -246,7 +257,7 @@ class Aggregator:
                     recaps.append(self._build(inv, override, passed))
             return recaps
 
-    def _take_init(self) -> list[dict[str, Any]]:
+    def _take_init(self) -> list[Recap]:
         if self._init_settled:
             return []
         self._init_settled = True
@@ -257,7 +268,7 @@ class Aggregator:
         return [self._build(inv, None, False)]
 
     def _build(self, inv: Invocation, status: str | None,
-               deadline_passed: bool) -> dict[str, Any]:
+               deadline_passed: bool) -> Recap:
         now_us = self._wall_us()
         if status == "timeout" and inv.deadline_us is not None:
             now_us = min(now_us, inv.deadline_us)

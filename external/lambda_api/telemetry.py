@@ -15,12 +15,20 @@ from __future__ import annotations
 import json
 import socket
 import threading
-from collections.abc import Callable
-from typing import Any
 
 from httprecap.external import log
-from httprecap.external.http11 import Reply, Request, Server, ServerLimits
-from httprecap.external.lambda_api.extensions import ExtensionsClient, LambdaApiError
+from httprecap.external.http11 import Reply, Server, ServerLimits
+from httprecap.external.lambda_api.extensions import LambdaApiError
+
+TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    from httprecap.external.http11 import Request
+    from httprecap.external.lambda_api.extensions import ExtensionsClient
+
+    EventsCallback = Callable[[list[dict[str, Any]]], None]
 
 API_VERSION = "2022-07-01"
 SCHEMA_VERSION = "2022-12-13"
@@ -28,8 +36,6 @@ SANDBOX_HOST = "sandbox.localdomain"
 LOOPBACK = "127.0.0.1"
 # Lambda may deliver up to 2 x maxBytes plus metadata in one POST.
 MAX_DELIVERY_BYTES = 4 * 1024 * 1024
-
-EventsCallback = Callable[[list[dict[str, Any]]], None]
 
 
 class HostLookup:
