@@ -11,6 +11,9 @@ INVOKE and SHUTDOWN, subscribe to platform telemetry, load the sinks; then loop:
     SHUTDOWN   -> ship what is still open (a timeout or crash leaves a partial recap with its
                   in-flight calls), flush the sinks' retry queues, exit 0 before the deadline.
 
+On Lambda Managed Instances (no INVOKE events, many invocations at once) modes.py runs the
+extension instead: SHUTDOWN only, and each recap shipped as soon as its invocation is complete.
+
 Nothing heavy is imported here: sinks load their own dependencies on their worker threads.
 """
 
@@ -20,7 +23,7 @@ import os
 import sys
 import time
 
-from httprecap.external import log
+from httprecap.external import log, modes
 from httprecap.external.aggregate.store import Aggregator
 from httprecap.external.collect.collector import Collector
 from httprecap.external.lambda_api.extensions import ExtensionsClient, LambdaApiError
@@ -112,14 +115,14 @@ def _monotonic_deadline(deadline_ms: Any) -> float:
 
 
 def _subscribe_telemetry(client: ExtensionsClient, port: int, aggregator: Aggregator,
-                         lookup: HostLookup) -> bool:
+                         lookup: HostLookup, schema: str) -> bool:
     try:
         listener = start_listener(lookup, port, aggregator.apply_telemetry)
     except OSError as exc:
         log.warning(f"cannot listen for telemetry on port {port} ({exc}); carrying on without")
         return False
     try:
-        return subscribe(client, port)
+        return subscribe(client, port, schema)
     except LambdaApiError as exc:
         log.warning(f"{exc}; carrying on without telemetry")
         listener.stop()
@@ -135,6 +138,7 @@ def start(client: ExtensionsClient, settings: Settings, environ: Mapping[str, st
     """Listen, register, subscribe, load the sinks. Raises LambdaApiError or StartupError."""
     lookup = HostLookup().start()  # resolves while we register
     aggregator = Aggregator(settings.max_calls_per_recap)
+    modes.configure(aggregator, environ)
     if _wrapper_is_set(environ):
         aggregator.expect_internal()
     collector = Collector(aggregator)
@@ -144,14 +148,14 @@ def start(client: ExtensionsClient, settings: Settings, environ: Mapping[str, st
     except OSError as exc:
         problem = f"cannot listen on 127.0.0.1:{settings.port} ({exc.strerror}); " \
                   "set HTTPRECAP_PORT to a free port"
-    registration = client.register()
+    registration = client.register(modes.events(environ))
     try:
         if problem:
             raise StartupError(problem)
         aggregator.function_name = registration.function_name
         aggregator.function_version = registration.function_version
         aggregator.telemetry_active = _subscribe_telemetry(
-            client, settings.telemetry_port, aggregator, lookup)
+            client, settings.telemetry_port, aggregator, lookup, modes.schema(environ))
         sinks, warnings = build_sinks(settings.sinks, settings.http_headers, environ)
         for warning in warnings:
             log.warning(warning)
@@ -187,7 +191,7 @@ def main(name: str = "httprecap") -> int:
         client = ExtensionsClient(runtime_api, name)
         if settings.disabled:
             return idle(client)
-        return start(client, settings, environ).run()
+        return modes.run(start(client, settings, environ), environ)
     except LambdaApiError as exc:
         if "Extension.InvalidEventType" not in str(exc) or client.extension_id:
             log.error(str(exc))

@@ -54,6 +54,7 @@ class Aggregator:
     def __init__(self, max_calls: int, clock: Callable[[], float] = time.monotonic,
                  wall_us: Callable[[], int] = _wall_us) -> None:
         self.max_calls = max_calls
+        self.max_open = MAX_OPEN  # Lambda Managed Instances keep many invocations open at once
         self.function_name = ""
         self.function_version = ""
         self.internal_active = False  # any valid batch arrived: the wrapper is set
@@ -123,12 +124,17 @@ class Aggregator:
             return
         inv = self._get(request_id, now)
         if kind == "platform.start":
+            inv.invoked = True  # Lambda Managed Instances send no INVOKE: this is the sign
             inv.platform_start_us = parse_iso_us(str(event.get("time", "")))
             inv.trace = inv.trace or _trace_value(record.get("tracing"))
         elif kind == "platform.runtimeDone":
             inv.runtime_done, inv.runtime_done_at = record, now
         else:
             inv.report_status = str(record.get("status"))
+            if inv.runtime_done is None:
+                # No runtimeDone on Lambda Managed Instances: the report carries its status
+                # and duration, and says the runtime is done.
+                inv.runtime_done, inv.runtime_done_at = record, now
 
     def on_invoke(self, event: Mapping[str, Any]) -> str:
         """An INVOKE event: the request id, its deadline and its trace header."""
@@ -157,7 +163,7 @@ class Aggregator:
     def _get(self, request_id: str, now: float) -> Invocation:
         inv = self._open.get(request_id)
         if inv is None:
-            if len(self._open) >= MAX_OPEN:
+            if len(self._open) >= self.max_open:
                 self._evict_oldest()
             phase = "init" if request_id == wire.INIT_REQUEST_ID else "invoke"
             inv = self._open[request_id] = Invocation(request_id, phase, now)
@@ -225,6 +231,40 @@ class Aggregator:
                     return reason
                 timeout = IDLE_WAIT if wake is None else max(wake - self._clock(), 0.0005)
                 self._cond.wait(min(timeout, IDLE_WAIT))
+
+    def wait_completed(self, handoff_s: float, stale_s: float,
+                       timeout: float) -> list[tuple[str, str]]:
+        """(request id, reason) of every open invocation complete now, waiting up to `timeout`
+        for one (Lambda Managed Instances, where nothing announces which one to wait for).
+
+        An invocation nothing was heard of for `stale_s` is complete too (reason `stale`).
+        """
+        with self._cond:
+            deadline = self._clock() + timeout
+            while True:
+                now = self._clock()
+                done, wake = self._completed_now(handoff_s, stale_s, now)
+                if done or now >= deadline:
+                    return done
+                self._cond.wait(max(min(wake, deadline) - now, 0.0005))
+
+    def _completed_now(self, handoff_s: float, stale_s: float,
+                       now: float) -> tuple[list[tuple[str, str]], float]:
+        done: list[tuple[str, str]] = []
+        wake = now + IDLE_WAIT
+        for inv in self._open.values():
+            if inv.request_id == wire.INIT_REQUEST_ID:
+                continue  # shipped with the first invocation's recap (take)
+            reason, check_at = self._check(inv, handoff_s, now)
+            if reason is None and now >= inv.touched_at + stale_s:
+                reason = "stale"
+            if reason is None:
+                wake = min(wake, check_at or wake, inv.touched_at + stale_s)
+                continue
+            if inv.completed_at is None:
+                inv.completed_at = inv.touched_at if reason == "handoff" else now
+            done.append((inv.request_id, reason))
+        return done, wake
 
     # ----------------------------------------------------------------------------- output
 

@@ -74,22 +74,23 @@ class HostLookup:
         threading.Thread(target=watch, name="httprecap-lookup-watch", daemon=True).start()
 
 
-def subscription(port: int) -> dict[str, Any]:
+def subscription(port: int, schema: str = SCHEMA_VERSION) -> dict[str, Any]:
     return {
-        "schemaVersion": SCHEMA_VERSION,
+        "schemaVersion": schema,
         "types": ["platform"],
         "buffering": {"maxItems": 1000, "maxBytes": 262144, "timeoutMs": 25},
         "destination": {"protocol": "HTTP", "URI": f"http://{SANDBOX_HOST}:{port}/"},
     }
 
 
-def subscribe(client: ExtensionsClient, port: int) -> bool:
+def subscribe(client: ExtensionsClient, port: int, schema: str = SCHEMA_VERSION) -> bool:
     """Subscribe to platform telemetry; False where the platform does not offer it.
 
     AWS SAM local and other emulators answer 202 `Telemetry.NotSupported`: that is not an
     error, the extension simply works from the function process's hand-off alone.
     """
-    response = client.call("PUT", f"/{API_VERSION}/telemetry", subscription(port), timeout=5.0)
+    response = client.call("PUT", f"/{API_VERSION}/telemetry", subscription(port, schema),
+                           timeout=5.0)
     if response.status == 200:
         return True
     if response.status == 202:

@@ -1,0 +1,98 @@
+"""Issue 8 acceptance: on Lambda Managed Instances (the sandbox's LMI mode, 4 forked workers),
+invocations sent 8 at a time, each making a known, distinct set of calls (some slow, some
+failing, some from a helper thread, some ending in a handler error), give one recap each,
+shipped while the environment runs, holding exactly that invocation's calls."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from e2e_support import layer_env, recaps_in, sandbox_for
+
+from httprecap.demo.upstream import UpstreamServer
+from httprecap.sandbox import InvokeResult, Sandbox
+
+pytestmark = pytest.mark.e2e
+
+WORKERS = 4
+IN_FLIGHT = 8
+
+
+def planned_event(n: int) -> dict[str, Any]:
+    """Invocation n's calls: each carries `inv=n`, so a call in the wrong recap shows."""
+    calls = [f"/fast?inv={n}&i={i}" for i in range(1 + n % 3)]
+    if n % 3 == 0:
+        calls.append(f"/slow?ms={40 + 10 * (n % 5)}&inv={n}")
+    if n % 4 == 1:
+        calls.append(f"/fail?inv={n}")
+    if n % 10 == 7:
+        calls.append(f"/drop?inv={n}")
+    return {"n": n, "calls": calls, "threaded": n % 6 == 5, "raise": n % 7 == 3,
+            "library": "urllib" if n % 2 else "requests"}
+
+
+def _called(recap: dict[str, Any]) -> Counter[str]:
+    """The recap's calls as path?query (what the function asked for)."""
+    found: Counter[str] = Counter()
+    for call in recap["calls"]:
+        url = urlsplit(call["url"])
+        found[f"{url.path}?{url.query}"] += 1
+    return found
+
+
+def _invoke_all(sandbox: Sandbox, count: int) -> list[tuple[int, InvokeResult]]:
+    with ThreadPoolExecutor(IN_FLIGHT) as callers:
+        results = callers.map(lambda n: (n, sandbox.invoke(planned_event(n))), range(count))
+        return list(results)
+
+
+def _wait_for_recaps(sink: Path, count: int, within: float) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + within
+    while True:
+        recaps = [recap for recap in recaps_in(sink) if recap["phase"] == "invoke"]
+        if len(recaps) >= count or time.monotonic() > deadline:
+            return recaps
+
+
+def _check_recaps(count: int, layer_zip: Path, upstream: UpstreamServer,
+                  tmp_path: Path) -> None:
+    sink = tmp_path / "recaps.jsonl"
+    env = layer_env(UPSTREAM_URL=upstream.url, HTTPRECAP_SINKS=f"file://{sink}")
+    # Memory is the RSS of the whole environment: five interpreters with requests loaded.
+    with sandbox_for("managed", layer_zip, env, timeout_s=10, memory_mb=2048,
+                     max_concurrency=WORKERS) as sandbox:
+        invoked = _invoke_all(sandbox, count)
+        # Shipped as each invocation completes, not at SHUTDOWN: all there while it runs.
+        while_running = _wait_for_recaps(sink, count, within=5.0)
+    recaps = [recap for recap in recaps_in(sink) if recap["phase"] == "invoke"]
+
+    assert len(while_running) == count
+    by_id = {recap["requestId"]: recap for recap in recaps}
+    assert len(recaps) == len(by_id) == count  # one recap per invocation, none twice
+    pids = set()
+    for n, result in invoked:
+        plan = planned_event(n)
+        recap = by_id[result.request_id]
+        assert _called(recap) == Counter(plan["calls"]), f"invocation {n}"
+        assert recap["status"] == ("error" if plan["raise"] else "success"), f"invocation {n}"
+        assert recap["dropped"]["count"] == 0
+        if not plan["raise"]:
+            pids.add(json.loads(result.payload)["pid"])
+    assert len(pids) == WORKERS  # every forked worker served some
+
+
+def test_every_recap_holds_exactly_its_own_calls(layer_zip: Path, upstream: UpstreamServer,
+                                                 tmp_path: Path) -> None:
+    _check_recaps(24, layer_zip, upstream, tmp_path)
+
+
+def test_two_hundred_invocations_eight_at_a_time(layer_zip: Path, upstream: UpstreamServer,
+                                                 tmp_path: Path) -> None:
+    _check_recaps(200, layer_zip, upstream, tmp_path)
