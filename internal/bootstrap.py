@@ -18,6 +18,7 @@ import atexit
 import os
 import sys
 from collections.abc import Mapping
+from typing import Any
 
 from httprecap.internal import hooks, invocation, patching
 from httprecap.internal.capture import botocore, http_client, requests, urllib3
@@ -36,6 +37,7 @@ TARGETS = (
     (urllib3.MANAGER_MODULE, urllib3.patch_manager),
     (http_client.MODULE, http_client.patch),
     (botocore.MODULE, botocore.patch),
+    ("os", lambda module: _patch_os_exit(module)),  # noqa: PLW0108 (defined below)
 )
 BATCH_SIZE = 1000  # a full batch wakes the sender before its next tick
 EXIT_FLUSH_S = 0.1
@@ -150,6 +152,20 @@ def _after_fork_in_child() -> None:
         _start(active.settings, active.environ)
     except Exception:
         pass
+
+
+def _patch_os_exit(module: Any) -> None:
+    """`os._exit` skips atexit: a handler that calls it (or a crashing library) would lose the
+    calls it just finished. Hand them over first, within the same short bound as at exit."""
+    patching.wrap(module, "_exit", _flush_then_exit)
+
+
+def _flush_then_exit(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    try:
+        _flush_at_exit()
+    except Exception:
+        pass
+    return wrapped(*args, **kwargs)
 
 
 def _flush_at_exit() -> None:
