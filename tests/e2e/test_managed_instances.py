@@ -96,3 +96,50 @@ def test_every_recap_holds_exactly_its_own_calls(layer_zip: Path, upstream: Upst
 def test_two_hundred_invocations_eight_at_a_time(layer_zip: Path, upstream: UpstreamServer,
                                                  tmp_path: Path) -> None:
     _check_recaps(200, layer_zip, upstream, tmp_path)
+
+
+def _lmi_sandbox(layer_zip: Path, env: dict[str, str], **options: Any) -> Sandbox:
+    settings: dict[str, Any] = {"timeout_s": 10, "memory_mb": 2048, "max_concurrency": 2}
+    settings.update(options)
+    return sandbox_for("managed", layer_zip, env, **settings)
+
+
+def test_a_timeout_ships_a_partial_recap_while_others_go_on(
+        layer_zip: Path, upstream: UpstreamServer, tmp_path: Path) -> None:
+    sink = tmp_path / "recaps.jsonl"
+    env = layer_env(UPSTREAM_URL=upstream.url, HTTPRECAP_SINKS=f"file://{sink}")
+    with _lmi_sandbox(layer_zip, env, timeout_s=1.0) as sandbox:
+        hanging = sandbox.invoke_async({"n": 1, "calls": ["/fast?inv=1", "/slow?ms=3000&inv=1"]})
+        quick = sandbox.invoke({"n": 2, "calls": ["/fast?inv=2"]})
+        timed_out = hanging.result(timeout=30)
+        by_id = {recap["requestId"]: recap for recap in _wait_for_recaps(sink, 2, within=5.0)}
+    assert timed_out.status == "timeout" and quick.ok
+    partial = by_id[timed_out.request_id]
+    assert partial["status"] == "timeout"
+    done, hanging_call = partial["calls"]
+    assert (done["path"], done["status"], done.get("inFlight")) == ("/fast", 200, None)
+    assert (hanging_call["path"], hanging_call["inFlight"]) == ("/slow", True)
+    assert _called(by_id[quick.request_id]) == Counter(["/fast?inv=2"])
+
+
+def test_the_extension_registers_for_shutdown_only(layer_zip: Path, upstream: UpstreamServer,
+                                                   tmp_path: Path) -> None:
+    env = layer_env(UPSTREAM_URL=upstream.url, HTTPRECAP_SINKS=f"file://{tmp_path / 'r'}")
+    with _lmi_sandbox(layer_zip, env) as sandbox:
+        assert sandbox.invoke({"n": 0, "calls": []}).ok
+        extension = [e["record"] for e in sandbox.telemetry if e["type"] == "platform.extension"]
+    assert extension == [{"name": "httprecap", "state": "Ready", "events": ["SHUTDOWN"]}]
+
+
+def test_without_the_wrapper_each_invocation_still_gets_a_recap(
+        layer_zip: Path, upstream: UpstreamServer, tmp_path: Path) -> None:
+    sink = tmp_path / "recaps.jsonl"
+    env = layer_env(UPSTREAM_URL=upstream.url, HTTPRECAP_SINKS=f"file://{sink}")
+    del env["AWS_LAMBDA_EXEC_WRAPPER"]
+    with _lmi_sandbox(layer_zip, env) as sandbox:
+        ids = {sandbox.invoke({"n": n, "calls": []}).request_id for n in range(3)}
+        # platform.report is what says each is over: no hand-off comes without the wrapper.
+        recaps = _wait_for_recaps(sink, 3, within=5.0)
+    assert {recap["requestId"] for recap in recaps} == ids
+    assert all(recap["status"] == "success" and recap["calls"] == [] for recap in recaps)
+    assert "AWS_LAMBDA_EXEC_WRAPPER=/opt/httprecap-wrapper" in recaps[0]["hint"]
