@@ -1,4 +1,6 @@
-"""End-to-end fixtures: the layer built once from this checkout, a loopback upstream, moto.
+"""End-to-end fixtures: the layer built once from this checkout, a loopback upstream.
+
+(moto comes from tests/conftest.py.)
 
 Every test here runs a real function in the local Lambda sandbox (real awslambdaric) with the
 built layer zip attached exactly as a user would: `AWS_LAMBDA_EXEC_WRAPPER=/opt/httprecap-wrapper`.
@@ -11,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from httprecap.demo.aws import MotoServer
 from httprecap.demo.upstream import UpstreamServer
 from httprecap.layer.build import build_layer
 
@@ -24,10 +25,4 @@ def layer_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def upstream() -> Iterator[UpstreamServer]:
     with UpstreamServer() as server:
-        yield server
-
-
-@pytest.fixture(scope="session")
-def moto() -> Iterator[MotoServer]:
-    with MotoServer() as server:
         yield server

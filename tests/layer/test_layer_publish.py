@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,21 +12,6 @@ import pytest
 from httprecap.cli.main import main
 from httprecap.demo.aws import MotoServer
 from httprecap.layer.build import LayerBuild
-
-
-@pytest.fixture(scope="module")
-def moto() -> Iterator[MotoServer]:
-    with MotoServer() as server:
-        yield server
-
-
-@pytest.fixture
-def aws_env(moto: MotoServer, monkeypatch: pytest.MonkeyPatch) -> MotoServer:
-    for name, value in moto.environment().items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-    return moto
 
 
 def _lambda(moto: MotoServer) -> Any:

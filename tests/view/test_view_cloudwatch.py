@@ -8,7 +8,6 @@ import select
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -26,18 +25,9 @@ GROUP = "/aws/lambda/orders-api"
 Capture = pytest.CaptureFixture[str]
 
 
-@pytest.fixture(scope="module")
-def moto() -> Iterator[MotoServer]:
-    with MotoServer() as server:
-        yield server
-
-
 @pytest.fixture
-def logs(moto: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Any:
-    for name, value in moto.environment().items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+def logs(aws_env: MotoServer) -> Any:
+    moto = aws_env
     client = boto3.client("logs", region_name="us-east-1", endpoint_url=moto.url)
     for group in client.describe_log_groups()["logGroups"]:
         client.delete_log_group(logGroupName=group["logGroupName"])
