@@ -3,45 +3,54 @@
 Data about an invocation comes from three places, in any order: the function process's batches
 (`start`, `call`, `end`), the Extensions API (INVOKE) and the Telemetry API. An `Invocation`
 only records what arrived; `store.Aggregator` decides when it is complete and
-`recap.build_recap` turns it into JSON.
+`recap.build_recap` turns it into the recap.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
-from typing import Any
+
+TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)
+if TYPE_CHECKING:
+    from typing import Any
+
+    from httprecap.external.aggregate.call import EncodedCall
 
 
-@dataclass
 class Invocation:
-    request_id: str
-    phase: str  # "invoke", or "init" for the init phase's calls
-    touched_at: float  # monotonic time of the latest input, for eviction and extensionMs
-    calls: dict[str, dict[str, Any]] = field(default_factory=dict)
-    starts: dict[str, dict[str, Any]] = field(default_factory=dict)  # calls not finished yet
-    seen: set[str] = field(default_factory=set)  # ids of the `call`s received (bounded)
-    received: int = 0  # distinct `call` messages received, including those the cap dropped
-    dropped: Counter[str] = field(default_factory=Counter)
-    end: dict[str, Any] | None = None
-    end_at: float | None = None
-    invoked: bool = False  # an INVOKE event named it
-    deadline_at: float | None = None  # monotonic
-    deadline_us: int | None = None  # wall clock
-    completed_at: float | None = None  # monotonic, when the store found it complete
-    invoked_at_us: int | None = None  # wall clock, when the INVOKE was seen
-    trace: str | None = None
-    platform_start_us: int | None = None
-    runtime_done: dict[str, Any] | None = None
-    runtime_done_at: float | None = None
-    report_status: str | None = None
+    __slots__ = ("calls", "completed_at", "deadline_at", "deadline_us", "dropped", "end",
+                 "end_at", "invoked", "invoked_at_us", "phase", "platform_start_us",
+                 "received", "report_status", "request_id", "runtime_done", "runtime_done_at",
+                 "seen", "starts", "touched_at", "trace")
+
+    def __init__(self, request_id: str, phase: str, touched_at: float) -> None:
+        self.request_id = request_id
+        self.phase = phase  # "invoke", or "init" for the init phase's calls
+        self.touched_at = touched_at  # monotonic time of the latest input, for eviction
+        self.calls: list[EncodedCall] = []  # finished calls, in arrival order
+        self.starts: dict[str, dict[str, Any]] = {}  # calls not finished yet
+        self.seen: set[str] = set()  # ids of the `call`s received (bounded)
+        self.received = 0  # distinct `call` messages received, including those the cap dropped
+        self.dropped: Counter[str] = Counter()
+        self.end: dict[str, Any] | None = None
+        self.end_at: float | None = None
+        self.invoked = False  # an INVOKE event named it
+        self.deadline_at: float | None = None  # monotonic
+        self.deadline_us: int | None = None  # wall clock
+        self.completed_at: float | None = None  # monotonic, when the store found it complete
+        self.invoked_at_us: int | None = None  # wall clock, when the INVOKE was seen
+        self.trace: str | None = None
+        self.platform_start_us: int | None = None
+        self.runtime_done: dict[str, Any] | None = None
+        self.runtime_done_at: float | None = None
+        self.report_status: str | None = None
 
     @property
     def has_calls(self) -> bool:
         return bool(self.calls or self.starts or self.dropped)
 
-    def add_call(self, call: dict[str, Any], cap: int) -> None:
-        call_id = call["id"]
+    def add_call(self, call: EncodedCall, cap: int) -> None:
+        call_id = call.id
         if call_id in self.seen:
             return  # a batch sent twice (the sender retried): count each call once
         if len(self.seen) < 2 * cap:  # far past the cap, memory matters more than duplicates
@@ -51,7 +60,7 @@ class Invocation:
         if len(self.calls) >= cap:
             self.dropped["maxCallsPerRecap"] += 1
             return
-        self.calls[call_id] = call
+        self.calls.append(call)
 
     def add_start(self, call: dict[str, Any], cap: int) -> None:
         call_id = call["id"]

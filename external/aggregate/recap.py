@@ -1,19 +1,28 @@
-"""Aggregate: turns one invocation's state into the recap JSON of docs/RECAP.md (extension process).
+"""Aggregate: turns one invocation's state into the recap of docs/RECAP.md (extension process).
 
 Pure functions of their inputs (no clock, no locks), so the schema and the summary maths are
 tested without sockets. Field order follows docs/RECAP.md; readers should not rely on it.
+The calls arrive already encoded (call.py): what is left after the runtime's response is to
+order them, write their offsets and sum them up, each in one pass.
 """
 
 from __future__ import annotations
 
-import time
 from collections import Counter
-from collections.abc import Mapping
-from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any
+from operator import attrgetter
 
-from httprecap.external.aggregate.invocation import Invocation
+from httprecap.external.aggregate.call import EncodedCall, iso_us, ms, render_call
+from httprecap.external.aggregate.encode import Recap
+
+TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
+    from httprecap.external.aggregate.invocation import Invocation
+
+__all__ = ["Context", "Outcome", "build_recap", "http_share", "iso_us", "parse_iso_us",
+           "render_call", "resolve_outcome", "telemetry_status"]
 
 TYPE = "httprecap.recap"
 VERSION = 1
@@ -26,40 +35,32 @@ HINT_SILENT = (
     "AWS_LAMBDA_EXEC_WRAPPER names httprecap's wrapper, but its internal extension has not "
     "reported anything yet: look for [httprecap] lines in the function's log."
 )
-_CALL_ORDER = ("id", "method", "url", "scheme", "host", "port", "path", "status")
-_CALL_OPTIONAL = ("requestHeaders", "responseHeaders", "requestBody", "responseBody")
+_ORDER = attrgetter("begin_us", "id")  # calls in start order; the id breaks ties
 
 
-@dataclass(frozen=True)
 class Outcome:
     """How an invocation ended, from the best source that spoke."""
 
-    status: str | None  # None only when nothing could tell (no hand-off, no telemetry)
-    started_us: int
-    duration_ms: float
+    __slots__ = ("duration_ms", "started_us", "status")
+
+    def __init__(self, status: str | None, started_us: int, duration_ms: float) -> None:
+        self.status = status  # None only when nothing could tell (no hand-off, no telemetry)
+        self.started_us = started_us
+        self.duration_ms = duration_ms
 
 
-@dataclass(frozen=True)
 class Context:
     """What the recap needs besides the invocation itself."""
 
-    function_name: str
-    function_version: str
-    carried: Mapping[str, int]  # losses attributed to this recap from elsewhere
-    extension_ms: float
-    hint: str | None = None
+    __slots__ = ("carried", "extension_ms", "function_name", "function_version", "hint")
 
-
-def iso_us(epoch_us: int) -> str:
-    """ISO-8601 UTC with microseconds, e.g. 2026-11-23T18:20:01.123456Z."""
-    seconds, micros = divmod(epoch_us, 1_000_000)
-    return f"{_iso_seconds(seconds)}.{micros:06d}Z"
-
-
-@lru_cache(maxsize=256)
-def _iso_seconds(seconds: int) -> str:
-    # The calls of one invocation share a handful of seconds: format each second once.
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+    def __init__(self, function_name: str, function_version: str, carried: Mapping[str, int],
+                 extension_ms: float, hint: str | None = None) -> None:
+        self.function_name = function_name
+        self.function_version = function_version
+        self.carried = carried  # losses attributed to this recap from elsewhere
+        self.extension_ms = extension_ms
+        self.hint = hint
 
 
 def parse_iso_us(text: str) -> int | None:
@@ -71,10 +72,6 @@ def parse_iso_us(text: str) -> int | None:
     except (ValueError, AttributeError):
         return None
     return round(moment.timestamp() * 1_000_000)
-
-
-def _ms(value: float) -> float:
-    return round(value, 3)
 
 
 def telemetry_status(record: Mapping[str, Any]) -> str | None:
@@ -117,13 +114,19 @@ def _started_us(inv: Invocation, now_us: int) -> int:
     for candidate in (inv.platform_start_us, inv.invoked_at_us):
         if candidate is not None:
             return candidate
-    starts = [call["startedAtUs"] for call in (*inv.calls.values(), *inv.starts.values())]
+    starts = [call.begin_us for call in inv.calls]
+    starts += [int(call["startedAtUs"]) for call in inv.starts.values()]
     return min(starts, default=now_us)
 
 
-def build_recap(inv: Invocation, outcome: Outcome, context: Context) -> dict[str, Any]:
-    calls = render_calls(inv, outcome)
-    recap: dict[str, Any] = {
+def build_recap(inv: Invocation, outcome: Outcome, context: Context) -> Recap:
+    calls = ordered_calls(inv, outcome)
+    started = outcome.started_us
+    offsets = [ms((call.begin_us - started) / 1000) for call in calls]
+    texts = list(map(float.__repr__, offsets))  # what the JSON encoder writes for a float
+    pieces = [f"{call.head}{text}{call.tail}" for call, text in zip(calls, texts, strict=True)]
+    sizes = [call.size + len(text) for call, text in zip(calls, texts, strict=True)]
+    fields: dict[str, Any] = {
         "type": TYPE,
         "version": VERSION,
         "phase": inv.phase,
@@ -132,16 +135,16 @@ def build_recap(inv: Invocation, outcome: Outcome, context: Context) -> dict[str
         "functionVersion": context.function_version,
         "status": outcome.status,
         "startedAt": iso_us(outcome.started_us),
-        "durationMs": _ms(outcome.duration_ms),
+        "durationMs": ms(outcome.duration_ms),
         "traceId": inv.trace,
-        "calls": calls,
-        "summary": summarize(calls, outcome),
+        "calls": [],  # the calls are `pieces`
+        "summary": summarize(calls, offsets, outcome.duration_ms),
         "dropped": _dropped(inv, context.carried),
-        "overhead": {"functionUs": _function_us(inv), "extensionMs": _ms(context.extension_ms)},
+        "overhead": {"functionUs": _function_us(inv), "extensionMs": ms(context.extension_ms)},
     }
     if context.hint:
-        recap["hint"] = context.hint
-    return recap
+        fields["hint"] = context.hint
+    return Recap(fields, pieces, sizes)
 
 
 def _function_us(inv: Invocation) -> int | None:
@@ -158,82 +161,46 @@ def _dropped(inv: Invocation, carried: Mapping[str, int]) -> dict[str, Any]:
     return {"count": sum(reasons.values()), "reasons": dict(sorted(reasons.items()))}
 
 
-# ----------------------------------------------------------------------------------- calls
-
-
-def render_calls(inv: Invocation, outcome: Outcome) -> list[dict[str, Any]]:
-    """Finished calls and still-running ones (`inFlight`), in start order."""
+def ordered_calls(inv: Invocation, outcome: Outcome) -> list[EncodedCall]:
+    """Finished calls and still-running ones (`inFlight`, until the end), in start order."""
     end_us = outcome.started_us + round(outcome.duration_ms * 1000)
-    finished = [(call, False) for call in inv.calls.values()]
-    running = [(call, True) for call in inv.starts.values()]
-    ordered = sorted(finished + running, key=lambda pair: (pair[0]["startedAtUs"], pair[0]["id"]))
-    return [render_call(call, outcome.started_us, end_us if in_flight else None)
-            for call, in_flight in ordered]
-
-
-def render_call(call: Mapping[str, Any], started_us: int,
-                in_flight_until_us: int | None = None) -> dict[str, Any]:
-    """One wire CALL as a recap call; `in_flight_until_us` marks a call that never finished."""
-    begin = int(call["startedAtUs"])
-    rendered: dict[str, Any] = {name: call.get(name) for name in _CALL_ORDER}
-    rendered["startedAt"] = iso_us(begin)
-    rendered["offsetMs"] = _ms((begin - started_us) / 1000)
-    if in_flight_until_us is None:
-        rendered["durationMs"] = _ms(float(call.get("durationMs") or 0.0))
-    else:
-        rendered["durationMs"] = _ms(max(in_flight_until_us - begin, 0) / 1000)
-    for name in ("error", "bytesSent", "bytesReceived", "library", "thread"):
-        rendered[name] = call.get(name)
-    rendered["attempts"] = [_attempt(item) for item in call.get("attempts") or []
-                            if isinstance(item, dict)]
-    if call.get("aws"):
-        rendered["aws"] = call["aws"]
-    if in_flight_until_us is not None:
-        rendered["inFlight"] = True
-    for name in _CALL_OPTIONAL:
-        if call.get(name) is not None:
-            rendered[name] = call[name]
-    return rendered
-
-
-def _attempt(attempt: Mapping[str, Any]) -> dict[str, Any]:
-    started = attempt.get("startedAt")
-    if isinstance(attempt.get("startedAtUs"), int):
-        started = iso_us(attempt["startedAtUs"])
-    return {"startedAt": started, "durationMs": attempt.get("durationMs"),
-            "status": attempt.get("status"), "error": attempt.get("error"),
-            "url": attempt.get("url")}
+    running = [EncodedCall(call, end_us) for call in inv.starts.values()]
+    return sorted(inv.calls + running, key=_ORDER)
 
 
 # --------------------------------------------------------------------------------- summary
 
 
-def is_error(call: Mapping[str, Any]) -> bool:
-    status = call.get("status")
-    return call.get("error") is not None or (isinstance(status, int) and status >= 400)
-
-
-def summarize(calls: list[dict[str, Any]], outcome: Outcome) -> dict[str, Any]:
-    slowest = max(calls, key=lambda call: call["durationMs"], default=None)
+def summarize(calls: list[EncodedCall], offsets: list[float],
+              duration_ms: float) -> dict[str, Any]:
+    """The summary over `calls` in recap order; `offsets` are their `offsetMs`."""
+    durations = [call.duration_ms for call in calls]
+    slowest = calls[durations.index(max(durations))] if calls else None
     return {
         "count": len(calls),
-        "errors": sum(1 for call in calls if is_error(call)),
-        "totalHttpMs": _ms(sum(call["durationMs"] for call in calls)),
-        "httpShare": http_share(calls, outcome.duration_ms),
-        "bytesSent": sum(call["bytesSent"] or 0 for call in calls),
-        "bytesReceived": sum(call["bytesReceived"] or 0 for call in calls),
+        "errors": sum([call.failed for call in calls]),
+        "totalHttpMs": ms(sum(durations)),
+        "httpShare": _covered_share(offsets, durations, duration_ms),
+        "bytesSent": sum([call.bytes_sent for call in calls]),
+        "bytesReceived": sum([call.bytes_received for call in calls]),
         "slowest": None if slowest is None else {
-            name: slowest[name] for name in ("id", "method", "host", "path", "durationMs")},
+            "id": slowest.id, "method": slowest.method, "host": slowest.host,
+            "path": slowest.path, "durationMs": slowest.duration_ms},
         "hosts": _hosts(calls),
     }
 
 
 def http_share(calls: list[dict[str, Any]], duration_ms: float) -> float:
-    """Share of [0, duration] covered by at least one call (overlaps counted once)."""
+    """Share of [0, duration] covered by at least one recap call (overlaps counted once)."""
+    return _covered_share([call["offsetMs"] for call in calls],
+                          [call["durationMs"] for call in calls], duration_ms)
+
+
+def _covered_share(offsets: list[float], durations: list[float], duration_ms: float) -> float:
     if duration_ms <= 0:
         return 0.0
-    intervals = sorted((max(c["offsetMs"], 0.0), min(c["offsetMs"] + c["durationMs"],
-                                                      duration_ms)) for c in calls)
+    intervals = sorted((max(offset, 0.0), min(offset + duration, duration_ms))
+                       for offset, duration in zip(offsets, durations, strict=True))
     covered, reach = 0.0, 0.0
     for begin, end in intervals:
         start = max(begin, reach)
@@ -243,15 +210,18 @@ def http_share(calls: list[dict[str, Any]], duration_ms: float) -> float:
     return round(min(covered / duration_ms, 1.0), 3)
 
 
-def _hosts(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _hosts(calls: list[EncodedCall]) -> list[dict[str, Any]]:
     hosts: dict[str, dict[str, Any]] = {}
     for call in calls:
-        entry = hosts.setdefault(str(call["host"]), {"host": str(call["host"]), "count": 0,
-                                                     "errors": 0, "totalMs": 0.0, "maxMs": 0.0})
+        host = str(call.host)
+        entry = hosts.get(host)
+        if entry is None:
+            entry = hosts[host] = {"host": host, "count": 0, "errors": 0, "totalMs": 0.0,
+                                   "maxMs": 0.0}
         entry["count"] += 1
-        entry["errors"] += is_error(call)
-        entry["totalMs"] += call["durationMs"]
-        entry["maxMs"] = max(entry["maxMs"], call["durationMs"])
+        entry["errors"] += call.failed
+        entry["totalMs"] += call.duration_ms
+        entry["maxMs"] = max(entry["maxMs"], call.duration_ms)
     for entry in hosts.values():
-        entry["totalMs"] = _ms(entry["totalMs"])
+        entry["totalMs"] = ms(entry["totalMs"])
     return sorted(hosts.values(), key=lambda entry: (-entry["totalMs"], entry["host"]))

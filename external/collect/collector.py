@@ -15,8 +15,12 @@ from collections import Counter
 
 from httprecap import wire
 from httprecap.external import log
-from httprecap.external.aggregate.store import Aggregator
-from httprecap.external.http11 import Reply, Request, Server, ServerLimits
+from httprecap.external.http11 import Reply, Server, ServerLimits
+
+TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)
+if TYPE_CHECKING:
+    from httprecap.external.aggregate.store import Aggregator
+    from httprecap.external.http11 import Request
 
 LOOPBACK = "127.0.0.1"  # never 0.0.0.0: only the function process, on this host, may post
 LIMITS = ServerLimits(max_body=wire.MAX_BODY_BYTES, max_connections=32, read_timeout=2.0,

@@ -7,10 +7,14 @@ fatal problems. Names and headers are spelled as AWS spells them (API version 20
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Any
 
-from httprecap.external.http11 import Connection, Response
+from httprecap.external.http11 import Connection
+
+TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)
+if TYPE_CHECKING:
+    from typing import Any
+
+    from httprecap.external.http11 import Response
 
 API_VERSION = "2020-01-01"
 EVENTS = ("INVOKE", "SHUTDOWN")
@@ -20,12 +24,17 @@ class LambdaApiError(Exception):
     """The Lambda API refused a call or could not be reached."""
 
 
-@dataclass(frozen=True)
 class Registration:
-    extension_id: str
-    function_name: str
-    function_version: str
-    handler: str
+    """What /extension/register told us about the function."""
+
+    __slots__ = ("extension_id", "function_name", "function_version", "handler")
+
+    def __init__(self, extension_id: str, function_name: str, function_version: str,
+                 handler: str) -> None:
+        self.extension_id = extension_id
+        self.function_name = function_name
+        self.function_version = function_version
+        self.handler = handler
 
 
 def _split_address(address: str) -> tuple[str, int]:

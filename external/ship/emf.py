@@ -9,10 +9,16 @@ from __future__ import annotations
 
 import calendar
 import time
-from typing import Any, BinaryIO
 
-from httprecap.external.ship.sink import Entry, Sink, compact_json
+from httprecap.external.ship.sink import Sink, compact_json
 from httprecap.external.ship.stdout import write_lines
+
+TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any, BinaryIO
+
+    from httprecap.external.ship.sink import Entry
 
 NAMESPACE = "httprecap"
 MAX_HOSTS = 30  # lines per recap; the busiest hosts come first in the summary
@@ -35,7 +41,7 @@ def _line(timestamp: int, dimensions: list[str], values: dict[str, Any]) -> str:
     return compact_json(document)
 
 
-def emf_lines(recap: dict[str, Any]) -> list[str]:
+def emf_lines(recap: Mapping[str, Any]) -> list[str]:
     """One line for the invocation, one per host."""
     timestamp = epoch_ms(str(recap.get("startedAt", "")))
     summary = recap.get("summary") or {}

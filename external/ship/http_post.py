@@ -7,10 +7,15 @@ sent on a kept-alive connection; headers come from HTTPRECAP_HTTP_HEADERS. `http
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import urlsplit
 
-from httprecap.external.ship.sink import Entry, Sink, SinkError
+from httprecap.external.ship.sink import Sink, SinkError
+
+TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)
+if TYPE_CHECKING:
+    from typing import Any
+
+    from httprecap.external.ship.sink import Entry
 
 TIMEOUT = 5.0  # the run loop never waits this long: the ship budget bounds its wait
 

@@ -12,13 +12,19 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any
 from urllib.parse import urlsplit
 
 from httprecap import __version__
 from httprecap.external.http11 import Connection
 from httprecap.external.ship.emf import epoch_ms
-from httprecap.external.ship.sink import Entry, Sink, SinkError, compact_json
+from httprecap.external.ship.sink import Sink, SinkError, compact_json
+
+TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
+    from httprecap.external.ship.sink import Entry
 
 SPAN_KIND_SERVER = 2
 SPAN_KIND_CLIENT = 3
@@ -101,7 +107,7 @@ def client_span(call: dict[str, Any], trace_id: str, parent: str) -> dict[str, A
                  parent=parent, failed=_error_type(call))
 
 
-def recap_spans(recap: dict[str, Any]) -> list[dict[str, Any]]:
+def recap_spans(recap: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The invocation's SERVER span, then one CLIENT span per call, all in one trace."""
     trace_id = trace_id_of(recap.get("traceId"))
     name = str(recap.get("functionName") or "lambda")
@@ -118,7 +124,7 @@ def recap_spans(recap: dict[str, Any]) -> list[dict[str, Any]]:
                       for call in recap.get("calls") or [])]
 
 
-def export_request(recaps: list[dict[str, Any]], region: str | None) -> dict[str, Any]:
+def export_request(recaps: list[Mapping[str, Any]], region: str | None) -> dict[str, Any]:
     """An ExportTraceServiceRequest (JSON mapping), one resource per function."""
     first = recaps[0] if recaps else {}
     resource = _attributes({

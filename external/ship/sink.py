@@ -8,17 +8,16 @@ worker runs once, off the start-up path.
 
 from __future__ import annotations
 
-import json
 from abc import ABC, abstractmethod
-from typing import Any
 
-# One encoder for every line: json.dumps with options builds a new encoder per call, which
-# costs more than encoding a small call record.
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+from httprecap.external.aggregate.encode import Recap, compact_json
 
+TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
 
-def compact_json(value: Any) -> str:
-    return _ENCODER.encode(value)
+__all__ = ["Entry", "Sink", "SinkError", "compact_json"]
 
 
 class SinkError(Exception):
@@ -26,18 +25,15 @@ class SinkError(Exception):
 
 
 class Entry:
-    """One recap on its way to the sinks; its JSON line is computed once, shared by all sinks."""
+    """One recap on its way to the sinks; its JSON line is built once, shared by all sinks."""
 
-    __slots__ = ("_line", "recap")
+    __slots__ = ("recap",)
 
-    def __init__(self, recap: dict[str, Any]) -> None:
-        self.recap = recap
-        self._line: str | None = None
+    def __init__(self, recap: Recap | Mapping[str, Any]) -> None:
+        self.recap = recap if isinstance(recap, Recap) else Recap.from_dict(recap)
 
     def line(self) -> str:
-        if self._line is None:
-            self._line = compact_json(self.recap)
-        return self._line
+        return self.recap.line()
 
 
 class Sink(ABC):

@@ -7,9 +7,11 @@ other sinks. Each sink module is imported only when configured.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
-from httprecap.external.ship.sink import Sink
+    from httprecap.external.ship.sink import Sink
 
 
 def _build(spec: str, headers: tuple[tuple[str, str], ...], environ: Mapping[str, str]) -> Sink:

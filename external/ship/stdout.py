@@ -8,10 +8,15 @@ can query the fields directly. An event is at most 256 KiB, so longer recaps are
 from __future__ import annotations
 
 import sys
-from typing import BinaryIO
 
-from httprecap.external.ship.sink import Entry, Sink
+from httprecap.external.ship.sink import Sink
 from httprecap.external.ship.trim import fit_line
+
+TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)
+if TYPE_CHECKING:
+    from typing import BinaryIO
+
+    from httprecap.external.ship.sink import Entry
 
 CLOUDWATCH_EVENT_LIMIT = 256 * 1024
 # CloudWatch counts 26 bytes of overhead per event; keep a margin for any prefix Lambda adds.

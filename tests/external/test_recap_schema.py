@@ -6,6 +6,7 @@ from collections import Counter
 
 from ext_support import T0, call
 
+from httprecap.external.aggregate.call import EncodedCall
 from httprecap.external.aggregate.invocation import Invocation
 from httprecap.external.aggregate.recap import (
     Context,
@@ -23,11 +24,14 @@ CONTEXT = Context("orders-api", "$LATEST", {}, 0.4)
 def _recap(*calls: dict, duration_ms: float = 100.0, **context: object) -> dict:
     inv = Invocation("r1", "invoke", 0.0)
     for item in calls:
-        inv.add_call(item, cap=100)
+        inv.add_call(EncodedCall(item), cap=100)
     inv.set_end({"k": "end", "requestId": "r1", "status": "success", "calls": len(calls),
                  "startedAtUs": T0, "durationMs": duration_ms, "dropped": {"bufferFull": 2},
                  "overheadUs": 38}, 0.0)
-    ctx = Context(**{**CONTEXT.__dict__, **context})  # type: ignore[arg-type]
+    ctx = Context(**{"function_name": CONTEXT.function_name,  # type: ignore[arg-type]
+                     "function_version": CONTEXT.function_version,
+                     "carried": CONTEXT.carried, "extension_ms": CONTEXT.extension_ms,
+                     **context})
     return build_recap(inv, Outcome("success", T0, duration_ms), ctx)
 
 

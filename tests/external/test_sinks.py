@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 from ext_support import T0, Receiver, call, free_port
 
+from httprecap.external.aggregate.call import EncodedCall
+from httprecap.external.aggregate.encode import Recap
 from httprecap.external.aggregate.invocation import Invocation
 from httprecap.external.aggregate.recap import Context, Outcome, build_recap
 from httprecap.external.ship.emf import EmfSink
@@ -26,15 +28,17 @@ from httprecap.external.ship.stdout import LINE_LIMIT, StdoutSink
 TRACE = "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419;Sampled=1"
 
 
-def recap(request_id: str = "r1", calls: int = 2, **overrides: Any) -> dict[str, Any]:
-    inv = Invocation(request_id, "invoke", 0.0, trace=TRACE)
+def recap(request_id: str = "r1", calls: int = 2, **overrides: Any) -> Recap:
+    inv = Invocation(request_id, "invoke", 0.0)
+    inv.trace = TRACE
     for n in range(calls):
         status = 500 if n == 1 else 200
-        inv.add_call(call(request_id, f"c{n}", offset_ms=n * 10.0, status=status,
-                          host="api.example.com" if n % 2 == 0 else "db.example.com"), 100_000)
+        inv.add_call(EncodedCall(call(request_id, f"c{n}", offset_ms=n * 10.0, status=status,
+                                      host="api.example.com" if n % 2 == 0 else
+                                      "db.example.com")), 100_000)
     built = build_recap(inv, Outcome("success", T0, 100.0),
                         Context("orders-api", "$LATEST", {}, 0.1))
-    built.update(overrides)
+    built.fields.update(overrides)
     return built
 
 

@@ -1,0 +1,118 @@
+"""Aggregate: one wire CALL as a recap call, encoded once when it arrives (extension process).
+
+The recap lists each call with `offsetMs`, its start relative to the invocation's, which is
+known only once the invocation ends. Everything else about a call is known when it arrives,
+so the collector's thread renders and encodes it then, while the function still runs, and
+keeps only that JSON (split around `offsetMs`) and the few numbers the summary needs. After
+the runtime's response, when the extension's time is billed, only the offsets are left to
+write. Field order follows docs/RECAP.md.
+"""
+
+from __future__ import annotations
+
+import time
+from functools import lru_cache
+
+from httprecap.external.aggregate.encode import compact_json, utf8_size
+
+TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
+_CALL_OPTIONAL = ("requestHeaders", "responseHeaders", "requestBody", "responseBody")
+_OFFSET_KEY = ',"offsetMs":'
+
+
+def iso_us(epoch_us: int) -> str:
+    """ISO-8601 UTC with microseconds, e.g. 2026-11-23T18:20:01.123456Z."""
+    seconds, micros = divmod(epoch_us, 1_000_000)
+    return f"{_iso_seconds(seconds)}.{micros:06d}Z"
+
+
+@lru_cache(maxsize=256)
+def _iso_seconds(seconds: int) -> str:
+    # The calls of one invocation share a handful of seconds: format each second once.
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+
+
+def ms(value: float) -> float:
+    """Milliseconds as the recap writes them: three decimals (whole microseconds)."""
+    return round(value, 3)
+
+
+def is_error(call: Mapping[str, Any]) -> bool:
+    status = call.get("status")
+    return call.get("error") is not None or (isinstance(status, int) and status >= 400)
+
+
+def _head(call: Mapping[str, Any], begin_us: int) -> dict[str, Any]:
+    """The fields before `offsetMs`."""
+    get = call.get
+    return {"id": get("id"), "method": get("method"), "url": get("url"),
+            "scheme": get("scheme"), "host": get("host"), "port": get("port"),
+            "path": get("path"), "status": get("status"), "startedAt": iso_us(begin_us)}
+
+
+def _tail(call: Mapping[str, Any], duration_ms: float, in_flight: bool) -> dict[str, Any]:
+    """The fields after `offsetMs`."""
+    get = call.get
+    tail = {"durationMs": duration_ms, "error": get("error"), "bytesSent": get("bytesSent"),
+            "bytesReceived": get("bytesReceived"), "library": get("library"),
+            "thread": get("thread"),
+            "attempts": [_attempt(item) for item in get("attempts") or []
+                         if isinstance(item, dict)]}
+    if get("aws"):
+        tail["aws"] = call["aws"]
+    if in_flight:
+        tail["inFlight"] = True
+    for name in _CALL_OPTIONAL:
+        if get(name) is not None:
+            tail[name] = call[name]
+    return tail
+
+
+def _attempt(attempt: Mapping[str, Any]) -> dict[str, Any]:
+    started = attempt.get("startedAt")
+    if isinstance(attempt.get("startedAtUs"), int):
+        started = iso_us(attempt["startedAtUs"])
+    return {"startedAt": started, "durationMs": attempt.get("durationMs"),
+            "status": attempt.get("status"), "error": attempt.get("error"),
+            "url": attempt.get("url")}
+
+
+def _duration_ms(call: Mapping[str, Any], begin_us: int, in_flight_until_us: int | None) -> float:
+    if in_flight_until_us is None:
+        return ms(float(call.get("durationMs") or 0.0))
+    return ms(max(in_flight_until_us - begin_us, 0) / 1000)
+
+
+def render_call(call: Mapping[str, Any], started_us: int,
+                in_flight_until_us: int | None = None) -> dict[str, Any]:
+    """One wire CALL as a recap call; `in_flight_until_us` marks a call that never finished."""
+    begin = int(call["startedAtUs"])
+    duration = _duration_ms(call, begin, in_flight_until_us)
+    return {**_head(call, begin), "offsetMs": ms((begin - started_us) / 1000),
+            **_tail(call, duration, in_flight_until_us is not None)}
+
+
+class EncodedCall:
+    """A recap call as JSON, but for its offset: `head + repr(offsetMs) + tail` is the call.
+
+    Also the values the summary needs, so the wire CALL itself need not be kept.
+    """
+
+    __slots__ = ("begin_us", "bytes_received", "bytes_sent", "duration_ms", "failed", "head",
+                 "host", "id", "method", "path", "size", "tail")
+
+    def __init__(self, call: Mapping[str, Any], in_flight_until_us: int | None = None) -> None:
+        self.id: str = call["id"]
+        self.begin_us = begin = int(call["startedAtUs"])
+        self.duration_ms = duration = _duration_ms(call, begin, in_flight_until_us)
+        self.head = compact_json(_head(call, begin))[:-1] + _OFFSET_KEY
+        self.tail = "," + compact_json(_tail(call, duration, in_flight_until_us is not None))[1:]
+        self.size = utf8_size(self.head) + utf8_size(self.tail)  # all but the offset
+        self.failed = is_error(call)
+        self.method, self.host, self.path = call.get("method"), call.get("host"), call.get("path")
+        self.bytes_sent: int = call.get("bytesSent") or 0
+        self.bytes_received: int = call.get("bytesReceived") or 0

@@ -1,0 +1,118 @@
+"""Aggregate: the recap as JSON text, assembled from calls encoded one by one (extension process).
+
+A recap can hold thousands of calls, and the time the extension spends after the runtime's
+response is billed to the function. So every call is encoded once, when it arrives (see
+call.py), and a `Recap` keeps the invocation's fields and the calls' JSON pieces side by side:
+
+- every sink that wants JSON shares one `line()`, built once by joining the pieces;
+- a sink with a size limit (CloudWatch's 256 KiB event, Kinesis's 1 MiB record) cuts the
+  calls by their summed sizes (`with_calls`) instead of re-encoding the recap per guess;
+- the few readers that want the calls as objects (the OTLP sink, tests) decode them on demand.
+
+A `Recap` reads like the recap's JSON object (`recap["summary"]`, `recap.get("hint")`).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping
+
+TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import Any
+
+    _RecapBase = Mapping[str, Any]
+else:
+    _RecapBase = Mapping
+
+# One encoder for everything: json.dumps with options builds a new encoder per call, which
+# costs more than encoding a small call record.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+# JSON escapes every quote inside a string, so in the encoded fields the first bare
+# `"calls":[]` is the key itself (the fields before it hold no lists).
+_CALLS_SLOT = '"calls":[]'
+
+
+def compact_json(value: Any) -> str:
+    return _ENCODER.encode(value)
+
+
+def utf8_size(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode())
+
+
+class Recap(_RecapBase):
+    """One recap: its fields in schema order (`calls` empty) and its calls as JSON pieces."""
+
+    __slots__ = ("_calls", "_fields_json", "_line", "_lock", "fields", "pieces", "sizes")
+
+    def __init__(self, fields: dict[str, Any], pieces: list[str], sizes: list[int],
+                 calls: list[Any] | None = None) -> None:
+        self.fields = fields  # `calls` is [] here: the calls are `pieces`
+        self.pieces = pieces  # each call's JSON, in recap order
+        self.sizes = sizes  # each piece's UTF-8 size
+        self._calls = calls  # the calls as objects, once someone asked for them
+        self._fields_json: str | None = None
+        self._line: str | None = None
+        self._lock = threading.Lock()  # sinks run on their own threads; encode once
+
+    @classmethod
+    def from_dict(cls, recap: Mapping[str, Any]) -> Recap:
+        """A recap given as one JSON object (tests, tools): its calls are encoded here."""
+        calls = list(recap.get("calls") or [])
+        pieces = [compact_json(call) for call in calls]
+        return cls({**recap, "calls": []}, pieces, [utf8_size(p) for p in pieces], calls)
+
+    # ------------------------------------------------------------- read like a JSON object
+
+    def __getitem__(self, name: str) -> Any:
+        if name == "calls":
+            return self.calls
+        return self.fields[name]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self[name] if name in self.fields else default
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.fields
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.fields)
+
+    def __len__(self) -> int:
+        return len(self.fields)
+
+    @property
+    def calls(self) -> list[Any]:
+        if self._calls is None:
+            self._calls = json.loads("[" + ",".join(self.pieces) + "]")
+        return self._calls
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.fields, "calls": self.calls}
+
+    # --------------------------------------------------------------------------- as JSON
+
+    def line(self) -> str:
+        """The whole recap as one line of JSON, built once whichever sink asks first."""
+        with self._lock:
+            if self._line is None:
+                self._line = self.with_calls(len(self.pieces))
+            return self._line
+
+    @property
+    def size(self) -> int:
+        """UTF-8 size of `line()`, without building it."""
+        with self._lock:
+            if self._fields_json is None:
+                self._fields_json = compact_json(self.fields)
+            frame = self._fields_json
+        return utf8_size(frame) + sum(self.sizes) + max(len(self.sizes) - 1, 0)
+
+    def with_calls(self, kept: int, extra: Mapping[str, Any] | None = None) -> str:
+        """The line with only the first `kept` calls, and `extra` fields appended."""
+        fields = self.fields if extra is None else {**self.fields, **extra}
+        before, _, after = compact_json(fields).partition(_CALLS_SLOT)
+        return "".join((before, '"calls":[', ",".join(self.pieces[:kept]), "]", after))

@@ -1,0 +1,96 @@
+"""Start-up budget: the extension must be ready (in its first /extension/event/next) within
+60 ms of launch, so nothing heavy may be imported on the way there.
+
+Both tests run a fresh `python -I -S` on the layer's lib folder, as the launcher does:
+`dataclasses` (which imports `inspect`, `ast` and `dis`) and `typing` cost tens of
+milliseconds there, `http.client`/`email`/`ssl` more. `bench/extension_ship.py` measures the
+time itself.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from ext_support import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+HEAVY = ("dataclasses", "inspect", "ast", "dis", "typing", "contextlib", "email", "http",
+         "ssl", "urllib", "datetime", "httprecap.redact", "httprecap.internal")
+
+# Runs `main()` against a stand-in Extensions API built from modules the extension loads
+# anyway, and prints which HEAVY modules are loaded when the first /event/next arrives.
+READY_PROBE = """
+import json, socket, sys, threading
+sys.path.insert(0, sys.argv[1])
+HEAVY = json.loads(sys.argv[2])
+listener = socket.create_server(("127.0.0.1", 0))
+
+def serve(sock):
+    reader = sock.makefile("rb")
+    while True:
+        start = reader.readline()
+        if not start:
+            return
+        length = 0
+        while (line := reader.readline()) not in (b"\\r\\n", b""):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":")[1])
+        reader.read(length)
+        body, extra = b"{}", ""
+        if b"/register" in start:
+            body = b'{"functionName": "f", "functionVersion": "1", "handler": "h"}'
+            extra = "Lambda-Extension-Identifier: 6f0b7c52-0c43-4c8e-9d8d-8f1c0c2b8d1e\\r\\n"
+        elif b"/event/next" in start:
+            print(json.dumps(sorted(name for name in HEAVY if name in sys.modules)), flush=True)
+            body = b'{"eventType": "SHUTDOWN", "shutdownReason": "spindown", "deadlineMs": 0}'
+        sock.sendall(b"HTTP/1.1 200 OK\\r\\nContent-Length: %d\\r\\n%s\\r\\n"
+                     % (len(body), extra.encode()) + body)
+
+def accept():
+    while True:
+        threading.Thread(target=serve, args=(listener.accept()[0],), daemon=True).start()
+
+threading.Thread(target=accept, daemon=True).start()
+import os
+os.environ["AWS_LAMBDA_RUNTIME_API"] = "127.0.0.1:%d" % listener.getsockname()[1]
+from httprecap.external.main import main
+sys.exit(main("httprecap"))
+"""
+
+
+@pytest.fixture(scope="module")
+def lib(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The layer's lib folder (httprecap/lib), symlinked to the source folders."""
+    root = tmp_path_factory.mktemp("lib")
+    package = root / "httprecap"
+    package.mkdir()
+    for entry in (ROOT / "core").iterdir():
+        if entry.name != "__pycache__":
+            (package / entry.name).symlink_to(entry)
+    (package / "external").symlink_to(ROOT / "external")
+    return root
+
+
+def _isolated(code: str, *args: str, env: dict[str, str] | None = None) -> str:
+    done = subprocess.run([sys.executable, "-I", "-S", "-c", code, *args], env=env,
+                          capture_output=True, text=True, timeout=30, check=False)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_importing_the_run_loop_loads_no_heavy_module(lib: Path) -> None:
+    code = ("import json, sys; sys.path.insert(0, sys.argv[1]); "
+            "import httprecap.external.main; "
+            "print(json.dumps(sorted(m for m in json.loads(sys.argv[2]) if m in sys.modules)))")
+    assert json.loads(_isolated(code, str(lib), json.dumps(HEAVY))) == []
+
+
+def test_nothing_heavy_is_loaded_before_the_first_event_next(lib: Path) -> None:
+    env = {"HTTPRECAP_PORT": str(free_port()), "HTTPRECAP_TELEMETRY_PORT": str(free_port()),
+           "HTTPRECAP_SINKS": "stdout", "PATH": "/usr/bin:/bin"}
+    output = _isolated(READY_PROBE, str(lib), json.dumps(HEAVY), env=env)
+    assert json.loads(output.splitlines()[0]) == []
