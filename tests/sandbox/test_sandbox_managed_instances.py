@@ -162,6 +162,21 @@ def test_a_timeout_fails_that_invocation_only(open_sandbox) -> None:
     assert len(inits) == 1  # no reset: the environment went on serving
 
 
+def test_a_runtime_exit_fails_every_invocation_and_resets(open_sandbox) -> None:
+    sandbox = open_sandbox("app.worker", max_concurrency=2, timeout_s=10)
+    sandbox.invoke({})
+    bystander = sandbox.invoke_async({"s": 3})
+    time.sleep(0.2)
+    killer = sandbox.invoke({"kill_runtime": True, "s": 3})
+    failed = bystander.result(timeout=30)
+    for result in (killer, failed):
+        assert (result.status, result.error_type) == ("error", "Runtime.ExitError")
+        assert "signal: killed" in json.loads(result.payload)["errorMessage"]
+    assert sandbox.invoke({}).ok  # a new environment
+    inits = [e for e in sandbox.telemetry if e["type"] == "platform.initStart"]
+    assert len(inits) == 2
+
+
 def test_a_second_response_is_refused_and_the_worker_carries_on(open_sandbox) -> None:
     sandbox = open_sandbox("app.respond_twice", max_concurrency=1)
     first = sandbox.invoke({})
