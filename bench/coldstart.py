@@ -69,8 +69,9 @@ def table(samples: Samples) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
+    host.add_pin_option(parser)
     args = parser.parse_args(argv)
-    host.pin()
+    host.pin_unless(args)
     with Servers() as servers, tempfile.TemporaryDirectory() as work:
         setups = configs.prepare(Path(work), servers.ports)
         print(table(measure(setups, servers, args.rounds)))

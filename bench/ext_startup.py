@@ -137,16 +137,18 @@ def measure(layer_zip: Path, rounds: int) -> dict[str, list[float]]:
 
 
 def table(found: dict[str, list[float]]) -> str:
+    ready = Summary.of(found["ready_ms"]).text(1)
     return ("| extension start-up | median (min..max) |\n|---|---|\n"
-            f"| launch to ready (first /event/next), ms | {Summary.of(found['ready_ms']).text(1)} |\n"
+            f"| launch to ready (first /event/next), ms | {ready} |\n"
             f"| peak RSS when ready, MiB | {Summary.of(found['peak_mib']).text(1)} |")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
+    host.add_pin_option(parser)
     args = parser.parse_args(argv)
-    host.pin()
+    host.pin_unless(args)
     with tempfile.TemporaryDirectory() as work:
         from httprecap.layer.build import build_layer
 

@@ -135,8 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--big", type=int, default=BIG)
+    host.add_pin_option(parser)
     args = parser.parse_args(argv)
-    host.pin()
+    host.pin_unless(args)
     with Servers() as servers, tempfile.TemporaryDirectory() as work:
         setup = configs.prepare(Path(work), servers.ports)["httprecap"]
         found = measure(setup, servers, args.rounds, big=args.big)

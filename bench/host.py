@@ -14,12 +14,22 @@ every command line of its processes contains.
 
 from __future__ import annotations
 
+import argparse
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 PINNED_CPU = 0
 KIB_PER_MIB = 1024
+
+
+def add_pin_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-pin", action="store_true",
+                        help="do not pin the benchmark and its children to one CPU")
+
+
+def pin_unless(args: argparse.Namespace) -> bool:
+    return False if args.no_pin else pin()
 
 
 def pin() -> bool:

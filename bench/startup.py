@@ -98,8 +98,9 @@ def table(samples: Samples) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=20)
+    host.add_pin_option(parser)
     args = parser.parse_args(argv)
-    host.pin()
+    host.pin_unless(args)
     from bench.servers import Servers
     from httprecap.layer.build import build_layer
 

@@ -118,8 +118,9 @@ def memory_table(samples: Samples) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=30)
+    host.add_pin_option(parser)
     args = parser.parse_args(argv)
-    host.pin()
+    host.pin_unless(args)
     with Servers() as servers, tempfile.TemporaryDirectory() as work:
         setups = configs.prepare(Path(work), servers.ports)
         samples, sent = measure(setups, servers, args.rounds)

@@ -1,0 +1,189 @@
+"""The benchmark suite: `python -m bench` (full, writes docs/BENCHMARKS.md) and
+`python -m bench --quick --check` (CI: a couple of minutes; non-zero exit when httprecap's
+overhead passes the bounds of bench/targets.py). Dev-time; runs on the local sandbox.
+
+Every configuration available here is measured in the same run, interleaved round by round:
+(a) no layer, (b) httprecap, (c) the OpenTelemetry layer's equivalent, (d) the X-Ray SDK.
+(c) and (d) need the `bench` extra (`pip install -e '.[bench]'` plus
+opentelemetry-instrumentation-aws-lambda); without it they are skipped and the document says
+so, and --check still judges httprecap against (a).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import (
+    coldstart,
+    configs,
+    ext_startup,
+    extension_time,
+    host,
+    machine,
+    micro,
+    profiles,
+    report,
+    sandbox_overhead,
+    startup,
+    warm,
+)
+from bench.servers import Servers
+from bench.targets import check_bounds
+
+ROOT = Path(__file__).resolve().parent.parent
+DOC = ROOT / "docs" / "BENCHMARKS.md"
+QUICK_DOC = ROOT / "build" / "bench" / "BENCHMARKS-quick.md"
+RESULTS = ROOT / "build" / "bench" / "results.json"
+COMPANION_TIMEOUT_S = 300
+
+FULL = {"startup": {"rounds": 20}, "ext_startup": {"rounds": 15}, "coldstart": {"rounds": 15},
+        "warm": {"rounds": 30}, "extension": {"rounds": 20, "big": 10_000},
+        "micro": {"rounds": 40, "block": 250}, "sandbox": {"invokes": 200}}
+QUICK = {"startup": {"rounds": 5}, "ext_startup": {"rounds": 5}, "coldstart": {"rounds": 4},
+         "warm": {"rounds": 8}, "extension": {"rounds": 5, "big": 0},
+         "micro": {"rounds": 10, "block": 100}, "sandbox": {"invokes": 0}}
+COMPANIONS = {  # other engineers' benches, run as they are (full runs only)
+    "bench/extension_ship.py": ["-m", "bench.extension_ship", "--repeat", "20", "--startups", "15"],
+    "bench/percall.py": ["bench/percall.py"],
+}
+
+
+def missing_peers() -> dict[str, str]:
+    """Configurations that cannot run here, with the reason."""
+    missing = {}
+    if importlib.util.find_spec("opentelemetry.instrumentation.aws_lambda") is None or \
+            importlib.util.find_spec("opentelemetry.instrumentation.requests") is None or \
+            shutil.which("opentelemetry-instrument", path=str(Path(sys.executable).parent)) is None:
+        missing["otel"] = ("OpenTelemetry packages not installed (`pip install -e '.[bench]' "
+                           "opentelemetry-instrumentation-aws-lambda`)")
+    if importlib.util.find_spec("aws_xray_sdk") is None:
+        missing["xray"] = "aws-xray-sdk not installed (`pip install -e '.[bench]'`)"
+    return missing
+
+
+def _step(name: str) -> None:
+    print(f"[bench] {time.strftime('%H:%M:%S')} {name}", file=sys.stderr, flush=True)
+
+
+def run(quick: bool, pinned: bool, with_profiles: bool) -> dict[str, Any]:
+    params = QUICK if quick else FULL
+    started = time.time()
+    skipped = missing_peers()
+    results: dict[str, Any] = {"quick": quick, "pinned": pinned, "params": params,
+                               "machine": machine.describe(), "skipped": skipped,
+                               "load": " ".join(f"{x:.2f}" for x in os.getloadavg())}
+    with Servers() as servers, tempfile.TemporaryDirectory() as work:
+        _step("building the layer")
+        setups = configs.prepare(Path(work), servers.ports)
+        setups = {name: setup for name, setup in setups.items() if name not in skipped}
+        results["setups"] = list(setups)
+        layer = setups["httprecap"].layers[0]
+        _step("runtime start-up")
+        results["startup"] = _only(startup.measure(layer, servers.ports,
+                                                   params["startup"]["rounds"]), setups)
+        _step("extension start-up")
+        results["ext_startup"] = ext_startup.measure(layer, params["ext_startup"]["rounds"])
+        _step("cold starts")
+        results["coldstart"] = coldstart.measure(setups, servers, params["coldstart"]["rounds"])
+        _step("warm invocations")
+        results["warm"], results["warm_sent"] = warm.measure(setups, servers,
+                                                             params["warm"]["rounds"])
+        _step("post-runtime extension time")
+        results["extension"] = extension_time.measure(
+            setups["httprecap"], servers, params["extension"]["rounds"],
+            big=params["extension"]["big"])
+        _step("per-call micro-benchmark")
+        results["micro"] = _micro(servers, params["micro"], "otel" in setups)
+        if params["sandbox"]["invokes"]:
+            _step("sandbox overhead")
+            results["sandbox"] = {
+                f"{params['sandbox']['invokes']} warm invokes of examples/hello, freeze "
+                f"{'on' if freeze else 'off'}": sandbox_overhead.measure(
+                    params["sandbox"]["invokes"], freeze) for freeze in (True, False)}
+        if with_profiles:
+            _step("profiles")
+            results["profiles"] = _profiles(setups["httprecap"], servers)
+    if not quick:
+        results["companions"] = _companions()
+    results["finished"] = time.time()
+    results["elapsed_s"] = results["finished"] - started
+    return results
+
+
+def _only(samples: dict[str, Any], setups: dict[str, Any]) -> dict[str, Any]:
+    return {name: figures for name, figures in samples.items() if name in setups}
+
+
+def _micro(servers: Servers, params: dict[str, int], with_otel: bool) -> Any:
+    if not with_otel:
+        micro.MODES = ("none", "httprecap")
+    return micro.measure(servers, params["rounds"], params["block"])
+
+
+def _profiles(setup: configs.Setup, servers: Servers) -> dict[str, str]:
+    return {
+        "extension, 1,000-call invokes": profiles.sampled(setup, servers, "extension", 1000, 10),
+        "runtime, 0-call invokes": profiles.sampled(setup, servers, "runtime", 0, 300),
+        "runtime, 100-call invokes": profiles.sampled(setup, servers, "runtime", 100, 20),
+        "extension imports": profiles.extension_imports(setup.layers[0]),
+    }
+
+
+def _companions() -> dict[str, str]:
+    found = {}
+    for name, arguments in COMPANIONS.items():
+        if not (ROOT / name).exists():
+            continue
+        _step(f"companion {name}")
+        command = [sys.executable, *arguments]
+        try:
+            done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
+                                  timeout=COMPANION_TIMEOUT_S, check=False)
+            text = done.stdout if done.returncode == 0 else \
+                f"(exited {done.returncode})\n{done.stdout}\n{done.stderr[-2000:]}"
+        except subprocess.TimeoutExpired:
+            text = f"(did not finish within {COMPANION_TIMEOUT_S} s)"
+        found[" ".join(["python", *arguments])] = text
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="few rounds (CI)")
+    parser.add_argument("--check", action="store_true",
+                        help="exit 1 when httprecap's overhead passes the bounds")
+    parser.add_argument("--output", type=Path, help="where to write the Markdown (default: "
+                        "docs/BENCHMARKS.md, or build/bench/BENCHMARKS-quick.md with --quick)")
+    parser.add_argument("--no-profiles", action="store_true", help="skip the py-spy profiles")
+    host.add_pin_option(parser)
+    args = parser.parse_args(argv)
+    pinned = host.pin_unless(args)
+    results = run(args.quick, pinned, with_profiles=not (args.quick or args.no_profiles))
+    output = args.output or (QUICK_DOC if args.quick else DOC)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(report.render(results))
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=1, default=str))
+    print(f"wrote {output.relative_to(ROOT) if output.is_relative_to(ROOT) else output} "
+          f"and {RESULTS.relative_to(ROOT)}")
+    breaches = check_bounds(results)
+    for breach in breaches:
+        print(f"bench check: {breach}", file=sys.stderr)
+    if args.check:
+        print("bench check: " + ("FAILED" if breaches else "httprecap within bounds"))
+        return 1 if breaches else 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
