@@ -40,7 +40,9 @@ def _median(values: list[float]) -> float:
 
 
 def _missed_by(value: float, bound: float, unit: str) -> str:
-    return f"missed by {value - bound:.2f} {unit} ({value / bound:.2f}x the bound)"
+    if unit == "x":
+        return f"missed by {value - bound:.2f}x ({value:.2f}x against {bound:.2f}x)"
+    return f"missed by {value - bound:.2f} {unit} ({value / bound:.2f} times the bound)"
 
 
 class Reading:
@@ -113,9 +115,9 @@ def _cold_targets(read: Reading) -> list[Target]:
     if not met:
         runtime = read.startup_added().median if read.has("startup") else float("nan")
         ready = read.ready_ms() if read.has("ext_startup") else float("nan")
-        note = (f"{_missed_by(ratio.median, 1.10, '')} (+{added.median:.0f} ms). The runtime "
-                f"process itself starts only {runtime:.1f} ms later with the layer (table "
-                f"*Runtime start-up*); the rest is the external extension's start-up (ready "
+        note = (f"{_missed_by(ratio.median, 1.10, 'x')} (+{added.median:.0f} ms). The runtime "
+                f"process's own start-up differs by only {runtime:+.1f} ms with the layer "
+                f"(table *Runtime start-up*); the rest is the external extension's start-up (ready "
                 f"{ready:.0f} ms after launch), which Lambda's init waits for and which, on one "
                 "vCPU, competes with the runtime's own init for the CPU. Where the extension's "
                 "start-up goes: profile *extension imports* (external/main.py -> "
@@ -143,12 +145,12 @@ def _warm_targets(read: Reading) -> list[Target]:
         Target("6", "warm duration, 100 calls, httprecap / no layer", "≤ 1.10x",
                duration.text(3, "x"), duration.median <= 1.10,
                "" if duration.median <= 1.10 else
-               f"{_missed_by(duration.median, 1.10, '')}. Duration also holds the post-runtime "
+               f"{_missed_by(duration.median, 1.10, 'x')}. Duration also holds the post-runtime "
                f"extension time ({extension:.2f} ms median here). " + why),
         Target("6", "warm response latency, 100 calls, httprecap / no layer", "≤ 1.02x",
                latency.text(3, "x"), latency.median <= 1.02,
                "" if latency.median <= 1.02 else
-               f"{_missed_by(latency.median, 1.02, '')}. " + why),
+               f"{_missed_by(latency.median, 1.02, 'x')}. " + why),
         Target("3", "added response latency per invocation, 100 calls", "≤ 0.2 ms",
                f"{added_latency:+.2f} ms", added_latency <= 0.2,
                "" if added_latency <= 0.2 else
