@@ -4,12 +4,21 @@ urllib, and may raise afterwards. Returns its worker's pid."""
 
 import os
 import threading
+import time
 import urllib.error
 import urllib.request
 
 import requests
 
 UPSTREAM = os.environ["UPSTREAM_URL"]
+
+if os.environ.get("INIT_CALL"):  # a call at import: once in every worker
+    try:  # the first worker here is the slow one: its init ends after others served
+        os.close(os.open(os.environ["SLOW_INIT_MARKER"], os.O_CREAT | os.O_EXCL))
+        time.sleep(1.5)
+    except (KeyError, FileExistsError):
+        pass
+    requests.get(UPSTREAM + os.environ["INIT_CALL"] + f"&pid={os.getpid()}", timeout=5)
 
 
 def _call(path, library):
