@@ -211,6 +211,9 @@ class Aggregator:
                 return "runtimeDone", None
             if inv.end is None:
                 if now >= inv.runtime_done_at + handoff_s:
+                    # Never spoke (the wrapper is set but the function process did not load
+                    # us): waiting the hand-off timeout again would bill every invocation.
+                    self.internal_expected = self.internal_active
                     return "runtimeDone", None
                 wakes.append(inv.runtime_done_at + handoff_s)
         if not internal and not self.telemetry_active:
