@@ -7,13 +7,15 @@ the internal extension's sender posts them).
 
 Start-up: from `Popen` of the launcher to its first `GET /extension/event/next` (ready).
 
-Post-runtime extension time: the function's sender posts its calls in batches while the
-function runs; when the function returns, the runtime posts its response and the sender posts
-the last batch (the calls of its last ~50 ms interval, taken here as up to 100 calls, and the
-`end` hand-off) at the same moment. The clock starts just before that last batch is sent and
-stops when the extension is back in `/extension/event/next` (what Lambda reports as
-`PostRuntimeExtensionsDuration`). Every recap is checked: delivered to each sink, nothing
-dropped, calls only trimmed where a size limit says so.
+Post-runtime extension time: the function makes its calls one after the other (2.5 to 11.5 ms
+each); the internal extension's sender posts them in batches every 50 ms while the function
+runs. When the function returns, the runtime posts its response and the sender posts its last
+batch (the calls that ended in its last 50 ms interval, and the `end` hand-off) at the same
+moment. The clock starts just before that last batch is sent and stops when the extension is
+back in `/extension/event/next` (what Lambda reports as `PostRuntimeExtensionsDuration`).
+The `worst case` rows send every call in the last batch (a function that made all its calls
+in its last 50 ms). Every recap is checked: delivered to each sink, nothing dropped, calls
+only trimmed where a size limit says so.
 
     .venv/bin/python -m bench.extension_ship [--repeat 30] [--startups 20]
 """
@@ -41,7 +43,7 @@ COMMAND = ".venv/bin/python -m bench.extension_ship"
 API = "/2020-01-01/extension"
 CALL_COUNTS = (0, 10, 100, 1000)
 BIG = 10_000
-TAIL_CALLS = 100  # calls in the final batch, sent with the `end` hand-off
+SEND_INTERVAL_US = 50_000  # the internal sender posts what it holds every 50 ms
 BATCH_BYTES = 1024 * 1024  # the internal sender's MAX_BATCH_BYTES
 T_ORIGIN = 1_790_000_000_000_000
 
@@ -146,7 +148,9 @@ class Extension:
         self.port = _free_port()
         self.lines: list[bytes] = []
         self.stderr: list[bytes] = []
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        # The launcher runs the first `python3` on PATH (on Lambda, /var/lang/bin/python3):
+        # make it this interpreter.
+        env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
                "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{api.port}",
                "AWS_LAMBDA_EXEC_WRAPPER": "/opt/httprecap-wrapper",
                "HTTPRECAP_PORT": str(self.port),
@@ -164,13 +168,13 @@ class Extension:
         self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._reply = self._sock.makefile("rb")
 
-    def invoke(self, calls: int) -> tuple[str, float]:
+    def invoke(self, calls: int, worst: bool = False) -> tuple[str, float]:
         """One invocation with `calls` calls; its post-runtime extension time in ms."""
         request_id = str(uuid.uuid4())
         self.api.events.put({"eventType": "INVOKE", "requestId": request_id,
                              "deadlineMs": int(time.time() * 1000) + 60_000,
                              "invokedFunctionArn": "arn:aws:lambda:us-east-1:1:function:b"})
-        batches = function_batches(request_id, calls)
+        batches = function_batches(request_id, calls, worst)
         for body in batches[:-1]:
             self._post(body)
         started = time.perf_counter()
@@ -216,12 +220,12 @@ def _drain(stream: Any, into: list[bytes]) -> None:
 # ------------------------------------------------------------------ the function's batches
 
 
-def wire_call(request_id: str, number: int) -> dict[str, Any]:
+def wire_call(request_id: str, number: int, started_us: int) -> dict[str, Any]:
     """A realistic finished call as the internal extension sends it (about 330 bytes)."""
     host = f"api{number % 5}.example.com"
     status = 404 if number % 17 == 0 else 200
     return {"id": f"4242-{number}", "requestId": request_id,
-            "startedAtUs": T_ORIGIN + number * 900, "durationMs": 2.5 + (number % 13) * 0.75,
+            "startedAtUs": started_us, "durationMs": 2.5 + (number % 13) * 0.75,
             "method": "GET" if number % 3 else "POST", "scheme": "https", "host": host,
             "port": 443, "path": f"/v1/orders/{number}",
             "url": f"https://{host}/v1/orders/{number}?limit=10&token=REDACTED",
@@ -230,18 +234,26 @@ def wire_call(request_id: str, number: int) -> dict[str, Any]:
             "attempts": [], "aws": None}
 
 
-def function_batches(request_id: str, calls: int) -> list[bytes]:
-    """The sender's batches: calls in <= 1 MiB batches, then the tail calls and the end."""
-    messages: list[Any] = [{"k": "hello", "pid": 4242, "python": "3.12", "version": "0.1.0"}]
-    messages += [{"k": "call", "call": wire_call(request_id, n)} for n in range(calls)]
+def function_batches(request_id: str, calls: int, worst: bool = False) -> list[bytes]:
+    """The sender's batches: calls in <= 1 MiB batches, then the last interval's and `end`."""
+    head: list[Any] = [{"k": "hello", "pid": 4242, "python": "3.12", "version": "0.1.0"}]
+    tail: list[Any] = []
+    now = T_ORIGIN + 1000  # the handler starts, then makes its calls one after the other
+    made = [wire_call(request_id, number, now) for number in range(calls)]
+    ends = []
+    for call in made:
+        call["startedAtUs"] = now
+        now += round(call["durationMs"] * 1000) + 100
+        ends.append(now)
+    for call, ended in zip(made, ends, strict=True):
+        last_interval = worst or ended > now - SEND_INTERVAL_US
+        (tail if last_interval else head).append({"k": "call", "call": call})
     end = {"k": "end", "requestId": request_id, "status": "success", "calls": calls,
-           "startedAtUs": T_ORIGIN - 5000, "durationMs": 10.0 + calls * 0.9, "dropped": {},
-           "overheadUs": 40}
-    head, tail = messages[:len(messages) - min(calls, TAIL_CALLS)], messages[-min(calls,
-                                                                                   TAIL_CALLS):]
-    if not calls:
-        head, tail = messages, []
-    batches, current, size = [], [], 0
+           "startedAtUs": T_ORIGIN, "durationMs": (now - T_ORIGIN) / 1000 + 1.0,
+           "dropped": {}, "overheadUs": 40}
+    batches: list[list[str]] = []
+    current: list[str] = []
+    size = 0
     for message in head:
         encoded = json.dumps(message)
         if current and (size + len(encoded) > BATCH_BYTES or len(current) >= 4900):
@@ -275,7 +287,7 @@ def check(recap: dict[str, Any] | None, calls: int, limited: bool) -> str | None
 def run_sinks(launcher: Path, sinks: str, file: Path | None, repeat: int) -> dict[str, Any]:
     api = StandIn()
     ext = Extension(launcher, api, sinks)
-    timings: dict[int, list[float]] = {}
+    timings: dict[str, list[float]] = {}
     ids: dict[str, int] = {}
     try:
         for _ in range(3):  # warm-up: the first invocations pay for lazy imports
@@ -283,11 +295,15 @@ def run_sinks(launcher: Path, sinks: str, file: Path | None, repeat: int) -> dic
         for calls in CALL_COUNTS:
             for _ in range(repeat):
                 request_id, ms = ext.invoke(calls)
-                timings.setdefault(calls, []).append(ms)
+                timings.setdefault(f"{calls:,} calls", []).append(ms)
                 ids[request_id] = calls
+        for _ in range(repeat):
+            request_id, ms = ext.invoke(100, worst=True)
+            timings.setdefault("100 calls, worst case", []).append(ms)
+            ids[request_id] = 100
         steady = ext.memory_kib()["VmRSS"]
         request_id, ms = ext.invoke(BIG)
-        timings[BIG] = [ms]
+        timings[f"{BIG:,} calls"] = [ms]
         ids[request_id] = BIG
         memory = ext.memory_kib()
     finally:
@@ -345,9 +361,9 @@ def main(argv: list[str] | None = None) -> int:
             result = run_sinks(launcher, spec, file, args.repeat)
             print(f"| post-runtime ms, sinks {sinks} | runs | median | min | max |")
             print("|---|---|---|---|---|")
-            for calls, values in result["timings"].items():
-                size = result["sizes"].get(calls, 0)
-                print(_row(f"{calls:,} calls (stdout line {size / 1024:,.0f} KiB)", values))
+            for name, values in result["timings"].items():
+                size = result["sizes"].get(int(name.split()[0].replace(",", "")), 0)
+                print(_row(f"{name} (stdout line {size / 1024:,.0f} KiB)", values))
             print(f"\nExtension RSS: {result['steady_kib'] / 1024:.1f} MiB after the runs "
                   f"above, {result['after_kib'] / 1024:.1f} MiB after the {BIG:,}-call "
                   f"invocation, peak {result['peak_kib'] / 1024:.1f} MiB.")

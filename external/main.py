@@ -24,6 +24,7 @@ import sys
 import time
 
 from httprecap.external import log, modes
+from httprecap.external.aggregate.encode import load_json
 from httprecap.external.aggregate.store import Aggregator
 from httprecap.external.collect.collector import Collector
 from httprecap.external.lambda_api.extensions import ExtensionsClient, LambdaApiError
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from httprecap.external.aggregate.encode import Recap
+    from httprecap.external.lambda_api.extensions import Registration
 
 SHUTDOWN_MARGIN_S = 0.25  # leave this much of the SHUTDOWN deadline unused: SIGKILL follows it
 INIT_ERROR_TYPE = "Extension.HttprecapStartFailed"
@@ -152,8 +154,7 @@ def start(client: ExtensionsClient, settings: Settings, environ: Mapping[str, st
     try:
         if problem:
             raise StartupError(problem)
-        aggregator.function_name = registration.function_name
-        aggregator.function_version = registration.function_version
+        client.while_waiting = lambda: _warm_up(aggregator, registration)
         aggregator.telemetry_active = _subscribe_telemetry(
             client, settings.telemetry_port, aggregator, lookup, modes.schema(environ))
         sinks, warnings = build_sinks(settings.sinks, settings.http_headers, environ)
@@ -166,6 +167,14 @@ def start(client: ExtensionsClient, settings: Settings, environ: Mapping[str, st
         client.init_error(INIT_ERROR_TYPE, message)
         raise StartupError(message) from exc
     return Extension(client, settings, aggregator, collector, shipper)
+
+
+def _warm_up(aggregator: Aggregator, registration: Registration) -> None:
+    """What start-up left for later, done once the first /event/next is on the wire: Lambda
+    is still initialising the runtime then (see lambda_api/extensions.py)."""
+    load_json()
+    aggregator.function_name = registration.function_name
+    aggregator.function_version = registration.function_version
 
 
 def idle(client: ExtensionsClient) -> int:

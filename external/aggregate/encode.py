@@ -14,13 +14,13 @@ A `Recap` reads like the recap's JSON object (`recap["summary"]`, `recap.get("hi
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Mapping
 
 TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from json import JSONEncoder
     from typing import Any
 
     _RecapBase = Mapping[str, Any]
@@ -28,15 +28,25 @@ else:
     _RecapBase = Mapping
 
 # One encoder for everything: json.dumps with options builds a new encoder per call, which
-# costs more than encoding a small call record.
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+# costs more than encoding a small call record. Made when first needed: `json` (and the `re`
+# it imports) is kept off the start-up path (see lambda_api/extensions.py).
+_encoder: list[JSONEncoder] = []
 # JSON escapes every quote inside a string, so in the encoded fields the first bare
 # `"calls":[]` is the key itself (the fields before it hold no lists).
 _CALLS_SLOT = '"calls":[]'
 
 
 def compact_json(value: Any) -> str:
-    return _ENCODER.encode(value)
+    return (_encoder or load_json())[0].encode(value)
+
+
+def load_json() -> list[JSONEncoder]:
+    """Import `json` and make the encoder (the warm-up calls it; so does the first use)."""
+    import json
+
+    if not _encoder:
+        _encoder.append(json.JSONEncoder(separators=(",", ":"), ensure_ascii=False))
+    return _encoder
 
 
 def utf8_size(text: str) -> int:
@@ -87,6 +97,8 @@ class Recap(_RecapBase):
     @property
     def calls(self) -> list[Any]:
         if self._calls is None:
+            import json
+
             self._calls = json.loads("[" + ",".join(self.pieces) + "]")
         return self._calls
 

@@ -9,7 +9,6 @@ The connection is kept alive: the sender reuses one.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import Counter
 
@@ -42,6 +41,8 @@ class Collector:
             return self._refuse(404, "notFound", f"unknown path; POST batches to {wire.PATH}")
         if request.method != "POST":
             return self._refuse(405, "badMethod", "only POST is accepted")
+        import json  # loaded by the warm-up after start-up (see lambda_api/extensions.py)
+
         try:
             batch = json.loads(request.body)
         except (ValueError, UnicodeError):

@@ -12,12 +12,11 @@ environment itself. Where it does not resolve (the local sandbox, which maps the
 
 from __future__ import annotations
 
-import json
 import socket
 import threading
 
 from httprecap.external import log
-from httprecap.external.http11 import Reply, Server, ServerLimits
+from httprecap.external.http11 import Reply, Server, ServerLimits, resolvable
 from httprecap.external.lambda_api.extensions import LambdaApiError
 
 TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)
@@ -53,7 +52,8 @@ class HostLookup:
 
     def _resolve(self) -> None:
         try:
-            infos = socket.getaddrinfo(self._name, None, socket.AF_INET, socket.SOCK_STREAM)
+            infos = socket.getaddrinfo(resolvable(self._name), None, socket.AF_INET,
+                                       socket.SOCK_STREAM)
         except OSError:
             return
         if infos:
@@ -74,13 +74,14 @@ class HostLookup:
         threading.Thread(target=watch, name="httprecap-lookup-watch", daemon=True).start()
 
 
-def subscription(port: int, schema: str = SCHEMA_VERSION) -> dict[str, Any]:
-    return {
-        "schemaVersion": schema,
-        "types": ["platform"],
-        "buffering": {"maxItems": 1000, "maxBytes": 262144, "timeoutMs": 25},
-        "destination": {"protocol": "HTTP", "URI": f"http://{SANDBOX_HOST}:{port}/"},
-    }
+def subscription(port: int, schema: str = SCHEMA_VERSION) -> str:
+    """The subscription's JSON, from a template: `json` is not loaded before the first
+    /event/next (see lambda_api/extensions.py). `schema` is a date such as 2022-12-13."""
+    if not schema.replace("-", "").isdigit():
+        raise ValueError(f"not a schema version: {schema!r}")
+    return (f'{{"schemaVersion":"{schema}","types":["platform"],'
+            '"buffering":{"maxItems":1000,"maxBytes":262144,"timeoutMs":25},'
+            f'"destination":{{"protocol":"HTTP","URI":"http://{SANDBOX_HOST}:{port}/"}}}}')
 
 
 def subscribe(client: ExtensionsClient, port: int, schema: str = SCHEMA_VERSION) -> bool:
@@ -102,6 +103,8 @@ def subscribe(client: ExtensionsClient, port: int, schema: str = SCHEMA_VERSION)
 
 def _handler(on_events: EventsCallback) -> Callable[[Request], Reply]:
     def handle(request: Request) -> Reply:
+        import json  # loaded by the warm-up after start-up (see extensions.py)
+
         if request.method != "POST":
             return Reply.text(405, "POST a JSON array of events")
         try:
