@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from httprecap.internal import hooks, invocation, patching
-from httprecap.internal.capture import botocore, http_client, requests, urllib3
+from httprecap.internal.capture import aiohttp, botocore, http_client, httpx, requests, urllib3
 from httprecap.internal.capture import call as calls
 from httprecap.internal.capture.record import RecordBuilder
 from httprecap.internal.transport.buffer import Buffer
@@ -37,6 +37,8 @@ TARGETS = (
     (urllib3.MANAGER_MODULE, urllib3.patch_manager),
     (http_client.MODULE, http_client.patch),
     (botocore.MODULE, botocore.patch),
+    (httpx.MODULE, httpx.patch),
+    (aiohttp.MODULE, aiohttp.patch),
     ("os", lambda module: _patch_os_exit(module)),  # noqa: PLW0108 (defined below)
 )
 BATCH_SIZE = 1000  # a full batch wakes the sender before its next tick

@@ -84,7 +84,7 @@ def test_install_imports_none_of_the_clients_it_patches() -> None:
     code = ("import sys; from httprecap.internal import bootstrap; "
             "bootstrap.install({'HTTPRECAP_PORT': '9'}); "
             "print(sorted(m for m in ('requests', 'urllib3', 'botocore', 'http.client', "
-            "'awslambdaric') if m in sys.modules))")
+            "'awslambdaric', 'httpx', 'aiohttp') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True, timeout=60)
     assert done.stdout.strip() == "[]"

@@ -1,0 +1,163 @@
+"""Capture: wraps aiohttp's ``ClientSession._request`` and ``ClientResponse.start`` (runs in the
+function process, on the event loop's thread).
+
+Every request of a session (``get``, ``request``, ``ws_connect``, the module-level
+``aiohttp.request``) is one run of ``_request``, which opens the call; aiohttp follows
+redirects and retries a dropped kept-alive connection inside it, reading each response's head
+with ``ClientResponse.start``, whose runs are the call's attempts. The open call rides on
+asynccall's context variable, so gathered tasks never mix their calls.
+
+Why not aiohttp's public tracing hooks (``TraceConfig``)? They are handed to a session when it
+is built, so we would have to rewrite every session's ``trace_configs`` (a list the user owns
+and may inspect); each traced request then builds a Trace and awaits several signals, which
+costs more than the two wrappers here; ``on_request_start`` fires once per request, not per
+hop, so hops would be no better timed; and only ``_request`` sees the exception the user gets
+(aiohttp turns the total timeout's cancellation into ``asyncio.TimeoutError`` around it).
+
+Hops are timed end to end: a hop starts when the previous one's headers arrived (or when the
+call began) and ends when its own headers arrive, so it includes connecting and sending.
+A hop that fails before its response (a redirect to a refused port) is listed from the
+exception the call ends with; errors that are about a response already listed (``raise_for_status``,
+``TooManyRedirects``) are not a hop of their own.
+
+aiohttp returns from ``_request`` once the response's head is read; the body is read later by
+the user. So a record completes when the headers arrive (duration to headers, size from
+Content-Length), as for httpx's streamed responses. Tested with aiohttp 3.14.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from time import perf_counter
+from types import ModuleType
+from typing import Any
+
+from httprecap.internal import patching
+from httprecap.internal.capture import asynccall
+from httprecap.internal.capture import call as calls
+
+MODULE = "aiohttp"
+LIBRARY = "aiohttp"
+# Where a redirect leads, kept on the call (Call has no __slots__) in case that hop fails.
+NEXT_TARGET = "_httprecap_next_target"
+REDIRECTS = (301, 302, 303, 307, 308)
+
+
+class _Types:
+    """aiohttp's exception for errors about a response (set when aiohttp is patched)."""
+
+    response_error: type[BaseException] | None = None
+
+
+def _describe(call: calls.Call, session: Any, args: tuple[Any, ...],
+              kwargs: dict[str, Any]) -> None:
+    call.method = str(args[0] if args else kwargs.get("method", "")).upper()
+    url = args[1] if len(args) > 1 else kwargs.get("str_or_url")
+    build_url = getattr(session, "_build_url", None)  # joins the session's base_url
+    call.target = str(build_url(url) if build_url is not None else url)
+    body = kwargs.get("data")
+    calls.note_request(call, body, kwargs.get("headers"))
+    if body is None and kwargs.get("json") is not None:
+        call.bytes_sent = None  # known once aiohttp has encoded it: see _first_hop
+
+
+def _outcome(call: calls.Call, response: Any) -> None:
+    call.status = response.status
+    call.bytes_received = calls.header_length(response.headers.get("Content-Length"))
+    if calls.options.headers:
+        call.response_headers = calls.header_pairs(response.headers)
+
+
+def _request(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+             kwargs: dict[str, Any]) -> Any:
+    if calls.sink is None:  # not capturing: the user's coroutine, without our frame
+        return wrapped(*args, **kwargs)
+    return asynccall.run(_CLIENT, wrapped, instance, args, kwargs)
+
+
+def _start(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+           kwargs: dict[str, Any]) -> Any:
+    # aiohttp awaits this coroutine at once, in the task that opened the call.
+    call = asynccall.current.get()
+    if call is None:
+        return wrapped(*args, **kwargs)
+    return _timed_start(call, wrapped, instance, args, kwargs)
+
+
+async def _timed_start(call: calls.Call, wrapped: Callable[..., Any], response: Any,
+                       args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    try:
+        result = await wrapped(*args, **kwargs)
+    except BaseException as exc:
+        _list_hop(call, response, exc)
+        raise
+    _list_hop(call, response, None)
+    return result
+
+
+def _list_hop(call: calls.Call, response: Any, exc: BaseException | None) -> None:
+    try:
+        if not call.attempts:
+            _first_hop(call, response)
+        target = str(response.url)
+        if exc is not None:
+            _add_hop(call, None, calls.describe_error(exc), target, None)
+        else:
+            size = calls.header_length(response.headers.get("Content-Length"))
+            _add_hop(call, response.status, None, target, size)
+            _note_redirect(call, response)
+    except Exception:
+        pass
+
+
+def _note_redirect(call: calls.Call, response: Any) -> None:
+    location = response.headers.get("Location") if response.status in REDIRECTS else None
+    if location:
+        setattr(call, NEXT_TARGET, str(response.url.join(type(response.url)(location))))
+
+
+def _first_hop(call: calls.Call, response: Any) -> None:
+    """What only the first request on the wire tells: its full URL (params and base_url
+    applied) and the headers aiohttp actually sent."""
+    call.target = str(response.url)
+    sent = response.request_info.headers
+    length = calls.header_length(sent.get("Content-Length"))
+    if length is not None:
+        call.bytes_sent = length
+    if calls.options.headers:
+        call.request_headers = calls.header_pairs(sent)
+
+
+def _add_hop(call: calls.Call, status: int | None, error: tuple[str, str] | None,
+             target: str, size: int | None) -> None:
+    # Hops are contiguous: this one began where the listed ones ended.
+    listed_ms = sum(attempt[1] for attempt in call.attempts or ())
+    duration_ms = (perf_counter() - call.t0) * 1000.0 - listed_ms
+    started_us = call.started_us + int(listed_ms * 1000)
+    calls._add_attempt(call, (started_us, duration_ms, status, error, None, target, size))
+
+
+def _failed(call: calls.Call, exc: BaseException) -> None:
+    """The call ends with `exc`: list the hop it broke, if no listed hop already failed."""
+    attempts = call.attempts
+    if not attempts or attempts[-1][3] is not None:
+        return  # no hop listed (the call itself failed), or the failing hop is listed
+    response_error = _Types.response_error
+    if response_error is not None and isinstance(exc, response_error):
+        return  # about the last response (raise_for_status, TooManyRedirects)
+    target = getattr(call, NEXT_TARGET, None) or attempts[-1][5]
+    _add_hop(call, None, calls.describe_error(exc), target, None)
+
+
+_CLIENT = asynccall.Client(LIBRARY, _describe, _outcome, _failed)
+
+
+def patch(module: ModuleType) -> None:
+    """Post-import hook for ``aiohttp``: patch where each method is defined, once."""
+    _Types.response_error = getattr(module, "ClientResponseError", None)
+    for class_name, method, wrapper in (("ClientSession", "_request", _request),
+                                        ("ClientResponse", "start", _start)):
+        cls = getattr(module, class_name, None)
+        owner = patching.defining_class(cls, method) if isinstance(cls, type) else None
+        if owner is not None:
+            patching.wrap(owner, method, wrapper)
