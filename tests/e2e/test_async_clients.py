@@ -61,7 +61,7 @@ def test_every_invocation_succeeds(run: dict[str, Any]) -> None:
 def test_each_recap_holds_exactly_its_invocations_calls(run: dict[str, Any]) -> None:
     recaps = _invoke_recaps(run)
     assert len(recaps) == len(INVOCATIONS)
-    for event, result in zip(INVOCATIONS, run["results"]):
+    for event, result in zip(INVOCATIONS, run["results"], strict=True):
         recap = recaps[result.request_id]
         assert sorted(_signature(call) for call in recap["calls"]) == EXPECTED
         assert all(f"inv={event['n']}" in call["url"] for call in recap["calls"])
