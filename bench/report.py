@@ -65,7 +65,8 @@ def _head(results: dict[str, Any]) -> str:
         "processes varied by tens of per cent, and a Lambda function of up to 1,769 MB has at "
         "most one vCPU, so whatever runs beside the handler competes with it as it would "
         "there)\n"
-        f"- Load average at the start: {results['load']} (other work on this shared machine "
+        f"- Load average (1, 5, 15 min) at the start: {results['load']}, at the end: "
+        f"{results.get('load_end', 'n/a')} (other work on this shared machine "
         "is noise every figure carries; medians and same-round ratios are robust to it, "
         "min..max ranges are not)\n\n"
         "Every figure is a median with (min..max) over repeats; every ratio or difference to "
@@ -119,6 +120,8 @@ def _reading(results: dict[str, Any]) -> str:
     if sent:
         lines.append(f"- Every configuration really recorded and sent its data during the warm "
                      f"rounds: {', '.join(f'{k}: {v}' for k, v in sent.items())}.")
+    for key, error in results.get("errors", {}).items():
+        lines.append(f"- The `{key}` measurement failed in this run: {error}")
     for name, reason in results.get("skipped", {}).items():
         lines.append(f"- {configs.LABELS[name]} was not measured: {reason}.")
     return "\n".join(lines)
