@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import FUNCTIONS, free_port
+from sandbox_support import FUNCTIONS, free_port
 from test_sandbox_lifecycle import _gone
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,7 +7,7 @@ import json
 import time
 import uuid
 
-from conftest import payload, telemetry_types
+from sandbox_support import payload, telemetry_types
 
 TRACE = "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419;Sampled=1"
 

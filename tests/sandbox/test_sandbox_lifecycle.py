@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import FUNCTIONS, payload
+from sandbox_support import FUNCTIONS, payload
 
 
 def _ticks(path: Path) -> int:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FUNCTIONS, free_port, payload, telemetry_types
+from sandbox_support import FUNCTIONS, free_port, payload, telemetry_types
 from test_sandbox_cli import HTTPRECAP, ROOT, _wait_listening
 from test_sandbox_lifecycle import _gone, _ticks
 

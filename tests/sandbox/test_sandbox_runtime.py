@@ -10,7 +10,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import FUNCTIONS, payload, telemetry_types
+from sandbox_support import FUNCTIONS, payload, telemetry_types
 
 from httprecap.sandbox import InvokeResult
 

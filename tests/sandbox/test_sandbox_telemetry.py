@@ -6,7 +6,7 @@ import json
 import re
 import time
 
-from conftest import free_port
+from sandbox_support import free_port
 
 VALID = {"schemaVersion": "2022-12-13", "types": ["platform"],
          "destination": {"protocol": "HTTP", "URI": "http://sandbox.localdomain:4243/t"}}
