@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+from httprecap.external.aggregate.summary import Tally
+
 TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)
 if TYPE_CHECKING:
     from typing import Any
@@ -21,13 +23,14 @@ class Invocation:
     __slots__ = ("calls", "completed_at", "deadline_at", "deadline_us", "dropped", "end",
                  "end_at", "invoked", "invoked_at_us", "phase", "platform_start_us",
                  "received", "report_status", "request_id", "runtime_done", "runtime_done_at",
-                 "seen", "starts", "touched_at", "trace")
+                 "seen", "starts", "tally", "touched_at", "trace")
 
     def __init__(self, request_id: str, phase: str, touched_at: float) -> None:
         self.request_id = request_id
         self.phase = phase  # "invoke", or "init" for the init phase's calls
         self.touched_at = touched_at  # monotonic time of the latest input, for eviction
         self.calls: list[EncodedCall] = []  # finished calls, in arrival order
+        self.tally = Tally()  # the summary of `calls` so far
         self.starts: dict[str, dict[str, Any]] = {}  # calls not finished yet
         self.seen: set[str] = set()  # ids of the `call`s received (bounded)
         self.received = 0  # distinct `call` messages received, including those the cap dropped
@@ -61,6 +64,7 @@ class Invocation:
             self.dropped["maxCallsPerRecap"] += 1
             return
         self.calls.append(call)
+        self.tally.add(call)
 
     def add_start(self, call: dict[str, Any], cap: int) -> None:
         call_id = call["id"]

@@ -13,6 +13,7 @@ from operator import attrgetter
 
 from httprecap.external.aggregate.call import EncodedCall, iso_us, ms, render_call
 from httprecap.external.aggregate.encode import Recap
+from httprecap.external.aggregate.summary import covered_share
 
 TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)
 if TYPE_CHECKING:
@@ -120,12 +121,15 @@ def _started_us(inv: Invocation, now_us: int) -> int:
 
 
 def build_recap(inv: Invocation, outcome: Outcome, context: Context) -> Recap:
-    calls = ordered_calls(inv, outcome)
+    calls, running = ordered_calls(inv, outcome)
     started = outcome.started_us
-    offsets = [ms((call.begin_us - started) / 1000) for call in calls]
+    offsets = [round((call.begin_us - started) / 1000, 3) for call in calls]  # ms()
     texts = list(map(float.__repr__, offsets))  # what the JSON encoder writes for a float
     pieces = [f"{call.head}{text}{call.tail}" for call, text in zip(calls, texts, strict=True)]
     sizes = [call.size + len(text) for call, text in zip(calls, texts, strict=True)]
+    for call in running:
+        inv.tally.add(call)  # the invocation is over: its tally is final
+    share = covered_share(offsets, [call.duration_ms for call in calls], outcome.duration_ms)
     fields: dict[str, Any] = {
         "type": TYPE,
         "version": VERSION,
@@ -138,7 +142,7 @@ def build_recap(inv: Invocation, outcome: Outcome, context: Context) -> Recap:
         "durationMs": ms(outcome.duration_ms),
         "traceId": inv.trace,
         "calls": [],  # the calls are `pieces`
-        "summary": summarize(calls, offsets, outcome.duration_ms),
+        "summary": inv.tally.summary(share),
         "dropped": _dropped(inv, context.carried),
         "overhead": {"functionUs": _function_us(inv), "extensionMs": ms(context.extension_ms)},
     }
@@ -161,67 +165,16 @@ def _dropped(inv: Invocation, carried: Mapping[str, int]) -> dict[str, Any]:
     return {"count": sum(reasons.values()), "reasons": dict(sorted(reasons.items()))}
 
 
-def ordered_calls(inv: Invocation, outcome: Outcome) -> list[EncodedCall]:
-    """Finished calls and still-running ones (`inFlight`, until the end), in start order."""
+def ordered_calls(inv: Invocation,
+                  outcome: Outcome) -> tuple[list[EncodedCall], list[EncodedCall]]:
+    """Finished calls and still-running ones (`inFlight`, until the end), in start order;
+    and the running ones alone."""
     end_us = outcome.started_us + round(outcome.duration_ms * 1000)
     running = [EncodedCall(call, end_us) for call in inv.starts.values()]
-    return sorted(inv.calls + running, key=_ORDER)
-
-
-# --------------------------------------------------------------------------------- summary
-
-
-def summarize(calls: list[EncodedCall], offsets: list[float],
-              duration_ms: float) -> dict[str, Any]:
-    """The summary over `calls` in recap order; `offsets` are their `offsetMs`."""
-    durations = [call.duration_ms for call in calls]
-    slowest = calls[durations.index(max(durations))] if calls else None
-    return {
-        "count": len(calls),
-        "errors": sum([call.failed for call in calls]),
-        "totalHttpMs": ms(sum(durations)),
-        "httpShare": _covered_share(offsets, durations, duration_ms),
-        "bytesSent": sum([call.bytes_sent for call in calls]),
-        "bytesReceived": sum([call.bytes_received for call in calls]),
-        "slowest": None if slowest is None else {
-            "id": slowest.id, "method": slowest.method, "host": slowest.host,
-            "path": slowest.path, "durationMs": slowest.duration_ms},
-        "hosts": _hosts(calls),
-    }
+    return sorted(inv.calls + running, key=_ORDER), running
 
 
 def http_share(calls: list[dict[str, Any]], duration_ms: float) -> float:
     """Share of [0, duration] covered by at least one recap call (overlaps counted once)."""
-    return _covered_share([call["offsetMs"] for call in calls],
-                          [call["durationMs"] for call in calls], duration_ms)
-
-
-def _covered_share(offsets: list[float], durations: list[float], duration_ms: float) -> float:
-    if duration_ms <= 0:
-        return 0.0
-    intervals = sorted((max(offset, 0.0), min(offset + duration, duration_ms))
-                       for offset, duration in zip(offsets, durations, strict=True))
-    covered, reach = 0.0, 0.0
-    for begin, end in intervals:
-        start = max(begin, reach)
-        if end > start:
-            covered += end - start
-            reach = end
-    return round(min(covered / duration_ms, 1.0), 3)
-
-
-def _hosts(calls: list[EncodedCall]) -> list[dict[str, Any]]:
-    hosts: dict[str, dict[str, Any]] = {}
-    for call in calls:
-        host = str(call.host)
-        entry = hosts.get(host)
-        if entry is None:
-            entry = hosts[host] = {"host": host, "count": 0, "errors": 0, "totalMs": 0.0,
-                                   "maxMs": 0.0}
-        entry["count"] += 1
-        entry["errors"] += call.failed
-        entry["totalMs"] += call.duration_ms
-        entry["maxMs"] = max(entry["maxMs"], call.duration_ms)
-    for entry in hosts.values():
-        entry["totalMs"] = ms(entry["totalMs"])
-    return sorted(hosts.values(), key=lambda entry: (-entry["totalMs"], entry["host"]))
+    return covered_share([call["offsetMs"] for call in calls],
+                         [call["durationMs"] for call in calls], duration_ms)

@@ -22,7 +22,9 @@ HEAVY = ("dataclasses", "inspect", "ast", "dis", "typing", "contextlib", "email"
          "ssl", "urllib", "datetime", "json", "re", "httprecap.redact", "httprecap.internal")
 
 # Runs `main()` against a stand-in Extensions API built from modules the extension loads
-# anyway, and prints which HEAVY modules are loaded when the first /event/next arrives.
+# anyway, and prints which HEAVY modules are loaded once the first /event/next is sent: the
+# moment the client hands over to its warm-up (which loads json on purpose), observed there
+# because the stand-in, in the same process, would race with it.
 READY_PROBE = """
 import socket, sys, threading
 sys.path.insert(0, sys.argv[1])
@@ -45,7 +47,6 @@ def serve(sock):
             body = b'{"functionName": "f", "functionVersion": "1", "handler": "h"}'
             extra = "Lambda-Extension-Identifier: 6f0b7c52-0c43-4c8e-9d8d-8f1c0c2b8d1e\\r\\n"
         elif b"/event/next" in start:
-            print(",".join(sorted(name for name in HEAVY if name in sys.modules)), flush=True)
             body = b'{"eventType": "SHUTDOWN", "shutdownReason": "spindown", "deadlineMs": 0}'
         sock.sendall(b"HTTP/1.1 200 OK\\r\\nContent-Length: %d\\r\\n%s\\r\\n"
                      % (len(body), extra.encode()) + body)
@@ -57,6 +58,15 @@ def accept():
 threading.Thread(target=accept, daemon=True).start()
 import os
 os.environ["AWS_LAMBDA_RUNTIME_API"] = "127.0.0.1:%d" % listener.getsockname()[1]
+from httprecap.external.lambda_api.extensions import ExtensionsClient
+warm_up = ExtensionsClient._run_while_waiting
+
+def observed(client):
+    if client.while_waiting is not None:
+        print(",".join(sorted(name for name in HEAVY if name in sys.modules)), flush=True)
+    warm_up(client)
+
+ExtensionsClient._run_while_waiting = observed
 from httprecap.external.main import main
 sys.exit(main("httprecap"))
 """

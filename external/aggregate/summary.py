@@ -1,0 +1,100 @@
+"""Aggregate: the recap's `summary`, kept as running totals while calls arrive (extension process).
+
+Counts, sums, the slowest call and the per-host figures do not depend on the order calls
+arrive in (sums of durations rounded to microseconds round back to the same value in any
+order), so each call is added to a `Tally` when it arrives and the summary costs next to
+nothing after the runtime's response. Only `httpShare` needs every call's offset, which is
+known at the end: it is one pass over the calls, already in start order.
+"""
+
+from __future__ import annotations
+
+from httprecap.external.aggregate.call import ms
+
+TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)
+if TYPE_CHECKING:
+    from typing import Any
+
+    from httprecap.external.aggregate.call import EncodedCall
+
+
+class Tally:
+    """Running totals over the calls of one recap."""
+
+    __slots__ = ("bytes_received", "bytes_sent", "count", "errors", "hosts", "slowest",
+                 "total_ms")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.errors = 0
+        self.total_ms: float = 0  # an int until a duration is added, as sum() would have it
+        self.bytes_sent = 0
+        self.bytes_received = 0
+        self.slowest: EncodedCall | None = None
+        self.hosts: dict[str, list[Any]] = {}  # host -> [count, errors, totalMs, maxMs]
+
+    def add(self, call: EncodedCall) -> None:
+        duration = call.duration_ms
+        self.count += 1
+        self.errors += call.failed
+        self.total_ms += duration
+        self.bytes_sent += call.bytes_sent
+        self.bytes_received += call.bytes_received
+        if self.slowest is None or _slower(call, self.slowest):
+            self.slowest = call
+        host = str(call.host)
+        entry = self.hosts.get(host)
+        if entry is None:
+            entry = self.hosts[host] = [0, 0, 0.0, 0.0]
+        entry[0] += 1
+        entry[1] += call.failed
+        entry[2] += duration
+        entry[3] = max(entry[3], duration)
+
+    def summary(self, share: float) -> dict[str, Any]:
+        slowest = self.slowest
+        return {
+            "count": self.count,
+            "errors": self.errors,
+            "totalHttpMs": ms(self.total_ms),
+            "httpShare": share,
+            "bytesSent": self.bytes_sent,
+            "bytesReceived": self.bytes_received,
+            "slowest": None if slowest is None else {
+                "id": slowest.id, "method": slowest.method, "host": slowest.host,
+                "path": slowest.path, "durationMs": slowest.duration_ms},
+            "hosts": self._hosts(),
+        }
+
+    def _hosts(self) -> list[dict[str, Any]]:
+        hosts = [{"host": host, "count": count, "errors": errors, "totalMs": ms(total),
+                  "maxMs": longest}
+                 for host, (count, errors, total, longest) in self.hosts.items()]
+        return sorted(hosts, key=lambda entry: (-entry["totalMs"], entry["host"]))
+
+
+def _slower(call: EncodedCall, than: EncodedCall) -> bool:
+    """The slowest call is the longest; of equally long ones, the first in recap order."""
+    if call.duration_ms != than.duration_ms:
+        return call.duration_ms > than.duration_ms
+    return (call.begin_us, call.id) < (than.begin_us, than.id)
+
+
+def covered_share(offsets: list[float], durations: list[float], duration_ms: float) -> float:
+    """Share of [0, duration] covered by at least one call (overlaps counted once).
+
+    `offsets` and `durations` are the calls' `offsetMs` and `durationMs`.
+    """
+    if duration_ms <= 0:
+        return 0.0
+    # Each call clipped to the invocation (written out: max()/min() per call cost more).
+    intervals = sorted((0.0 if offset < 0.0 else offset,
+                        duration_ms if duration_ms < offset + duration else offset + duration)
+                       for offset, duration in zip(offsets, durations, strict=True))
+    covered, reach = 0.0, 0.0
+    for begin, end in intervals:
+        start = reach if reach > begin else begin
+        if end > start:
+            covered += end - start
+            reach = end
+    return round(min(covered / duration_ms, 1.0), 3)
