@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import random
 from collections import Counter
 
 from ext_support import T0, call
 
 from httprecap.external.aggregate.call import EncodedCall
+from httprecap.external.aggregate.encode import compact_json
 from httprecap.external.aggregate.invocation import Invocation
 from httprecap.external.aggregate.recap import (
     Context,
@@ -130,3 +133,70 @@ def test_dropped_merges_function_side_and_carried_losses() -> None:
 def test_hint_only_when_given() -> None:
     assert "hint" not in _recap()
     assert _recap(hint="set the wrapper")["hint"] == "set the wrapper"
+
+
+# ------------------------------------------------- the assembled line is the recap's JSON
+
+
+def _mixed_invocation(count: int) -> tuple[Invocation, list[dict], list[dict]]:
+    """Calls arriving out of order, ties in start and duration, errors, non-ASCII text, a
+    call still running: everything the encoded-once path has to get right."""
+    rng = random.Random(7)
+    finished, running = [], []
+    for n in range(count):
+        extra = {"thread": "Wörker-ü"} if n % 11 == 0 else {}
+        finished.append(call("r1", f"c{n:03d}", offset_ms=rng.choice([0.0, 5.5, 12.25, -1.0]),
+                             duration_ms=rng.choice([1.0, 2.5, 7.125, 7.125]),
+                             status=rng.choice([200, 404, 500, None]),
+                             host=rng.choice(["a.example.com", "b.example.com", "ö.example"]),
+                             bytesSent=rng.choice([None, 0, 12]), **extra))
+    rng.shuffle(finished)
+    running.append({"id": "h1", "requestId": "r1", "startedAtUs": T0 + 60_000,
+                    "method": "GET", "host": "slow.example.com", "url": "http://slow/"})
+    inv = Invocation("r1", "invoke", 0.0)
+    for item in finished:
+        inv.add_call(EncodedCall(item), cap=1000)
+    for item in running:
+        inv.add_start(item, cap=1000)
+    return inv, finished, running
+
+
+def test_the_line_assembled_from_encoded_calls_is_the_recap_encoded_whole() -> None:
+    inv, _, _ = _mixed_invocation(60)
+    recap = build_recap(inv, Outcome("timeout", T0, 100.0), CONTEXT)
+    whole = recap.as_dict()
+    assert recap.line() == compact_json(whole)
+    assert recap.size == len(recap.line().encode())
+    assert json.loads(recap.line()) == whole
+
+
+def test_calls_and_summary_follow_their_definitions() -> None:
+    inv, finished, running = _mixed_invocation(60)
+    recap = build_recap(inv, Outcome("timeout", T0, 100.0), CONTEXT)
+    ended = T0 + 100_000
+    ordered = sorted([(c, None) for c in finished] + [(c, ended) for c in running],
+                     key=lambda pair: (pair[0]["startedAtUs"], pair[0]["id"]))
+    calls = [render_call(item, T0, until) for item, until in ordered]
+    assert recap["calls"] == calls
+    failed = [c for c in calls if c["error"] is not None or (c["status"] or 0) >= 400]
+    slowest = max(calls, key=lambda c: c["durationMs"])  # the first of the longest
+    hosts = {}
+    for c in calls:
+        entry = hosts.setdefault(c["host"], {"host": c["host"], "count": 0, "errors": 0,
+                                             "totalMs": 0.0, "maxMs": 0.0})
+        entry["count"] += 1
+        entry["errors"] += c in failed
+        entry["totalMs"] += c["durationMs"]
+        entry["maxMs"] = max(entry["maxMs"], c["durationMs"])
+    for entry in hosts.values():
+        entry["totalMs"] = round(entry["totalMs"], 3)
+    assert recap["summary"] == {
+        "count": 61, "errors": len(failed),
+        "totalHttpMs": round(sum(c["durationMs"] for c in calls), 3),
+        "httpShare": http_share(calls, 100.0),
+        "bytesSent": sum(c["bytesSent"] or 0 for c in calls),
+        "bytesReceived": sum(c["bytesReceived"] or 0 for c in calls),
+        "slowest": {name: slowest[name] for name in ("id", "method", "host", "path",
+                                                     "durationMs")},
+        "hosts": sorted(hosts.values(), key=lambda e: (-e["totalMs"], e["host"])),
+    }
