@@ -78,7 +78,7 @@ def _request(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
 def _start(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
            kwargs: dict[str, Any]) -> Any:
     # aiohttp awaits this coroutine at once, in the task that opened the call.
-    call = asynccall.current.get()
+    call = asynccall.current()
     if call is None:
         return wrapped(*args, **kwargs)
     return _timed_start(call, wrapped, instance, args, kwargs)
@@ -154,6 +154,7 @@ _CLIENT = asynccall.Client(LIBRARY, _describe, _outcome, _failed)
 
 def patch(module: ModuleType) -> None:
     """Post-import hook for ``aiohttp``: patch where each method is defined, once."""
+    asynccall.activate()
     _Types.response_error = getattr(module, "ClientResponseError", None)
     for class_name, method, wrapper in (("ClientSession", "_request", _request),
                                         ("ClientResponse", "start", _start)):

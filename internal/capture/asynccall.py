@@ -19,14 +19,31 @@ the one it was created in, which a context variable captured at task creation wo
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextvars import ContextVar
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from httprecap.internal.capture import call as calls
 
+if TYPE_CHECKING:
+    from contextvars import ContextVar, Token
+
 Failed = Callable[[calls.Call, BaseException], None]
 
-current: ContextVar[calls.Call | None] = ContextVar("httprecap_call", default=None)
+# The context variable, once made by activate(): `contextvars` is imported only in a process
+# that imports an async client (which imports it anyway), never at start-up.
+_made: list[ContextVar[calls.Call | None]] = []
+
+
+def activate() -> None:
+    """Make the context variable; called when an async client is patched."""
+    if not _made:
+        from contextvars import ContextVar
+
+        _made.append(ContextVar("httprecap_call", default=None))
+
+
+def current() -> calls.Call | None:
+    """The call open in this task, if any."""
+    return _made[0].get() if _made else None
 
 
 class Client:
@@ -46,28 +63,29 @@ async def run(client: Client, wrapped: Callable[..., Any], instance: Any,
               args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """Await the user's call inside a new call (unless one is open in this task already);
     the result and any exception reach the user unchanged."""
-    call = None if current.get() is not None else \
+    variable = _made[0] if _made else None
+    call = None if variable is None or variable.get() is not None else \
         calls.open_call(client.library, client.describe, instance, args, kwargs, nest=False)
-    if call is None:
+    if call is None or variable is None:
         return await wrapped(*args, **kwargs)
-    token = current.set(call)
+    token = variable.set(call)
     try:
         result = await wrapped(*args, **kwargs)
     except BaseException as exc:
-        _forget(token)
+        _forget(variable, token)
         _note_failure(client.failed, call, exc)
         calls.close(call, exc=exc)
         raise
-    _forget(token)
+    _forget(variable, token)
     calls.close(call, result=result, outcome=client.outcome)
     return result
 
 
-def _forget(token: Any) -> None:
+def _forget(variable: ContextVar[calls.Call | None], token: Token[calls.Call | None]) -> None:
     try:
-        current.reset(token)
+        variable.reset(token)
     except Exception:  # resumed in another context (a coroutine driven by hand): clear it here
-        current.set(None)
+        variable.set(None)
 
 
 def _note_failure(failed: Failed | None, call: calls.Call, exc: BaseException) -> None:

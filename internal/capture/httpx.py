@@ -127,7 +127,7 @@ def _send_single_request(wrapped: Callable[..., Any], instance: Any, args: tuple
 def _send_single_request_async(wrapped: Callable[..., Any], instance: Any,
                                args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     # httpx awaits this coroutine at once, in the task that opened the call.
-    call = asynccall.current.get()
+    call = asynccall.current()
     if call is None:
         return wrapped(*args, **kwargs)
     return _timed_hop(call, wrapped, args, kwargs)
@@ -147,6 +147,7 @@ async def _timed_hop(call: calls.Call, wrapped: Callable[..., Any], args: tuple[
 
 def patch(module: ModuleType) -> None:
     """Post-import hook for ``httpx``: patch where each method is defined, once."""
+    asynccall.activate()
     for class_name, send, hop in (
         ("Client", _send, _send_single_request),
         ("AsyncClient", _send_async, _send_single_request_async),

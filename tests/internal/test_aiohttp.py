@@ -166,7 +166,15 @@ def test_refused_connection(installed: Capture) -> None:
 def test_dropped_connection(installed: Capture, server: str) -> None:
     with pytest.raises(aiohttp.ServerDisconnectedError):
         with_session(lambda s: fetch(s, "GET", f"{server}/drop"))
-    assert installed.only_call()["error"]["type"] == "ServerDisconnectedError"
+    call = installed.only_call()
+    assert call["error"]["type"] == "ServerDisconnectedError"
+    # aiohttp retries an idempotent request once on a dropped connection: two attempts
+    assert [a["error"]["type"] for a in call["attempts"]] == ["ServerDisconnectedError"] * 2
+
+
+def test_calls_succeed_when_the_extension_is_gone(capture: Capture, server: str) -> None:
+    capture.start(port="9")  # nothing listens there
+    assert with_session(lambda s: fetch(s, "GET", f"{server}/ok")) == 200
 
 
 def test_record_completes_when_headers_arrive(installed: Capture) -> None:

@@ -10,13 +10,12 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 import urllib3
-from conftest import QuietServer
 
 from httprecap import wire
 from httprecap.internal import invocation
@@ -46,7 +45,8 @@ class TrickleHandler(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def trickle() -> Iterator[str]:
-    httpd = QuietServer(("127.0.0.1", 0), TrickleHandler)
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), TrickleHandler)
+    httpd.daemon_threads = True
     threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.shutdown()
@@ -369,6 +369,17 @@ def test_streamed_upload_size_is_its_declared_length(installed: Capture, server:
     httpx.post(f"{server}/echo", content=chunks(), timeout=5)
     call = installed.only_call()
     assert call["bytesSent"] is None and call["status"] == 200  # chunked: no length declared
+
+
+def test_calls_succeed_when_the_extension_is_gone(capture: Capture, server: str) -> None:
+    capture.start(port="9")  # nothing listens there
+
+    async def get() -> int:
+        async with httpx.AsyncClient(timeout=5) as client:
+            return (await client.get(f"{server}/ok")).status_code
+
+    assert httpx.get(f"{server}/ok", timeout=5).status_code == 200
+    assert asyncio.run(get()) == 200
 
 
 def test_uninstall_restores_send(capture: Capture) -> None:
