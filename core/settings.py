@@ -77,6 +77,16 @@ def _text(raw: str) -> str:
     return raw.strip()
 
 
+_LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def _log_level(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in _LOG_LEVELS:
+        raise ValueError("expected debug, info, warning or error")
+    return value
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting("DISABLED", False, _parse_bool,
             "Turn httprecap off: the wrapper only execs the runtime, the extension idles."),
@@ -114,7 +124,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("RETRY_QUEUE", 1000, _bounded_int(0, 100_000),
             "Recaps kept for retry when a sink fails; beyond it the oldest are dropped "
             "and counted."),
-    Setting("LOG_LEVEL", "warning", _text,
+    Setting("LOG_LEVEL", "warning", _log_level,
             "httprecap's own log level: debug, info, warning or error."),
 )
 
