@@ -17,8 +17,9 @@ hop, so hops would be no better timed; and only ``_request`` sees the exception 
 Hops are timed end to end: a hop starts when the previous one's headers arrived (or when the
 call began) and ends when its own headers arrive, so it includes connecting and sending.
 A hop that fails before its response (a redirect to a refused port) is listed from the
-exception the call ends with; errors that are about a response already listed (``raise_for_status``,
-``TooManyRedirects``) are not a hop of their own.
+exception the call ends with, when that is a connection error, a timeout or a cancellation;
+other errors (``raise_for_status``, ``TooManyRedirects``, the user's own) are about the last
+response, which is listed already.
 
 aiohttp returns from ``_request`` once the response's head is read; the body is read later by
 the user. So a record completes when the headers arrive (duration to headers, size from
@@ -44,9 +45,9 @@ REDIRECTS = (301, 302, 303, 307, 308)
 
 
 class _Types:
-    """aiohttp's exception for errors about a response (set when aiohttp is patched)."""
+    """Exceptions that mean a request failed on the wire (set when aiohttp is patched)."""
 
-    response_error: type[BaseException] | None = None
+    wire_errors: tuple[type[BaseException], ...] = ()
 
 
 def _describe(call: calls.Call, session: Any, args: tuple[Any, ...],
@@ -142,11 +143,20 @@ def _failed(call: calls.Call, exc: BaseException) -> None:
     attempts = call.attempts
     if not attempts or attempts[-1][3] is not None:
         return  # no hop listed (the call itself failed), or the failing hop is listed
-    response_error = _Types.response_error
-    if response_error is not None and isinstance(exc, response_error):
-        return  # about the last response (raise_for_status, TooManyRedirects)
+    if not isinstance(exc, _Types.wire_errors):
+        return  # about the last response (raise_for_status, TooManyRedirects, the user's)
     target = getattr(call, NEXT_TARGET, None) or attempts[-1][5]
     _add_hop(call, None, calls.describe_error(exc), target, None)
+
+
+def _wire_errors(module: ModuleType) -> tuple[type[BaseException], ...]:
+    import asyncio  # loaded already: aiohttp is built on it
+
+    errors = [OSError, asyncio.TimeoutError, asyncio.CancelledError]
+    connection_error = getattr(module, "ClientConnectionError", None)
+    if isinstance(connection_error, type) and issubclass(connection_error, BaseException):
+        errors.append(connection_error)
+    return tuple(errors)
 
 
 _CLIENT = asynccall.Client(LIBRARY, _describe, _outcome, _failed)
@@ -155,7 +165,7 @@ _CLIENT = asynccall.Client(LIBRARY, _describe, _outcome, _failed)
 def patch(module: ModuleType) -> None:
     """Post-import hook for ``aiohttp``: patch where each method is defined, once."""
     asynccall.activate()
-    _Types.response_error = getattr(module, "ClientResponseError", None)
+    _Types.wire_errors = _wire_errors(module)
     for class_name, method, wrapper in (("ClientSession", "_request", _request),
                                         ("ClientResponse", "start", _start)):
         cls = getattr(module, class_name, None)

@@ -137,7 +137,9 @@ def test_exception_object_passes_through_unchanged(installed: Capture, server: s
     with pytest.raises(KeyError) as caught:
         with_session(lambda s: fetch(s, "GET", f"{server}/ok"), raise_for_status=check)
     assert caught.value is raised
-    assert installed.only_call()["error"]["type"] == "KeyError"
+    call = installed.only_call()
+    assert call["error"]["type"] == "KeyError"
+    assert call["status"] == 200 and call["attempts"] == []  # no hop of its own
 
 
 def test_total_timeout(installed: Capture, server: str) -> None:
