@@ -13,9 +13,11 @@ runs. When the function returns, the runtime posts its response and the sender p
 batch (the calls that ended in its last 50 ms interval, and the `end` hand-off) at the same
 moment. The clock starts just before that last batch is sent and stops when the extension is
 back in `/extension/event/next` (what Lambda reports as `PostRuntimeExtensionsDuration`).
-The `worst case` rows send every call in the last batch (a function that made all its calls
-in its last 50 ms). Every recap is checked: delivered to each sink, nothing dropped, calls
-only trimmed where a size limit says so.
+The CPU time the extension's threads used in that window (from /proc/PID/task/*/schedstat)
+is shown too: on a busy machine it varies less than the wall-clock time. The `worst case`
+rows send every call in the last batch (a function that made all its calls in its last
+50 ms). Every recap is checked: delivered to each sink, nothing dropped, calls only trimmed
+where a size limit says so.
 
     .venv/bin/python -m bench.extension_ship [--repeat 30] [--startups 20]
 """
@@ -168,8 +170,9 @@ class Extension:
         self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._reply = self._sock.makefile("rb")
 
-    def invoke(self, calls: int, worst: bool = False) -> tuple[str, float]:
-        """One invocation with `calls` calls; its post-runtime extension time in ms."""
+    def invoke(self, calls: int, worst: bool = False) -> tuple[str, float, float]:
+        """One invocation with `calls` calls: its post-runtime extension time and the CPU
+        time the extension used in it, in ms."""
         request_id = str(uuid.uuid4())
         self.api.events.put({"eventType": "INVOKE", "requestId": request_id,
                              "deadlineMs": int(time.time() * 1000) + 60_000,
@@ -177,10 +180,21 @@ class Extension:
         batches = function_batches(request_id, calls, worst)
         for body in batches[:-1]:
             self._post(body)
+        cpu = self.cpu_ns()
         started = time.perf_counter()
         self._post(batches[-1])
         done = self.api.arrivals.get(timeout=30)
-        return request_id, (done - started) * 1000
+        return request_id, (done - started) * 1000, (self.cpu_ns() - cpu) / 1e6
+
+    def cpu_ns(self) -> int:
+        """CPU time used so far by the extension's threads that are alive."""
+        total = 0
+        for task in Path(f"/proc/{self.process.pid}/task").iterdir():
+            try:
+                total += int((task / "schedstat").read_text().split()[0])
+            except (OSError, IndexError, ValueError):
+                pass  # a thread that just ended
+        return total
 
     def _post(self, body: bytes) -> None:
         self._sock.sendall(b"POST /v1/batch HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
@@ -213,8 +227,11 @@ class Extension:
 
 
 def _drain(stream: Any, into: list[bytes]) -> None:
-    for line in stream:
-        into.append(line)
+    """Read the way a log agent does: whatever the pipe holds, in large reads."""
+    chunks = []
+    while chunk := os.read(stream.fileno(), 1 << 20):
+        chunks.append(chunk)
+    into.extend(b"".join(chunks).splitlines())
 
 
 # ------------------------------------------------------------------ the function's batches
@@ -288,23 +305,22 @@ def run_sinks(launcher: Path, sinks: str, file: Path | None, repeat: int) -> dic
     api = StandIn()
     ext = Extension(launcher, api, sinks)
     timings: dict[str, list[float]] = {}
+    cpus: dict[str, list[float]] = {}
+    steady = 0
     ids: dict[str, int] = {}
     try:
         for _ in range(3):  # warm-up: the first invocations pay for lazy imports
             ext.invoke(10)
-        for calls in CALL_COUNTS:
-            for _ in range(repeat):
-                request_id, ms = ext.invoke(calls)
-                timings.setdefault(f"{calls:,} calls", []).append(ms)
-                ids[request_id] = calls
-        for _ in range(repeat):
-            request_id, ms = ext.invoke(100, worst=True)
-            timings.setdefault("100 calls, worst case", []).append(ms)
-            ids[request_id] = 100
-        steady = ext.memory_kib()["VmRSS"]
-        request_id, ms = ext.invoke(BIG)
-        timings[f"{BIG:,} calls"] = [ms]
-        ids[request_id] = BIG
+        runs = [(calls, False) for calls in CALL_COUNTS for _ in range(repeat)]
+        runs += [(100, True)] * repeat + [(BIG, False)]
+        for calls, worst in runs:
+            if calls == BIG:
+                steady = ext.memory_kib()["VmRSS"]
+            request_id, wall, cpu = ext.invoke(calls, worst)
+            name = f"{calls:,} calls" + (", worst case" if worst else "")
+            timings.setdefault(name, []).append(wall)
+            cpus.setdefault(name, []).append(cpu)
+            ids[request_id] = calls
         memory = ext.memory_kib()
     finally:
         ext.shutdown()
@@ -319,7 +335,7 @@ def run_sinks(launcher: Path, sinks: str, file: Path | None, repeat: int) -> dic
     for line in ext.lines:
         recap = json.loads(line)
         sizes[recap["summary"]["count"]] = len(line)
-    return {"timings": timings, "steady_kib": steady, "peak_kib": memory["VmHWM"],
+    return {"timings": timings, "cpus": cpus, "steady_kib": steady, "peak_kib": memory["VmHWM"],
             "after_kib": memory["VmRSS"], "problems": problems + api.errors, "sizes": sizes,
             "stderr": [line for line in ext.stderr if b"error" in line]}
 
@@ -337,10 +353,10 @@ def startup(launcher: Path, count: int) -> list[float]:
     return readies
 
 
-def _row(name: str, values: list[float]) -> str:
+def _row(name: str, values: list[float], cpu: list[float] | None = None) -> str:
     middle = statistics.median(values)
-    return (f"| {name} | {len(values)} | {middle:.2f} | {min(values):.2f} | "
-            f"{max(values):.2f} |")
+    row = f"| {name} | {len(values)} | {middle:.2f} | {min(values):.2f} | {max(values):.2f} |"
+    return row + (f" {statistics.median(cpu):.2f} |" if cpu else "")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -348,8 +364,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=30, help="invocations per call count")
     parser.add_argument("--startups", type=int, default=20, help="launches to time")
     args = parser.parse_args(argv)
+    load = os.getloadavg()[0]
     print(f"`{COMMAND} --repeat {args.repeat} --startups {args.startups}` "
-          f"(Python {sys.version.split()[0]}, {os.cpu_count()} CPUs)\n")
+          f"(Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load {load:.1f})\n")
     failed = False
     with tempfile.TemporaryDirectory(prefix="httprecap-bench-") as tmp:
         launcher = make_layer(Path(tmp) / "layer")
@@ -359,11 +376,13 @@ def main(argv: list[str] | None = None) -> int:
         for sinks, file in (("stdout", None), ("stdout+file", Path(tmp) / "recaps.jsonl")):
             spec = "stdout" if file is None else f"stdout,file://{file}"
             result = run_sinks(launcher, spec, file, args.repeat)
-            print(f"| post-runtime ms, sinks {sinks} | runs | median | min | max |")
-            print("|---|---|---|---|---|")
+            print(f"| post-runtime ms, sinks {sinks} | runs | median | min | max "
+                  "| CPU median |")
+            print("|---|---|---|---|---|---|")
             for name, values in result["timings"].items():
                 size = result["sizes"].get(int(name.split()[0].replace(",", "")), 0)
-                print(_row(f"{name} (stdout line {size / 1024:,.0f} KiB)", values))
+                print(_row(f"{name} (stdout line {size / 1024:,.0f} KiB)", values,
+                           result["cpus"][name]))
             print(f"\nExtension RSS: {result['steady_kib'] / 1024:.1f} MiB after the runs "
                   f"above, {result['after_kib'] / 1024:.1f} MiB after the {BIG:,}-call "
                   f"invocation, peak {result['peak_kib'] / 1024:.1f} MiB.")

@@ -21,13 +21,39 @@ if TYPE_CHECKING:
 CLOUDWATCH_EVENT_LIMIT = 256 * 1024
 # CloudWatch counts 26 bytes of overhead per event; keep a margin for any prefix Lambda adds.
 LINE_LIMIT = CLOUDWATCH_EVENT_LIMIT - 1024
+PIPE_BYTES = 1024 * 1024  # Linux's default for unprivileged processes' largest pipe
+_widened: set[int] = set()
 
 
 def write_lines(stream: BinaryIO | None, lines: list[str]) -> None:
     """Write whole lines in one call, so lines of two sinks never interleave."""
     target = stream if stream is not None else sys.stdout.buffer
+    if id(target) not in _widened:
+        _widened.add(id(target))
+        widen_pipe(target)
     target.write("".join(line + "\n" for line in lines).encode())
     target.flush()
+
+
+def widen_pipe(stream: BinaryIO) -> None:
+    """Make room in the pipe Lambda reads our stdout from for several full-size lines.
+
+    A write to a pipe returns only once its reader (Lambda's log agent) has taken all but
+    the pipe's size, 64 KiB by default on Linux: a 256 KiB line would wait for the reader
+    four times while the invocation is billed. Where a bigger pipe is refused, or stdout is
+    no pipe, writes simply behave as before.
+    """
+    import os  # once, on the first write: not on the start-up path
+    import stat
+
+    try:
+        import fcntl  # not on Windows
+
+        descriptor = stream.fileno()
+        if stat.S_ISFIFO(os.fstat(descriptor).st_mode):
+            fcntl.fcntl(descriptor, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+    except (AttributeError, ImportError, OSError, ValueError):  # tests' streams, not Linux
+        pass
 
 
 class StdoutSink(Sink):

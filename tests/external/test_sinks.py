@@ -23,7 +23,7 @@ from httprecap.external.ship.http_post import HttpSink
 from httprecap.external.ship.otlp import OtlpSink, trace_id_of
 from httprecap.external.ship.sink import Entry
 from httprecap.external.ship.sinks import build_sinks
-from httprecap.external.ship.stdout import LINE_LIMIT, StdoutSink
+from httprecap.external.ship.stdout import LINE_LIMIT, PIPE_BYTES, StdoutSink
 
 TRACE = "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419;Sampled=1"
 
@@ -61,6 +61,17 @@ def test_stdout_trims_calls_from_the_end_to_fit_cloudwatch() -> None:
     assert trimmed["truncated"] == {"calls": 2000 - kept}
     assert trimmed["calls"] == big["calls"][:kept]
     assert trimmed["summary"]["count"] == 2000  # the summary still covers every call
+
+
+def test_stdout_makes_room_in_its_pipe_for_whole_lines() -> None:
+    import fcntl
+    import os
+
+    read_end, write_end = os.pipe()
+    with os.fdopen(read_end, "rb") as reader, os.fdopen(write_end, "wb") as writer:
+        StdoutSink(writer).send([Entry(recap("r1"))])
+        assert fcntl.fcntl(write_end, fcntl.F_GETPIPE_SZ) == PIPE_BYTES
+        assert json.loads(reader.readline())["requestId"] == "r1"
 
 
 def test_emf_lines_carry_metrics_by_function_and_by_host() -> None:
