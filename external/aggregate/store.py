@@ -171,10 +171,15 @@ class Aggregator:
         return inv
 
     def _evict_oldest(self) -> None:
-        oldest = min(self._open.values(), key=lambda inv: inv.touched_at)
+        # Request ids Lambda never announced (a confused or hostile poster on the collector's
+        # port) go first and silently: they must not push out, or be counted against, the
+        # recaps of real invocations.
+        unannounced = [inv for inv in self._open.values()
+                       if not inv.invoked and inv.request_id != wire.INIT_REQUEST_ID]
+        oldest = min(unannounced or self._open.values(), key=lambda inv: inv.touched_at)
         del self._open[oldest.request_id]
         self._remember(oldest.request_id)
-        if oldest.received:
+        if oldest.received and not unannounced:
             self._carried["evicted"] += oldest.received
 
     def _remember(self, request_id: str) -> None:
