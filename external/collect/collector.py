@@ -45,7 +45,7 @@ class Collector:
 
         try:
             batch = json.loads(request.body)
-        except (ValueError, UnicodeError):
+        except (ValueError, UnicodeError, RecursionError):  # deep nesting: not our JSON
             return self._refuse(400, "notJson", "body is not JSON")
         try:
             messages = wire.validate_batch(batch)
