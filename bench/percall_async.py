@@ -13,11 +13,12 @@ that rotates each round:
   (``Session.send``, ``Client.send``, ``AsyncClient.send``, ``ClientSession._request``): the
   floor of any wrapt-based hook.
 
-An async client's block is one ``run_until_complete`` of `--block` awaited calls on a loop
-kept for the whole run, so the loop's own cost is in every arm alike. Per block: CPU time of
-the whole process (caller and sender thread) and wall time; an arm's cost per call is its
-block minus the same round's ``off`` block, over the block size; the median over rounds is
-printed with the interquartile range, as a Markdown table.
+An async client's call is one ``run_until_complete`` of a coroutine making one call, on a
+loop kept for the whole run: the loop's own cost is in every arm alike and cancels out.
+Per block: CPU time of the whole process (caller and sender thread) and wall time; an arm's
+cost per call is its block minus the same round's ``off`` block, over the block size; the
+median over rounds is printed with the interquartile range, as a Markdown table. The figures
+need a quiet machine: on a loaded one the bare call's own spread swamps the difference.
 
     .venv/bin/python -m bench.percall_async [--pairs 40] [--block 200] [--clients ...]
 """
@@ -26,26 +27,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import functools
-import gc
 import os
 import shutil
 import statistics
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from typing import Any
 
 from bench import percall
 
 CLIENTS = ("requests", "httpx", "httpx-async", "aiohttp")
-Block = Callable[[int], None]  # makes n calls
 
 
-def _blocks(server_port: int) -> tuple[dict[str, Block], dict[str, list[tuple[type, str]]],
-                                       Callable[[], None]]:
-    """Per client: a block of n calls, the entry point to wrap; and a closer for them all."""
+def _calls(server_port: int) -> tuple[dict[str, Callable[[], object]],
+                                      dict[str, list[tuple[type, str]]], Callable[[], None]]:
+    """Per client: one call, and the entry point to wrap; and a closer for them all."""
     import aiohttp
     import httpx
     import requests
@@ -57,20 +54,18 @@ def _blocks(server_port: int) -> tuple[dict[str, Block], dict[str, list[tuple[ty
     async_client = httpx.AsyncClient()
     aio_session = loop.run_until_complete(_aiohttp_session(aiohttp))
 
-    async def httpx_async(n: int) -> None:
-        for _ in range(n):
-            await (await async_client.get(url)).aread()
+    async def httpx_async() -> bytes:
+        return await (await async_client.get(url)).aread()
 
-    async def aiohttp_calls(n: int) -> None:
-        for _ in range(n):
-            async with aio_session.get(url) as response:
-                await response.read()
+    async def aiohttp_call() -> bytes:
+        async with aio_session.get(url) as response:
+            return await response.read()
 
-    blocks: dict[str, Block] = {
-        "requests": lambda n: [session.get(url).content for _ in range(n)] and None,
-        "httpx": lambda n: [client.get(url).content for _ in range(n)] and None,
-        "httpx-async": lambda n: loop.run_until_complete(httpx_async(n)),
-        "aiohttp": lambda n: loop.run_until_complete(aiohttp_calls(n)),
+    calls: dict[str, Callable[[], object]] = {
+        "requests": lambda: session.get(url).content,
+        "httpx": lambda: client.get(url).content,
+        "httpx-async": lambda: loop.run_until_complete(httpx_async()),
+        "aiohttp": lambda: loop.run_until_complete(aiohttp_call()),
     }
     entries = {"requests": [(requests.Session, "send")], "httpx": [(httpx.Client, "send")],
                "httpx-async": [(httpx.AsyncClient, "send")],
@@ -82,40 +77,11 @@ def _blocks(server_port: int) -> tuple[dict[str, Block], dict[str, list[tuple[ty
         loop.run_until_complete(aio_session.close())
         loop.close()
 
-    return blocks, entries, close
+    return calls, entries, close
 
 
 async def _aiohttp_session(aiohttp: Any) -> Any:
     return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1))
-
-
-def _timed(arm: percall.Arm, block: Block, size: int) -> tuple[float, float]:
-    """CPU and wall seconds of `size` calls with `arm` on, its flush included."""
-    arm.on()
-    gc.collect()
-    cpu, wall = time.process_time(), time.perf_counter()
-    block(size)
-    arm.flush()
-    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-    arm.off()
-    return cpu, wall
-
-
-def measure(arms: dict[str, percall.Arm], block: Block, pairs: int,
-            size: int) -> dict[str, dict[str, list[float]]]:
-    """Per arm, per metric: µs per call (added, except `off`), one sample per round."""
-    names = list(arms)
-    for name in names:  # warm up connections, caches and first-use imports
-        _timed(arms[name], block, size)
-    added: dict[str, dict[str, list[float]]] = {n: {"cpu": [], "wall": []} for n in names}
-    for number in range(pairs):
-        shift = number % len(names)
-        timed = {name: _timed(arms[name], block, size) for name in names[shift:] + names[:shift]}
-        for name in names:
-            for index, metric in enumerate(("cpu", "wall")):
-                base = 0.0 if name == "off" else timed["off"][index]
-                added[name][metric].append((timed[name][index] - base) / size * 1e6)
-    return added
 
 
 def _cell(samples: list[float]) -> str:
@@ -147,15 +113,15 @@ def main() -> None:
     try:
         assert child.stdout is not None
         server_port, collector_port = (int(p) for p in child.stdout.readline().split())
-        blocks, entries, close = _blocks(server_port)
+        calls, entries, close = _calls(server_port)
         results = {}
         for client in options.clients.split(","):
-            block = blocks[client]
             arms = {"off": percall.Arm(),
-                    "httprecap": percall.Httprecap(collector_port, functools.partial(block, 1)),
+                    "httprecap": percall.Httprecap(collector_port, calls[client]),
                     # wrapt hands an async entry point's coroutine back as it is
                     "wrapt": percall.Wrapt(entries[client])}
-            results[client] = measure(arms, block, options.pairs, options.block)
+            results[client] = percall.measure(arms, calls[client], options.pairs,
+                                              options.block)
         close()
         print(f"{options.pairs} rounds of {options.block} sequential calls per arm; Python "
               f"{sys.version.split()[0]}, CPUs {sorted(os.sched_getaffinity(0))}\n")
