@@ -13,6 +13,9 @@ that rotates each round:
   (``Session.send``, ``Client.send``, ``AsyncClient.send``, ``ClientSession._request``): the
   floor of any wrapt-based hook.
 
+``httpx-mock`` and ``httpx-async-mock`` are httpx clients on ``MockTransport``: no socket, so
+they show the capture's own cost without the network's spread around it.
+
 An async client's call is one ``run_until_complete`` of a coroutine making one call, on a
 loop kept for the whole run: the loop's own cost is in every arm alike and cancels out.
 Per block: CPU time of the whole process (caller and sender thread) and wall time; an arm's
@@ -37,7 +40,7 @@ from typing import Any
 
 from bench import percall
 
-CLIENTS = ("requests", "httpx", "httpx-async", "aiohttp")
+CLIENTS = ("requests", "httpx", "httpx-async", "aiohttp", "httpx-mock", "httpx-async-mock")
 
 
 def _calls(server_port: int) -> tuple[dict[str, Callable[[], object]],
@@ -52,10 +55,16 @@ def _calls(server_port: int) -> tuple[dict[str, Callable[[], object]],
     session = requests.Session()
     client = httpx.Client()
     async_client = httpx.AsyncClient()
+    # No socket at all: the capture's own cost, without the network's spread around it.
+    mock = httpx.MockTransport(lambda request: httpx.Response(200, content=b"hello"))
+    mock_client, async_mock_client = httpx.Client(transport=mock), httpx.AsyncClient(transport=mock)
     aio_session = loop.run_until_complete(_aiohttp_session(aiohttp))
 
     async def httpx_async() -> bytes:
         return await (await async_client.get(url)).aread()
+
+    async def httpx_async_mock() -> bytes:
+        return await (await async_mock_client.get(url)).aread()
 
     async def aiohttp_call() -> bytes:
         async with aio_session.get(url) as response:
@@ -66,14 +75,20 @@ def _calls(server_port: int) -> tuple[dict[str, Callable[[], object]],
         "httpx": lambda: client.get(url).content,
         "httpx-async": lambda: loop.run_until_complete(httpx_async()),
         "aiohttp": lambda: loop.run_until_complete(aiohttp_call()),
+        "httpx-mock": lambda: mock_client.get(url).content,
+        "httpx-async-mock": lambda: loop.run_until_complete(httpx_async_mock()),
     }
     entries = {"requests": [(requests.Session, "send")], "httpx": [(httpx.Client, "send")],
                "httpx-async": [(httpx.AsyncClient, "send")],
-               "aiohttp": [(aiohttp.ClientSession, "_request")]}
+               "aiohttp": [(aiohttp.ClientSession, "_request")],
+               "httpx-mock": [(httpx.Client, "send")],
+               "httpx-async-mock": [(httpx.AsyncClient, "send")]}
 
     def close() -> None:
         client.close()
+        mock_client.close()
         loop.run_until_complete(async_client.aclose())
+        loop.run_until_complete(async_mock_client.aclose())
         loop.run_until_complete(aio_session.close())
         loop.close()
 

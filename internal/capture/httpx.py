@@ -82,31 +82,37 @@ class _Hop:
         self.listed = len(call.attempts or ())
         self.started_us = time_ns() // 1000
         self.t0 = perf_counter()
-        try:
-            self.target = str(_request_of(args, kwargs).url)
-        except Exception:
-            self.target = ""
+        # The first hop sends the request `send` was given: its URL is the call's already
+        # (turning an httpx URL into text costs microseconds).
+        self.target = call.target if not self.listed else _url_text(args, kwargs)
 
     def answered(self, response: Any) -> None:
         try:
-            size = calls.header_length(response.headers.get("content-length"))
-            self._list(response.status_code, None, size)
+            self._list(response.status_code, None)
         except Exception:
             pass
 
     def failed(self, exc: BaseException) -> None:
         try:
-            self._list(None, calls.describe_error(exc), None)
+            self._list(None, calls.describe_error(exc))
         except Exception:
             pass
 
-    def _list(self, status: int | None, error: tuple[str, str] | None, size: int | None) -> None:
+    def _list(self, status: int | None, error: tuple[str, str] | None) -> None:
         call = self.call
         if len(call.attempts or ()) > self.listed:
             return  # an inner client (a urllib3 transport) listed this hop's wire attempts
         duration_ms = (perf_counter() - self.t0) * 1000.0
+        # No size: the call's own comes from its final response (see _outcome).
         calls._add_attempt(call, (self.started_us, duration_ms, status, error, None,
-                                  self.target, size))
+                                  self.target, None))
+
+
+def _url_text(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    try:
+        return str(_request_of(args, kwargs).url)
+    except Exception:
+        return ""
 
 
 def _send_single_request(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
