@@ -15,13 +15,14 @@ Example (what sitecustomize does)::
 from __future__ import annotations
 
 import atexit
+import importlib
 import os
 import sys
 from collections.abc import Mapping
 from typing import Any
 
 from httprecap.internal import hooks, invocation, patching
-from httprecap.internal.capture import aiohttp, botocore, http_client, httpx, requests, urllib3
+from httprecap.internal.capture import botocore, http_client, requests, urllib3
 from httprecap.internal.capture import call as calls
 from httprecap.internal.capture.record import RecordBuilder
 from httprecap.internal.transport.buffer import Buffer
@@ -37,8 +38,8 @@ TARGETS = (
     (urllib3.MANAGER_MODULE, urllib3.patch_manager),
     (http_client.MODULE, http_client.patch),
     (botocore.MODULE, botocore.patch),
-    (httpx.MODULE, httpx.patch),
-    (aiohttp.MODULE, aiohttp.patch),
+    ("httpx", lambda module: _deferred("httpx", module)),
+    ("aiohttp", lambda module: _deferred("aiohttp", module)),
     ("os", lambda module: _patch_os_exit(module)),  # noqa: PLW0108 (defined below)
 )
 BATCH_SIZE = 1000  # a full batch wakes the sender before its next tick
@@ -154,6 +155,12 @@ def _after_fork_in_child() -> None:
         _start(active.settings, active.environ)
     except Exception:
         pass
+
+
+def _deferred(capture: str, module: Any) -> None:
+    """Patch `module` with a capture module imported only now that its client is: the async
+    clients' capture (and `contextvars`) costs nothing at start-up when they are not used."""
+    importlib.import_module(f"httprecap.internal.capture.{capture}").patch(module)
 
 
 def _patch_os_exit(module: Any) -> None:

@@ -23,7 +23,8 @@ response, which is listed already.
 
 aiohttp returns from ``_request`` once the response's head is read; the body is read later by
 the user. So a record completes when the headers arrive (duration to headers, size from
-Content-Length), as for httpx's streamed responses. Tested with aiohttp 3.14.
+Content-Length), as for httpx's streamed responses. Tested with aiohttp 3.14. This module is
+imported only once aiohttp is (see ``bootstrap._deferred``).
 """
 
 from __future__ import annotations
@@ -37,7 +38,6 @@ from httprecap.internal import patching
 from httprecap.internal.capture import asynccall
 from httprecap.internal.capture import call as calls
 
-MODULE = "aiohttp"
 LIBRARY = "aiohttp"
 # Where a redirect leads, kept on the call (Call has no __slots__) in case that hop fails.
 NEXT_TARGET = "_httprecap_next_target"

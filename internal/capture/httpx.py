@@ -16,7 +16,8 @@ the wire: those runs are the call's attempts, as urllib3's ``_make_request`` run
   duration includes it and the size is the body's. This matches requests' ``stream=True``.
 
 httpx's own transport speaks through httpcore, not urllib3 or http.client, so nothing below
-``send`` records a second call. Tested with httpx 0.28; should ``_send_single_request`` (private)
+``send`` records a second call. This module is imported only once httpx is (see
+``bootstrap._deferred``). Tested with httpx 0.28; should ``_send_single_request`` (private)
 go away, calls are still recorded, only without their hops listed.
 """
 
@@ -31,7 +32,6 @@ from httprecap.internal import patching
 from httprecap.internal.capture import asynccall
 from httprecap.internal.capture import call as calls
 
-MODULE = "httpx"
 LIBRARY = "httpx"
 
 
