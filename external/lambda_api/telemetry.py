@@ -12,11 +12,10 @@ environment itself. Where it does not resolve (the local sandbox, which maps the
 
 from __future__ import annotations
 
-import socket
 import threading
 
 from httprecap.external import log
-from httprecap.external.http11 import Reply, Server, ServerLimits, resolvable
+from httprecap.external.http11 import Reply, Server, ServerLimits, ipv4_of
 from httprecap.external.lambda_api.extensions import LambdaApiError
 
 TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)
@@ -52,12 +51,9 @@ class HostLookup:
 
     def _resolve(self) -> None:
         try:
-            infos = socket.getaddrinfo(resolvable(self._name), None, socket.AF_INET,
-                                       socket.SOCK_STREAM)
+            self._address = ipv4_of(self._name)
         except OSError:
             return
-        if infos:
-            self._address = str(infos[0][4][0])
 
     def address(self, wait: float) -> str:
         """The name's address if it resolved within `wait` seconds, else loopback."""

@@ -19,29 +19,36 @@ from ext_support import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("dataclasses", "inspect", "ast", "dis", "typing", "contextlib", "email", "http",
-         "ssl", "urllib", "datetime", "json", "re", "httprecap.redact", "httprecap.internal")
+         "ssl", "urllib", "datetime", "json", "re", "socket", "enum", "selectors",
+         "httprecap.redact", "httprecap.internal")
 
 # Runs `main()` against a stand-in Extensions API built from modules the extension loads
 # anyway, and prints which HEAVY modules are loaded once the first /event/next is sent: the
 # moment the client hands over to its warm-up (which loads json on purpose), observed there
 # because the stand-in, in the same process, would race with it.
 READY_PROBE = """
-import socket, sys, threading
+import sys, threading
 sys.path.insert(0, sys.argv[1])
+from httprecap.external.http11 import accept, listen
 HEAVY = sys.argv[2].split(",")
-listener = socket.create_server(("127.0.0.1", 0))
+listener = listen("127.0.0.1", 0, 8)
 
 def serve(sock):
-    reader = sock.makefile("rb")
+    data = b""
     while True:
-        start = reader.readline()
-        if not start:
-            return
+        while b"\\r\\n\\r\\n" not in data:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return
+            data += chunk
+        head, _, data = data.partition(b"\\r\\n\\r\\n")
         length = 0
-        while (line := reader.readline()) not in (b"\\r\\n", b""):
+        for line in head.split(b"\\r\\n"):
             if line.lower().startswith(b"content-length:"):
                 length = int(line.split(b":")[1])
-        reader.read(length)
+        while len(data) < length:
+            data += sock.recv(65536)
+        data, start = data[length:], head.split(b"\\r\\n")[0]
         body, extra = b"{}", ""
         if b"/register" in start:
             body = b'{"functionName": "f", "functionVersion": "1", "handler": "h"}'
@@ -51,11 +58,11 @@ def serve(sock):
         sock.sendall(b"HTTP/1.1 200 OK\\r\\nContent-Length: %d\\r\\n%s\\r\\n"
                      % (len(body), extra.encode()) + body)
 
-def accept():
+def accept_all():
     while True:
-        threading.Thread(target=serve, args=(listener.accept()[0],), daemon=True).start()
+        threading.Thread(target=serve, args=(accept(listener),), daemon=True).start()
 
-threading.Thread(target=accept, daemon=True).start()
+threading.Thread(target=accept_all, daemon=True).start()
 import os
 os.environ["AWS_LAMBDA_RUNTIME_API"] = "127.0.0.1:%d" % listener.getsockname()[1]
 from httprecap.external.lambda_api.extensions import ExtensionsClient
