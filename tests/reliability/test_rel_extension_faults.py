@@ -191,9 +191,15 @@ def test_an_extension_crash_mid_invocation_resets_and_recaps_resume(
         timer.join()
         recovered = sandbox.invoke(_event(2))
         # Crash the moment the response is posted: the caller already has it, unchanged.
+        killed: list[int] = []
         after_response = sandbox.invoke(
-            _event(3), on_response=lambda response: _kill_extension(sandbox))
+            _event(3), on_response=lambda response: killed.append(_kill_extension(sandbox)))
+        assert wait_until(lambda: not alive(killed[0]), 5.0)
+        # The sandbox may notice that death only as the next invoke starts (Lambda too: any
+        # extension exit resets), so that one may fail with Extension.Crash; then it serves.
         recovered_again = sandbox.invoke(_event(4))
+        if recovered_again.error_type == "Extension.Crash":
+            recovered_again = sandbox.invoke(_event(5))
     recaps = invoke_recaps(recaps_in(sink))
     assert healthy.ok and recovered.ok and recovered_again.ok
     assert crashed.error_type == "Extension.Crash"
@@ -212,6 +218,7 @@ def test_an_extension_crash_mid_invocation_resets_and_recaps_resume(
                    recapsAfterReinit=2)
 
 
+@pytest.mark.slow
 def test_a_hanging_extension_never_holds_up_the_functions_calls_or_response(
         layer_zip: Path, upstream: UpstreamServer, tmp_path: Path, figures: Figures) -> None:
     sink = tmp_path / "recaps.jsonl"

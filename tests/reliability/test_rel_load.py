@@ -78,21 +78,21 @@ def _consecutive(layer: Path, upstream: UpstreamServer, tmp_path: Path, *, count
             assert last[role][what] <= warm[role][what], (role, what, warm, last)
 
 
-def test_a_hundred_invocations_keep_exact_recaps_and_flat_resources(
+def test_fifty_invocations_keep_exact_recaps_and_flat_resources(
         layer_zip: Path, upstream: UpstreamServer, tmp_path: Path, figures: Figures) -> None:
-    """The fast version of the 1,000: warm-up is the first 20 here."""
+    """The fast version of the 1,000: warm-up is the first 10 here."""
     sink = tmp_path / "recaps.jsonl"
     env = layer_env(UPSTREAM_URL=upstream.url, HTTPRECAP_SINKS=f"file://{sink}")
     with sandbox_for("work", [layer_zip], env, timeout_s=10) as sandbox:
-        first = [sandbox.invoke({"calls": CALLS, "tag": f"inv={n}"}) for n in range(20)]
+        first = [sandbox.invoke({"calls": CALLS, "tag": f"inv={n}"}) for n in range(10)]
         warm = _stats(sandbox)
-        rest = [sandbox.invoke({"calls": CALLS, "tag": f"inv={n}"}) for n in range(20, 100)]
+        rest = [sandbox.invoke({"calls": CALLS, "tag": f"inv={n}"}) for n in range(10, 50)]
         last = _stats(sandbox)
     recaps = invoke_recaps(recaps_in(sink))
     results = first + rest
     assert all(r.ok for r in results)
     assert all(_exact(recaps[r.request_id], n) for n, r in enumerate(results))
-    figures.record("load-100x20", invocations=100, calls=100 * CALLS, afterWarmUp=warm,
+    figures.record("load-50x20", invocations=50, calls=50 * CALLS, afterWarmUp=warm,
                    atEnd=last)
     for role in ("runtime", "extension"):
         for what in ("threads", "fds", "sockets"):

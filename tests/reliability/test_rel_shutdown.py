@@ -78,6 +78,7 @@ def test_everything_pending_is_shipped_within_the_shutdown_deadline(
     assert took < SHUTDOWN_BUDGET_S
 
 
+@pytest.mark.slow
 def test_a_sink_that_never_answers_cannot_hold_the_shutdown_past_its_deadline(
         layer_zip: Path, upstream: UpstreamServer, http_receiver: Receiver, tmp_path: Path,
         figures: Figures) -> None:

@@ -135,7 +135,8 @@ def http_receiver() -> Iterator[Receiver]:
     server.stop()
 
 
-@pytest.mark.parametrize("failure", ["http-500", "never-answers"])
+@pytest.mark.parametrize("failure", ["http-500",
+                                     pytest.param("never-answers", marks=pytest.mark.slow)])
 def test_a_failing_http_sink_costs_at_most_the_budget_and_recovers_without_duplicates(
         failure: str, stage: Stage, http_receiver: Receiver, figures: Figures) -> None:
     def break_sink() -> None:
