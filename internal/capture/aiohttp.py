@@ -164,7 +164,6 @@ _CLIENT = asynccall.Client(LIBRARY, _describe, _outcome, _failed)
 
 def patch(module: ModuleType) -> None:
     """Post-import hook for ``aiohttp``: patch where each method is defined, once."""
-    asynccall.activate()
     _Types.wire_errors = _wire_errors(module)
     for class_name, method, wrapper in (("ClientSession", "_request", _request),
                                         ("ClientResponse", "start", _start)):

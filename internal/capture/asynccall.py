@@ -19,31 +19,20 @@ the one it was created in, which a context variable captured at task creation wo
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from contextvars import ContextVar, Token
+from typing import Any
 
 from httprecap.internal.capture import call as calls
 
-if TYPE_CHECKING:
-    from contextvars import ContextVar, Token
-
 Failed = Callable[[calls.Call, BaseException], None]
 
-# The context variable, once made by activate(): `contextvars` is imported only in a process
-# that imports an async client (which imports it anyway), never at start-up.
-_made: list[ContextVar[calls.Call | None]] = []
-
-
-def activate() -> None:
-    """Make the context variable; called when an async client is patched."""
-    if not _made:
-        from contextvars import ContextVar
-
-        _made.append(ContextVar("httprecap_call", default=None))
+# (This module loads only with an async client, which loads `contextvars` anyway.)
+_current: ContextVar[calls.Call | None] = ContextVar("httprecap_call", default=None)
 
 
 def current() -> calls.Call | None:
     """The call open in this task, if any."""
-    return _made[0].get() if _made else None
+    return _current.get()
 
 
 class Client:
@@ -63,29 +52,28 @@ async def run(client: Client, wrapped: Callable[..., Any], instance: Any,
               args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """Await the user's call inside a new call (unless one is open in this task already);
     the result and any exception reach the user unchanged."""
-    variable = _made[0] if _made else None
-    call = None if variable is None or variable.get() is not None else \
+    call = None if _current.get() is not None else \
         calls.open_call(client.library, client.describe, instance, args, kwargs, nest=False)
-    if call is None or variable is None:
+    if call is None:
         return await wrapped(*args, **kwargs)
-    token = variable.set(call)
+    token = _current.set(call)
     try:
         result = await wrapped(*args, **kwargs)
     except BaseException as exc:
-        _forget(variable, token)
+        _forget(token)
         _note_failure(client.failed, call, exc)
         calls.close(call, exc=exc)
         raise
-    _forget(variable, token)
+    _forget(token)
     calls.close(call, result=result, outcome=client.outcome)
     return result
 
 
-def _forget(variable: ContextVar[calls.Call | None], token: Token[calls.Call | None]) -> None:
+def _forget(token: Token[calls.Call | None]) -> None:
     try:
-        variable.reset(token)
+        _current.reset(token)
     except Exception:  # resumed in another context (a coroutine driven by hand): clear it here
-        variable.set(None)
+        _current.set(None)
 
 
 def _note_failure(failed: Failed | None, call: calls.Call, exc: BaseException) -> None:

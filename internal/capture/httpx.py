@@ -153,7 +153,6 @@ async def _timed_hop(call: calls.Call, wrapped: Callable[..., Any], args: tuple[
 
 def patch(module: ModuleType) -> None:
     """Post-import hook for ``httpx``: patch where each method is defined, once."""
-    asynccall.activate()
     for class_name, send, hop in (
         ("Client", _send, _send_single_request),
         ("AsyncClient", _send_async, _send_single_request_async),
