@@ -60,7 +60,7 @@ class Recap(_RecapBase):
 
     def __init__(self, fields: dict[str, Any], pieces: list[str], sizes: list[int],
                  calls: list[Any] | None = None) -> None:
-        self.fields = fields  # `calls` is [] here: the calls are `pieces`
+        self.fields = fields  # `calls` is [] here: the calls are `pieces`; fixed once shipped
         self.pieces = pieces  # each call's JSON, in recap order
         self.sizes = sizes  # each piece's UTF-8 size
         self._calls = calls  # the calls as objects, once someone asked for them
@@ -111,20 +111,26 @@ class Recap(_RecapBase):
         """The whole recap as one line of JSON, built once whichever sink asks first."""
         with self._lock:
             if self._line is None:
-                self._line = self.with_calls(len(self.pieces))
+                self._line = self._join(self._frame(), len(self.pieces))
             return self._line
 
     @property
     def size(self) -> int:
         """UTF-8 size of `line()`, without building it."""
         with self._lock:
-            if self._fields_json is None:
-                self._fields_json = compact_json(self.fields)
-            frame = self._fields_json
+            frame = self._frame()
         return utf8_size(frame) + sum(self.sizes) + max(len(self.sizes) - 1, 0)
 
-    def with_calls(self, kept: int, extra: Mapping[str, Any] | None = None) -> str:
+    def with_calls(self, kept: int, extra: Mapping[str, Any]) -> str:
         """The line with only the first `kept` calls, and `extra` fields appended."""
-        fields = self.fields if extra is None else {**self.fields, **extra}
-        before, _, after = compact_json(fields).partition(_CALLS_SLOT)
+        return self._join(compact_json({**self.fields, **extra}), kept)
+
+    def _frame(self) -> str:
+        """The fields as JSON, `calls` empty (the caller holds the lock)."""
+        if self._fields_json is None:
+            self._fields_json = compact_json(self.fields)
+        return self._fields_json
+
+    def _join(self, frame: str, kept: int) -> str:
+        before, _, after = frame.partition(_CALLS_SLOT)
         return "".join((before, '"calls":[', ",".join(self.pieces[:kept]), "]", after))
