@@ -53,10 +53,10 @@ FULL = {"startup": {"rounds": 20}, "ext_startup": {"rounds": 15}, "coldstart": {
         "micro": {"rounds": 40, "block": 250}, "sandbox": {"invokes": 200}}
 QUICK = {"startup": {"rounds": 5}, "ext_startup": {"rounds": 5}, "coldstart": {"rounds": 4},
          "warm": {"rounds": 8}, "extension": {"rounds": 5, "big": 0},
-         "micro": {"rounds": 10, "block": 100}, "sandbox": {"invokes": 0}}
+         "micro": {"rounds": 20, "block": 100}, "sandbox": {"invokes": 0}}
 COMPANIONS = {  # other engineers' benches, run as they are (full runs only)
     "bench/extension_ship.py": ["-m", "bench.extension_ship", "--repeat", "20", "--startups", "15"],
-    "bench/percall.py": ["bench/percall.py"],
+    "bench/percall.py": ["bench/percall.py", "--pairs", "20", "--otel"],
 }
 
 

@@ -31,7 +31,6 @@ from httprecap.sandbox import Sandbox
 from httprecap.sandbox.opt import unpack_layers
 
 TOP = 15
-ENTRY_SHARE = 0.97  # frames in nearly every sample: the process's entry points
 RATE = 1000
 
 
@@ -72,8 +71,8 @@ def _invoke_many(sandbox: Sandbox, url: str, calls: int, invokes: int) -> None:
 def fold(raw: str) -> str:
     """Functions by inclusive share of the samples, from py-spy's raw (collapsed) output.
 
-    The process's entry frames (every sample passes through them) are left out; httprecap's
-    own functions are marked with `*`.
+    Frames every sample passes through without running themselves (the process's entry
+    points) are left out; httprecap's own functions are marked with `*`.
     """
     inclusive: Counter[str] = Counter()
     own: Counter[str] = Counter()
@@ -96,8 +95,11 @@ def fold(raw: str) -> str:
         return "(no samples)"
     rows = [f"{count / total * 100:5.1f} % incl. {own[label] / total * 100:5.1f} % self  "
             f"{'*' if label in ours else ' '} {label}"
-            for label, count in inclusive.most_common() if count < total * ENTRY_SHARE][:TOP]
-    return f"{total} samples holding the GIL at {RATE} Hz\n" + "\n".join(rows)
+            for label, count in inclusive.most_common()
+            if count < total or own[label]][:TOP]
+    ours_share = sum(own[label] for label in ours) / total * 100
+    return (f"{total} samples holding the GIL at {RATE} Hz; httprecap's own functions "
+            f"(self time): {ours_share:.1f} %\n" + "\n".join(rows))
 
 
 def _short(frame: str) -> str:

@@ -115,11 +115,12 @@ def _cold_targets(read: Reading) -> list[Target]:
     if not met:
         runtime = read.startup_added().median if read.has("startup") else float("nan")
         ready = read.ready_ms() if read.has("ext_startup") else float("nan")
-        note = (f"{_missed_by(ratio.median, 1.10, 'x')} (+{added.median:.0f} ms). The runtime "
-                f"process's own start-up differs by only {runtime:+.1f} ms with the layer "
-                f"(table *Runtime start-up*); the rest is the external extension's start-up (ready "
-                f"{ready:.0f} ms after launch), which Lambda's init waits for and which, on one "
-                "vCPU, competes with the runtime's own init for the CPU. Where the extension's "
+        note = (f"{_missed_by(ratio.median, 1.10, 'x')} (+{added.median:.0f} ms). Two parts: "
+                f"the runtime process's own start-up with the layer's sitecustomize (added "
+                f"{runtime:+.1f} ms in the plain-process measurement, table *Runtime start-up*) "
+                f"and the external extension's start-up (ready {ready:.0f} ms after launch), "
+                "which Lambda's init waits for and which, on one vCPU, competes with the "
+                "runtime's own init for the CPU. Where the extension's "
                 "start-up goes: profile *extension imports* (external/main.py -> "
                 "external/modes.py -> external/lambda_api/telemetry.py and the stdlib modules "
                 "they pull in) plus the interpreter's own start.")

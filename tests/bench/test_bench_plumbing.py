@@ -58,6 +58,7 @@ def test_profile_folding_gives_inclusive_and_self_shares_and_marks_httprecap() -
            "<module> (/x/boot.py:1);other (/venv/site-packages/lib/thing.py:2) 1\n")
     folded = profiles.fold(raw)
     assert folded.startswith("4 samples")
+    assert "httprecap's own functions (self time): 0.0 %" in folded
     assert " 75.0 % incl.   0.0 % self  * run (internal/capture/call.py)" in folded
     assert "<module>" not in folded  # in every sample: an entry frame
 
