@@ -15,8 +15,10 @@ sender's connection and hello, the exporter's session) out of the steady per-cal
 Per block: CPU time of this process (every thread: the caller's, httprecap's sender,
 OpenTelemetry's export thread) including the flush, and wall time of the calls alone. The
 overhead per call is the block's figure minus the same round's (a) block, over the block
-size; the median over rounds is reported with min..max. Outside an invocation httprecap
-attributes the calls to the init phase; the work per call is the same.
+size; the median over rounds is reported with min..max. Next to it, the difference of the
+fastest blocks (min over rounds of (b) or (c) minus min over rounds of (a)): load from other
+work only ever adds time, so on a busy machine this is the steadier estimate. Outside an
+invocation httprecap attributes the calls to the init phase; the work per call is the same.
 
     .venv/bin/python -m bench.micro [--rounds 40] [--block 250]
 """
@@ -132,7 +134,7 @@ def measure(servers: Servers, rounds: int, block: int) -> Samples:
             with modes.active(mode) as flush:
                 _block(call, block, flush)
         figures: dict[str, dict[str, list[float]]] = {
-            mode: {"cpu": [], "wall": [], "base_wall": []} for mode in MODES}
+            mode: {"cpu": [], "wall": [], "base_wall": [], "block_cpu": []} for mode in MODES}
         for number in range(rounds):
             blocks = {}
             for mode in rotated(MODES, number):
@@ -145,24 +147,33 @@ def measure(servers: Servers, rounds: int, block: int) -> Samples:
                     added = (blocks[mode][metric] - blocks["none"][metric]) / block * 1e6
                     figures[mode][metric].append(added)
                 figures[mode]["base_wall"].append(blocks["none"]["wall"] / block * 1e6)
+                figures[mode]["block_cpu"].append(blocks[mode]["cpu"] / block * 1e6)
         samples[client] = figures
     return samples
 
 
+def fastest_added(figures: dict[str, dict[str, list[float]]], mode: str) -> float:
+    """CPU µs per call of `mode`'s fastest block minus that of the fastest bare block."""
+    return min(figures[mode]["block_cpu"]) - min(figures["none"]["block_cpu"])
+
+
 def table(samples: Samples) -> str:
-    lines = ["| client | bare call, µs (wall) | httprecap added, µs CPU | httprecap added, µs "
-             "wall | OpenTelemetry added, µs CPU | OpenTelemetry added, µs wall | "
-             "httprecap / OpenTelemetry (CPU) |", "|---|---|---|---|---|---|---|"]
+    lines = ["| client | bare call, µs (wall) | httprecap added, µs CPU | fastest blocks, µs "
+             "CPU | httprecap added, µs wall | OpenTelemetry added, µs CPU | fastest blocks, "
+             "µs CPU | OpenTelemetry added, µs wall | httprecap / OpenTelemetry (CPU) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for client, figures in samples.items():
         ours, theirs = figures["httprecap"], figures.get("otel")
-        otel_cells = "n/a | n/a | n/a"
+        otel_cells = "n/a | n/a | n/a | n/a"
         if theirs:
             share = Summary.of(ours["cpu"]).median / Summary.of(theirs["cpu"]).median
             otel_cells = (f"{Summary.of(theirs['cpu']).text(1)} | "
+                          f"{fastest_added(figures, 'otel'):.1f} | "
                           f"{Summary.of(theirs['wall']).text(1)} | {share:.3f}")
         lines.append(f"| {client} | {Summary.of(figures['none']['base_wall']).text(0)} | "
-                     f"{Summary.of(ours['cpu']).text(1)} | {Summary.of(ours['wall']).text(1)} | "
-                     f"{otel_cells} |")
+                     f"{Summary.of(ours['cpu']).text(1)} | "
+                     f"{fastest_added(figures, 'httprecap'):.1f} | "
+                     f"{Summary.of(ours['wall']).text(1)} | {otel_cells} |")
     return "\n".join(lines)
 
 

@@ -73,9 +73,10 @@ def _results(per_call_us: float, cold_ratio: float) -> dict[str, Any]:
         figures.update({"runtime_peak_mib": [40.0], "runtime_current_mib": [40.0]})
     warm["httprecap"].update({"extension_peak_mib": [13.0], "extension_current_mib": [12.0]})
     micro = {client: {"none": {"cpu": [0.0] * rounds, "wall": [0.0] * rounds,
-                               "base_wall": [400.0] * rounds},
+                               "base_wall": [400.0] * rounds, "block_cpu": [300.0] * rounds},
                       "httprecap": {"cpu": [per_call_us] * rounds, "wall": [per_call_us] * rounds,
-                                    "base_wall": [400.0] * rounds}}
+                                    "base_wall": [400.0] * rounds,
+                                    "block_cpu": [300.0 + per_call_us] * rounds}}
              for client in ("requests", "urllib3", "boto3")}
     cold = {"none": {"init_ms": [300.0] * rounds, "first_response_ms": [301.0] * rounds,
                      "runtime_peak_mib": [40.0] * rounds, "extension_peak_mib": [0.0] * rounds},
