@@ -180,9 +180,9 @@ _MICRO = ("In one process, blocks of {block} calls to the loopback upstream, {ro
           "OpenTelemetry's exporter) including the flush at the end of each block, minus the "
           "same round's (a), per call; wall is the calls alone. *Fastest blocks* is the "
           "fastest (b) or (c) block minus the fastest (a) block: other work on the machine "
-          "only ever adds time, so under load it is the steadier estimate. boto3 is `s3.get_object` + "
-          "reading the body. The X-Ray SDK cannot be unpatched in process, so it appears in "
-          "the whole-invocation tables only.")
+          "only ever adds time, so under load it is the steadier estimate. boto3 is "
+          "`s3.get_object` + reading the body. The X-Ray SDK cannot be unpatched in process, "
+          "so it appears in the whole-invocation tables only.")
 _STARTUP = ("Plain processes, {rounds} rounds, order rotating: each configuration's runtime "
             "interpreter started as its configuration starts it, importing requests and boto3 "
             "(`bench/startup.py`). Added = same-round difference to (a). Peak RSS from wait4.")
