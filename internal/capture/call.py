@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from threading import current_thread
 from time import perf_counter, time_ns
 from typing import TYPE_CHECKING, Any
@@ -40,9 +40,11 @@ if TYPE_CHECKING:  # typing.Protocol is slow to build; this module loads at inte
 
 # (scheme, host, port) of a request, when the client knows them without parsing a URL.
 Origin = tuple[str, str, int]
-# startedAtUs, durationMs, status, (error type, message) | None, origin, target, bytesReceived
+# startedAtUs, durationMs, status, (error type, message) | None, origin, target, bytesReceived.
+# bytesReceived may be the response's headers instead: the sender reads their Content-Length
+# (`size_of`), since looking a header up costs the hot path more than keeping a reference.
 Attempt = tuple[int, float, "int | None", "tuple[str, str] | None", "Origin | None", str,
-                "int | None"]
+                "int | Mapping[str, Any] | None"]
 
 
 class Options:
@@ -88,13 +90,18 @@ class Call:
         request_id = invocation.state.request_id
         self.request_id = request_id if request_id is not None else \
             invocation.current_request_id()
-        self.thread = current_thread().name
+        self.thread = _local.thread  # its name is read on the sender
         self.started_us = time_ns() // 1000
         self.t0 = perf_counter()
 
 
 class _Local(threading.local):
+    """Per thread: the call open on it, and the thread itself (looked up once per thread)."""
+
     call: Call | None = None
+
+    def __init__(self) -> None:  # runs once in each thread that touches it
+        self.thread = current_thread()
 
 
 _local = _Local()
@@ -174,13 +181,8 @@ def discard(call: Call) -> None:
 
 
 def _hand_over(call: Call) -> None:
-    attempts = call.attempts
-    if attempts:
-        last = attempts[-1]
-        if call.status is None:
-            call.status = last[2]
-        if call.bytes_received is None:
-            call.bytes_received = last[6]
+    # What the call's client did not say (its status, its size) the sender takes from the
+    # last attempt: see record.py.
     target = sink
     if target is not None:
         target.inflight.pop(call.id, None)
@@ -193,20 +195,42 @@ def run_attempt(call: Call, wrapped: Callable[..., Any], args: tuple[Any, ...],
     """One wire attempt of `call` (urllib3's per-request method): timed and listed."""
     if not call.target:  # botocore: the call is located by its first attempt
         call.method, call.origin, call.target = method, origin, target
-    started_us = time_ns() // 1000
     t0 = perf_counter()
     try:
         response = wrapped(*args, **kwargs)
     except BaseException as exc:
-        _add_attempt(call, (started_us, _since(t0), None, describe_error(exc), origin, target,
-                            None))
+        _add_attempt(call, (_started_us(call, t0), _since(t0), None, describe_error(exc),
+                            origin, target, None))
         raise
+    duration_ms = _since(t0)
     try:
-        status, size = response.status, response_size(response, "_body")
+        status, size = response.status, _size_or_headers(response)
     except Exception:
         status, size = None, None
-    _add_attempt(call, (started_us, _since(t0), status, None, origin, target, size))
+    _add_attempt(call, (_started_us(call, t0), duration_ms, status, None, origin, target, size))
     return response
+
+
+def _started_us(call: Call, t0: float) -> int:
+    """Epoch µs of the perf_counter instant `t0` within `call` (no second clock read)."""
+    return call.started_us + int((t0 - call.t0) * 1e6)
+
+
+def _size_or_headers(response: Any) -> int | Mapping[str, Any] | None:
+    """A urllib3 response's body size if it is already read, else its headers (the sender
+    reads their Content-Length only if the size is ever needed)."""
+    body = response.__dict__.get("_body")
+    if isinstance(body, bytes):
+        return len(body)
+    headers: Mapping[str, Any] | None = response.headers
+    return headers
+
+
+def size_of(size: int | Mapping[str, Any] | None) -> int | None:
+    """An attempt's bytesReceived: as recorded, or the Content-Length of recorded headers."""
+    if size is None or isinstance(size, int):
+        return size
+    return header_length(size.get("content-length"))
 
 
 def _add_attempt(call: Call, attempt: Attempt) -> None:

@@ -3,8 +3,10 @@
 Covers ``urllib.request`` and any other user of ``HTTPConnection.request``. A call opens in
 ``request`` (where connection errors surface: DNS, refused, TLS, and where the body size is
 known) and closes in ``getresponse``; the open call rides on the connection object, which
-carries one request at a time. urllib3 overrides ``request``, so under urllib3 (and so under
-requests and botocore) only ``getresponse`` runs through us, for the price of one dict lookup.
+carries one request at a time. ``getresponse`` is hooked on that one connection only, as an
+instance attribute, until its response arrives: urllib3 overrides ``request`` but calls
+http.client's ``getresponse``, so a class-level hook there would cost every urllib3, requests
+and botocore call one more wrapper; this way they pay nothing here.
 The low-level ``putrequest``/``endheaders`` API (``xmlrpc.client``) is not captured: hooking it
 would cost every urllib3 call two more wrappers.
 """
@@ -12,7 +14,7 @@ would cost every urllib3 call two more wrappers.
 from __future__ import annotations
 
 from collections.abc import Callable
-from types import ModuleType
+from types import MethodType, ModuleType
 from typing import Any
 
 from httprecap.internal import patching
@@ -20,6 +22,7 @@ from httprecap.internal.capture import call as calls
 
 MODULE = "http.client"
 ATTRIBUTE = "_httprecap_call"
+HOOK = "getresponse"
 
 
 def _describe(call: calls.Call, connection: Any, args: tuple[Any, ...],
@@ -60,23 +63,27 @@ def _request(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
 
 def _park(connection: Any, call: calls.Call) -> None:
     try:
-        previous = connection.__dict__.get(ATTRIBUTE)
+        state = connection.__dict__
+        previous = state.get(ATTRIBUTE)
         if previous is not None:
             calls.discard(previous)  # a request the caller abandoned before its response
-        setattr(connection, ATTRIBUTE, call)
+        state[ATTRIBUTE] = call
+        # Shadows the class's method on this object only; removed when it runs.
+        state[HOOK] = MethodType(_getresponse, connection)
     except Exception:
         calls.discard(call)
 
 
-def _getresponse(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
-                 kwargs: dict[str, Any]) -> Any:
-    call = instance.__dict__.pop(ATTRIBUTE, None)
+def _getresponse(connection: Any, *args: Any, **kwargs: Any) -> Any:
+    """`connection.getresponse` while a captured request waits for its response."""
+    state = connection.__dict__
+    state.pop(HOOK, None)
+    call = state.pop(ATTRIBUTE, None)
+    getresponse = connection.getresponse  # the class's, now that ours is gone
     if call is None:
-        return wrapped(*args, **kwargs)
-    return calls.run(call, wrapped, args, kwargs, _outcome)
+        return getresponse(*args, **kwargs)
+    return calls.run(call, getresponse, args, kwargs, _outcome)
 
 
 def patch(module: ModuleType) -> None:
-    connection = module.HTTPConnection
-    patching.wrap(connection, "request", _request)
-    patching.wrap(connection, "getresponse", _getresponse)
+    patching.wrap(module.HTTPConnection, "request", _request)

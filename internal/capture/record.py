@@ -16,11 +16,12 @@ from json.encoder import encode_basestring_ascii as _quote
 from typing import Any
 from urllib.parse import urlsplit
 
-from httprecap.internal.capture.call import Attempt, Call, Origin
+from httprecap.internal.capture.call import Attempt, Call, Origin, size_of
 from httprecap.redact import MAX_FIELD_CHARS, Redactor
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 LOCATE_CACHE_SIZE = 512
+DESCRIBED_CACHE_SIZE = 512
 
 
 class RecordBuilder:
@@ -31,37 +32,60 @@ class RecordBuilder:
         self.id_prefix = f"{os.getpid():x}"
         # A function calls the same few endpoints again and again: split and redact each once.
         self._located: dict[tuple[Origin | None, str], tuple[str, str, int, str, str]] = {}
+        self._described_cache: dict[tuple[Any, ...], str] = {}
 
     def call_message(self, call: Call) -> str:
         """``{"k":"call","call":{...}}`` for a finished call."""
+        status, received = call.status, call.bytes_received
         attempts = call.attempts
-        # One attempt is the call itself: attempts are listed only when there were several.
-        listed = ",".join(self._attempt(a) for a in attempts) if attempts and \
-            len(attempts) > 1 else ""
+        listed = ""
+        if attempts:
+            # What the call's client did not say, its last attempt does (botocore).
+            last = attempts[-1]
+            status = last[2] if status is None else status
+            received = size_of(last[6]) if received is None else received
+            # One attempt is the call itself: attempts are listed only when there were several.
+            if len(attempts) > 1:
+                listed = ",".join(self._attempt(a) for a in attempts)
+        error = "null" if call.error is None else self._error(call.error)
         return (f'{{"k":"call","call":{{{self._known_at_start(call)}'
-                f',"durationMs":{round(call.duration_ms, 3)!r}'
-                f',"status":{_int(call.status)}'
-                f',"error":{self._error(call.error)}'
-                f',"bytesSent":{_int(call.bytes_sent)}'
-                f',"bytesReceived":{_int(call.bytes_received)}'
-                f',"attempts":[{listed}]{self._captured(call)}}}}}')
+                f',"durationMs":{round(call.duration_ms, 3)!r},"status":{_int(status)}'
+                f',"error":{error},"bytesSent":{_int(call.bytes_sent)}'
+                f',"bytesReceived":{_int(received)},"attempts":[{listed}]'
+                f'{self._captured(call)}}}}}')
 
     def start_message(self, call: Call) -> str:
         """``{"k":"start","call":{...}}`` for a call still running."""
         return f'{{"k":"start","call":{{{self._known_at_start(call)}}}}}'
 
     def _known_at_start(self, call: Call) -> str:
-        scheme, host, port, path, url = self._locate(call.origin, call.target)
-        aws = "null"
-        if call.aws is not None:
-            service, operation, region = call.aws
-            aws = (f'{{"service":{_quote(service)},"operation":{_quote(operation)}'
-                   f',"region":{_quote(region)}}}')
-        return (f'"id":"{self.id_prefix}-{call.id}","requestId":{_text(call.request_id)}'
-                f',"startedAtUs":{call.started_us},"method":{_text(call.method)}'
+        return (f'"id":"{self.id_prefix}-{call.id}","startedAtUs":{call.started_us},'
+                + self._described(call))
+
+    def _described(self, call: Call) -> str:
+        """Request id, method, location, library, thread and AWS operation, as JSON members.
+        A function repeats the same few requests from the same threads: each is written once."""
+        key = (call.request_id, call.method, call.origin, call.target, call.library,
+               call.thread.name, call.aws)
+        described = self._described_cache.get(key)
+        if described is None:
+            if len(self._described_cache) >= DESCRIBED_CACHE_SIZE:
+                self._described_cache.clear()
+            described = self._described_cache[key] = self._describe(key)
+        return described
+
+    def _describe(self, key: tuple[Any, ...]) -> str:
+        request_id, method, origin, target, library, thread, aws = key
+        scheme, host, port, path, url = self._locate(origin, target)
+        aws_text = "null"
+        if aws is not None:
+            service, operation, region = aws
+            aws_text = (f'{{"service":{_quote(service)},"operation":{_quote(operation)}'
+                        f',"region":{_quote(region)}}}')
+        return (f'"requestId":{_text(request_id)},"method":{_text(method)}'
                 f',"scheme":{_text(scheme)},"host":{_text(host)},"port":{port}'
-                f',"path":{_text(path)},"url":{_text(url)},"library":{_quote(call.library)}'
-                f',"thread":{_text(call.thread)},"aws":{aws}')
+                f',"path":{_text(path)},"url":{_text(url)},"library":{_quote(library)}'
+                f',"thread":{_text(thread)},"aws":{aws_text}')
 
     def _locate(self, origin: Origin | None, target: str) -> tuple[str, str, int, str, str]:
         """scheme, host, port, path and the redacted URL of a request."""
@@ -87,18 +111,20 @@ class RecordBuilder:
 
     def _attempt(self, attempt: Attempt) -> str:
         started_us, duration_ms, status, error, origin, target, _size = attempt
+        error_text = "null" if error is None else self._error(error)
         return (f'{{"startedAtUs":{started_us},"durationMs":{round(duration_ms, 3)!r}'
-                f',"status":{_int(status)},"error":{self._error(error)}'
+                f',"status":{_int(status)},"error":{error_text}'
                 f',"url":{_text(self._locate(origin, target)[4])}}}')
 
-    def _error(self, error: tuple[str, str] | None) -> str:
-        if error is None:
-            return "null"
+    def _error(self, error: tuple[str, str]) -> str:
         kind, message = error
         return f'{{"type":{_text(kind)},"message":{_quote(self.redactor.text(message))}}}'
 
     def _captured(self, call: Call) -> str:
         """The opt-in fields (HTTPRECAP_CAPTURE_HEADERS / _BODIES), when present."""
+        if (call.request_headers is None and call.response_headers is None
+                and call.request_body is None and call.response_body is None):
+            return ""
         fields: dict[str, Any] = {}
         if call.request_headers is not None:
             fields["requestHeaders"] = self.redactor.headers(call.request_headers)

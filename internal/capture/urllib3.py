@@ -69,8 +69,11 @@ def _make_request(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, .
     if call is None:
         return wrapped(*args, **kwargs)
     try:
-        method = _argument(args, kwargs, 1, "method") or ""
-        target = _argument(args, kwargs, 2, "url") or ""
+        if len(args) > 2:  # how urllib3 calls it: (conn, method, url, ...)
+            method, target = args[1] or "", args[2] or ""
+        else:
+            method = _argument(args, kwargs, 1, "method") or ""
+            target = _argument(args, kwargs, 2, "url") or ""
         origin = None if target.startswith(("http://", "https://")) else _origin(instance)
     except Exception:
         return wrapped(*args, **kwargs)
