@@ -6,6 +6,8 @@ Lambda would run it, against a stand-in Extensions API on loopback. The bench pl
 the internal extension's sender posts them).
 
 Start-up: from `Popen` of the launcher to its first `GET /extension/event/next` (ready).
+With `--baseline DIR` (another source tree, e.g. `git archive 6da1f4e core external wrapper
+| tar -x -C DIR`), its launches alternate with this tree's, so both see the same load.
 
 Post-runtime extension time: the function makes its calls one after the other (2.5 to 11.5 ms
 each); the internal extension's sender posts them in batches every 50 ms while the function
@@ -19,7 +21,7 @@ rows send every call in the last batch (a function that made all its calls in it
 50 ms). Every recap is checked: delivered to each sink, nothing dropped, calls only trimmed
 where a size limit says so.
 
-    .venv/bin/python -m bench.extension_ship [--repeat 30] [--startups 20]
+    .venv/bin/python -m bench.extension_ship [--repeat 30] [--startups 20] [--baseline DIR]
 """
 
 from __future__ import annotations
@@ -50,18 +52,18 @@ BATCH_BYTES = 1024 * 1024  # the internal sender's MAX_BATCH_BYTES
 T_ORIGIN = 1_790_000_000_000_000
 
 
-def make_layer(root: Path) -> Path:
+def make_layer(root: Path, source: Path = ROOT) -> Path:
     """A layer directory shaped like the built one, symlinked to the source folders."""
     (root / "extensions").mkdir(parents=True)
     launcher = root / "extensions" / "httprecap"
-    shutil.copyfile(ROOT / "wrapper" / "httprecap-extension", launcher)
+    shutil.copyfile(source / "wrapper" / "httprecap-extension", launcher)
     launcher.chmod(0o755)
     package = root / "httprecap" / "lib" / "httprecap"
     package.mkdir(parents=True)
-    for entry in (ROOT / "core").iterdir():
+    for entry in (source / "core").iterdir():
         if entry.name != "__pycache__":
             (package / entry.name).symlink_to(entry)
-    (package / "external").symlink_to(ROOT / "external")
+    (package / "external").symlink_to(source / "external")
     return launcher
 
 
@@ -340,14 +342,18 @@ def run_sinks(launcher: Path, sinks: str, file: Path | None, repeat: int) -> dic
             "stderr": [line for line in ext.stderr if b"error" in line]}
 
 
-def startup(launcher: Path, count: int) -> list[float]:
+def startup(launchers: dict[str, Path], count: int) -> dict[str, list[float]]:
+    """Ready times of each launcher, launched in turn `count` times (after one launch each
+    that writes the bytecode, as the layer build does)."""
     api = StandIn()
-    readies = []
+    readies: dict[str, list[float]] = {name: [] for name in launchers}
     try:
-        for _ in range(count):
-            ext = Extension(launcher, api, "stdout")
-            readies.append(ext.ready * 1000)
-            ext.shutdown()
+        for number in range(count + 1):
+            for name, launcher in launchers.items():
+                ext = Extension(launcher, api, "stdout")
+                if number:
+                    readies[name].append(ext.ready * 1000)
+                ext.shutdown()
     finally:
         api.close()
     return readies
@@ -363,16 +369,24 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--repeat", type=int, default=30, help="invocations per call count")
     parser.add_argument("--startups", type=int, default=20, help="launches to time")
+    parser.add_argument("--baseline", type=Path, help="another source tree to compare with")
     args = parser.parse_args(argv)
     load = os.getloadavg()[0]
-    print(f"`{COMMAND} --repeat {args.repeat} --startups {args.startups}` "
+    baseline = f" --baseline {args.baseline}" if args.baseline else ""
+    print(f"`{COMMAND} --repeat {args.repeat} --startups {args.startups}{baseline}` "
           f"(Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load {load:.1f})\n")
     failed = False
     with tempfile.TemporaryDirectory(prefix="httprecap-bench-") as tmp:
         launcher = make_layer(Path(tmp) / "layer")
-        readies = startup(launcher, args.startups)
-        print("| start-up (ms) | runs | median | min | max |\n|---|---|---|---|---|")
-        print(_row("launcher Popen -> first /extension/event/next", readies) + "\n")
+        launchers = {"this tree": launcher}
+        if args.baseline:
+            launchers[str(args.baseline)] = make_layer(Path(tmp) / "base", args.baseline)
+        readies = startup(launchers, args.startups)
+        print("| launcher Popen -> first /extension/event/next (ms) | runs | median | min "
+              "| max |\n|---|---|---|---|---|")
+        for name, values in readies.items():
+            print(_row(name, values))
+        print()
         for sinks, file in (("stdout", None), ("stdout+file", Path(tmp) / "recaps.jsonl")):
             spec = "stdout" if file is None else f"stdout,file://{file}"
             result = run_sinks(launcher, spec, file, args.repeat)
