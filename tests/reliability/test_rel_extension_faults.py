@@ -178,6 +178,20 @@ def _kill_extension(sandbox: Sandbox, sig: int = signal.SIGKILL) -> int:
     return pid
 
 
+def _stop_once_thawed(sandbox: Sandbox) -> int:
+    """SIGSTOP the extension once the invoke has thawed it (a stop sent while it is still
+    frozen would be undone by the thaw's SIGCONT)."""
+    pid = sandbox_processes(sandbox)["extension"]
+    assert wait_until(lambda: _state(pid) not in ("T", "t"), 5.0, 0.002)
+    time.sleep(0.1)
+    os.kill(pid, signal.SIGSTOP)
+    return pid
+
+
+def _state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
 def test_an_extension_crash_mid_invocation_resets_and_recaps_resume(
         layer_zip: Path, upstream: UpstreamServer, tmp_path: Path, figures: Figures) -> None:
     sink = tmp_path / "recaps.jsonl"
@@ -234,8 +248,7 @@ def test_a_hanging_extension_never_holds_up_the_functions_calls_or_response(
         before = healthy.invoke(_event(0, calls=calls, pause_ms=pause_ms))
         warm = faulty.invoke(_event(1, calls=calls, pause_ms=pause_ms))
         # SIGSTOP during the handler's pause: its calls run while the collector hangs.
-        timer = threading.Timer(0.2, lambda: stopped.append(
-            _kill_extension(faulty, signal.SIGSTOP)))
+        timer = threading.Thread(target=lambda: stopped.append(_stop_once_thawed(faulty)))
         timer.start()
         hung = faulty.invoke(_event(2, calls=calls, pause_ms=pause_ms))
         timer.join()
@@ -305,5 +318,6 @@ def test_without_the_internal_extension_recaps_ship_with_a_hint_at_little_cost(
                    extensionMsFirst=round(results[0].extension_overhead_ms, 1),
                    extensionMsMedianAfter=round(median(overheads), 1),
                    extensionMsMaxAfter=round(max(overheads), 1))
-    # After the first invocation nothing waits for a hand-off that will never come.
-    assert max(overheads) < 50.0
+    # After the first invocation nothing waits for a hand-off that will never come (the
+    # hand-off timeout is 200 ms; what is left is the telemetry's own delivery delay).
+    assert max(overheads) < 100.0
