@@ -4,7 +4,9 @@
 (c) `otel`: the OpenTelemetry Lambda layer's equivalent (see otel_layer.py); (d) `xray`: the
 AWS X-Ray SDK patching requests and botocore at the handler's import, sending to a loopback
 UDP port that plays the daemon (invokes carry a trace id so the SDK has a facade segment).
-All four run the same handler (functions/app.py) in the same sandbox.
+(e) `control`: an external extension that does nothing (control_layer.py), to tell what any
+extension costs in this sandbox from what httprecap adds. All run the same handler
+(functions/app.py) in the same sandbox.
 """
 
 from __future__ import annotations
@@ -15,13 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import otel_layer
+from bench import control_layer, otel_layer
 from httprecap.sandbox import FunctionConfig, Sandbox
 
 FUNCTIONS = Path(__file__).resolve().parent / "functions"
-NAMES = ("none", "httprecap", "otel", "xray")
+NAMES = ("none", "httprecap", "otel", "xray", "control")
 LABELS = {"none": "(a) no layer", "httprecap": "(b) httprecap", "otel": "(c) OpenTelemetry",
-          "xray": "(d) X-Ray SDK"}
+          "xray": "(d) X-Ray SDK", "control": "(e) empty extension (control)"}
 TRACE_ID = "Root=1-67a1b2c3-0123456789abcdef01234567;Parent=0123456789abcdef;Sampled=1"
 TIMEOUT_S = 300.0  # the 10,000-call invoke takes seconds (a minute on a loaded machine)
 MEMORY_MB = 1024
@@ -65,6 +67,7 @@ def prepare(work: Path, ports: Mapping[str, int],
         "otel": Setup("otel", "app.handler", (otel_dir,), otel_layer.env(ports["otlp"])),
         "xray": Setup("xray", "xray_app.handler", (),
                       {"AWS_XRAY_DAEMON_ADDRESS": f"127.0.0.1:{ports['xray']}"}),
+        "control": Setup("control", "app.handler", (control_layer.build(work / "control"),)),
     }
 
 

@@ -77,7 +77,7 @@ def sandbox_processes(opt_dir: Path) -> dict[str, int]:
             continue
         if "bootstrap.py" in line:
             found["runtime"] = int(entry.name)
-        elif "httprecap.external" in line:
+        elif "httprecap.external" in line or "/opt/extensions/" in line:
             found["extension"] = int(entry.name)
     return found
 

@@ -13,7 +13,8 @@ one untimed call and flush after switching a mode on keep its first-use set-up (
 sender's connection and hello, the exporter's session) out of the steady per-call figure.
 
 Per block: CPU time of this process (every thread: the caller's, httprecap's sender,
-OpenTelemetry's export thread) including the flush, and wall time of the calls alone. The
+OpenTelemetry's export thread) including the flush, the caller's thread's share of it, and
+wall time of the calls alone. The
 overhead per call is the block's figure minus the same round's (a) block, over the block
 size; the median over rounds is reported with min..max. Next to it, the difference of the
 fastest blocks (min over rounds of (b) or (c) minus min over rounds of (a)): load from other
@@ -118,12 +119,13 @@ def _flush_sender(bootstrap: Any) -> None:
 
 
 def _block(call: Callable[[], object], size: int, flush: Callable[[], object]) -> dict[str, float]:
-    cpu, wall = time.process_time(), time.perf_counter()
+    cpu, caller, wall = time.process_time(), time.thread_time(), time.perf_counter()
     for _ in range(size):
         call()
     wall = time.perf_counter() - wall
+    caller = time.thread_time() - caller
     flush()
-    return {"cpu": time.process_time() - cpu, "wall": wall}
+    return {"cpu": time.process_time() - cpu, "caller": caller, "wall": wall}
 
 
 def measure(servers: Servers, rounds: int, block: int) -> Samples:
@@ -134,7 +136,8 @@ def measure(servers: Servers, rounds: int, block: int) -> Samples:
             with modes.active(mode) as flush:
                 _block(call, block, flush)
         figures: dict[str, dict[str, list[float]]] = {
-            mode: {"cpu": [], "wall": [], "base_wall": [], "block_cpu": []} for mode in MODES}
+            mode: {"cpu": [], "caller": [], "wall": [], "base_wall": [], "block_cpu": []}
+            for mode in MODES}
         for number in range(rounds):
             blocks = {}
             for mode in rotated(MODES, number):
@@ -143,7 +146,7 @@ def measure(servers: Servers, rounds: int, block: int) -> Samples:
                     flush()
                     blocks[mode] = _block(call, block, flush)
             for mode in MODES:
-                for metric in ("cpu", "wall"):
+                for metric in ("cpu", "caller", "wall"):
                     added = (blocks[mode][metric] - blocks["none"][metric]) / block * 1e6
                     figures[mode][metric].append(added)
                 figures[mode]["base_wall"].append(blocks["none"]["wall"] / block * 1e6)
@@ -158,10 +161,10 @@ def fastest_added(figures: dict[str, dict[str, list[float]]], mode: str) -> floa
 
 
 def table(samples: Samples) -> str:
-    lines = ["| client | bare call, µs (wall) | httprecap added, µs CPU | fastest blocks, µs "
-             "CPU | httprecap added, µs wall | OpenTelemetry added, µs CPU | fastest blocks, "
-             "µs CPU | OpenTelemetry added, µs wall | httprecap / OpenTelemetry (CPU) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| client | bare call, µs (wall) | httprecap added, µs CPU | of it, caller's "
+             "thread | fastest blocks, µs CPU | httprecap added, µs wall | OpenTelemetry "
+             "added, µs CPU | fastest blocks, µs CPU | OpenTelemetry added, µs wall | "
+             "httprecap / OpenTelemetry (CPU) |", "|---|---|---|---|---|---|---|---|---|---|"]
     for client, figures in samples.items():
         ours, theirs = figures["httprecap"], figures.get("otel")
         otel_cells = "n/a | n/a | n/a | n/a"
@@ -172,6 +175,7 @@ def table(samples: Samples) -> str:
                           f"{Summary.of(theirs['wall']).text(1)} | {share:.3f}")
         lines.append(f"| {client} | {Summary.of(figures['none']['base_wall']).text(0)} | "
                      f"{Summary.of(ours['cpu']).text(1)} | "
+                     f"{Summary.of(ours.get('caller', [])).text(1)} | "
                      f"{fastest_added(figures, 'httprecap'):.1f} | "
                      f"{Summary.of(ours['wall']).text(1)} | {otel_cells} |")
     return "\n".join(lines)

@@ -95,7 +95,8 @@ def _ratio_text(results: dict[str, Any], section: str, metric: str, name: str) -
 
 def _reading(results: dict[str, Any]) -> str:
     lines = ["## Reading", ""]
-    names = [name for name in configs.NAMES if name in results.get("setups", [])]
+    names = [name for name in configs.NAMES
+             if name in results.get("setups", []) and name != "control"]
     if results.get("coldstart"):
         added = ", ".join(f"{configs.LABELS[n]} {_ratio_text(results, 'coldstart', 'init_ms', n)}"
                           for n in names if n != "none")
@@ -132,7 +133,7 @@ def _configurations(results: dict[str, Any]) -> str:
                          for k, v in otel_layer.env(0).items())
     return (
         "## Configurations\n\n"
-        "All four run the same handler (`bench/functions/app.py`: imports requests and boto3, "
+        "All run the same handler (`bench/functions/app.py`: imports requests and boto3, "
         "then makes `calls` GETs over one kept-alive `requests.Session` to a loopback "
         "upstream, `bench/servers.py`, which answers in about 50 µs: much faster than any real "
         "API, so every overhead shows at its largest share). Function memory 1,024 MB; "
@@ -154,7 +155,15 @@ def _configurations(results: dict[str, Any]) -> str:
         "- **(d) AWS X-Ray SDK** (aws-xray-sdk): the handler module "
         "(`bench/functions/xray_app.py`) calls `patch([\"requests\", \"botocore\"])` at import; "
         "`AWS_XRAY_DAEMON_ADDRESS` is a loopback UDP port that counts the segments; the trace "
-        "header of each invoke gives the SDK its facade segment.")
+        "header of each invoke gives the SDK its facade segment.\n"
+        "- **(e) empty extension (control)** (`bench/control_layer.py`): an external extension "
+        "that registers for INVOKE and SHUTDOWN and does nothing else, in an isolated "
+        "interpreter like httprecap's. It shows what *any* extension costs in this sandbox "
+        "on one CPU, so what httprecap adds beyond it is httprecap's own. Its warm *duration* "
+        "reads too short: the sandbox ends `durationMs` at the extensions' last "
+        "`/event/next` even when that comes before the runtime's next `/next` "
+        "(sandbox/invoke.py, `extensions_done_at`), which only an extension that finishes "
+        "before the runtime (this one) meets; use its response latency.")
 
 
 _COLD = ("A fresh sandbox per configuration and round ({rounds} rounds, order rotating), one "
@@ -178,7 +187,9 @@ _MICRO = ("In one process, blocks of {block} calls to the loopback upstream, {ro
           "a BatchSpanProcessor and the OTLP/HTTP exporter, order rotating. Added CPU per call "
           "is this process's CPU time (all threads: the caller, httprecap's sender, "
           "OpenTelemetry's exporter) including the flush at the end of each block, minus the "
-          "same round's (a), per call; wall is the calls alone. *Fastest blocks* is the "
+          "same round's (a), per call; *of it, caller's thread* is the part spent in the thread "
+          "making the calls (the rest is httprecap's sender thread encoding and posting "
+          "records); wall is the calls alone. *Fastest blocks* is the "
           "fastest (b) or (c) block minus the fastest (a) block: other work on the machine "
           "only ever adds time, so under load it is the steadier estimate. boto3 is "
           "`s3.get_object` + reading the body. The X-Ray SDK cannot be unpatched in process, "
