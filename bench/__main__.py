@@ -118,6 +118,9 @@ def _steps(setups: dict[str, configs.Setup], servers: Servers, params: dict[str,
     steps: list[tuple[str, Callable[[], Any]]] = [
         ("startup", lambda: _only(startup.measure(layer, servers.ports,
                                                   params["startup"]["rounds"]), setups)),
+        ("startup_bare", lambda: _only(startup.measure(
+            layer, servers.ports, params["startup"]["rounds"] * startup.BARE_ROUNDS,
+            startup.BARE), setups)),
         ("ext_startup", lambda: ext_startup.measure(layer, params["ext_startup"]["rounds"])),
         ("coldstart", lambda: coldstart.measure(setups, servers, params["coldstart"]["rounds"])),
         ("warm", lambda: warm.measure(setups, servers, params["warm"]["rounds"])),
@@ -173,6 +176,15 @@ def _companions() -> dict[str, str]:
     return found
 
 
+def load(path: Path) -> dict[str, Any]:
+    """Saved results, with the call counts of the extension figures as numbers again."""
+    results: dict[str, Any] = json.loads(path.read_text())
+    extension = results.get("extension")
+    if extension:
+        extension["extension_ms"] = {int(k): v for k, v in extension["extension_ms"].items()}
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="few rounds (CI)")
@@ -181,17 +193,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, help="where to write the Markdown (default: "
                         "docs/BENCHMARKS.md, or build/bench/BENCHMARKS-quick.md with --quick)")
     parser.add_argument("--no-profiles", action="store_true", help="skip the py-spy profiles")
+    parser.add_argument("--render", type=Path, metavar="RESULTS_JSON",
+                        help="measure nothing: write the Markdown from a saved results.json")
     host.add_pin_option(parser)
     args = parser.parse_args(argv)
-    pinned = host.pin_unless(args)
-    results = run(args.quick, pinned, with_profiles=not (args.quick or args.no_profiles))
-    output = args.output or (QUICK_DOC if args.quick else DOC)
+    if args.render:
+        results = load(args.render)
+    else:
+        pinned = host.pin_unless(args)
+        results = run(args.quick, pinned, with_profiles=not (args.quick or args.no_profiles))
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(results, indent=1, default=str))
+    output = args.output or (QUICK_DOC if results["quick"] else DOC)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(report.render(results))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=1, default=str))
-    print(f"wrote {output.relative_to(ROOT) if output.is_relative_to(ROOT) else output} "
-          f"and {RESULTS.relative_to(ROOT)}")
+    print(f"wrote {output.relative_to(ROOT) if output.is_relative_to(ROOT) else output}"
+          + ("" if args.render else f" and {RESULTS.relative_to(ROOT)}"))
     breaches = check_bounds(results) + [f"{key} could not be measured: {error}"
                                         for key, error in results["errors"].items()
                                         if key in CHECKED_STEPS]

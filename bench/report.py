@@ -36,6 +36,8 @@ def render(results: dict[str, Any]) -> str:
         _section("Extension start-up", _READY, results, "ext_startup", ext_startup.table),
         _section("Per-call overhead (in process)", _MICRO, results, "micro", micro.table),
         _section("Runtime start-up", _STARTUP, results, "startup", startup.table),
+        _section("Runtime start-up, interpreter only", _BARE, results, "startup_bare",
+                 startup.table),
         _sandbox(results), _profiles(results), _companions(results)) if section]
     return "\n\n".join(parts) + "\n"
 
@@ -196,14 +198,25 @@ _MICRO = ("In one process, blocks of {block} calls to the loopback upstream, {ro
           "so it appears in the whole-invocation tables only.")
 _STARTUP = ("Plain processes, {rounds} rounds, order rotating: each configuration's runtime "
             "interpreter started as its configuration starts it, importing requests and boto3 "
-            "(`bench/startup.py`). Added = same-round difference to (a). Peak RSS from wait4.")
+            "(`bench/startup.py`). Added = same-round difference to (a); *fastest runs* = fastest "
+            "run minus the fastest (a) run; added CPU = user + system time from wait4 "
+            "(waiting for the CPU not counted), same-round difference. Peak RSS from wait4.")
+
+
+_BARE = ("The same, {rounds} rounds, with `python -c pass` instead of the imports: what each "
+         "configuration adds to the interpreter's start by itself (exec wrapper, "
+         "sitecustomize, SDK set-up), without the libraries' own import time, whose "
+         "run-to-run spread hides a few ms. (d) is left out: its `patch()` imports the "
+         "libraries.")
 
 
 def _section(title: str, text: str, results: dict[str, Any], key: str, render_table: Any) -> str:
     data = results.get(key)
     if not data:
         return ""
-    params = results["params"]
+    params = dict(results["params"])
+    if key == "startup_bare":
+        params[key] = {"rounds": params["startup"]["rounds"] * startup.BARE_ROUNDS}
     return (f"## {title}\n\n" + text.format(**params.get(key, {})) + "\n\n"
             + render_table(data))
 

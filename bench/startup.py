@@ -7,8 +7,11 @@ layer's `httprecap-wrapper` (its sitecustomize installs the internal extension f
 (c) through the OpenTelemetry layer's `otel-instrument` (auto-instrumentation sitecustomize,
 SDK and exporter configured); (d) importing `aws_xray_sdk` and `patch(["requests",
 "botocore"])` first, as the handler does. Rounds run the four in rotating order; the added
-time is the round's difference to (a), its median over rounds reported with min..max. Peak
-RSS of each process comes from wait4.
+time is the round's difference to (a), its median over rounds reported with min..max; so is
+the added CPU time (user + system, from wait4: it does not count time spent waiting for the
+CPU), and the peak RSS. The same with `-c pass` isolates what the configuration adds to the
+interpreter's start (wrapper, sitecustomize, SDK set-up) from the libraries' imports, whose
+own run-to-run spread (tens of ms on this machine) hides a few ms.
 
     .venv/bin/python -m bench.startup [--rounds 20]
 """
@@ -29,16 +32,22 @@ from bench.stats import Summary, differences, rotated
 from httprecap.sandbox.opt import unpack_layers
 
 IMPORTS = "import requests, boto3"
+BARE = "pass"
 XRAY = "from aws_xray_sdk.core import patch; patch(['requests', 'botocore']); "
 Samples = dict[str, dict[str, list[float]]]
+BARE_ROUNDS = 3  # `-c pass` runs are short and vary less: more rounds for the same time
 
 
-def commands(opt: Path, otel_dir: Path) -> dict[str, list[str]]:
+def commands(opt: Path, otel_dir: Path, code: str = IMPORTS) -> dict[str, list[str]]:
+    """The command of each configuration; `code` "pass" leaves the libraries out (no X-Ray)."""
     python = sys.executable
-    return {"none": [python, "-c", IMPORTS],
-            "httprecap": [str(opt / "httprecap-wrapper"), python, "-c", IMPORTS],
-            "otel": [str(otel_dir / "otel-instrument"), python, "-c", IMPORTS],
-            "xray": [python, "-c", XRAY + IMPORTS]}
+    found = {"none": [python, "-c", code],
+             "httprecap": [str(opt / "httprecap-wrapper"), python, "-c", code],
+             "otel": [str(otel_dir / "otel-instrument"), python, "-c", code],
+             "xray": [python, "-c", XRAY + code]}
+    if code == BARE:
+        del found["xray"]  # its patch() imports requests and botocore itself
+    return found
 
 
 def environment(ports: Mapping[str, int]) -> dict[str, str]:
@@ -54,8 +63,8 @@ def environment(ports: Mapping[str, int]) -> dict[str, str]:
     return env
 
 
-def run_once(command: list[str], env: Mapping[str, str]) -> tuple[float, float]:
-    """(wall ms, peak RSS MiB) of one process from spawn to exit."""
+def run_once(command: list[str], env: Mapping[str, str]) -> tuple[float, float, float]:
+    """(wall ms, CPU ms, peak RSS MiB) of one process from spawn to exit."""
     started = time.perf_counter()
     process = subprocess.Popen(command, env=dict(env), stdout=subprocess.DEVNULL)
     _, status, usage = os.wait4(process.pid, 0)
@@ -63,33 +72,43 @@ def run_once(command: list[str], env: Mapping[str, str]) -> tuple[float, float]:
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode != 0:
         raise RuntimeError(f"{command[0]} exited {process.returncode}")
-    return elapsed, usage.ru_maxrss / 1024
+    return elapsed, (usage.ru_utime + usage.ru_stime) * 1000, usage.ru_maxrss / 1024
 
 
-def measure(layer_zip: Path, ports: Mapping[str, int], rounds: int) -> Samples:
+def measure(layer_zip: Path, ports: Mapping[str, int], rounds: int,
+            code: str = IMPORTS) -> Samples:
     with tempfile.TemporaryDirectory() as scratch:
         opt = Path(scratch) / "opt"
         unpack_layers([layer_zip], opt)
-        runs = commands(opt, otel_layer.build(Path(scratch) / "otel"))
+        runs = commands(opt, otel_layer.build(Path(scratch) / "otel"), code)
         env = environment(ports)
         for command in runs.values():  # warm the page cache and the bytecode caches
             run_once(command, env)
-        samples: Samples = {name: {"ms": [], "peak_mib": []} for name in runs}
+        samples: Samples = {name: {"ms": [], "cpu_ms": [], "peak_mib": []} for name in runs}
         for number in range(rounds):
             for name in rotated(list(runs), number):
-                elapsed, peak = run_once(runs[name], env)
+                elapsed, cpu, peak = run_once(runs[name], env)
                 samples[name]["ms"].append(elapsed)
+                samples[name]["cpu_ms"].append(cpu)
                 samples[name]["peak_mib"].append(peak)
     return samples
 
 
+def fastest_added(samples: Samples, name: str) -> float:
+    """The fastest run of `name` minus the fastest of (a): steadier on a busy machine."""
+    return min(samples[name]["ms"]) - min(samples["none"]["ms"])
+
+
 def table(samples: Samples) -> str:
-    lines = ["| configuration | start-up + imports, ms | added to (a), ms | peak RSS, MiB | "
-             "added to (a), MiB |", "|---|---|---|---|---|"]
+    lines = ["| configuration | start-up + imports, ms | added to (a), ms | fastest runs, "
+             "added ms | added CPU, ms | peak RSS, MiB | added to (a), MiB |",
+             "|---|---|---|---|---|---|---|"]
     base = samples["none"]
     for name, figures in samples.items():
         lines.append(f"| {configs.LABELS[name]} | {Summary.of(figures['ms']).text(1)} | "
                      f"{differences(figures['ms'], base['ms']).text(1)} | "
+                     f"{fastest_added(samples, name):+.1f} | "
+                     f"{differences(figures.get('cpu_ms', []), base.get('cpu_ms', [])).text(1)} | "
                      f"{Summary.of(figures['peak_mib']).text(1)} | "
                      f"{differences(figures['peak_mib'], base['peak_mib']).text(1)} |")
     return "\n".join(lines)
@@ -107,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     with Servers() as servers, tempfile.TemporaryDirectory() as work:
         layer = build_layer(Path(work) / "httprecap-layer.zip").path
         print(table(measure(layer, servers.ports, args.rounds)))
+        print("\nInterpreter start only (`-c pass`):\n")
+        print(table(measure(layer, servers.ports, args.rounds * BARE_ROUNDS, BARE)))
     return 0
 
 
