@@ -110,7 +110,8 @@ def _start(settings: Settings, environ: Mapping[str, str]) -> None:
         excluded=_excluded(settings.port, environ),
     )
     buffer = Buffer(settings.buffer_records, BATCH_SIZE)
-    new_sender = Sender(buffer, RecordBuilder(redactor), settings.port)
+    builder = RecordBuilder(redactor, settings.capture_headers or settings.capture_bodies)
+    new_sender = Sender(buffer, builder, settings.port)
     invocation.reset()
     calls.sink = buffer
     invocation.hand_off = buffer.put_control

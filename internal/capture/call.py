@@ -84,27 +84,38 @@ class Call:
     duration_ms = 0.0
     noticed = False  # a `start` notice went out for it
 
-    def __init__(self, library: str) -> None:
+    def __init__(self, library: str, slot: Slot | None = None) -> None:
         self.id = next(_ids)
         self.library = library
         request_id = invocation.state.request_id
         self.request_id = request_id if request_id is not None else \
             invocation.current_request_id()
-        self.thread = _local.thread  # its name is read on the sender
+        self.slot = slot = local.slot if slot is None else slot
+        self.thread = slot.thread  # its name is read on the sender
         self.started_us = time_ns() // 1000
         self.t0 = perf_counter()
 
 
+class Slot:
+    """One thread's: the outermost call open on it, and the thread itself.
+
+    Reading a thread-local costs as much as a dozen plain attribute reads; each wrapper reads
+    it once (`local.slot`) and a call keeps its slot, to be closed without reading it again.
+    """
+
+    __slots__ = ("call", "thread")
+
+    def __init__(self, thread: threading.Thread) -> None:
+        self.call: Call | None = None
+        self.thread = thread
+
+
 class _Local(threading.local):
-    """Per thread: the call open on it, and the thread itself (looked up once per thread)."""
-
-    call: Call | None = None
-
     def __init__(self) -> None:  # runs once in each thread that touches it
-        self.thread = current_thread()
+        self.slot = Slot(current_thread())
 
 
-_local = _Local()
+local = _Local()
 _ids = itertools.count(1)
 sink: Sink | None = None  # set by bootstrap.install
 options = Options()
@@ -115,7 +126,7 @@ Outcome = Callable[[Call, Any], None]
 
 def current() -> Call | None:
     """The outermost call open on this thread, if any."""
-    return _local.call
+    return local.slot.call
 
 
 def open_call(library: str, describe: Describe, instance: Any, args: tuple[Any, ...],
@@ -126,10 +137,11 @@ def open_call(library: str, describe: Describe, instance: Any, args: tuple[Any, 
     thread-local, so a connection the user abandons mid-request cannot silence the thread.
     """
     target = sink
-    if target is None or _local.call is not None:
+    slot = local.slot
+    if target is None or slot.call is not None:
         return None
     try:
-        call = Call(library)
+        call = Call(library, slot)
         describe(call, instance, args, kwargs)
         if call.origin is not None and call.origin[1:] in options.excluded:
             return None
@@ -139,7 +151,7 @@ def open_call(library: str, describe: Describe, instance: Any, args: tuple[Any, 
     except Exception:
         return None
     if nest:
-        _local.call = call
+        slot.call = call
     return call
 
 
@@ -157,69 +169,39 @@ def run(call: Call, wrapped: Callable[..., Any], args: tuple[Any, ...],
 
 def close(call: Call, result: Any = None, outcome: Outcome | None = None,
           exc: BaseException | None = None) -> None:
-    """Finish `call` and hand it to the sink; never raises."""
-    if _local.call is call:
-        _local.call = None
+    """Finish `call` and hand it to the sink; never raises. What its client did not say (its
+    status, its size) the sender takes from its last attempt (record.py)."""
+    slot = call.slot
+    if slot.call is call:
+        slot.call = None
     try:
         call.duration_ms = (perf_counter() - call.t0) * 1000.0
         if exc is not None:
             call.error = describe_error(exc)
         elif outcome is not None:
             outcome(call, result)
-        _hand_over(call)
+        target = sink
+        if target is not None:
+            target.inflight.pop(call.id, None)
+            target.put_call(call)
     except Exception:
         pass
 
 
 def discard(call: Call) -> None:
     """Forget `call` without recording it (a botocore call that never reached the wire)."""
-    if _local.call is call:
-        _local.call = None
+    slot = call.slot
+    if slot.call is call:
+        slot.call = None
     target = sink
     if target is not None:
         target.inflight.pop(call.id, None)
 
 
-def _hand_over(call: Call) -> None:
-    # What the call's client did not say (its status, its size) the sender takes from the
-    # last attempt: see record.py.
-    target = sink
-    if target is not None:
-        target.inflight.pop(call.id, None)
-        target.put_call(call)
-
-
-def run_attempt(call: Call, wrapped: Callable[..., Any], args: tuple[Any, ...],
-                kwargs: dict[str, Any], *, method: str, origin: Origin | None,
-                target: str) -> Any:
-    """One wire attempt of `call` (urllib3's per-request method): timed and listed."""
-    if not call.target:  # botocore: the call is located by its first attempt
-        call.method, call.origin, call.target = method, origin, target
-    t0 = perf_counter()
-    try:
-        response = wrapped(*args, **kwargs)
-    except BaseException as exc:
-        _add_attempt(call, (_started_us(call, t0), _since(t0), None, describe_error(exc),
-                            origin, target, None))
-        raise
-    duration_ms = _since(t0)
-    try:
-        status, size = response.status, _size_or_headers(response)
-    except Exception:
-        status, size = None, None
-    _add_attempt(call, (_started_us(call, t0), duration_ms, status, None, origin, target, size))
-    return response
-
-
-def _started_us(call: Call, t0: float) -> int:
-    """Epoch µs of the perf_counter instant `t0` within `call` (no second clock read)."""
-    return call.started_us + int((t0 - call.t0) * 1e6)
-
-
-def _size_or_headers(response: Any) -> int | Mapping[str, Any] | None:
-    """A urllib3 response's body size if it is already read, else its headers (the sender
-    reads their Content-Length only if the size is ever needed)."""
-    body = response.__dict__.get("_body")
+def size_or_headers(response: Any, body_attribute: str) -> int | Mapping[str, Any] | None:
+    """A response's body size if the library already read it, else its headers: the sender
+    reads their Content-Length only if the size is ever needed (see `size_of`)."""
+    body = response.__dict__.get(body_attribute)
     if isinstance(body, bytes):
         return len(body)
     headers: Mapping[str, Any] | None = response.headers
@@ -234,15 +216,12 @@ def size_of(size: int | Mapping[str, Any] | None) -> int | None:
 
 
 def _add_attempt(call: Call, attempt: Attempt) -> None:
+    """List a wire attempt (a redirect hop, a retry) of `call`."""
     attempts = call.attempts
     if attempts is None:
         call.attempts = [attempt]
     elif len(attempts) < 50:  # wire.MAX_ATTEMPTS: a retry storm keeps its first attempts
         attempts.append(attempt)
-
-
-def _since(t0: float) -> float:
-    return (perf_counter() - t0) * 1000.0
 
 
 def describe_error(exc: BaseException) -> tuple[str, str] | None:
@@ -255,7 +234,7 @@ def describe_error(exc: BaseException) -> tuple[str, str] | None:
 
 def note_request(call: Call, body: Any, headers: Any) -> None:
     """Body size, and headers/body when opted in, of the request being sent."""
-    call.bytes_sent = body_size(body)
+    call.bytes_sent = 0 if body is None else body_size(body)
     if options.headers:
         call.request_headers = header_pairs(headers)
     if options.bodies:
@@ -266,20 +245,13 @@ def note_response(call: Call, status: int, response: Any, body_attribute: str) -
     """Status, size, and headers/body when opted in, of a requests or urllib3 response
     (`body_attribute` names where the library keeps a body it already read)."""
     call.status = status
-    call.bytes_received = response_size(response, body_attribute)
+    body = response.__dict__.get(body_attribute)
+    call.bytes_received = len(body) if isinstance(body, bytes) else \
+        header_length(response.headers.get("content-length"))
     if options.headers:
         call.response_headers = header_pairs(response.headers)
     if options.bodies:
-        call.response_body = body_prefix(response.__dict__.get(body_attribute))
-
-
-def response_size(response: Any, body_attribute: str) -> int | None:
-    """Body size of a requests/urllib3 response: the body if already read, else its
-    Content-Length (a stream is never touched)."""
-    body = response.__dict__.get(body_attribute)
-    if isinstance(body, bytes):
-        return len(body)
-    return header_length(response.headers.get("content-length"))
+        call.response_body = body_prefix(body)
 
 
 def header_length(value: Any) -> int | None:
@@ -325,4 +297,4 @@ def header_pairs(headers: Any) -> list[tuple[str, str]] | None:
 
 def current_reset() -> None:
     """Forget the open call of this thread (in a child process after fork)."""
-    _local.call = None
+    local.slot.call = None

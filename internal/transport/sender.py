@@ -239,32 +239,30 @@ class Sender:
         """Encoded messages, the calls per request id among them, and how many calls."""
         parts: list[str] = []
         counts: dict[str, int] = {}
-        size = 0
         if not self.hello_sent:
             parts.append(_encode(self._hello()))
-        items = self.buffer.items
-        calls = 0
-        while items and len(parts) < wire.MAX_MESSAGES - 100 and size < MAX_BATCH_BYTES:
+        items, encode_call = self.buffer.items, self.builder.call_message
+        calls = size = 0
+        room = wire.MAX_MESSAGES - 100
+        # This loop runs once per call: calls are encoded inline, other messages aside.
+        while items and len(parts) < room and size < MAX_BATCH_BYTES:
             item = items.popleft()
-            encoded = self._encode_item(item, counts)
-            if encoded is not None:
-                calls += isinstance(item, Call)
-                parts.append(encoded)
-                size += len(encoded)
+            try:
+                if type(item) is Call:
+                    encoded = encode_call(item)
+                    counts[item.request_id] = counts.get(item.request_id, 0) + 1
+                    calls += 1
+                elif isinstance(item, End):
+                    encoded = _encode(self._end(item, counts))
+                else:
+                    continue
+            except Exception:
+                self.buffer.drop(ENCODING)
+                continue
+            parts.append(encoded)
+            size += len(encoded)
         parts += self._notices(wire.MAX_MESSAGES - len(parts))
         return parts, counts, calls
-
-    def _encode_item(self, item: Any, counts: dict[str, int]) -> str | None:
-        try:
-            if isinstance(item, Call):
-                encoded = self.builder.call_message(item)
-                counts[item.request_id] = counts.get(item.request_id, 0) + 1
-                return encoded
-            if isinstance(item, End):
-                return _encode(self._end(item, counts))
-        except Exception:
-            self.buffer.drop(ENCODING)
-        return None
 
     def _end(self, end: End, counts: dict[str, int]) -> dict[str, Any]:
         calls = self.sent_calls.pop(end.request_id, 0) + counts.pop(end.request_id, 0)
