@@ -50,6 +50,10 @@ class _State:
     request_id: str | None = wire.INIT_REQUEST_ID  # None: read it from awslambdaric
     started_us = time.time_ns() // 1000
     t0 = time.perf_counter()
+    # Epoch µs minus perf_counter µs, taken with the two readings above: a call reads one
+    # clock, not two, and converts on the sender (`wall_us`). Taken afresh each invocation,
+    # so it follows the wall clock across a frozen (or restored) sandbox.
+    wall_offset_us = started_us - t0 * 1e6
     init_open = True
 
 
@@ -72,16 +76,24 @@ def _request_id_from_runtime() -> str:
 def reset(now_us: int | None = None) -> None:
     """Back to the init phase (at install, and in a child after fork)."""
     state.request_id = wire.INIT_REQUEST_ID
-    state.started_us = time.time_ns() // 1000 if now_us is None else now_us
-    state.t0 = time.perf_counter()
+    _clock(time.time_ns() // 1000 if now_us is None else now_us)
     state.init_open = True
 
 
 def begin(request_id: Any) -> None:
     """An invocation started (the runtime received its event)."""
     state.request_id = request_id if isinstance(request_id, str) and request_id else None
-    state.started_us = time.time_ns() // 1000
-    state.t0 = time.perf_counter()
+    _clock(time.time_ns() // 1000)
+
+
+def _clock(now_us: int) -> None:
+    t0 = time.perf_counter()
+    state.started_us, state.t0, state.wall_offset_us = now_us, t0, now_us - t0 * 1e6
+
+
+def wall_us(t0: float, offset_us: float) -> int:
+    """Epoch µs of the perf_counter reading `t0`, given the offset taken when it was read."""
+    return int(offset_us + t0 * 1e6)
 
 
 def end(status: str) -> None:

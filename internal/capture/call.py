@@ -2,25 +2,28 @@
 (runs in the function process, on the user's threads: this is the hot path).
 
 Clients nest: botocore -> urllib3 -> http.client, requests -> urllib3 -> http.client. The
-outermost wrapper opens the call and parks it in a thread-local; every inner wrapper finds it
-there and steps aside, except urllib3's per-request method, which adds a wire attempt (a
-redirect hop or a retry) to it. So nothing is counted twice and an inner layer costs one
-attribute read. A thread-local (not a context variable) is right here: these clients block
-their thread for the whole call, so two calls never interleave on one thread.
+outermost wrapper opens the call and parks it in its thread's `Slot`; every inner wrapper finds
+it there and steps aside, except urllib3's pool, which lists each of its runs inside the call
+as a wire attempt (a redirect hop or a retry). So nothing is counted twice. A thread-local
+(not a context variable) is right here: these clients block their thread for the whole call,
+so two calls never interleave on one thread.
 
-The hot path keeps only strings and ints from the user's objects and never raises: every
-piece of bookkeeping is inside ``try/except Exception``; the user's call itself runs outside
-of it, and its exception is re-raised with a bare ``raise`` (same object, same traceback).
-Redaction and encoding happen later, on the sender thread (capture/record.py).
+What a call costs its caller is what runs here, so the path is short on purpose: one clock
+reading at each end, a few strings and ints copied from the user's objects, one append; the
+call id, the wall-clock time, the URL's parts, redaction and JSON come later, on the sender
+(capture/record.py). Each Python function call costs as much as a dozen simple operations,
+so the common case runs through few of them. Nothing here raises: every piece of bookkeeping
+is inside ``try/except Exception``; the user's call itself runs outside of it, and its
+exception is re-raised with a bare ``raise`` (same object, same traceback).
 """
 
 from __future__ import annotations
 
-import itertools
 import threading
-from collections.abc import Callable, Mapping
+from _weakrefset import WeakSet  # what threading itself uses: loaded already
+from collections.abc import Callable, Iterator, Mapping
 from threading import current_thread
-from time import perf_counter, time_ns
+from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from httprecap.internal import invocation
@@ -29,9 +32,10 @@ if TYPE_CHECKING:  # typing.Protocol is slow to build; this module loads at inte
     from typing import Protocol
 
     class Sink(Protocol):
-        """Where calls go (transport.buffer.Buffer): an in-flight table and a bounded queue."""
+        """Where calls go (transport.buffer.Buffer): a bounded queue, and the calls in flight
+        that no thread's slot holds (http.client's, the async clients')."""
 
-        inflight: dict[int, Call]
+        inflight: set[Call]
         sender_idle: bool
 
         def put_call(self, call: Call) -> None: ...
@@ -40,10 +44,11 @@ if TYPE_CHECKING:  # typing.Protocol is slow to build; this module loads at inte
 
 # (scheme, host, port) of a request, when the client knows them without parsing a URL.
 Origin = tuple[str, str, int]
-# startedAtUs, durationMs, status, (error type, message) | None, origin, target, bytesReceived.
-# bytesReceived may be the response's headers instead: the sender reads their Content-Length
-# (`size_of`), since looking a header up costs the hot path more than keeping a reference.
-Attempt = tuple[int, float, "int | None", "tuple[str, str] | None", "Origin | None", str,
+# startedAtUs (an int, or a float the sender writes as one), durationMs, status,
+# (error type, message) | None, origin, target, bytesReceived. bytesReceived may be the
+# response's headers instead: the sender reads their Content-Length (`size_of`), since looking
+# a header up costs the hot path more than keeping a reference.
+Attempt = tuple[float, float, "int | None", "tuple[str, str] | None", "Origin | None", str,
                 "int | Mapping[str, Any] | None"]
 
 
@@ -65,9 +70,11 @@ class Call:
     """A logical call as seen on the hot path: primitives only, encoded on the sender.
 
     Fields a call may never set are class-level defaults (no __slots__): every attribute
-    stored in __init__ is paid on every call.
+    stored in __init__ is paid on every call. The id is given by the sender, when it first
+    writes the call (a `start` notice or the call itself).
     """
 
+    id = 0
     method = ""
     origin: Origin | None = None
     target = ""  # a path (with origin) or an absolute URL
@@ -83,17 +90,27 @@ class Call:
     response_body: bytes | str | None = None
     duration_ms = 0.0
     noticed = False  # a `start` notice went out for it
+    # urllib3's pool runs inside it (capture/urllib3.py): how many began, how many are in
+    # progress, and the latest (number, perf_counter at start, origin, target).
+    wire_runs = 0
+    wire_depth = 0
+    wire: tuple[int, float, Origin | None, str] | None = None
 
     def __init__(self, library: str, slot: Slot | None = None) -> None:
-        self.id = next(_ids)
         self.library = library
-        request_id = invocation.state.request_id
+        state = invocation.state
+        request_id = state.request_id
         self.request_id = request_id if request_id is not None else \
             invocation.current_request_id()
         self.slot = slot = local.slot if slot is None else slot
         self.thread = slot.thread  # its name is read on the sender
-        self.started_us = time_ns() // 1000
+        self.wall_offset_us = state.wall_offset_us
         self.t0 = perf_counter()
+
+    @property
+    def started_us(self) -> int:
+        """When the call started, in epoch µs."""
+        return invocation.wall_us(self.t0, self.wall_offset_us)
 
 
 class Slot:
@@ -101,13 +118,15 @@ class Slot:
 
     Reading a thread-local costs as much as a dozen plain attribute reads; each wrapper reads
     it once (`local.slot`) and a call keeps its slot, to be closed without reading it again.
+    The sender looks through every thread's slot for calls to announce (`open_calls`).
     """
 
-    __slots__ = ("call", "thread")
+    __slots__ = ("__weakref__", "call", "thread")
 
     def __init__(self, thread: threading.Thread) -> None:
         self.call: Call | None = None
         self.thread = thread
+        _slots.add(self)
 
 
 class _Local(threading.local):
@@ -115,8 +134,8 @@ class _Local(threading.local):
         self.slot = Slot(current_thread())
 
 
+_slots: WeakSet[Slot] = WeakSet()  # a slot goes with its thread's thread-local storage
 local = _Local()
-_ids = itertools.count(1)
 sink: Sink | None = None  # set by bootstrap.install
 options = Options()
 
@@ -129,12 +148,22 @@ def current() -> Call | None:
     return local.slot.call
 
 
+def open_calls() -> Iterator[Call]:
+    """The calls the threads' slots hold now (the sender's `start` notices); may raise
+    RuntimeError when a thread starts meanwhile."""
+    for slot in tuple(_slots):
+        call = slot.call
+        if call is not None:
+            yield call
+
+
 def open_call(library: str, describe: Describe, instance: Any, args: tuple[Any, ...],
               kwargs: dict[str, Any], *, nest: bool = True) -> Call | None:
     """Start a call unless one is already open on this thread (then None: step aside).
 
-    `nest=False` is for http.client, the innermost layer: its call is not parked in the
-    thread-local, so a connection the user abandons mid-request cannot silence the thread.
+    `nest=False` is for http.client (the innermost layer) and the async clients: the call is
+    not parked in the thread's slot but in the sink's in-flight set, so a connection the user
+    abandons mid-request cannot silence the thread, and interleaved tasks stay apart.
     """
     target = sink
     slot = local.slot
@@ -143,15 +172,17 @@ def open_call(library: str, describe: Describe, instance: Any, args: tuple[Any, 
     try:
         call = Call(library, slot)
         describe(call, instance, args, kwargs)
-        if call.origin is not None and call.origin[1:] in options.excluded:
+        origin = call.origin
+        if origin is not None and origin[1:] in options.excluded:
             return None
-        target.inflight[call.id] = call
         if target.sender_idle:
             target.wake()  # so a call that hangs is named by a `start` notice
+        if not nest:
+            target.inflight.add(call)
+            return call
     except Exception:
         return None
-    if nest:
-        slot.call = call
+    slot.call = call
     return call
 
 
@@ -182,7 +213,7 @@ def close(call: Call, result: Any = None, outcome: Outcome | None = None,
             outcome(call, result)
         target = sink
         if target is not None:
-            target.inflight.pop(call.id, None)
+            target.inflight.discard(call)  # (http.client's and the async clients' calls)
             target.put_call(call)
     except Exception:
         pass
@@ -195,13 +226,13 @@ def discard(call: Call) -> None:
         slot.call = None
     target = sink
     if target is not None:
-        target.inflight.pop(call.id, None)
+        target.inflight.discard(call)
 
 
 def size_or_headers(response: Any, body_attribute: str) -> int | Mapping[str, Any] | None:
     """A response's body size if the library already read it, else its headers: the sender
     reads their Content-Length only if the size is ever needed (see `size_of`)."""
-    body = response.__dict__.get(body_attribute)
+    body = getattr(response, body_attribute, None)
     if isinstance(body, bytes):
         return len(body)
     headers: Mapping[str, Any] | None = response.headers
@@ -245,7 +276,7 @@ def note_response(call: Call, status: int, response: Any, body_attribute: str) -
     """Status, size, and headers/body when opted in, of a requests or urllib3 response
     (`body_attribute` names where the library keeps a body it already read)."""
     call.status = status
-    body = response.__dict__.get(body_attribute)
+    body = getattr(response, body_attribute, None)
     call.bytes_received = len(body) if isinstance(body, bytes) else \
         header_length(response.headers.get("content-length"))
     if options.headers:

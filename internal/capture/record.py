@@ -10,6 +10,7 @@ json module's C encoder) rather than built as dicts and dumped, which costs a th
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from json.encoder import encode_basestring_ascii as _quote
@@ -22,6 +23,7 @@ from httprecap.redact import MAX_FIELD_CHARS, Redactor
 DEFAULT_PORTS = {"http": 80, "https": 443}
 LOCATE_CACHE_SIZE = 512
 DESCRIBED_CACHE_SIZE = 512
+OUTCOME_CACHE_SIZE = 256
 
 
 class RecordBuilder:
@@ -31,12 +33,19 @@ class RecordBuilder:
         self.redactor = redactor
         self.captures = captures  # HTTPRECAP_CAPTURE_HEADERS or _BODIES: look for those fields
         self.id_prefix = f"{os.getpid():x}"
+        self._ids = itertools.count(1)  # call ids: the pid's prefix and a number
         # A function calls the same few endpoints again and again: split and redact each once.
         self._located: dict[tuple[Origin | None, str], tuple[str, str, int, str, str]] = {}
-        self._described_cache: dict[tuple[Any, ...], str] = {}
+        self._described: dict[tuple[Any, ...], str] = {}
+        self._outcomes: dict[tuple[Any, ...], str] = {}
 
     def call_message(self, call: Call) -> str:
-        """``{"k":"call","call":{...}}`` for a finished call."""
+        """``{"k":"call","call":{...}}`` for a finished call.
+
+        This runs once per call, so the common case is one f-string and two dictionary
+        lookups: the fields a function repeats (request id, method, location, library,
+        thread, AWS operation; and status and sizes) are written once (`_described`,
+        `_outcome`)."""
         status, received, attempts = call.status, call.bytes_received, call.attempts
         listed = ""
         if attempts:
@@ -47,38 +56,49 @@ class RecordBuilder:
             # One attempt is the call itself: attempts are listed only when there were several.
             if len(attempts) > 1:
                 listed = ",".join(self._attempt(a) for a in attempts)
-        error, sent = call.error, call.bytes_sent
-        # One f-string, no helper calls in the common case: this runs once per call.
-        return (f'{{"k":"call","call":{{"id":"{self.id_prefix}-{call.id}"'
-                f',"startedAtUs":{call.started_us},{self._described(call)}'
-                f',"durationMs":{call.duration_ms:.3f}'
-                f',"status":{"null" if status is None else int(status)}'
-                f',"error":{"null" if error is None else self._error(error)}'
-                f',"bytesSent":{"null" if sent is None else int(sent)}'
-                f',"bytesReceived":{"null" if received is None else int(received)}'
-                f',"attempts":[{listed}]{self._captured(call) if self.captures else ""}}}}}')
+        key = (call.request_id, call.method, call.origin, call.target, call.library,
+               call.thread, call.aws)
+        described = self._described.get(key) or self._describe(key)
+        outcome_key = (status, call.bytes_sent, received, call.error, listed)
+        outcome = self._outcomes.get(outcome_key) or self._outcome(outcome_key)
+        call_id = call.id
+        if not call_id:  # not announced by a `start` notice: numbered now
+            call.id = call_id = next(self._ids)
+        return (f'{{"k":"call","call":{{"id":"{self.id_prefix}-{call_id}"'
+                f',"startedAtUs":{int(call.wall_offset_us + call.t0 * 1e6)},{described}'
+                f',"durationMs":{call.duration_ms:.3f},{outcome}'
+                f'{self._captured(call) if self.captures else ""}}}}}')
+
+    def _outcome(self, key: tuple[Any, ...]) -> str:
+        """Status, error, sizes and attempts as JSON members, kept for the next call that ends
+        the same way (most do: a function calls the same endpoints again and again)."""
+        status, sent, received, error, listed = key
+        # Status and sizes are ints by construction (the libraries' status codes, len(), int()).
+        outcome = (f'"status":{"null" if status is None else int(status)}'
+                   f',"error":{"null" if error is None else self._error(error)}'
+                   f',"bytesSent":{"null" if sent is None else int(sent)}'
+                   f',"bytesReceived":{"null" if received is None else int(received)}'
+                   f',"attempts":[{listed}]')
+        if error is None and not listed:  # errors and attempts are rarely the same twice
+            if len(self._outcomes) >= OUTCOME_CACHE_SIZE:
+                self._outcomes.clear()
+            self._outcomes[key] = outcome
+        return outcome
 
     def start_message(self, call: Call) -> str:
         """``{"k":"start","call":{...}}`` for a call still running."""
-        return f'{{"k":"start","call":{{{self._known_at_start(call)}}}}}'
-
-    def _known_at_start(self, call: Call) -> str:
-        return (f'"id":"{self.id_prefix}-{call.id}","startedAtUs":{call.started_us},'
-                + self._described(call))
-
-    def _described(self, call: Call) -> str:
-        """Request id, method, location, library, thread and AWS operation, as JSON members.
-        A function repeats the same few requests from the same threads: each is written once."""
         key = (call.request_id, call.method, call.origin, call.target, call.library,
-               call.thread.name, call.aws)
-        described = self._described_cache.get(key)
-        if described is None:
-            if len(self._described_cache) >= DESCRIBED_CACHE_SIZE:
-                self._described_cache.clear()
-            described = self._described_cache[key] = self._describe(key)
-        return described
+               call.thread, call.aws)
+        described = self._described.get(key) or self._describe(key)
+        if not call.id:
+            call.id = next(self._ids)
+        return (f'{{"k":"start","call":{{"id":"{self.id_prefix}-{call.id}"'
+                f',"startedAtUs":{int(call.wall_offset_us + call.t0 * 1e6)},{described}}}}}')
 
     def _describe(self, key: tuple[Any, ...]) -> str:
+        """Request id, method, location, library, thread and AWS operation, as JSON members;
+        kept for the next call with the same `key` (within an invocation: the request id is
+        part of it, so a renamed thread shows its new name from the next one on)."""
         request_id, method, origin, target, library, thread, aws = key
         scheme, host, port, path, url = self._locate(origin, target)
         aws_text = "null"
@@ -86,10 +106,14 @@ class RecordBuilder:
             service, operation, region = aws
             aws_text = (f'{{"service":{_quote(service)},"operation":{_quote(operation)}'
                         f',"region":{_quote(region)}}}')
-        return (f'"requestId":{_text(request_id)},"method":{_text(method)}'
-                f',"scheme":{_text(scheme)},"host":{_text(host)},"port":{port}'
-                f',"path":{_text(path)},"url":{_text(url)},"library":{_quote(library)}'
-                f',"thread":{_text(thread)},"aws":{aws_text}')
+        described = (f'"requestId":{_text(request_id)},"method":{_text(method)}'
+                     f',"scheme":{_text(scheme)},"host":{_text(host)},"port":{port}'
+                     f',"path":{_text(path)},"url":{_text(url)},"library":{_quote(library)}'
+                     f',"thread":{_text(thread.name)},"aws":{aws_text}')
+        if len(self._described) >= DESCRIBED_CACHE_SIZE:
+            self._described.clear()
+        self._described[key] = described
+        return described
 
     def _locate(self, origin: Origin | None, target: str) -> tuple[str, str, int, str, str]:
         """scheme, host, port, path and the redacted URL of a request."""
@@ -116,7 +140,7 @@ class RecordBuilder:
     def _attempt(self, attempt: Attempt) -> str:
         started_us, duration_ms, status, error, origin, target, _size = attempt
         error_text = "null" if error is None else self._error(error)
-        return (f'{{"startedAtUs":{started_us},"durationMs":{duration_ms:.3f}'
+        return (f'{{"startedAtUs":{int(started_us)},"durationMs":{duration_ms:.3f}'
                 f',"status":{_int(status)},"error":{error_text}'
                 f',"url":{_text(self._locate(origin, target)[4])}}}')
 

@@ -1,9 +1,21 @@
 """Capture: wraps urllib3's pools (runs in the function process).
 
 ``PoolManager.urlopen`` and ``HTTPConnectionPool.urlopen`` open a call when nothing outer
-(requests, botocore) has; ``HTTPConnectionPool._make_request`` runs once per request on the
-wire, so its runs are the call's attempts: urllib3's own retries and redirects (``urlopen``
-calls itself) and botocore's retries all land there. Works with urllib3 1.26 and 2.x.
+(requests, botocore, httpx) has. Each run of a pool's ``urlopen`` inside a call puts one
+request on the wire: it is an attempt of the call.
+
+- Runs one after another (requests' redirect hops, botocore's retries, a PoolManager's
+  redirects) each list their attempt when they end, with the response's status or the
+  exception (for ``MaxRetryError``, the wire error it wraps).
+- urllib3's own retries and redirects run ``urlopen`` again from inside the run before: the
+  inner run starting ends the outer one's attempt, whose outcome urllib3 wrote into the
+  ``Retry`` it passes on (``retries.history[-1]``). An attempt thus lasts until the next one
+  begins, back-off included.
+- A call the pool opened itself is its own first attempt: listed only if another one follows,
+  so a call made with one request pays nothing for attempts.
+
+No other urllib3 method is hooked: a pool used directly costs one wrapper per call, and a call
+through requests, botocore or a PoolManager two. Works with urllib3 1.26 and 2.x.
 """
 
 from __future__ import annotations
@@ -18,9 +30,8 @@ from httprecap.internal.capture import call as calls
 
 POOL_MODULE = "urllib3.connectionpool"
 MANAGER_MODULE = "urllib3.poolmanager"
-
-
 ABSOLUTE = ("http://", "https://")
+RETRIES = 4  # urlopen(method, url, body, headers, retries, ...): how urllib3 calls itself again
 
 
 def _origin(pool: Any) -> calls.Origin:
@@ -54,80 +65,103 @@ def _outcome(call: calls.Call, response: Any) -> None:
     calls.note_response(call, response.status, response, "_body")
 
 
-def _opener(describe: calls.Describe) -> patching.Wrapper:
-    def urlopen(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
-                kwargs: dict[str, Any]) -> Any:
-        if calls.local.slot.call is not None:  # inside requests' or botocore's call: theirs
-            return wrapped(*args, **kwargs)
-        call = calls.open_call("urllib3", describe, instance, args, kwargs)
-        if call is None:
-            return wrapped(*args, **kwargs)
-        return calls.run(call, wrapped, args, kwargs, _outcome)
-
-    return urlopen
-
-
-def _make_request(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+def _pool_urlopen(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
                   kwargs: dict[str, Any]) -> Any:
-    """One request on the wire: an attempt of the call open on this thread, if any."""
     call = calls.local.slot.call
+    if call is not None:
+        return _run_attempt(call, wrapped, instance, args, kwargs)
+    call = calls.open_call("urllib3", _describe_pool, instance, args, kwargs)
     if call is None:
         return wrapped(*args, **kwargs)
-    where = _where(call, instance, args, kwargs)
-    if where is None:
+    call.wire_runs = call.wire_depth = 1  # this run is the call's first attempt
+    return calls.run(call, wrapped, args, kwargs, _outcome)
+
+
+def _manager_urlopen(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+                     kwargs: dict[str, Any]) -> Any:
+    call = calls.open_call("urllib3", _describe_manager, instance, args, kwargs)
+    if call is None:  # a redirect the manager follows, or requests' call: not a new call
         return wrapped(*args, **kwargs)
-    t0 = perf_counter()
+    return calls.run(call, wrapped, args, kwargs, _outcome)
+
+
+def _run_attempt(call: calls.Call, wrapped: Callable[..., Any], pool: Any,
+                 args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """A run of a pool's urlopen inside `call`: one attempt."""
+    run = _begin(call, pool, args, kwargs)
+    if run is None:
+        return wrapped(*args, **kwargs)
     try:
         response = wrapped(*args, **kwargs)
     except BaseException as exc:
-        _list_attempt(call, where, t0, None, exc)
+        _end(call, run, exc)
         raise
-    _list_attempt(call, where, t0, response, None)
+    _end(call, run, response)
     return response
 
 
-Where = tuple[str, "calls.Origin | None", str]
+Run = tuple[int, float, "calls.Origin | None", str]  # number, perf_counter at start, where
 
 
-def _where(call: calls.Call, pool: Any, args: tuple[Any, ...],
-           kwargs: dict[str, Any]) -> Where | None:
-    """Method, origin and target of a `_make_request(conn, method, url, ...)`; None if odd.
-    A call that has no location yet (botocore's) takes its first attempt's, before it can
-    hang."""
+def _begin(call: calls.Call, pool: Any, args: tuple[Any, ...],
+           kwargs: dict[str, Any]) -> Run | None:
     try:
-        if len(args) > 2:
-            method, target = args[1] or "", args[2] or ""
-        else:
-            method = _argument(args, kwargs, 1, "method") or ""
-            target = _argument(args, kwargs, 2, "url") or ""
-        where = method, None if target.startswith(ABSOLUTE) else _origin(pool), target
-        if not call.target:
-            call.method, call.origin, call.target = where
-        return where
+        t0 = perf_counter()
+        target = _argument(args, kwargs, 1, "url") or ""
+        origin = None if target.startswith(ABSOLUTE) else _origin(pool)
+        if call.wire_depth:  # urllib3 retries or redirects from inside the run before
+            _end_outer(call, _argument(args, kwargs, RETRIES, "retries"), t0)
+        elif not call.target:  # botocore's call: located by its first attempt (before it hangs)
+            call.method = _argument(args, kwargs, 0, "method") or ""
+            call.origin, call.target = origin, target
+        run = call.wire_runs + 1, t0, origin, target
+        call.wire, call.wire_runs = run, run[0]
+        call.wire_depth += 1
     except Exception:
         return None
+    return run
 
 
-def _list_attempt(call: calls.Call, where: Where, t0: float, response: Any,
-                  exc: BaseException | None) -> None:
-    """Add the attempt that started at `t0` to `call` (never raises)."""
+def _end(call: calls.Call, run: Run, outcome: Any) -> None:
+    """`run` returned `outcome` (its response, or the exception it raised): list its attempt,
+    unless a later run began inside it (which listed it already). Never raises."""
     try:
+        call.wire_depth -= 1
+        number, t0, origin, target = run
+        if call.wire_runs != number:
+            return
         duration_ms = (perf_counter() - t0) * 1000.0
-        if exc is None:
-            status, error, size = response.status, None, calls.size_or_headers(response, "_body")
+        if isinstance(outcome, BaseException):
+            reason = getattr(outcome, "reason", None)  # MaxRetryError: the wire error it wraps
+            status, size = None, None
+            error = calls.describe_error(reason if isinstance(reason, BaseException) else outcome)
         else:
-            status, error, size = None, calls.describe_error(exc), None
-        calls._add_attempt(call, (call.started_us + int((t0 - call.t0) * 1e6), duration_ms,
-                                  status, error, where[1], where[2], size))
+            body = getattr(outcome, "_body", None)
+            status, error = outcome.status, None
+            size = len(body) if isinstance(body, bytes) else outcome.headers
+        calls._add_attempt(call, (call.wall_offset_us + t0 * 1e6, duration_ms, status, error,
+                                  origin, target, size))
     except Exception:
         return
 
 
+def _end_outer(call: calls.Call, retries: Any, now: float) -> None:
+    """The run in progress ended when urllib3 decided to retry it or follow its redirect: list
+    it with the outcome urllib3 recorded (`Retry.history`)."""
+    wire = call.wire
+    _, t0, origin, target = wire if wire is not None else (1, call.t0, call.origin, call.target)
+    history = getattr(retries, "history", None)
+    last = history[-1] if history else None
+    error = getattr(last, "error", None)
+    calls._add_attempt(call, (
+        call.wall_offset_us + t0 * 1e6, (now - t0) * 1000.0, getattr(last, "status", None),
+        calls.describe_error(error) if isinstance(error, BaseException) else None,
+        origin, target, None))
+
+
 def patch_pool(module: ModuleType) -> None:
-    pool = module.HTTPConnectionPool
-    patching.wrap(pool, "urlopen", _opener(_describe_pool))
-    patching.wrap(pool, "_make_request", _make_request)
+    patching.wrap(module.HTTPConnectionPool, "urlopen", _pool_urlopen)
 
 
 def patch_manager(module: ModuleType) -> None:
-    patching.wrap(module.PoolManager, "urlopen", _opener(_describe_manager))
+    patching.wrap(module.PoolManager, "urlopen", _manager_urlopen)

@@ -12,7 +12,7 @@ import threading
 from collections import deque
 from typing import Any
 
-from httprecap.internal.capture.call import Call
+from httprecap.internal.capture.call import Call, open_calls
 
 BUFFER_FULL = "bufferFull"
 
@@ -24,7 +24,8 @@ class Buffer:
         self.capacity = capacity
         self.batch_size = batch_size
         self.items: deque[Any] = deque()
-        self.inflight: dict[int, Call] = {}
+        # Calls in flight that no thread's slot holds (call.open_calls has the others).
+        self.inflight: set[Call] = set()
         self.sender_idle = False
         self.event = threading.Event()
         self._dropped: dict[str, int] = {}
@@ -57,4 +58,9 @@ class Buffer:
         return dropped
 
     def pending(self) -> bool:
-        return bool(self.items) or bool(self.inflight)
+        if self.items or self.inflight:
+            return True
+        try:
+            return any(True for _ in open_calls())
+        except RuntimeError:  # a thread started meanwhile: look again next time
+            return True

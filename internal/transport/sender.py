@@ -26,7 +26,7 @@ from typing import Any
 
 import httprecap
 from httprecap import wire
-from httprecap.internal.capture.call import Call
+from httprecap.internal.capture.call import Call, open_calls
 from httprecap.internal.capture.record import RecordBuilder
 from httprecap.internal.invocation import End
 from httprecap.internal.transport.buffer import Buffer
@@ -278,8 +278,8 @@ class Sender:
         notices: list[str] = []
         now = time.perf_counter()
         try:
-            running = tuple(self.buffer.inflight.values())
-        except RuntimeError:  # the table changed under us: next tick
+            running = (*open_calls(), *self.buffer.inflight)
+        except RuntimeError:  # a thread started, or the set changed, under us: next tick
             return notices
         for call in running:
             if len(notices) >= room:

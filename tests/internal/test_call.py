@@ -45,9 +45,16 @@ def test_an_inner_client_steps_aside_inside_an_outer_call(buffer: Buffer) -> Non
 
 def test_a_call_is_in_flight_until_closed(buffer: Buffer) -> None:
     call = calls.open_call("requests", _describe, None, (), {})
-    assert call is not None and buffer.inflight == {call.id: call}
+    assert call is not None and list(calls.open_calls()) == [call]
     calls.close(call)
-    assert buffer.inflight == {}
+    assert list(calls.open_calls()) == [] and list(buffer.items) == [call]
+
+
+def test_an_unparked_call_is_in_flight_in_the_sink_until_closed(buffer: Buffer) -> None:
+    call = calls.open_call("http.client", _describe, None, (), {}, nest=False)
+    assert call is not None and buffer.inflight == {call} and calls.current() is None
+    calls.close(call)
+    assert buffer.inflight == set() and list(buffer.items) == [call]
 
 
 def test_bookkeeping_failure_means_no_record_not_a_failed_call(buffer: Buffer) -> None:

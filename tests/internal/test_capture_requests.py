@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import pytest
 import requests
 import responses
+import urllib3
 
 from httprecap import wire
 
@@ -144,3 +145,13 @@ def test_nothing_is_recorded_when_disabled(capture: Capture, server: str) -> Non
     assert requests.get(f"{server}/ok", timeout=5).status_code == 200
     assert bootstrap.sender() is None
     assert not hasattr(requests.Session.send, "__wrapped__")
+
+
+def test_urllib3_retries_inside_requests_are_attempts(installed: Capture, server: str) -> None:
+    retries = urllib3.Retry(total=2, status_forcelist=[503], backoff_factor=0)
+    with requests.Session() as session:
+        session.mount("http://", requests.adapters.HTTPAdapter(max_retries=retries))
+        assert session.get(f"{server}/flaky?key=requests", timeout=5).status_code == 200
+    call = installed.only_call()
+    assert call["library"] == "requests" and call["status"] == 200
+    assert [a["status"] for a in call["attempts"]] == [503, 200]

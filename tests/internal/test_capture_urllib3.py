@@ -56,3 +56,24 @@ def test_read_timeout(installed: Capture, server: str) -> None:
     with pytest.raises(urllib3.exceptions.MaxRetryError):
         urllib3.PoolManager().request("GET", f"{server}/slow?ms=500", timeout=0.1, retries=0)
     assert "timed out" in installed.only_call()["error"]["message"]
+
+
+def test_a_pools_own_retries_are_attempts(installed: Capture, server: str) -> None:
+    port = int(server.rsplit(":", 1)[1])
+    retries = urllib3.Retry(total=2, status_forcelist=[503], backoff_factor=0)
+    with urllib3.HTTPConnectionPool("127.0.0.1", port) as pool:
+        assert pool.request("GET", "/flaky?key=pool", retries=retries).status == 200
+    call = installed.only_call()
+    url = f"{server}/flaky?key=REDACTED"
+    assert call["status"] == 200 and call["url"] == url
+    assert [(a["status"], a["url"]) for a in call["attempts"]] == [(503, url), (200, url)]
+    first, second = call["attempts"]
+    assert call["startedAtUs"] == first["startedAtUs"] <= second["startedAtUs"]
+
+
+def test_a_single_request_lists_no_attempts(installed: Capture, server: str) -> None:
+    port = int(server.rsplit(":", 1)[1])
+    with urllib3.HTTPConnectionPool("127.0.0.1", port) as pool:
+        pool.request("GET", "/ok")
+    urllib3.PoolManager().request("GET", f"{server}/ok")
+    assert [c["attempts"] for c in installed.calls()] == [[], []]
