@@ -19,7 +19,7 @@ blocks of `--block` calls, one block per arm in an order that rotates each round
 Per block: CPU time of the whole process (``time.process_time``: the caller and every
 background thread) and wall time, flush included. An arm's cost per call is its block minus
 the same round's ``off`` block, over the block size; the median over rounds is reported with
-the interquartile range. Outside a Lambda invocation httprecap attributes calls to the init
+its 95 % confidence interval. Outside a Lambda invocation httprecap attributes calls to the init
 phase; the work per call is the same.
 
     taskset -c 0 .venv/bin/python bench/percall.py [--pairs 60] [--block 250] [--otel]
@@ -303,17 +303,23 @@ def measure(arms: dict[str, Arm], call: Callable[[], object], pairs: int,
 
 
 def _spread(samples: list[float]) -> str:
-    quartiles = statistics.quantiles(samples, n=4)
-    return f"{statistics.median(samples):7.1f} ({quartiles[0]:6.1f}..{quartiles[2]:6.1f})"
+    """Median and its 95 % confidence interval (order statistics: no assumption about the
+    distribution of the noise)."""
+    ordered = sorted(samples)
+    half = 0.98 * len(ordered) ** 0.5  # 1.96 * sqrt(n) / 2
+    low = ordered[max(int(len(ordered) / 2 - half), 0)]
+    high = ordered[min(int(len(ordered) / 2 + half), len(ordered) - 1)]
+    return f"{statistics.median(ordered):7.1f} [{low:6.1f}, {high:6.1f}]"
 
 
 def report(client: str, added: dict[str, dict[str, list[float]]]) -> None:
     off = added.pop("off")
     print(f"\n{client}: bare call {statistics.median(off['cpu']):.0f} µs CPU, "
           f"{statistics.median(off['wall']):.0f} µs wall")
-    print(f"  {'arm':10s} {'added µs CPU, median (IQR)':>30s} {'added µs wall, median (IQR)':>30s}")
+    print(f"  {'arm':10s} {'added µs CPU: median [95% CI]':>30s} "
+          f"{'added µs wall: median [95% CI]':>32s}")
     for name, figures in added.items():
-        print(f"  {name:10s} {_spread(figures['cpu']):>30s} {_spread(figures['wall']):>30s}")
+        print(f"  {name:10s} {_spread(figures['cpu']):>30s} {_spread(figures['wall']):>32s}")
     if "otel" in added:
         ours = statistics.median(added["httprecap"]["cpu"])
         theirs = statistics.median(added["otel"]["cpu"])
@@ -342,6 +348,9 @@ def main() -> None:
         import urllib3
 
         session = requests.Session()
+        # Environment lookups (proxies, ~/.netrc: stat calls on every request) made the bare
+        # call swing by ±10 % block to block; they are not what httprecap touches.
+        session.trust_env = False
         pool = urllib3.HTTPConnectionPool("127.0.0.1", server_port, maxsize=1)
         url = f"http://127.0.0.1:{server_port}{PATH}"
         calls: dict[str, Callable[[], object]] = {

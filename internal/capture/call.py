@@ -273,8 +273,8 @@ def note_request(call: Call, body: Any, headers: Any) -> None:
 
 
 def note_response(call: Call, status: int, response: Any, body_attribute: str) -> None:
-    """Status, size, and headers/body when opted in, of a requests or urllib3 response
-    (`body_attribute` names where the library keeps a body it already read)."""
+    """Status, size, and headers/body when opted in, of a response (`body_attribute` names
+    where the library keeps a body it already read)."""
     call.status = status
     body = getattr(response, body_attribute, None)
     call.bytes_received = len(body) if isinstance(body, bytes) else \
