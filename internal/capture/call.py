@@ -327,5 +327,8 @@ def header_pairs(headers: Any) -> list[tuple[str, str]] | None:
 
 
 def current_reset() -> None:
-    """Forget the open call of this thread (in a child process after fork)."""
+    """Forget every thread's open call (in a child process after fork, where only the thread
+    that forked lives on)."""
+    for slot in tuple(_slots):
+        slot.call = None
     local.slot.call = None

@@ -64,6 +64,7 @@ class RecordBuilder:
         call_id = call.id
         if not call_id:  # not announced by a `start` notice: numbered now
             call.id = call_id = next(self._ids)
+        # startedAtUs is Call.started_us, written out: a property costs a function call.
         return (f'{{"k":"call","call":{{"id":"{self.id_prefix}-{call_id}"'
                 f',"startedAtUs":{int(call.wall_offset_us + call.t0 * 1e6)},{described}'
                 f',"durationMs":{call.duration_ms:.3f},{outcome}'
