@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from conftest import Collector
 
 HANDLER = '''
-import asyncio, os, threading, urllib.request
+import asyncio, os, threading, time, urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
@@ -33,6 +34,17 @@ import urllib3
 
 BASE = os.environ["TEST_SERVER"]
 requests.get(f"{BASE}/ok?rid=init&via=module", timeout=5)
+
+
+def _meet(folder):
+    """With a rendezvous folder, wait (5 s at most) until two processes handle invocations."""
+    if not folder:
+        return
+    open(os.path.join(folder, str(os.getpid())), "w").close()
+    for _ in range(500):
+        if len(os.listdir(folder)) >= 2:
+            return
+        time.sleep(0.01)
 
 
 def handler(event, context):
@@ -50,12 +62,15 @@ def handler(event, context):
         await asyncio.to_thread(lambda: urllib.request.urlopen(url + "asyncio").read())
 
     asyncio.run(task())
+    _meet(event.get("meet"))
     if event.get("fail"):
         raise ValueError("boom")
     return {"pid": os.getpid()}
 '''
 
-START = ("from httprecap.internal import bootstrap; bootstrap.install(); "
+# SIGUSR1 dumps every thread's stack to stderr (forked workers inherit it): a hang is diagnosable.
+START = ("import faulthandler, signal; faulthandler.register(signal.SIGUSR1, all_threads=True); "
+         "from httprecap.internal import bootstrap; bootstrap.install(); "
          "import awslambdaric.__main__ as m; m.main(['', 'app.handler'])")
 
 
@@ -76,13 +91,25 @@ def _start_function(tmp_path: Path, runtime_api: RuntimeApi, collector: Collecto
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-def _wait(predicate: Any, process: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+def _wait(predicate: Any, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if process.poll() is not None:
             raise AssertionError(process.stderr.read().decode() if process.stderr else "")
-        assert time.monotonic() < deadline, "timed out"
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out; the function's threads:\n{_stacks(process)}")
         time.sleep(0.02)
+
+
+def _stacks(process: subprocess.Popen[bytes]) -> str:
+    """Every thread's stack in the function process and its forked workers."""
+    children = subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True,
+                              text=True, check=False).stdout.split()
+    for pid in [process.pid, *map(int, children)]:
+        os.kill(pid, signal.SIGUSR1)
+    time.sleep(1)
+    process.kill()
+    return process.stderr.read().decode() if process.stderr else ""
 
 
 def _tag(call: dict[str, Any]) -> tuple[str, str]:
@@ -124,8 +151,11 @@ def test_each_forked_worker_reports_from_its_own_process(tmp_path: Path,
                                                          server: str) -> None:
     # Lambda Managed Instances: awslambdaric forks workers from the process that loaded us.
     ids = [f"req-{n}" for n in range(4)]
+    meet = tmp_path / "meet"
+    meet.mkdir()
     for request_id in ids:
-        runtime_api.invoke(request_id, {})
+        # Each worker waits for the other: one fast worker cannot take all four.
+        runtime_api.invoke(request_id, {"meet": str(meet)})
     process = _start_function(tmp_path, runtime_api, collector, server,
                               AWS_LAMBDA_MAX_CONCURRENCY="2")
     try:
