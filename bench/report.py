@@ -161,11 +161,7 @@ def _configurations(results: dict[str, Any]) -> str:
         "- **(e) empty extension (control)** (`bench/control_layer.py`): an external extension "
         "that registers for INVOKE and SHUTDOWN and does nothing else, in an isolated "
         "interpreter like httprecap's. It shows what *any* extension costs in this sandbox "
-        "on one CPU, so what httprecap adds beyond it is httprecap's own. Its warm *duration* "
-        "reads too short: the sandbox ends `durationMs` at the extensions' last "
-        "`/event/next` even when that comes before the runtime's next `/next` "
-        "(sandbox/invoke.py, `extensions_done_at`), which only an extension that finishes "
-        "before the runtime (this one) meets; use its response latency.")
+        "on one CPU, so what httprecap adds beyond it is httprecap's own.")
 
 
 _COLD = ("A fresh sandbox per configuration and round ({rounds} rounds, order rotating), one "

@@ -117,8 +117,12 @@ class Invoker:
         failure = lifecycle.wait(instance, lambda: all(agent.idle for agent in agents),
                                  run.deadline)
         if failure is None:
+            # The invoke is done when the runtime *and* every agent are back at /next: an
+            # extension that is ready before the runtime does not end it early.
             run.extensions_done_at = max([agent.next_at for agent in agents],
-                                         default=invocation.runtime_next_at)
+                                         default=0.0)
+            run.extensions_done_at = max(run.extensions_done_at,
+                                         invocation.runtime_next_at or 0.0)
         return failure
 
     def _dispatch(self, run: _Run, instance: Instance, event: bytes) -> Invocation:

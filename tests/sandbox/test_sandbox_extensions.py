@@ -170,6 +170,18 @@ def test_response_returns_before_extensions_finish(open_sandbox, make_layer):
     assert report["spans"][0]["durationMs"] >= 250
 
 
+def test_an_extension_done_before_the_runtime_does_not_end_the_invoke(open_sandbox, make_layer):
+    # The extension is back at /event/next at once; the handler sleeps 0.3 s: the invoke (and
+    # its billed duration) ends with the runtime's next /next, not with the extension's.
+    sandbox = open_sandbox("app.sleep", layers=[make_layer(quick={})])
+    result = sandbox.invoke({"s": 0.3})
+    assert result.status == "success"
+    assert result.duration_ms >= 300
+    assert result.extension_overhead_ms == 0
+    report = [e for e in sandbox.telemetry if e["type"] == "platform.report"][-1]["record"]
+    assert report["metrics"]["durationMs"] >= 300
+
+
 def test_timeout_counts_extension_time_and_sends_shutdown_timeout(open_sandbox, make_layer,
                                                                    journal):
     layer = make_layer(slow={"invoke_work_s": 1.0, "shutdown_linger_s": 0})
