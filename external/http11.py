@@ -28,8 +28,8 @@ MAX_HEADERS = 100
 REASONS = {
     200: "OK", 202: "Accepted", 400: "Bad Request", 404: "Not Found",
     405: "Method Not Allowed", 408: "Request Timeout", 411: "Length Required",
-    413: "Content Too Large", 500: "Internal Server Error", 501: "Not Implemented",
-    503: "Service Unavailable",
+    413: "Content Too Large", 429: "Too Many Requests", 500: "Internal Server Error",
+    501: "Not Implemented",
 }
 
 
@@ -480,6 +480,7 @@ def _send(sock: Socket, reply: Reply, keep_alive: bool, deadline: float) -> None
 
 def _refuse(sock: Socket) -> None:
     try:
-        _send(sock, Reply.text(503, "too many connections"), False, time.monotonic() + 0.1)
+        # 429, not 503: the client is told it is one too many (a 4xx, like every refusal).
+        _send(sock, Reply.text(429, "too many connections"), False, time.monotonic() + 0.1)
     finally:
         sock.close()

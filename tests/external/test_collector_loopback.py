@@ -167,7 +167,7 @@ def test_connections_are_bounded(collector: tuple[Collector, Aggregator, Server]
     idle = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(4)]
     try:
         time.sleep(0.1)
-        assert _status(_raw(server, b"")) == 503
+        assert _status(_raw(server, b"")) == 429
         assert instance.rejected["tooManyConnections"] == 1
     finally:
         for sock in idle:
