@@ -40,7 +40,7 @@ if TYPE_CHECKING:  # typing.Protocol is slow to build; this module loads at inte
 
         def put_call(self, call: Call) -> None: ...
 
-        def wake(self) -> None: ...
+        def watch(self) -> None: ...
 
 # (scheme, host, port) of a request, when the client knows them without parsing a URL.
 Origin = tuple[str, str, int]
@@ -176,7 +176,7 @@ def open_call(library: str, describe: Describe, instance: Any, args: tuple[Any, 
         if origin is not None and origin[1:] in options.excluded:
             return None
         if target.sender_idle:
-            target.wake()  # so a call that hangs is named by a `start` notice
+            target.watch()  # so a call that hangs is named by a `start` notice
         if not nest:
             target.inflight.add(call)
             return call

@@ -27,6 +27,7 @@ class Buffer:
         # Calls in flight that no thread's slot holds (call.open_calls has the others).
         self.inflight: set[Call] = set()
         self.sender_idle = False
+        self.urgent = False  # post at once: an invocation ended, a batch is full, a flush
         self.event = threading.Event()
         self._dropped: dict[str, int] = {}
         self._lock = threading.Lock()  # drop counts only: the rare path
@@ -37,14 +38,24 @@ class Buffer:
             self.drop(BUFFER_FULL)
             return
         items.append(call)
-        if len(items) >= self.batch_size or self.sender_idle:
+        if len(items) >= self.batch_size:
+            self.urgent = True
+            self.event.set()
+        elif self.sender_idle:
             self.event.set()
 
     def put_control(self, message: Any) -> None:
         self.items.append(message)
+        self.urgent = True
+        self.event.set()
+
+    def watch(self) -> None:
+        """Wake an idle sender to watch the calls that started (it posts only when due)."""
         self.event.set()
 
     def wake(self) -> None:
+        """Post whatever is pending now."""
+        self.urgent = True
         self.event.set()
 
     def drop(self, reason: str, count: int = 1) -> None:

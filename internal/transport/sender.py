@@ -1,11 +1,14 @@
 """Transport: the background sender that posts batches to the extension (function process).
 
 One daemon thread drains the buffer into batches of ``httprecap.wire`` messages and POSTs them
-to ``http://127.0.0.1:$HTTPRECAP_PORT/v1/batch`` over one kept-alive connection. It sends when
-a batch is full, every ~50 ms while calls are pending or in flight (with a `start` notice for
-each call still running, so one that never finishes is still named), and at once when an
-invocation ends. Encoding and redaction happen here, and the thread's CPU time is reported
-as ``overheadUs`` in each `end`.
+to ``http://127.0.0.1:$HTTPRECAP_PORT/v1/batch`` over one kept-alive connection. It posts at
+once when an invocation ends or a batch is full; when a call has been running for
+``NOTICE_AFTER_MS`` (a `start` notice for it, so one that never finishes is still named, and
+whatever finished meanwhile goes along); otherwise it holds finished calls for at most
+``HOLD_S``. Every post wakes the extension, whose work would compete with the handler for
+the CPU (a function has one vCPU up to 1,769 MB): a short invocation is posted once, after
+its response. Encoding and redaction happen here, and the thread's CPU time is reported as
+``overheadUs`` in each `end`.
 
 The connection is a raw socket speaking just enough HTTP/1.1: http.client would be captured
 by our own hooks, and the function's traffic is the only traffic we record. When the
@@ -31,8 +34,9 @@ from httprecap.internal.capture.record import RecordBuilder
 from httprecap.internal.invocation import End
 from httprecap.internal.transport.buffer import Buffer
 
-TICK_S = 0.05  # cadence while calls are pending or in flight
+TICK_S = 0.05  # cadence of the checks while calls are pending or in flight
 NOTICE_AFTER_MS = 20.0  # a call running longer than this gets a `start` notice
+HOLD_S = 0.2  # finished calls wait at most this long (+ a tick) for a reason to post
 MAX_BATCH_BYTES = 1024 * 1024
 CONNECT_TIMEOUT_S = 0.25
 REPLY_TIMEOUT_S = 1.0
@@ -173,6 +177,7 @@ class Sender:
         self.cpu_mark = 0  # thread CPU clock when the current round of work began
         self.busy = False
         self.stopping = False
+        self.held_since: float | None = None  # when finished calls began to wait for a post
         self.thread = threading.Thread(target=self._run, name="httprecap-sender", daemon=True)
 
     def start(self) -> None:
@@ -202,6 +207,8 @@ class Sender:
             self._wait()
             if self.stopping:
                 break
+            if not self._due():
+                continue
             self.cpu_mark = time.thread_time_ns()
             self.busy = True
             try:
@@ -225,6 +232,30 @@ class Sender:
                 buffer.event.wait()
             buffer.sender_idle = False
         buffer.event.clear()
+
+    def _due(self) -> bool:
+        """Whether to post now (see the module's docstring)."""
+        buffer = self.buffer
+        if buffer.urgent or not self.hello_sent:
+            buffer.urgent = False
+            self.held_since = None
+            return True
+        now = time.perf_counter()
+        if buffer.items:
+            if self.held_since is None:
+                self.held_since = now
+            elif now - self.held_since >= HOLD_S:
+                self.held_since = None
+                return True
+        try:
+            running = (*open_calls(), *buffer.inflight)
+        except RuntimeError:  # a thread started, or the set changed, under us: next tick
+            return False
+        threshold = now - NOTICE_AFTER_MS / 1000.0
+        if any(not call.noticed and call.t0 <= threshold for call in running):
+            self.held_since = None
+            return True
+        return False
 
     def _send_pending(self) -> None:
         while True:

@@ -15,6 +15,7 @@ import requests
 
 from httprecap.internal import bootstrap, invocation
 from httprecap.internal.capture.call import Call
+from httprecap.internal.transport import sender
 from httprecap.internal.transport.buffer import Buffer
 
 if TYPE_CHECKING:
@@ -43,6 +44,35 @@ def test_handing_off_the_end_does_not_wait_for_the_sender(installed: Capture) ->
     started = time.perf_counter()
     invocation.end("success")
     assert time.perf_counter() - started < 0.005
+
+
+def test_quick_calls_are_posted_once_with_the_end(installed: Capture, server: str) -> None:
+    # Posting wakes the extension, which would compete with the handler for the CPU: calls that
+    # finish quickly wait for the invocation's end and go in one batch with it.
+    _flush()  # the hello
+    batches_before = len(installed.collector.batches)
+    invocation.begin("req-1")
+    with requests.Session() as session:
+        for _ in range(5):
+            session.get(f"{server}/ok", timeout=5)
+    time.sleep(0.1)  # two ticks of the sender: nothing is due yet
+    assert len(installed.collector.batches) == batches_before
+    invocation.end("success")
+    _flush()
+    (batch,) = installed.collector.batches[batches_before:]
+    assert [m["k"] for m in batch["messages"]] == ["call"] * 5 + ["end"]
+
+
+def test_finished_calls_are_held_for_a_bounded_time(installed: Capture, server: str) -> None:
+    # No end and no slow call: the calls still reach the extension within the hold bound
+    # (a process killed meanwhile loses at most that much).
+    _flush()
+    invocation.begin("req-1")
+    finished = time.monotonic()
+    requests.get(f"{server}/ok", timeout=5)
+    installed.collector.wait_for(lambda: len(installed.collector.calls()) == 1, 2.0)
+    waited = time.monotonic() - finished
+    assert sender.HOLD_S <= waited + 0.01 < sender.HOLD_S + 5 * sender.TICK_S
 
 
 def test_a_hanging_call_is_named_while_it_runs(installed: Capture, server: str) -> None:
