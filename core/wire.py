@@ -16,7 +16,13 @@ Each MESSAGE is a dict with a kind ``"k"``:
            ``{"k": "end", "requestId": str, "status": "success"|"error", "calls": int,
            "startedAtUs": int, "durationMs": float, "dropped": {reason: int},
            "overheadUs": int}``. ``calls`` counts the ``call`` messages sent for it, so the
-           extension knows when it holds them all. The init phase uses ``INIT_REQUEST_ID``.
+           extension knows when it holds them all.
+
+Request ids (``requestId`` of a CALL or an ``end``) are Lambda's, except for the init phase
+(module-level code of the handler): ``INIT_REQUEST_ID`` (``"init"``), or, in a worker process
+that awslambdaric forked on Lambda Managed Instances, ``"init:<pid>"`` (``init_request_id``):
+each worker runs its own init, and its init ends when that worker's ``end`` arrives. Any other
+id that starts with ``"init:"`` breaks the contract (``check_request_id``).
 
 The extension answers 202 to a valid batch and 4xx (with a one-line reason) to anything else.
 Bounds below are part of the contract: both sides enforce them.
@@ -31,6 +37,8 @@ if TYPE_CHECKING:
 VERSION = 1
 PATH = "/v1/batch"
 INIT_REQUEST_ID = "init"
+WORKER_INIT_PREFIX = "init:"  # + the worker's pid, 1 to MAX_PID_DIGITS ASCII digits
+MAX_PID_DIGITS = 10
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
 MAX_MESSAGES = 5000
@@ -72,6 +80,25 @@ class WireError(ValueError):
     """A batch that breaks the contract; the message is the 4xx reason sent back."""
 
 
+def init_request_id(pid: int) -> str:
+    """The init phase's request id in the Lambda Managed Instances worker `pid`."""
+    return f"{WORKER_INIT_PREFIX}{pid}"
+
+
+def is_init_request_id(request_id: str) -> bool:
+    """True for the init phase of any process (a valid id: see `check_request_id`)."""
+    return request_id == INIT_REQUEST_ID or request_id.startswith(WORKER_INIT_PREFIX)
+
+
+def check_request_id(request_id: Any, where: str) -> None:
+    """A string, and a worker's init id only in its one form (``init:`` + a pid)."""
+    _check(isinstance(request_id, str), f"{where}: requestId is not a string")
+    if request_id.startswith(WORKER_INIT_PREFIX):
+        pid = request_id[len(WORKER_INIT_PREFIX):]
+        _check(0 < len(pid) <= MAX_PID_DIGITS and pid.isascii() and pid.isdigit(),
+               f"{where}: malformed init requestId")
+
+
 def _check(condition: bool, reason: str) -> None:
     if not condition:
         raise WireError(reason)
@@ -105,6 +132,7 @@ def validate_call(call: Any) -> dict[str, Any]:
         # bool is an int subclass; no call field is a bool.
         _check(isinstance(value, expected) and not isinstance(value, bool),
                f"call.{name}: wrong type")
+    check_request_id(call["requestId"], "call")
     _check_strings(call, "call")
     checked: dict[str, Any] = call
     return checked
@@ -118,6 +146,7 @@ def validate_message(message: Any) -> dict[str, Any]:
         validate_call(message.get("call"))
     elif kind == "end":
         _check(isinstance(message.get("requestId"), str), "end: missing requestId")
+        check_request_id(message["requestId"], "end")
         _check(message.get("status") in END_STATUSES, "end: bad status")
         calls = message.get("calls")
         _check(isinstance(calls, int) and not isinstance(calls, bool) and calls >= 0,

@@ -13,6 +13,9 @@ When is invocation R complete (checked in this order)?
   4. `noSource`     no internal extension and no Telemetry API: nothing will ever tell;
   5. `deadline`     R's deadline passed (the function timed out). If the internal extension
                     was expected but never spoke, it is no longer waited for.
+The init phase: `wire.INIT_REQUEST_ID` ships with the first invocation's recap (`take`); on
+Lambda Managed Instances each worker's init (`init:<pid>`) is complete on its own, by rule 1
+or 2, whenever that worker's init ends.
 Memory is bounded: open invocations, calls per recap, and the ids remembered after shipping.
 """
 
@@ -165,7 +168,7 @@ class Aggregator:
         if inv is None:
             if len(self._open) >= self.max_open:
                 self._evict_oldest()
-            phase = "init" if request_id == wire.INIT_REQUEST_ID else "invoke"
+            phase = "init" if wire.is_init_request_id(request_id) else "invoke"
             inv = self._open[request_id] = Invocation(request_id, phase, now)
         inv.touched_at = now
         return inv
@@ -173,10 +176,12 @@ class Aggregator:
     def _evict_oldest(self) -> None:
         # Request ids Lambda never announced (a confused or hostile poster on the collector's
         # port) go first and silently: they must not push out, or be counted against, the
-        # recaps of real invocations.
+        # recaps of real invocations. Init phases (which Lambda never announces) go next: a
+        # flood of made-up worker init ids pushes out only init phases.
         unannounced = [inv for inv in self._open.values()
-                       if not inv.invoked and inv.request_id != wire.INIT_REQUEST_ID]
-        oldest = min(unannounced or self._open.values(), key=lambda inv: inv.touched_at)
+                       if not inv.invoked and inv.phase == "invoke"]
+        inits = [inv for inv in self._open.values() if inv.phase == "init"]
+        oldest = min(unannounced or inits or self._open.values(), key=lambda inv: inv.touched_at)
         del self._open[oldest.request_id]
         self._remember(oldest.request_id)
         if oldest.received and not unannounced:
@@ -262,7 +267,7 @@ class Aggregator:
         wake = now + IDLE_WAIT
         for inv in self._open.values():
             if inv.request_id == wire.INIT_REQUEST_ID:
-                continue  # shipped with the first invocation's recap (take)
+                continue  # shipped with the first invocation's recap (take); workers' are not
             reason, check_at = self._check(inv, handoff_s, now)
             if reason is None and now >= inv.touched_at + stale_s:
                 reason = "stale"
@@ -278,7 +283,8 @@ class Aggregator:
 
     def take(self, request_id: str, *, status: str | None = None,
              deadline_passed: bool = False) -> list[Recap]:
-        """The recaps to ship now: the init recap (once, if it has calls) and R's.
+        """The recaps to ship now: the init recap (once, if it has calls) and R's (if R is a
+        worker's init phase, only if it has calls).
 
         `status` overrides what the data says (SHUTDOWN with reason timeout/failure).
         """
@@ -287,7 +293,8 @@ class Aggregator:
             inv = self._open.pop(request_id, None)
             if inv is not None:
                 self._remember(request_id)
-                recaps.append(self._build(inv, status, deadline_passed))
+                if inv.phase == "invoke" or inv.has_calls:
+                    recaps.append(self._build(inv, status, deadline_passed))
             return recaps
 
     def take_all(self, current: str | None = None,

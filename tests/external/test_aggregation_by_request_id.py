@@ -255,3 +255,75 @@ def test_an_expected_but_silent_internal_extension_is_waited_for_only_once() -> 
     assert "has not reported" in agg.take("r1", deadline_passed=True)[0]["hint"]
     _invoke(agg, "r2")
     assert agg.completion("r2", HANDOFF)[0] == "noSource"
+
+
+# Lambda Managed Instances: every worker process runs its own init, as `init:<pid>`.
+
+STALE = 900.0
+
+
+def test_each_workers_init_is_a_recap_of_its_own_complete_at_its_end() -> None:
+    agg, _ = _aggregator()
+    agg.apply([call_msg("init:101", "a"), call_msg("init:102", "b"), end_msg("init:101", 1)])
+    assert agg.wait_completed(HANDOFF, STALE, 0) == [("init:101", "handoff")]
+    [recap] = agg.take("init:101")
+    assert (recap["phase"], recap["requestId"], recap["status"]) == ("init", "init:101", "success")
+    assert [c["id"] for c in recap["calls"]] == ["a"]
+    agg.apply([end_msg("init:102", 1)])
+    assert agg.wait_completed(HANDOFF, STALE, 0) == [("init:102", "handoff")]
+    assert [c["id"] for c in agg.take("init:102")[0]["calls"]] == ["b"]
+
+
+def test_a_worker_whose_init_ends_after_others_served_loses_nothing() -> None:
+    agg, _ = _aggregator()
+    agg.apply([call_msg("init:101", "a"), end_msg("init:101", 1),
+               call_msg("r1", "x"), end_msg("r1", 1)])
+    shipped = [r for rid, _ in agg.wait_completed(HANDOFF, STALE, 0) for r in agg.take(rid)]
+    assert sorted(r["requestId"] for r in shipped) == ["init:101", "r1"]
+    agg.apply([call_msg("init:102", "late"), end_msg("init:102", 1),
+               call_msg("r2", "y"), end_msg("r2", 1)])
+    shipped = [r for rid, _ in agg.wait_completed(HANDOFF, STALE, 0) for r in agg.take(rid)]
+    by_id = {r["requestId"]: r for r in shipped}
+    assert [c["id"] for c in by_id["init:102"]["calls"]] == ["late"]
+    assert by_id["init:102"]["phase"] == "init"
+    assert all(r["dropped"]["count"] == 0 for r in shipped)
+
+
+def test_a_workers_init_without_calls_ships_nothing() -> None:
+    agg, _ = _aggregator()
+    agg.apply([end_msg("init:101", 0)])
+    assert agg.wait_completed(HANDOFF, STALE, 0) == [("init:101", "handoff")]
+    assert agg.take("init:101") == []
+    assert agg.wait_completed(HANDOFF, STALE, 0) == []
+
+
+def test_a_workers_init_gets_no_losses_or_hint_meant_for_invocations() -> None:
+    agg, _ = _aggregator()
+    agg.carry({"sinkRetryQueueFull": 2})
+    agg.apply([call_msg("init:101", "a"), end_msg("init:101", 1), end_msg("r1", 0)])
+    [init] = agg.take("init:101")
+    assert init["dropped"]["count"] == 0 and "hint" not in init
+    assert agg.take("r1")[0]["dropped"]["reasons"] == {"sinkRetryQueueFull": 2}
+
+
+def test_a_workers_init_that_never_ends_ships_at_shutdown() -> None:
+    agg, _ = _aggregator()
+    agg.apply([call_msg("init:101", "a")])
+    assert agg.wait_completed(HANDOFF, STALE, 0) == []
+    [recap] = agg.take_all()
+    assert (recap["requestId"], [c["id"] for c in recap["calls"]]) == ("init:101", ["a"])
+
+
+def test_made_up_init_ids_push_out_only_init_phases() -> None:
+    agg, _ = _aggregator()
+    agg.max_open = 4
+    for request_id in ("r1", "r2"):
+        _invoke(agg, request_id)
+        agg.apply([call_msg(request_id, f"{request_id}-a")])
+    agg.apply([call_msg(f"init:{pid}", str(pid)) for pid in range(100, 110)])
+    agg.apply([end_msg("r1", 1), end_msg("r2", 1)])
+    first, second = agg.take("r1") + agg.take("r2")
+    assert [c["id"] for c in first["calls"]] == ["r1-a"]
+    assert [c["id"] for c in second["calls"]] == ["r2-a"]
+    # Their calls may be a real worker's: counted, like any evicted invocation's.
+    assert first["dropped"]["reasons"] == {"evicted": 8}

@@ -84,6 +84,8 @@ def test_batches_share_one_kept_alive_connection(
     (json.dumps({"v": 2, "messages": []}).encode(), "invalid"),
     (json.dumps({"v": 1, "messages": [{"k": "call", "call": {"id": "x"}}]}).encode(), "invalid"),
     (json.dumps([1, 2, 3]).encode(), "invalid"),
+    (batch(call_msg("init:12ab", "a")), "invalid"),  # a worker's init id is `init:<pid>` only
+    (batch(end_msg("init:", 0)), "invalid"),
 ])
 def test_bad_batches_get_a_400_and_a_count(
         collector: tuple[Collector, Aggregator, Server], body: bytes, reason: str) -> None:
