@@ -101,7 +101,7 @@ def sender() -> Sender | None:
     return _state.active.sender if _state.active is not None else None
 
 
-def _start(settings: Settings, environ: Mapping[str, str]) -> None:
+def _start(settings: Settings, environ: Mapping[str, str], *, worker: bool = False) -> None:
     redactor = Redactor(settings.redact, settings.body_max_bytes)
     calls.options = calls.Options(
         headers=settings.capture_headers,
@@ -112,7 +112,7 @@ def _start(settings: Settings, environ: Mapping[str, str]) -> None:
     buffer = Buffer(settings.buffer_records, BATCH_SIZE)
     builder = RecordBuilder(redactor, settings.capture_headers or settings.capture_bodies)
     new_sender = Sender(buffer, builder, settings.port)
-    invocation.reset()
+    invocation.reset(worker=worker)
     calls.sink = buffer
     invocation.hand_off = buffer.put_control
     _state.active = _Active(settings, environ, new_sender)
@@ -146,14 +146,16 @@ def _register_process_hooks() -> None:
 
 
 def _after_fork_in_child() -> None:
-    """Threads do not survive fork() and sockets are shared: start afresh in the child."""
+    """Threads do not survive fork() and sockets are shared: start afresh in the child (with
+    an init phase of its own if it is a Lambda Managed Instances worker)."""
     try:
         active = _state.active
         if active is None:
             return
+        worker = invocation.forks_workers(active.environ)
         active.sender.connection.close()
         calls.current_reset()
-        _start(active.settings, active.environ)
+        _start(active.settings, active.environ, worker=worker)
     except Exception:
         pass
 

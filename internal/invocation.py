@@ -5,7 +5,10 @@ process of Lambda Managed Instances), so the request id is a process-global valu
 plain threads, thread pools and asyncio tasks are attributed without any context variable.
 
 - Until the first ``wait_next_invocation`` the id is ``wire.INIT_REQUEST_ID`` (module-level
-  code of the handler); entering it the first time ends the init phase.
+  code of the handler); entering it the first time ends the init phase. A worker that
+  awslambdaric forked on Lambda Managed Instances runs an init of its own, under
+  ``wire.init_request_id(pid)``: one init recap per worker, each complete when that worker's
+  init ends, however late.
 - ``wait_next_invocation`` returning starts an invocation: ``result.invoke_id``.
 - ``post_invocation_result`` / ``post_invocation_error`` returning means the response has
   been posted to Lambda: the `end` marker is queued and the sender woken; nothing is sent on
@@ -17,9 +20,10 @@ awslambdaric versions.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from types import ModuleType
 from typing import Any
 
@@ -27,6 +31,8 @@ from httprecap import wire
 from httprecap.internal import patching
 
 RUNTIME_CLIENT_MODULE = "awslambdaric.lambda_runtime_client"
+# Set for the runtime on Lambda Managed Instances: awslambdaric then forks its workers.
+MAX_CONCURRENCY_VAR = "AWS_LAMBDA_MAX_CONCURRENCY"
 CLIENT_CLASSES = ("LambdaRuntimeClient", "LambdaMultiConcurrentRuntimeClient")
 
 
@@ -73,11 +79,19 @@ def _request_id_from_runtime() -> str:
     return value if isinstance(value, str) and value else wire.INIT_REQUEST_ID
 
 
-def reset(now_us: int | None = None) -> None:
-    """Back to the init phase (at install, and in a child after fork)."""
-    state.request_id = wire.INIT_REQUEST_ID
+def reset(now_us: int | None = None, *, worker: bool = False) -> None:
+    """Back to the init phase (at install, and in a child after fork); `worker`: this process
+    is a Lambda Managed Instances worker, whose init is its own (see `forks_workers`)."""
+    state.request_id = wire.init_request_id(os.getpid()) if worker else wire.INIT_REQUEST_ID
     _clock(time.time_ns() // 1000 if now_us is None else now_us)
     state.init_open = True
+
+
+def forks_workers(environ: Mapping[str, str]) -> bool:
+    """Is this process, still in its init phase, the parent of Lambda Managed Instances
+    workers? (awslambdaric forks them when AWS_LAMBDA_MAX_CONCURRENCY is set.) A child it
+    forks once an invocation began is a helper of that invocation, not a worker."""
+    return state.init_open and environ.get(MAX_CONCURRENCY_VAR) is not None
 
 
 def begin(request_id: Any) -> None:

@@ -11,7 +11,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from e2e_support import layer_env, recaps_in, sandbox_for
@@ -53,10 +53,11 @@ def _invoke_all(sandbox: Sandbox, count: int) -> list[tuple[int, InvokeResult]]:
         return list(results)
 
 
-def _wait_for_recaps(sink: Path, count: int, within: float) -> list[dict[str, Any]]:
+def _wait_for_recaps(sink: Path, count: int, within: float,
+                     phase: str = "invoke") -> list[dict[str, Any]]:
     deadline = time.monotonic() + within
     while True:
-        recaps = [recap for recap in recaps_in(sink) if recap["phase"] == "invoke"]
+        recaps = [recap for recap in recaps_in(sink) if recap["phase"] == phase]
         if len(recaps) >= count or time.monotonic() > deadline:
             return recaps
 
@@ -71,9 +72,11 @@ def _check_recaps(count: int, layer_zip: Path, upstream: UpstreamServer,
         invoked = _invoke_all(sandbox, count)
         # Shipped as each invocation completes, not at SHUTDOWN: all there while it runs.
         while_running = _wait_for_recaps(sink, count, within=5.0)
-    recaps = [recap for recap in recaps_in(sink) if recap["phase"] == "invoke"]
+    everything = recaps_in(sink)
+    recaps = [recap for recap in everything if recap["phase"] == "invoke"]
 
     assert len(while_running) == count
+    assert len(recaps) == len(everything)  # the workers' inits made no calls: no init recap
     by_id = {recap["requestId"]: recap for recap in recaps}
     assert len(recaps) == len(by_id) == count  # one recap per invocation, none twice
     pids = set()
@@ -145,9 +148,6 @@ def test_without_the_wrapper_each_invocation_still_gets_a_recap(
     assert "AWS_LAMBDA_EXEC_WRAPPER=/opt/httprecap-wrapper" in recaps[0]["hint"]
 
 
-@pytest.mark.xfail(strict=True, reason="init-phase calls of every worker share the request id "
-                   "`init`; the init recap ships with the first invocation's, so workers whose "
-                   "init ends later count theirs as lateArrival (see docs/MANAGED_INSTANCES.md)")
 def test_every_workers_init_calls_are_in_an_init_recap(
         layer_zip: Path, upstream: UpstreamServer, tmp_path: Path) -> None:
     sink = tmp_path / "recaps.jsonl"
@@ -156,7 +156,16 @@ def test_every_workers_init_calls_are_in_an_init_recap(
                     SLOW_INIT_MARKER=str(tmp_path / "slow-init"))
     with _lmi_sandbox(layer_zip, env, max_concurrency=WORKERS) as sandbox:
         _invoke_all(sandbox, 16)
+        # Each ships when its worker's init ends (the slow one's after others served), not
+        # at SHUTDOWN.
+        while_running = _wait_for_recaps(sink, WORKERS, within=5.0, phase="init")
     recaps = recaps_in(sink)
+    assert len(while_running) == WORKERS
     init_calls = [call for recap in recaps if recap["phase"] == "init" for call in recap["calls"]]
     assert len(init_calls) == WORKERS
     assert all(recap["dropped"]["count"] == 0 for recap in recaps)
+    # One init recap per worker, named for it: `init:<pid>`, holding that worker's call.
+    for recap in while_running:
+        (call,) = recap["calls"]
+        assert recap["requestId"] == f"init:{parse_qs(urlsplit(call['url']).query)['pid'][0]}"
+        assert recap["status"] == "success"

@@ -68,6 +68,23 @@ def handler(event, context):
     return {"pid": os.getpid()}
 '''
 
+# A process forked at import, making one call and handing it over before it leaves.
+FORK_AT_IMPORT = '''
+import os
+
+import requests
+
+from httprecap.internal import bootstrap
+
+if os.fork() == 0:
+    try:
+        requests.get(os.environ["TEST_SERVER"] + "/ok?rid=init&via=child", timeout=5)
+        bootstrap.sender().flush(5.0)
+    finally:
+        os._exit(0)
+os.wait()
+''' + HANDLER
+
 # SIGUSR1 dumps every thread's stack to stderr (forked workers inherit it): a hang is diagnosable.
 START = ("import faulthandler, signal; faulthandler.register(signal.SIGUSR1, all_threads=True); "
          "from httprecap.internal import bootstrap; bootstrap.install(); "
@@ -82,8 +99,8 @@ def runtime_api() -> Iterator[RuntimeApi]:
 
 
 def _start_function(tmp_path: Path, runtime_api: RuntimeApi, collector: Collector,
-                    server: str, **env: str) -> subprocess.Popen[bytes]:
-    (tmp_path / "app.py").write_text(textwrap.dedent(HANDLER))
+                    server: str, source: str = HANDLER, **env: str) -> subprocess.Popen[bytes]:
+    (tmp_path / "app.py").write_text(textwrap.dedent(source))
     environ = {k: v for k, v in os.environ.items() if not k.startswith("HTTPRECAP_")}
     environ.update(AWS_LAMBDA_RUNTIME_API=runtime_api.address, TEST_SERVER=server,
                    HTTPRECAP_PORT=str(collector.port), **env)
@@ -159,14 +176,29 @@ def test_each_forked_worker_reports_from_its_own_process(tmp_path: Path,
     process = _start_function(tmp_path, runtime_api, collector, server,
                               AWS_LAMBDA_MAX_CONCURRENCY="2")
     try:
-        _wait(lambda: len({e["requestId"] for e in collector.of_kind("end")} - {"init"}) == 4,
-              process)
+        _wait(lambda: len(collector.of_kind("end")) == 6, process)  # 2 inits, 4 invocations
     finally:
         _stop(process)
     worker_pids = {json.loads(body)["pid"] for _, body in runtime_api.posted.values()}
     assert len(worker_pids) == 2
     assert {hello["pid"] for hello in collector.of_kind("hello")} >= worker_pids
     calls = collector.calls()
-    assert all(call["requestId"] == _tag(call)[0] for call in calls)
-    assert sorted(e["requestId"] for e in collector.of_kind("end") if e["requestId"] != "init") \
-        == ids
+    assert all(call["requestId"] == _tag(call)[0] for call in calls if _tag(call)[0] != "init")
+    # Each worker's init is its own, named for the worker: its module-level call and its end.
+    worker_inits = sorted(f"init:{pid}" for pid in worker_pids)
+    assert sorted(call["requestId"] for call in calls if _tag(call)[0] == "init") == worker_inits
+    ends = [(e["requestId"], e["calls"]) for e in collector.of_kind("end")]
+    assert sorted(ends) == sorted([(init, 1) for init in worker_inits] + [(i, 5) for i in ids])
+
+
+def test_a_child_forked_without_max_concurrency_keeps_the_shared_init_id(
+        tmp_path: Path, runtime_api: RuntimeApi, collector: Collector, server: str) -> None:
+    # Classic Lambda: a process the function forks at import is no worker of its own.
+    runtime_api.invoke("req-1", {})
+    process = _start_function(tmp_path, runtime_api, collector, server, FORK_AT_IMPORT)
+    try:
+        _wait(lambda: len(collector.of_kind("end")) == 2, process)
+    finally:
+        _stop(process)
+    (child,) = [call for call in collector.calls() if _tag(call)[1] == "child"]
+    assert child["requestId"] == "init"
