@@ -1,5 +1,5 @@
 # The two commands a newcomer needs: `make demo` (the main job) and `make test`.
-.PHONY: setup demo test test-all check layer bench clean
+.PHONY: setup demo test test-all check layer bench bench-check clean
 
 setup:
 	@bash scripts/setup.sh --system
@@ -22,6 +22,11 @@ layer: setup
 
 bench: setup
 	.venv/bin/python -m bench
+
+# CI's regression guard (not a timed test): a quick run of the same suite, non-zero when
+# httprecap's overhead passes the generous bounds of bench/targets.py.
+bench-check: setup
+	.venv/bin/python -m bench --quick --check
 
 clean:
 	rm -rf build dist .venv .pytest_cache .mypy_cache .ruff_cache

@@ -63,14 +63,22 @@ COMPANIONS = {  # other engineers' benches, run as they are (full runs only)
 def missing_peers() -> dict[str, str]:
     """Configurations that cannot run here, with the reason."""
     missing = {}
-    if importlib.util.find_spec("opentelemetry.instrumentation.aws_lambda") is None or \
-            importlib.util.find_spec("opentelemetry.instrumentation.requests") is None or \
+    if not _importable("opentelemetry.instrumentation.aws_lambda") or \
+            not _importable("opentelemetry.instrumentation.requests") or \
             shutil.which("opentelemetry-instrument", path=str(Path(sys.executable).parent)) is None:
         missing["otel"] = ("OpenTelemetry packages not installed (`pip install -e '.[bench]' "
                            "opentelemetry-instrumentation-aws-lambda`)")
-    if importlib.util.find_spec("aws_xray_sdk") is None:
+    if not _importable("aws_xray_sdk"):
         missing["xray"] = "aws-xray-sdk not installed (`pip install -e '.[bench]'`)"
     return missing
+
+
+def _importable(name: str) -> bool:
+    """Whether `name` can be imported (find_spec raises when a parent package is missing)."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ImportError:
+        return False
 
 
 def _step(name: str) -> None:
@@ -116,11 +124,11 @@ def _steps(setups: dict[str, configs.Setup], servers: Servers, params: dict[str,
     ours = setups["httprecap"]
     layer = ours.layers[0]
     steps: list[tuple[str, Callable[[], Any]]] = [
-        ("startup", lambda: _only(startup.measure(layer, servers.ports,
-                                                  params["startup"]["rounds"]), setups)),
-        ("startup_bare", lambda: _only(startup.measure(
+        ("startup", lambda: startup.measure(layer, servers.ports,
+                                            params["startup"]["rounds"], only=setups)),
+        ("startup_bare", lambda: startup.measure(
             layer, servers.ports, params["startup"]["rounds"] * startup.BARE_ROUNDS,
-            startup.BARE), setups)),
+            startup.BARE, only=setups)),
         ("ext_startup", lambda: ext_startup.measure(layer, params["ext_startup"]["rounds"])),
         ("coldstart", lambda: coldstart.measure(setups, servers, params["coldstart"]["rounds"])),
         ("warm", lambda: warm.measure(setups, servers, params["warm"]["rounds"])),
@@ -137,10 +145,6 @@ def _steps(setups: dict[str, configs.Setup], servers: Servers, params: dict[str,
     if with_profiles:
         steps.append(("profiles", lambda: _profiles(ours, servers)))
     return steps
-
-
-def _only(samples: dict[str, Any], setups: dict[str, Any]) -> dict[str, Any]:
-    return {name: figures for name, figures in samples.items() if name in setups}
 
 
 def _micro(servers: Servers, params: dict[str, int], with_otel: bool) -> Any:

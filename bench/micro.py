@@ -73,6 +73,11 @@ class Modes:
     """Switches each configuration on and off around a block, and flushes what it buffered."""
 
     def __init__(self, servers: Servers) -> None:
+        self.collector_port = servers.ports["collector"]
+        if "otel" in MODES:  # the peer is optional (the `bench` extra)
+            self._set_up_otel(servers)
+
+    def _set_up_otel(self, servers: Servers) -> None:
         from opentelemetry import trace
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         from opentelemetry.instrumentation.botocore import BotocoreInstrumentor
@@ -81,7 +86,6 @@ class Modes:
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-        self.collector_port = servers.ports["collector"]
         self.provider = TracerProvider()
         self.provider.add_span_processor(BatchSpanProcessor(
             OTLPSpanExporter(endpoint=servers.url("otlp", "/v1/traces"))))

@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
 from bench import configs, host, otel_layer
@@ -76,11 +76,14 @@ def run_once(command: list[str], env: Mapping[str, str]) -> tuple[float, float, 
 
 
 def measure(layer_zip: Path, ports: Mapping[str, int], rounds: int,
-            code: str = IMPORTS) -> Samples:
+            code: str = IMPORTS, only: Collection[str] | None = None) -> Samples:
+    """Samples per configuration (those in `only`, when given: peers may not be installed)."""
     with tempfile.TemporaryDirectory() as scratch:
         opt = Path(scratch) / "opt"
         unpack_layers([layer_zip], opt)
-        runs = commands(opt, otel_layer.build(Path(scratch) / "otel"), code)
+        runs = {name: command for name, command in
+                commands(opt, otel_layer.build(Path(scratch) / "otel"), code).items()
+                if only is None or name in only}
         env = environment(ports)
         for command in runs.values():  # warm the page cache and the bytecode caches
             run_once(command, env)

@@ -115,3 +115,13 @@ def test_report_has_the_machine_the_command_the_tables_and_the_reading() -> None
                  "## Targets", "**missed**", "## Reading", "## Cold start",
                  "## Warm invocations", "## Per-call overhead"):
         assert part in text
+
+
+def test_missing_peers_are_named_not_raised() -> None:
+    # find_spec raises when a parent package is missing (opentelemetry without its
+    # instrumentation): the suite then skips the peer and says why.
+    from bench.__main__ import _importable
+
+    assert _importable("json")
+    assert not _importable("opentelemetry.instrumentation.no_such_instrumentation")
+    assert not _importable("no_such_package.child")
