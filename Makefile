@@ -21,6 +21,7 @@ layer: setup
 	.venv/bin/httprecap layer build
 
 bench: setup
+	.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[bench]'
 	.venv/bin/python -m bench
 
 # CI's regression guard (not a timed test): a quick run of the same suite, non-zero when
