@@ -95,6 +95,12 @@ class Call:
     wire_runs = 0
     wire_depth = 0
     wire: tuple[int, float, Origin | None, str] | None = None
+    # The first run inside a call its client described (requests, a PoolManager), kept as
+    # raw references: (perf_counter at start, pool, args, kwargs), and once it ended with no
+    # run inside it, (perf_counter at end, response or exception). Read only if a second run
+    # follows: a call made with one request pays nothing for its attempt.
+    first: tuple[float, Any, tuple[Any, ...], dict[str, Any]] | None = None
+    first_end: tuple[float, Any] | None = None
 
     def __init__(self, library: str, slot: Slot | None = None) -> None:
         self.library = library

@@ -75,11 +75,12 @@ def _send_async(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...
 class _Hop:
     """One request httpx puts on the wire (the first, a redirect hop or an auth round)."""
 
-    __slots__ = ("call", "listed", "started_us", "t0", "target")
+    __slots__ = ("call", "listed", "runs", "started_us", "t0", "target")
 
     def __init__(self, call: calls.Call, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         self.call = call
         self.listed = len(call.attempts or ())
+        self.runs = call.wire_runs
         self.started_us = time_ns() // 1000
         self.t0 = perf_counter()
         # The first hop sends the request `send` was given: its URL is the call's already
@@ -100,8 +101,8 @@ class _Hop:
 
     def _list(self, status: int | None, error: tuple[str, str] | None) -> None:
         call = self.call
-        if len(call.attempts or ()) > self.listed:
-            return  # an inner client (a urllib3 transport) listed this hop's wire attempts
+        if call.wire_runs != self.runs or len(call.attempts or ()) > self.listed:
+            return  # an inner client (a urllib3 transport) lists this hop's wire attempts
         duration_ms = (perf_counter() - self.t0) * 1000.0
         # No size: the call's own comes from its final response (see _outcome).
         calls._add_attempt(call, (self.started_us, duration_ms, status, error, None,

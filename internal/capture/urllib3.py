@@ -12,7 +12,9 @@ request on the wire: it is an attempt of the call.
   ``Retry`` it passes on (``retries.history[-1]``). An attempt thus lasts until the next one
   begins, back-off included.
 - A call the pool opened itself is its own first attempt: listed only if another one follows,
-  so a call made with one request pays nothing for attempts.
+  so a call made with one request pays nothing for attempts. Inside a call its client
+  described (requests, a PoolManager) the first run keeps raw references only (`_run_first`)
+  and is read into an attempt only when a second run begins.
 
 No other urllib3 method is hooked: a pool used directly costs one wrapper per call, and a call
 through requests, botocore or a PoolManager two. Works with urllib3 1.26 and 2.x.
@@ -88,6 +90,8 @@ def _manager_urlopen(wrapped: Callable[..., Any], instance: Any, args: tuple[Any
 def _run_attempt(call: calls.Call, wrapped: Callable[..., Any], pool: Any,
                  args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """A run of a pool's urlopen inside `call`: one attempt."""
+    if not call.wire_runs and call.target:
+        return _run_first(call, wrapped, pool, args, kwargs)
     run = _begin(call, pool, args, kwargs)
     if run is None:
         return wrapped(*args, **kwargs)
@@ -100,6 +104,37 @@ def _run_attempt(call: calls.Call, wrapped: Callable[..., Any], pool: Any,
     return response
 
 
+def _run_first(call: calls.Call, wrapped: Callable[..., Any], pool: Any,
+               args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """The first run inside a call its client described: references kept, nothing computed
+    (see `calls.Call.first`)."""
+    call.wire_runs = call.wire_depth = 1
+    call.first = perf_counter(), pool, args, kwargs
+    try:
+        outcome = wrapped(*args, **kwargs)
+    except BaseException as exc:
+        _park_first(call, exc)
+        raise
+    _park_first(call, outcome)
+    return outcome
+
+
+def _park_first(call: calls.Call, outcome: Any) -> None:
+    call.wire_depth -= 1
+    if call.wire_runs == 1:  # no run began inside it (that one would have listed it)
+        call.first_end = perf_counter(), outcome
+
+
+def _first_run(call: calls.Call, first: tuple[float, Any, tuple[Any, ...], dict[str, Any]]
+               ) -> Run:
+    """The kept first run as a `Run`, now that a second one begins."""
+    t0, pool, args, kwargs = first
+    target = _argument(args, kwargs, 1, "url") or ""
+    run = 1, t0, None if target.startswith(ABSOLUTE) else _origin(pool), target
+    call.wire = run
+    return run
+
+
 Run = tuple[int, float, "calls.Origin | None", str]  # number, perf_counter at start, where
 
 
@@ -109,6 +144,12 @@ def _begin(call: calls.Call, pool: Any, args: tuple[Any, ...],
         t0 = perf_counter()
         target = _argument(args, kwargs, 1, "url") or ""
         origin = None if target.startswith(ABSOLUTE) else _origin(pool)
+        first = call.first
+        if first is not None and call.wire is None:  # the first run was only kept: list it
+            run = _first_run(call, first)
+            ended = call.first_end
+            if ended is not None and not call.wire_depth:
+                _end(call, run, ended[1], ended[0])
         if call.wire_depth:  # urllib3 retries or redirects from inside the run before
             _end_outer(call, _argument(args, kwargs, RETRIES, "retries"), t0)
         elif not call.target:  # botocore's call: located by its first attempt (before it hangs)
@@ -122,15 +163,17 @@ def _begin(call: calls.Call, pool: Any, args: tuple[Any, ...],
     return run
 
 
-def _end(call: calls.Call, run: Run, outcome: Any) -> None:
-    """`run` returned `outcome` (its response, or the exception it raised): list its attempt,
-    unless a later run began inside it (which listed it already). Never raises."""
+def _end(call: calls.Call, run: Run, outcome: Any, ended: float | None = None) -> None:
+    """`run` returned `outcome` (its response, or the exception it raised) at `ended` (now):
+    list its attempt, unless a later run began inside it (which listed it already). Never
+    raises."""
     try:
-        call.wire_depth -= 1
+        if ended is None:
+            call.wire_depth -= 1
         number, t0, origin, target = run
         if call.wire_runs != number:
             return
-        duration_ms = (perf_counter() - t0) * 1000.0
+        duration_ms = ((perf_counter() if ended is None else ended) - t0) * 1000.0
         if isinstance(outcome, BaseException):
             reason = getattr(outcome, "reason", None)  # MaxRetryError: the wire error it wraps
             status, size = None, None
