@@ -69,6 +69,9 @@ def render_header(recap: Recap, style: Style = Style()) -> str:
 
 def _title(recap: Recap) -> str:
     if recap.get("phase") == "init":
+        worker = str(recap.get("requestId") or "").partition(":")[2]
+        if worker:  # Lambda Managed Instances: each worker process initialises on its own
+            return f"init of worker {worker} (calls made while it initialised)"
         return "init (calls made while the function initialised)"
     return f"invocation {recap.get('requestId')}"
 

@@ -32,6 +32,12 @@ def test_init_recap_says_it_is_the_init_phase(recaps: Recaps) -> None:
     assert render_header(recaps[0]).startswith("init (calls made while the function initialised)")
 
 
+def test_a_managed_instances_workers_init_recap_names_the_worker(recaps: Recaps) -> None:
+    worker_init = {**recaps[0], "requestId": "init:4242"}
+    assert render_header(worker_init).startswith(
+        "init of worker 4242 (calls made while it initialised)")
+
+
 def test_table_lists_method_host_path_status_ms_bytes(recaps: Recaps) -> None:
     text = render_recap(recaps[1])
     assert _row(text, "#").split() == ["#", "METHOD", "HOST", "PATH", "STATUS", "MS", "SENT",
