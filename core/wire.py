@@ -74,6 +74,8 @@ CALL_FIELDS: dict[str, tuple[type, ...]] = {
     "responseBody": (str, type(None)),
 }
 REQUIRED_CALL_FIELDS = ("id", "requestId", "startedAtUs", "method", "host", "url")
+# The exact types JSON gives each field (so bool, an int subclass, is never an int here).
+_CALL_TYPES = {name: frozenset(types) for name, types in CALL_FIELDS.items()}
 
 
 class WireError(ValueError):
@@ -92,7 +94,8 @@ def is_init_request_id(request_id: str) -> bool:
 
 def check_request_id(request_id: Any, where: str) -> None:
     """A string, and a worker's init id only in its one form (``init:`` + a pid)."""
-    _check(isinstance(request_id, str), f"{where}: requestId is not a string")
+    if not isinstance(request_id, str):
+        raise WireError(f"{where}: requestId is not a string")
     if request_id.startswith(WORKER_INIT_PREFIX):
         pid = request_id[len(WORKER_INIT_PREFIX):]
         _check(0 < len(pid) <= MAX_PID_DIGITS and pid.isascii() and pid.isdigit(),
@@ -104,8 +107,44 @@ def _check(condition: bool, reason: str) -> None:
         raise WireError(reason)
 
 
-def _check_strings(value: Any, where: str, depth: int = 0) -> None:
-    """Bound every string and the nesting depth of anything that came from outside."""
+def _check_strings(value: Any, where: str) -> None:
+    """Bound every string and the nesting depth of anything that came from outside.
+
+    This runs on every call the extension receives: the check itself formats no text; only a
+    value that fails it is walked again (`_explain`) to say where."""
+    if not _bounded(value, 0):
+        _explain(value, where)
+        raise WireError(f"{where}: out of bounds")  # (_explain raises first)
+
+
+def _bounded(value: Any, depth: int) -> bool:
+    """What `_explain` checks, as a yes or no."""
+    if depth >= 6:
+        return False
+    if isinstance(value, str):
+        return len(value) <= MAX_STRING
+    if isinstance(value, dict):
+        if len(value) > 100:
+            return False
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return False
+            if isinstance(item, str):
+                if len(item) > MAX_STRING or depth >= 5:
+                    return False
+            elif (depth >= 5 or isinstance(item, (dict, list))) and \
+                    not _bounded(item, depth + 1):
+                return False
+        return True
+    if isinstance(value, list):
+        if len(value) > MAX_ATTEMPTS:
+            return False
+        return all(_bounded(item, depth + 1) for item in value)
+    return True
+
+
+def _explain(value: Any, where: str, depth: int = 0) -> None:
+    """Raise WireError naming the first out-of-bounds part of `value` (the slow path)."""
     _check(depth < 6, f"{where}: nested too deeply")
     if isinstance(value, str):
         _check(len(value) <= MAX_STRING, f"{where}: string longer than {MAX_STRING}")
@@ -113,27 +152,40 @@ def _check_strings(value: Any, where: str, depth: int = 0) -> None:
         _check(len(value) <= 100, f"{where}: too many keys")
         for key, item in value.items():
             _check(isinstance(key, str), f"{where}: non-string key")
-            _check_strings(item, f"{where}.{key}", depth + 1)
+            _explain(item, f"{where}.{key}", depth + 1)
     elif isinstance(value, list):
         _check(len(value) <= MAX_ATTEMPTS, f"{where}: list longer than {MAX_ATTEMPTS}")
         for item in value:
-            _check_strings(item, where, depth + 1)
+            _explain(item, where, depth + 1)
 
 
 def validate_call(call: Any) -> dict[str, Any]:
     """Check one CALL (a ``start`` notice carries the same shape without the outcome fields)."""
-    _check(isinstance(call, dict), "call: not an object")
+    # This runs on every call the extension receives: no text is formatted unless it fails.
+    if not isinstance(call, dict):
+        raise WireError("call: not an object")
     for name in REQUIRED_CALL_FIELDS:
-        _check(name in call, f"call: missing {name}")
+        if name not in call:
+            raise WireError(f"call: missing {name}")
+    # One pass: the type of every known field (unknown ones, a newer sender's, are ignored,
+    # not trusted) and the bounds of every value (`_check_strings`'s quick check, inline).
+    types = _CALL_TYPES
+    bounded = len(call) <= 100
     for name, value in call.items():
-        expected = CALL_FIELDS.get(name)
-        if expected is None:
-            continue  # newer senders may add fields; unknown ones are ignored, not trusted
-        # bool is an int subclass; no call field is a bool.
-        _check(isinstance(value, expected) and not isinstance(value, bool),
-               f"call.{name}: wrong type")
+        kind = type(value)
+        expected = types.get(name)
+        if expected is not None and kind not in expected:
+            raise WireError(f"call.{name}: wrong type")
+        if kind is str:
+            if len(value) > MAX_STRING:
+                bounded = False
+        elif kind is not int and kind is not float and value is not None and kind is not bool:
+            bounded = bounded and _bounded(value, 1)
+        if type(name) is not str:
+            bounded = False
     check_request_id(call["requestId"], "call")
-    _check_strings(call, "call")
+    if not bounded:
+        _check_strings(call, "call")
     checked: dict[str, Any] = call
     return checked
 

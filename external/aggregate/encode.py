@@ -19,7 +19,7 @@ from collections.abc import Mapping
 
 TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
     from json import JSONEncoder
     from typing import Any
 
@@ -31,6 +31,8 @@ else:
 # costs more than encoding a small call record. Made when first needed: `json` (and the `re`
 # it imports) is kept off the start-up path (see lambda_api/extensions.py).
 _encoder: list[JSONEncoder] = []
+# json's C string quoter (as the encoder uses it, ensure_ascii off), once `json` is loaded.
+quote: Callable[[str], str] | None = None
 # JSON escapes every quote inside a string, so in the encoded fields the first bare
 # `"calls":[]` is the key itself (the fields before it hold no lists).
 _CALLS_SLOT = '"calls":[]'
@@ -42,9 +44,11 @@ def compact_json(value: Any) -> str:
 
 def load_json() -> list[JSONEncoder]:
     """Import `json` and make the encoder (the warm-up calls it; so does the first use)."""
+    global quote  # noqa: PLW0603 (set once, read on every call's encoding)
     import json
 
     if not _encoder:
+        quote = json.encoder.encode_basestring
         _encoder.append(json.JSONEncoder(separators=(",", ":"), ensure_ascii=False))
     return _encoder
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
+from typing import Any
 
+import pytest
 from ext_support import T0, call
 
 from httprecap.external.aggregate.call import EncodedCall
@@ -200,3 +202,28 @@ def test_calls_and_summary_follow_their_definitions() -> None:
                                                      "durationMs")},
         "hosts": sorted(hosts.values(), key=lambda e: (-e["totalMs"], e["host"])),
     }
+
+
+@pytest.mark.parametrize("extra", [
+    {},
+    {"status": None, "error": {"type": "ConnectTimeout", "message": "timed out \u00e9\u2603"}},
+    {"thread": "w\u00f6rker \"1\"\n", "path": "/caf\u00e9", "bytesSent": None,
+     "durationMs": 12},
+    {"aws": {"service": "s3", "operation": "GetObject", "region": "eu-west-1"}},
+    {"attempts": [{"startedAtUs": T0 + 5, "durationMs": 1.0, "status": 503, "error": None,
+                   "url": "u"}]},
+    {"requestHeaders": {"accept": "*/*"}, "responseBody": "x"},
+    {"scheme": None, "port": None, "library": "urllib3", "durationMs": 0.001},
+])
+def test_an_encoded_call_is_the_recap_call_encoded_whole(extra: dict[str, Any]) -> None:
+    # EncodedCall writes the common fields itself (per call, on the collector's thread): its
+    # text must be exactly what the encoder writes for the rendered call.
+    item = {**call("r1", "a", status=200, durationMs=2.5, bytesSent=10, bytesReceived=20,
+                   library="requests", thread="MainThread", attempts=[], aws=None,
+                   error=None, scheme="https", port=443, path="/a"), **extra}
+    encoded = EncodedCall(item)
+    started_us = encoded.begin_us - 1500
+    assert f"{encoded.head}1.5{encoded.tail}" == compact_json(render_call(item, started_us))
+    running = EncodedCall(item, in_flight_until_us=encoded.begin_us + 7000)
+    assert f"{running.head}1.5{running.tail}" == \
+        compact_json(render_call(item, started_us, encoded.begin_us + 7000))

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from httprecap import wire
 
@@ -46,3 +48,37 @@ def test_a_malformed_init_id_is_refused(request_id: str, message: Any) -> None:
 def test_a_request_id_that_is_not_a_string_is_refused() -> None:
     with pytest.raises(wire.WireError, match="requestId"):
         wire.validate_message({"k": "call", "call": _call(7)})
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
+    | st.text(max_size=3) | st.sampled_from(["x" * wire.MAX_STRING, "x" * (wire.MAX_STRING + 1)]),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=3),
+                                                                      children, max_size=4),
+    max_leaves=30)
+
+
+@given(value=_json)
+@settings(max_examples=400, deadline=None)
+def test_the_quick_bounds_check_agrees_with_the_one_that_explains(value: Any) -> None:
+    # The collector runs the quick check on every call; the explaining walk only on failure.
+    try:
+        wire._explain(value, "v")
+        explained_ok = True
+    except wire.WireError:
+        explained_ok = False
+    assert wire._bounded(value, 0) == explained_ok
+
+
+@pytest.mark.parametrize(("field", "value"), [("port", True), ("status", False), ("port", 1.5),
+                                              ("host", 7), ("attempts", {}), ("error", "x")])
+def test_a_call_field_of_the_wrong_type_is_refused(field: str, value: Any) -> None:
+    call = {**_call("r-1"), field: value}
+    with pytest.raises(wire.WireError, match=f"call.{field}: wrong type"):
+        wire.validate_call(call)
+
+
+def test_a_string_past_the_bound_is_refused_and_named() -> None:
+    call = {**_call("r-1"), "error": {"type": "E", "message": "x" * (wire.MAX_STRING + 1)}}
+    with pytest.raises(wire.WireError, match=r"call\.error\.message: string longer"):
+        wire.validate_call(call)
