@@ -56,8 +56,9 @@ class MemoryWatch:
             time.sleep(INTERVAL_S)
 
     def sample_now(self, instance: Instance) -> None:
-        """For an invoke that ended before the first periodic sample."""
-        if instance.peak_rss == 0 and not instance.closing:
+        """At the end of each invoke: a short one may fall between two periodic samples (or
+        precede the first, taken while the runtime was still small)."""
+        if not instance.closing:
             self._sample(instance)
 
     def _sample(self, instance: Instance) -> None:
