@@ -7,7 +7,12 @@ a minimal Extensions/Telemetry API stub on loopback. Ready is the extension's fi
 the stub answers it with SHUTDOWN so the extension exits at once. Wall clock from just before
 the launch to that request, over repeated launches; the extension's peak RSS at that moment.
 
-    .venv/bin/python -m bench.ext_startup [--rounds 15]
+With `--baseline DIR` (another source tree holding core/, internal/, external/ and wrapper/,
+e.g. `git archive HEAD~3 core internal external wrapper | tar -x -C DIR`), a layer built
+from it is launched in alternation with this tree's, so both see the same load, and the
+paired differences (this tree minus the baseline) are shown.
+
+    .venv/bin/python -m bench.ext_startup [--rounds 15] [--baseline DIR]
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import configs, host
-from bench.stats import Summary
+from bench.stats import Summary, differences, rotated
 from httprecap.sandbox.opt import unpack_layers
 
 EXIT_WAIT_S = 5.0
@@ -124,15 +129,25 @@ def launch_once(opt: Path) -> tuple[float, float]:
 
 
 def measure(layer_zip: Path, rounds: int) -> dict[str, list[float]]:
-    found: dict[str, list[float]] = {"ready_ms": [], "peak_mib": []}
+    return compare({"this tree": layer_zip}, rounds)["this tree"]
+
+
+def compare(layers: dict[str, Path], rounds: int) -> dict[str, dict[str, list[float]]]:
+    """Launches of each layer in turn, `rounds` times (after one launch each that warms the
+    page cache, as every Lambda start after the first is)."""
+    found: dict[str, dict[str, list[float]]] = {
+        name: {"ready_ms": [], "peak_mib": []} for name in layers}
     with tempfile.TemporaryDirectory() as scratch:
-        opt = Path(scratch) / "opt"
-        unpack_layers([layer_zip], opt)
-        launch_once(opt)  # warm the page cache, as every Lambda start after the first is
-        for _ in range(rounds):
-            ready, peak = launch_once(opt)
-            found["ready_ms"].append(ready)
-            found["peak_mib"].append(peak)
+        opts = {}
+        for number, (name, layer_zip) in enumerate(layers.items()):
+            opts[name] = Path(scratch) / f"opt{number}"
+            unpack_layers([layer_zip], opts[name])
+            launch_once(opts[name])
+        for number in range(rounds):
+            for name in rotated(list(layers), number):
+                ready, peak = launch_once(opts[name])
+                found[name]["ready_ms"].append(ready)
+                found[name]["peak_mib"].append(peak)
     return found
 
 
@@ -143,9 +158,20 @@ def table(found: dict[str, list[float]]) -> str:
             f"| peak RSS when ready, MiB | {Summary.of(found['peak_mib']).text(1)} |")
 
 
+def comparison(found: dict[str, dict[str, list[float]]]) -> str:
+    """Each layer's ready times, and this tree's paired difference to every other."""
+    lines = ["| layer | launch to ready, ms | this tree minus it, ms |", "|---|---|---|"]
+    ours = found["this tree"]["ready_ms"]
+    for name, figures in found.items():
+        paired = "" if name == "this tree" else differences(ours, figures["ready_ms"]).text(1)
+        lines.append(f"| {name} | {Summary.of(figures['ready_ms']).text(1)} | {paired} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--baseline", type=Path, help="another source tree to compare with")
     host.add_pin_option(parser)
     args = parser.parse_args(argv)
     host.pin_unless(args)
@@ -153,7 +179,11 @@ def main(argv: list[str] | None = None) -> int:
         from httprecap.layer.build import build_layer
 
         layer = build_layer(Path(work) / "httprecap-layer.zip").path
-        print(table(measure(layer, args.rounds)))
+        if args.baseline is None:
+            print(table(measure(layer, args.rounds)))
+            return 0
+        base = build_layer(Path(work) / "baseline.zip", source_root=args.baseline).path
+        print(comparison(compare({"this tree": layer, str(args.baseline): base}, args.rounds)))
     return 0
 
 

@@ -19,6 +19,7 @@ Nothing heavy is imported here: sinks load their own dependencies on their worke
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import time
@@ -172,13 +173,24 @@ def start(client: ExtensionsClient, settings: Settings, environ: Mapping[str, st
 def _warm_up(aggregator: Aggregator, registration: Registration) -> None:
     """What start-up left for later, done once the first /event/next is on the wire: Lambda
     is still initialising the runtime then (see lambda_api/extensions.py)."""
+    collect_garbage()
     load_json()
     aggregator.function_name = registration.function_name
     aggregator.function_version = registration.function_version
 
 
+def collect_garbage() -> None:
+    """Turn the cyclic garbage collector back on if the launcher turned it off for start-up.
+    What start-up made (modules, classes, the started components) lives until SHUTDOWN, so it
+    is frozen first: later collections never scan it again."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
+
+
 def idle(client: ExtensionsClient) -> int:
     """HTTPRECAP_DISABLED: register for SHUTDOWN only (Lambda never waits for us) and wait."""
+    collect_garbage()
     client.register(("SHUTDOWN",))
     while client.next_event()["eventType"] != "SHUTDOWN":
         pass
