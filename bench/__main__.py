@@ -57,6 +57,9 @@ QUICK = {"startup": {"rounds": 5}, "ext_startup": {"rounds": 5}, "coldstart": {"
 COMPANIONS = {  # other engineers' benches, run as they are (full runs only)
     "bench/extension_ship.py": ["-m", "bench.extension_ship", "--repeat", "20", "--startups", "15"],
     "bench/percall.py": ["bench/percall.py", "--pairs", "20", "--otel"],
+    "bench/percall_async.py": ["-m", "bench.percall_async", "--pairs", "20"],
+    "bench/managed_instances.py": ["-m", "bench.managed_instances", "--invokes", "200",
+                                   "--rounds", "3"],
 }
 
 

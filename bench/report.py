@@ -267,9 +267,15 @@ def _companions(results: dict[str, Any]) -> str:
     found = results.get("companions")
     if not found:
         return ""
-    blocks = "\n\n".join(f"**`{command}`**\n\n```\n{text.strip()}\n```"
+    blocks = "\n\n".join(f"**`{command}`**\n\n{_verbatim(text)}"
                          for command, text in found.items())
     return ("## Companion benches\n\n"
-            "Benches kept by the engineers of each half, run by the suite as they are and "
-            "reported verbatim (their own set-ups: stand-in Lambda APIs and loopback servers, "
-            "no sandbox).\n\n" + blocks)
+            "Focused benches (per-call A/B arms, the async clients, the extension's shipping, "
+            "Lambda Managed Instances), run by the suite as they are and reported verbatim; "
+            "each says its own set-up.\n\n" + blocks)
+
+
+def _verbatim(text: str) -> str:
+    """A bench's output: Markdown as it is (tables), anything else as a code block."""
+    text = text.strip()
+    return text if "\n|---" in text else f"```\n{text}\n```"
