@@ -13,7 +13,12 @@ CPU), and the peak RSS. The same with `-c pass` isolates what the configuration 
 interpreter's start (wrapper, sitecustomize, SDK set-up) from the libraries' imports, whose
 own run-to-run spread (tens of ms on this machine) hides a few ms.
 
-    .venv/bin/python -m bench.startup [--rounds 20]
+With `--baseline DIR` (another source tree holding core/, internal/, external/ and wrapper/,
+e.g. `git archive HEAD~3 core internal external wrapper | tar -x -C DIR`), only (a) and
+httprecap run, this tree's layer and one built from DIR in rotating order, and the table gives
+this tree's paired difference to the baseline's (wall and CPU) as well.
+
+    .venv/bin/python -m bench.startup [--rounds 20] [--baseline DIR]
 """
 
 from __future__ import annotations
@@ -84,17 +89,49 @@ def measure(layer_zip: Path, ports: Mapping[str, int], rounds: int,
         runs = {name: command for name, command in
                 commands(opt, otel_layer.build(Path(scratch) / "otel"), code).items()
                 if only is None or name in only}
-        env = environment(ports)
-        for command in runs.values():  # warm the page cache and the bytecode caches
-            run_once(command, env)
-        samples: Samples = {name: {"ms": [], "cpu_ms": [], "peak_mib": []} for name in runs}
-        for number in range(rounds):
-            for name in rotated(list(runs), number):
-                elapsed, cpu, peak = run_once(runs[name], env)
-                samples[name]["ms"].append(elapsed)
-                samples[name]["cpu_ms"].append(cpu)
-                samples[name]["peak_mib"].append(peak)
+        return sample(runs, environment(ports), rounds)
+
+
+def sample(runs: Mapping[str, list[str]], env: Mapping[str, str], rounds: int) -> Samples:
+    """`rounds` rounds of every command, in rotating order, after one warm-up run each."""
+    for command in runs.values():  # warm the page cache and the bytecode caches
+        run_once(command, env)
+    samples: Samples = {name: {"ms": [], "cpu_ms": [], "peak_mib": []} for name in runs}
+    for number in range(rounds):
+        for name in rotated(list(runs), number):
+            elapsed, cpu, peak = run_once(runs[name], env)
+            samples[name]["ms"].append(elapsed)
+            samples[name]["cpu_ms"].append(cpu)
+            samples[name]["peak_mib"].append(peak)
     return samples
+
+
+def compare(layers: Mapping[str, Path], ports: Mapping[str, int], rounds: int,
+            code: str = IMPORTS) -> Samples:
+    """(a) and each layer's httprecap configuration (keyed by the layers' names)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        runs = {"none": [sys.executable, "-c", code]}
+        for number, (name, layer_zip) in enumerate(layers.items()):
+            opt = Path(scratch) / f"opt{number}"
+            unpack_layers([layer_zip], opt)
+            runs[name] = [str(opt / "httprecap-wrapper"), sys.executable, "-c", code]
+        return sample(runs, environment(ports), rounds)
+
+
+def comparison(samples: Samples, ours: str, baseline: str) -> str:
+    """Added to (a) by each layer, and `ours` minus `baseline` round by round."""
+    lines = ["| configuration | ms | added to (a), ms | added CPU, ms | "
+             f"minus {baseline}, ms | minus it, CPU ms |", "|---|---|---|---|---|---|"]
+    base = samples["none"]
+    for name, figures in samples.items():
+        against = (("", "") if name != ours else
+                   (differences(figures["ms"], samples[baseline]["ms"]).text(1),
+                    differences(figures["cpu_ms"], samples[baseline]["cpu_ms"]).text(1)))
+        lines.append(f"| {name} | {Summary.of(figures['ms']).text(1)} | "
+                     f"{differences(figures['ms'], base['ms']).text(1)} | "
+                     f"{differences(figures['cpu_ms'], base['cpu_ms']).text(1)} | "
+                     f"{against[0]} | {against[1]} |")
+    return "\n".join(lines)
 
 
 def fastest_added(samples: Samples, name: str) -> float:
@@ -120,6 +157,7 @@ def table(samples: Samples) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--baseline", type=Path, help="another source tree to compare with")
     host.add_pin_option(parser)
     args = parser.parse_args(argv)
     host.pin_unless(args)
@@ -128,6 +166,15 @@ def main(argv: list[str] | None = None) -> int:
 
     with Servers() as servers, tempfile.TemporaryDirectory() as work:
         layer = build_layer(Path(work) / "httprecap-layer.zip").path
+        if args.baseline is not None:
+            base = build_layer(Path(work) / "baseline.zip", source_root=args.baseline).path
+            layers = {"this tree": layer, "baseline": base}
+            print(comparison(compare(layers, servers.ports, args.rounds), "this tree",
+                             "baseline"))
+            print("\nInterpreter start only (`-c pass`):\n")
+            print(comparison(compare(layers, servers.ports, args.rounds * BARE_ROUNDS, BARE),
+                             "this tree", "baseline"))
+            return 0
         print(table(measure(layer, servers.ports, args.rounds)))
         print("\nInterpreter start only (`-c pass`):\n")
         print(table(measure(layer, servers.ports, args.rounds * BARE_ROUNDS, BARE)))

@@ -238,9 +238,10 @@ def _bare_text(read: Reading) -> str:
     added = differences(bare["httprecap"]["ms"], bare["none"]["ms"])
     return (f"; the interpreter alone (`-c pass`, table *Runtime start-up, interpreter only*) "
             f"starts {added.text(1, ' ms')} later with the layer, but most of that is "
-            "standard modules its sitecustomize imports (typing via internal/hooks.py, socket "
-            "and selectors via internal/transport/sender.py, json, threading; "
-            "`-X importtime`), which a handler importing requests and boto3 imports anyway")
+            "standard modules its sitecustomize imports (typing via internal/capture/ and "
+            "internal/transport/, json, re, threading; `-X importtime`; socket loads on the "
+            "sender thread at its first connection), which a handler importing requests and "
+            "boto3 imports anyway")
 
 
 def _startup_targets(read: Reading) -> list[Target]:

@@ -18,11 +18,8 @@ import atexit
 import importlib
 import os
 import sys
-from collections.abc import Mapping
-from typing import Any
 
 from httprecap.internal import hooks, invocation, patching
-from httprecap.internal.capture import botocore, http_client, requests, urllib3
 from httprecap.internal.capture import call as calls
 from httprecap.internal.capture.record import RecordBuilder
 from httprecap.internal.transport.buffer import Buffer
@@ -30,17 +27,23 @@ from httprecap.internal.transport.sender import Sender
 from httprecap.redact import Redactor
 from httprecap.settings import Settings
 
-# Module imported -> patch to apply. Order is irrelevant: each patch stands alone.
-TARGETS = (
-    (invocation.RUNTIME_CLIENT_MODULE, invocation.patch_runtime_client),
-    (requests.MODULE, requests.patch),
-    (urllib3.POOL_MODULE, urllib3.patch_pool),
-    (urllib3.MANAGER_MODULE, urllib3.patch_manager),
-    (http_client.MODULE, http_client.patch),
-    (botocore.MODULE, botocore.patch),
-    ("httpx", lambda module: _deferred("httpx", module)),
-    ("aiohttp", lambda module: _deferred("aiohttp", module)),
-    ("os", lambda module: _patch_os_exit(module)),  # noqa: PLW0108 (defined below)
+TYPE_CHECKING = False  # start-up budget: `typing` names are for mypy only
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from typing import Any
+
+# Module imported -> (capture module under httprecap.internal.capture, its patch function).
+# A capture module is imported only once its client is (see `_deferred`); each names its
+# target in a constant (MODULE, POOL_MODULE...), which tests/internal holds these names to.
+# Order is irrelevant: each patch stands alone.
+CAPTURES = (
+    ("requests.sessions", "requests", "patch"),
+    ("urllib3.connectionpool", "urllib3", "patch_pool"),
+    ("urllib3.poolmanager", "urllib3", "patch_manager"),
+    ("http.client", "http_client", "patch"),
+    ("botocore.client", "botocore", "patch"),
+    ("httpx", "httpx", "patch"),
+    ("aiohttp", "aiohttp", "patch"),
 )
 BATCH_SIZE = 1000  # a full batch wakes the sender before its next tick
 EXIT_FLUSH_S = 0.1
@@ -76,7 +79,7 @@ def install(environ: Mapping[str, str] | None = None) -> bool:
             return False
         _warn(settings)
         _start(settings, env)
-        for module, patch in TARGETS:
+        for module, patch in _targets():
             hooks.when_imported(module, patch)
         _register_process_hooks()
         return True
@@ -160,10 +163,24 @@ def _after_fork_in_child() -> None:
         pass
 
 
-def _deferred(capture: str, module: Any) -> None:
-    """Patch `module` with a capture module imported only now that its client is: the async
-    clients' capture (and `contextvars`) costs nothing at start-up when they are not used."""
-    importlib.import_module(f"httprecap.internal.capture.{capture}").patch(module)
+def _targets() -> list[tuple[str, Callable[[Any], None]]]:
+    """Module imported -> patch to apply: the captures, the runtime client, `os._exit`."""
+    targets: list[tuple[str, Callable[[Any], None]]] = [
+        (invocation.RUNTIME_CLIENT_MODULE, invocation.patch_runtime_client),
+        ("os", _patch_os_exit),
+    ]
+    targets += [(module, _deferred(capture, patch)) for module, capture, patch in CAPTURES]
+    return targets
+
+
+def _deferred(capture: str, patch: str) -> Callable[[Any], None]:
+    """A patch that imports its capture module only now that the client is imported: a
+    client the function never imports costs nothing at start-up (nor does its capture's
+    `contextvars`, for the async ones)."""
+    def apply(module: Any) -> None:
+        getattr(importlib.import_module(f"httprecap.internal.capture.{capture}"), patch)(module)
+
+    return apply
 
 
 def _patch_os_exit(module: Any) -> None:

@@ -7,21 +7,22 @@ to a function that does not use them. A module that is already imported is handl
 The finder sits first on ``sys.meta_path``. For a hooked name it asks the other finders for
 the spec and swaps in a loader that runs the real ``exec_module`` and then the callbacks;
 every other import costs one dictionary lookup. wrapt's own importer is not used: it imports
-``importlib.metadata``, which is slow.
+``importlib.metadata``, which is slow. Nothing here imports `typing` (names for mypy only).
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
-from importlib.machinery import ModuleSpec
-from types import ModuleType
-from typing import TYPE_CHECKING, Any, cast
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from importlib.abc import Loader
+    from importlib.machinery import ModuleSpec
+    from types import ModuleType
+    from typing import Any
 
-Callback = Callable[[ModuleType], None]
+    Callback = Callable[[ModuleType], None]
 
 
 class PostImportFinder:
@@ -41,7 +42,8 @@ class PostImportFinder:
             self._resolving.discard(fullname)
         if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
             return None  # let the machinery import it unhooked rather than guess
-        spec.loader = cast("Loader", _HookedLoader(spec.loader, self, fullname))
+        hooked: Loader = _HookedLoader(spec.loader, self, fullname)  # type: ignore[assignment]
+        spec.loader = hooked
         return spec
 
     def fire(self, fullname: str, module: ModuleType) -> None:

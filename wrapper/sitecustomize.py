@@ -6,7 +6,8 @@
 1. imports ``httprecap`` while the library is on the path (submodules are found through the
    package's own ``__path__`` from then on);
 2. restores the environment as it was before the wrapper: PYTHONPATH back to the user's value
-   (or unset) and our two directories off ``sys.path``, so the runtime's ``bootstrap.py``
+   (or unset) and our two directories off ``sys.path`` (before anything else is imported:
+   each entry costs every later import a look), so the runtime's ``bootstrap.py``
    applies its usual PYTHONPATH-dependent path rules (the layer paths ``/opt/python`` and
    ``/opt/python/lib/python3.X/site-packages`` come back, the function's code first) and
    Python subprocesses do not load us. With ``HTTPRECAP_CAPTURE_SUBPROCESSES=1`` children
@@ -85,23 +86,24 @@ def _add_layer_paths() -> None:
 
 
 def _install() -> None:
-    from httprecap.internal import bootstrap
-
     if _capture_subprocesses():
         _keep_for_subprocesses()
     else:
         _restore_environment()
+    from httprecap.internal import bootstrap
+
     bootstrap.install()
 
 
 def _chain() -> None:
     """Run the sitecustomize that Python would have imported without us."""
     from importlib.machinery import PathFinder
-    from importlib.util import module_from_spec
 
     spec = PathFinder.find_spec("sitecustomize", sys.path)
     if spec is None or spec.loader is None or _same(spec.origin or "", __file__):
         return
+    from importlib.util import module_from_spec  # only then: it imports contextlib
+
     module = module_from_spec(spec)
     sys.modules["sitecustomize"] = module
     try:

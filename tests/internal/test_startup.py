@@ -3,6 +3,7 @@ requests and boto3 (budget: 10 ms), and that it imports none of the clients it p
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import shutil
@@ -88,3 +89,47 @@ def test_install_imports_none_of_the_clients_it_patches() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True, timeout=60)
     assert done.stdout.strip() == "[]"
+
+
+def test_captures_name_the_modules_their_capture_modules_target() -> None:
+    from httprecap.internal import bootstrap
+    from httprecap.internal.capture import botocore, http_client, requests, urllib3
+
+    targets = {module: (capture, patch) for module, capture, patch in bootstrap.CAPTURES}
+    assert targets[requests.MODULE] == ("requests", "patch")
+    assert targets[urllib3.POOL_MODULE] == ("urllib3", "patch_pool")
+    assert targets[urllib3.MANAGER_MODULE] == ("urllib3", "patch_manager")
+    assert targets[http_client.MODULE] == ("http_client", "patch")
+    assert targets[botocore.MODULE] == ("botocore", "patch")
+    for capture, patch in targets.values():
+        module = __import__(f"httprecap.internal.capture.{capture}", fromlist=[patch])
+        assert callable(getattr(module, patch))
+
+
+LAZY_PROBE = """
+import sys
+sys.path.insert(0, LIB)
+from httprecap.internal import bootstrap
+bootstrap.install({"HTTPRECAP_PORT": "9"})
+watched = ("socket", "selectors", "typing", "httprecap.internal.capture.requests",
+           "httprecap.internal.capture.urllib3", "httprecap.internal.capture.http_client",
+           "httprecap.internal.capture.botocore")
+print(sorted(name for name in watched if name in sys.modules))
+import requests
+print(sorted(name for name in watched[3:] if name in sys.modules))
+print(getattr(requests.Session.send, "__wrapped__", None) is not None)
+"""
+
+
+def test_a_capture_module_loads_with_its_client_and_socket_with_the_first_connection(
+        lib: tuple[Path, bool]) -> None:
+    code = LAZY_PROBE.replace("LIB", repr(str(lib[0])))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, timeout=60)
+    before, after, patched = done.stdout.strip().splitlines()
+    # typing still comes with other internal modules (capture/, transport/): listed to see it.
+    assert [name for name in ast.literal_eval(before) if name != "typing"] == []
+    assert ast.literal_eval(after) == ["httprecap.internal.capture.http_client",
+                                       "httprecap.internal.capture.requests",
+                                       "httprecap.internal.capture.urllib3"]
+    assert patched == "True"
