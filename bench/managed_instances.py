@@ -57,6 +57,7 @@ class Figures:
         self.latency: list[float] = []
         self.throughput: list[float] = []
         self.cpu: dict[str, list[float]] = {role: [] for role in ROLES}  # ms per invocation
+        self.machine: list[float] = []  # CPUs of the machine busy during the batch (anyone's)
         self.invokes = 0
         self.recaps = 0
 
@@ -87,13 +88,14 @@ class Environment:
         return used
 
     def batch(self, first: int, count: int, figures: Figures) -> None:
-        before, own = self.cpu_s(), time.process_time()
+        before, own, machine = self.cpu_s(), time.process_time(), _machine_busy_s()
         started = time.perf_counter()
         with ThreadPoolExecutor(self.args.in_flight) as callers:
             results = list(callers.map(lambda n: self.sandbox.invoke(self.event(n)),
                                        range(first, first + count)))
         seconds = time.perf_counter() - started
         own = time.process_time() - own
+        machine = _machine_busy_s() - machine
         after = self.cpu_s()
         failed = [result for result in results if not result.ok]
         if failed:
@@ -108,6 +110,7 @@ class Environment:
         for role in ROLES[:2]:
             figures.cpu[role].append((after[role] - before[role]) * 1000 / count)
         figures.cpu["sandbox"].append(own * 1000 / count)
+        figures.machine.append(machine / seconds)
         figures.invokes += count
 
 
@@ -149,6 +152,13 @@ def _cpu_s(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) * TICK_S
+
+
+def _machine_busy_s() -> float:
+    """CPU seconds the whole machine spent busy (not idle, not waiting for I/O) so far."""
+    with open("/proc/stat") as stat:
+        fields = [int(value) for value in stat.readline().split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) * TICK_S
 
 
 def _durations(sandbox: Sandbox, results: list[InvokeResult]) -> list[float]:
@@ -292,15 +302,17 @@ def reading(figures: dict[str, Figures]) -> str:
     added_ms = differences(with_layer.duration, without.duration).median
     ours = {role: _mean(_minus(with_layer.cpu[role], without.cpu[role])).median
             for role in ROLES}
+    machine = statistics.median(without.machine)
     text = (f"Reading: without the layer the environment keeps {busy:.1f} of this machine's "
-            f"{cpus} CPUs busy, so every millisecond of CPU added per invocation costs "
-            "latency and throughput. ")
-    if busy >= 0.8 * cpus:
+            f"{cpus} CPUs busy ({machine:.1f} with everything else running on it), so every "
+            "millisecond of CPU added per invocation costs latency and throughput. ")
+    if machine >= 0.8 * cpus:
         text += (f"It is CPU-bound here: the layer adds {added_cpu:.2f} ms of CPU per "
                  f"invocation ({ours['function']:+.2f} in the function's processes, "
                  f"{ours['extension']:+.2f} in the extension, {ours['sandbox']:+.2f} in the "
-                 f"sandbox, which delivers telemetry and reads log lines for it), and that CPU "
-                 f"is what the {added_ms:+.2f} ms of duration are made of: the invocations "
+                 f"sandbox, which delivers the extension's telemetry and samples the memory "
+                 f"of one more process); with the CPUs saturated, "
+                 f"that CPU shows up as the {added_ms:+.2f} ms of duration: the invocations "
                  "in flight wait for a CPU. On Lambda Managed Instances, whose instances "
                  "are sized for their concurrency, the added CPU is the figure that carries "
                  "over; the added duration depends on how busy the instance is.")
