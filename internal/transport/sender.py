@@ -7,8 +7,9 @@ once when an invocation ends or a batch is full; when a call has been running fo
 whatever finished meanwhile goes along); otherwise it holds finished calls for at most
 ``HOLD_S``. Every post wakes the extension, whose work would compete with the handler for
 the CPU (a function has one vCPU up to 1,769 MB): a short invocation is posted once, after
-its response. Encoding and redaction happen here, and the thread's CPU time is reported as
-``overheadUs`` in each `end`.
+its response. The `hello` goes with the first post (at the latest, the init phase's `end`),
+not at start-up, where it would compete with the function's own imports. Encoding and
+redaction happen here, and the thread's CPU time is reported as ``overheadUs`` in each `end`.
 
 The connection is a raw socket speaking just enough HTTP/1.1: http.client would be captured
 by our own hooks, and the function's traffic is the only traffic we record. When the
@@ -232,7 +233,7 @@ class Sender:
         buffer = self.buffer
         if not self.breaker.closed():
             time.sleep(max(0.0, min(self.breaker.open_until - time.monotonic(), TICK_S)))
-        elif buffer.pending() or not self.hello_sent:
+        elif buffer.pending():
             buffer.event.wait(TICK_S)
         else:
             # Idle: sleep until a call starts (the Lambda sandbox is frozen meanwhile anyway).
@@ -245,7 +246,7 @@ class Sender:
     def _due(self) -> bool:
         """Whether to post now (see the module's docstring)."""
         buffer = self.buffer
-        if buffer.urgent or not self.hello_sent:
+        if buffer.urgent:
             buffer.urgent = False
             self.held_since = None
             return True

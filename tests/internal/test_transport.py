@@ -46,16 +46,19 @@ def test_handing_off_the_end_does_not_wait_for_the_sender(installed: Capture) ->
     assert time.perf_counter() - started < 0.005
 
 
-def test_quick_calls_are_posted_once_with_the_end(installed: Capture, server: str) -> None:
+def test_quick_calls_are_posted_once_with_the_end(installed: Capture, server: str,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     # Posting wakes the extension, which would compete with the handler for the CPU: calls that
-    # finish quickly wait for the invocation's end and go in one batch with it.
+    # finish quickly wait for the invocation's end and go in one batch with it. (The hold is
+    # lengthened so that a slow machine cannot reach it.)
+    monkeypatch.setattr(sender, "HOLD_S", 30.0)
     _flush()  # the hello
     batches_before = len(installed.collector.batches)
     invocation.begin("req-1")
     with requests.Session() as session:
         for _ in range(5):
             session.get(f"{server}/ok", timeout=5)
-    time.sleep(0.1)  # two ticks of the sender: nothing is due yet
+    time.sleep(0.15)  # three ticks of the sender: nothing is due yet
     assert len(installed.collector.batches) == batches_before
     invocation.end("success")
     _flush()
@@ -165,7 +168,11 @@ def test_drops_while_the_extension_was_down_are_reported_later(capture: Capture,
     collector.server.socket.close()  # the collector stops accepting connections
     sender.connection.close()
     requests.get(f"{server}/ok", timeout=5)
-    time.sleep(0.2)
+    sender.buffer.wake()  # post now (else after the hold)
+    deadline = time.monotonic() + 2.0
+    while sender.buffer.items and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.05)
     assert sender.buffer.take_dropped() == {"transport": 1}
 
 
