@@ -123,6 +123,7 @@ def describe_failure(result: Any) -> str:
 
 def execute(args: argparse.Namespace) -> int:
     from httprecap.sandbox import Sandbox
+    from httprecap.sandbox.sandbox import result_of
 
     event = read_event(args.event)
     if args.repeat < 1:
@@ -133,7 +134,7 @@ def execute(args: argparse.Namespace) -> int:
             results: Iterator[Any] = (sandbox.invoke(event) for _ in range(args.repeat))
         else:
             futures = [sandbox.invoke_async(event) for _ in range(args.repeat)]
-            results = (future.result() for future in futures)
+            results = (result_of(future) for future in futures)
         for result in results:
             sys.stdout.buffer.write(result.payload + b"\n")
             sys.stdout.flush()

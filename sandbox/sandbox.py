@@ -27,6 +27,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -135,7 +136,7 @@ class Sandbox:
     def invoke(self, event: Any, trace_id: str | None = None,
                on_response: OnResponse | None = None) -> InvokeResult:
         """Invoke and wait until the whole invoke is over (environment frozen again)."""
-        return self.invoke_async(event, trace_id, on_response).result()
+        return result_of(self.invoke_async(event, trace_id, on_response))
 
     def invoke_async(self, event: Any, trace_id: str | None = None,
                      on_response: OnResponse | None = None) -> Future[InvokeResult]:
@@ -205,3 +206,14 @@ def _install_runtime(runtime_dir: Path, config: FunctionConfig) -> None:
     bootstrap.write_text(script)
     bootstrap.chmod(0o755)
     shutil.copyfile(RUNTIME_FILES / "bootstrap.py", runtime_dir / "bootstrap.py")
+
+
+def result_of(future: Future[InvokeResult]) -> InvokeResult:
+    """The future's result, waited for in short steps: Ctrl-C reaches the main thread only
+    when it runs Python code, and a wait without a timeout may never return to it (the
+    kernel may hand SIGINT to another thread, which does not wake this one)."""
+    while True:
+        try:
+            return future.result(timeout=0.2)
+        except FutureTimeout:
+            continue

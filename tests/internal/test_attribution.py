@@ -104,8 +104,10 @@ def _start_function(tmp_path: Path, runtime_api: RuntimeApi, collector: Collecto
     environ = {k: v for k, v in os.environ.items() if not k.startswith("HTTPRECAP_")}
     environ.update(AWS_LAMBDA_RUNTIME_API=runtime_api.address, TEST_SERVER=server,
                    HTTPRECAP_PORT=str(collector.port), **env)
+    # A session of its own: the forked workers are killed with it (`_stop`), never orphaned.
     return subprocess.Popen([sys.executable, "-c", START], cwd=tmp_path, env=environ,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
 
 
 def _wait(predicate: Any, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
@@ -135,7 +137,10 @@ def _tag(call: dict[str, Any]) -> tuple[str, str]:
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.kill()
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
     process.wait(5)
     if process.stderr is not None:
         process.stderr.close()

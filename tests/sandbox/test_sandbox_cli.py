@@ -72,11 +72,28 @@ def test_run_reports_a_handler_that_does_not_import():
         "httprecap: error: 1 of 1 invocation(s) failed; first: Runtime.ImportModuleError: ")
 
 
+# Runs the command with SIGINT at its default, so Ctrl-C reaches it as from a terminal even when
+# the tests run in a background job (whose processes start with SIGINT ignored, kept by Python).
+INTERRUPTIBLE = [sys.executable, "-c", "import os, signal, sys; "
+                 "signal.signal(signal.SIGINT, signal.SIG_DFL); "
+                 "os.execv(sys.argv[1], sys.argv[1:])"]
+
+
+def _ended(command: subprocess.Popen[str], timeout: float = 20) -> int:
+    """The command's exit code; killed (and the test failed) if it does not end in time."""
+    try:
+        return command.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        command.kill()
+        command.wait()
+        raise
+
+
 def test_ctrl_c_during_an_invoke_leaves_nothing_running(make_layer, journal):
     layer = make_layer(ext={})
     command = subprocess.Popen(
-        [*HTTPRECAP, "run", "--code", str(FUNCTIONS), "--handler", "app.sleep", "--timeout", "60",
-         "--event", '{"s": 30}', "--layer", str(layer)],
+        [*INTERRUPTIBLE, *HTTPRECAP, "run", "--code", str(FUNCTIONS), "--handler", "app.sleep",
+         "--timeout", "60", "--event", '{"s": 30}', "--layer", str(layer)],
         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     assert command.stderr is not None
     runtime_pid = 0
@@ -85,7 +102,7 @@ def test_ctrl_c_during_an_invoke_leaves_nothing_running(make_layer, journal):
             runtime_pid = int(line.split()[1])
             break
     command.send_signal(signal.SIGINT)
-    assert command.wait(timeout=10) == 130
+    assert _ended(command) == 130
     assert _gone(runtime_pid, 1)
     assert _gone(journal.entries("start", "ext")[0]["pid"], 1)
     assert journal.events("ext")[-1]["eventType"] == "SHUTDOWN"
@@ -111,7 +128,7 @@ def _wait_listening(port: int, timeout: float = 10) -> None:
 def test_serve_answers_invocations_and_stops_on_sigterm(make_layer, journal):
     port = free_port()
     server = subprocess.Popen(
-        [*HTTPRECAP, "serve", "--code", str(FUNCTIONS), "--handler", "app.hello",
+        [*INTERRUPTIBLE, *HTTPRECAP, "serve", "--code", str(FUNCTIONS), "--handler", "app.hello",
          "--port", str(port), "--layer", str(make_layer(ext={}))],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
@@ -122,7 +139,7 @@ def test_serve_answers_invocations_and_stops_on_sigterm(make_layer, journal):
         assert _post(port, b'{"name": "again"}')[2] == b'{"message": "hello again"}'
     finally:
         server.send_signal(signal.SIGTERM)
-        assert server.wait(timeout=10) == 0
+        assert _ended(server) == 0
     assert journal.events("ext")[-1]["shutdownReason"] == "spindown"
     assert _gone(journal.entries("start", "ext")[0]["pid"], 1)
 
@@ -130,8 +147,9 @@ def test_serve_answers_invocations_and_stops_on_sigterm(make_layer, journal):
 def test_serve_marks_function_errors_like_the_invoke_api():
     port = free_port()
     server = subprocess.Popen(
-        [*HTTPRECAP, "serve", "--code", str(FUNCTIONS), "--handler", "app.boom", "--port",
-         str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [*INTERRUPTIBLE, *HTTPRECAP, "serve", "--code", str(FUNCTIONS), "--handler", "app.boom",
+         "--port",
+         str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
     try:
         _wait_listening(port)
         status, headers, body = _post(port, b"{}")
@@ -139,7 +157,7 @@ def test_serve_marks_function_errors_like_the_invoke_api():
         assert json.loads(body)["errorType"] == "ValueError"
     finally:
         os.kill(server.pid, signal.SIGINT)
-        assert server.wait(timeout=10) == 0
+        assert _ended(server) == 0
 
 
 def test_serve_refuses_a_port_in_use():
