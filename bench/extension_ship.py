@@ -10,16 +10,16 @@ With `--baseline DIR` (another source tree, e.g. `git archive 6da1f4e core exter
 | tar -x -C DIR`), its launches alternate with this tree's, so both see the same load.
 
 Post-runtime extension time: the function makes its calls one after the other (2.5 to 11.5 ms
-each); the internal extension's sender posts them in batches every 50 ms while the function
-runs. When the function returns, the runtime posts its response and the sender posts its last
-batch (the calls that ended in its last 50 ms interval, and the `end` hand-off) at the same
-moment. The clock starts just before that last batch is sent and stops when the extension is
-back in `/extension/event/next` (what Lambda reports as `PostRuntimeExtensionsDuration`).
-The CPU time the extension's threads used in that window (from /proc/PID/task/*/schedstat)
-is shown too: on a busy machine it varies less than the wall-clock time. The `worst case`
-rows send every call in the last batch (a function that made all its calls in its last
-50 ms). Every recap is checked: delivered to each sink, nothing dropped, calls only trimmed
-where a size limit says so.
+each); the internal extension's sender posts them in batches every 200 ms while the function
+runs (it holds finished calls for up to 0.2 s). When the function returns, the runtime posts
+its response and the sender posts its last batch (the calls that ended since its last post, and
+the `end` hand-off) at the same moment. The clock starts just before that last batch is sent
+and stops when the extension is back in `/extension/event/next` (what Lambda reports as
+`PostRuntimeExtensionsDuration`). The CPU time the extension's threads used in that window
+(from /proc/PID/task/*/schedstat) is shown too: on a busy machine it varies less than the wall-
+clock time. The `worst case` rows send every call in the last batch (a function that made all
+its calls in its last 0.2 s). Every recap is checked: delivered to each sink, nothing dropped,
+calls only trimmed where a size limit says so.
 
     .venv/bin/python -m bench.extension_ship [--repeat 30] [--startups 20] [--baseline DIR]
 """
@@ -47,7 +47,7 @@ COMMAND = ".venv/bin/python -m bench.extension_ship"
 API = "/2020-01-01/extension"
 CALL_COUNTS = (0, 10, 100, 1000)
 BIG = 10_000
-SEND_INTERVAL_US = 50_000  # the internal sender posts what it holds every 50 ms
+SEND_INTERVAL_US = 200_000  # the internal sender holds finished calls for up to 0.2 s
 BATCH_BYTES = 1024 * 1024  # the internal sender's MAX_BATCH_BYTES
 T_ORIGIN = 1_790_000_000_000_000
 

@@ -51,6 +51,9 @@ def make_calls(servers: Servers) -> dict[str, Callable[[], object]]:
 
     port = servers.ports["upstream"]
     session = requests.Session()
+    # No proxy/netrc lookups in the environment on every call: they made the bare call swing by
+    # tens of µs between blocks (bench/percall.py does the same).
+    session.trust_env = False
     pool = urllib3.HTTPConnectionPool("127.0.0.1", port, maxsize=1)
     s3 = boto3.session.Session(aws_access_key_id="bench", aws_secret_access_key="bench",
                                region_name="us-east-1").client(

@@ -101,9 +101,10 @@ def _per_call_targets(read: Reading) -> list[Target]:
             f"{_missed_by(ours, 15.0, 'µs')}; {caller:.1f} µs of it in the caller's thread (the "
             f"capture wrappers), {ours - caller:.1f} µs in the sender thread (encoding and "
             "posting the record). Where it goes: profile *runtime, 100-call "
-            "invokes* (the capture wrappers in internal/capture/: call.py `run`, "
-            "requests.py `_send`, urllib3.py `_opener`/`_make_request`, http_client.py "
-            "`_getresponse`, and the sender thread in internal/transport/sender.py).")
+            "invokes* (the capture wrappers in internal/capture/: call.py `open_call`/`run`/"
+            "`close`, requests.py `_send`, urllib3.py `_pool_urlopen`/`_run_first`, "
+            "botocore.py; and the sender thread: record.py `call_message`, "
+            "internal/transport/sender.py `_next_batch`/`_post`).")
         found.append(Target("3, 6", f"per-call overhead, {client}", "≤ 15 µs",
                             f"{ours:.1f} µs CPU (fastest blocks {fastest:.1f} µs; wall "
                             f"{wall:.1f} µs)", met, note))
@@ -156,6 +157,19 @@ def _control_text(read: Reading) -> str:
             "external/aggregate/store.py `Aggregator.on_invoke`)")
 
 
+def _sandbox_scale(read: Reading) -> str:
+    """How much more a bare requests call costs in the sandbox than in process."""
+    if not read.has("micro", "warm"):
+        return ""
+    in_sandbox = (_median(read.warm("none", "latency_100"))
+                  - _median(read.warm("none", "latency_0"))) * 1000 / 100
+    in_process = _median(read.r["micro"]["requests"]["none"]["base_wall"])
+    if not in_process:
+        return ""
+    return (f": a bare requests call takes {in_sandbox:.0f} µs in the sandbox's (a) rows, "
+            f"{in_process:.0f} µs in process, {in_sandbox / in_process:.1f}x")
+
+
 def _warm_targets(read: Reading) -> list[Target]:
     duration, latency = read.warm_ratio("duration_100"), read.warm_ratio("latency_100")
     added_latency = read.warm_added("latency_100").median
@@ -166,13 +180,15 @@ def _warm_targets(read: Reading) -> list[Target]:
            f" ms is 100 x the per-call cost measured in process ({per_call:.1f} µs wall for "
            f"requests) and {fixed:.2f} ms is a fixed cost per invocation (the 0-call row)"
            + _control_text(read) + ". The rest comes from running beside the handler on one "
-           "CPU: the sender thread posts a batch to the extension every 50 ms tick while calls "
-           "are pending (internal/transport/sender.py `_wait`/`_send_pending`), and the "
-           "extension's collector validates and files each batch (external/collect/), so "
-           "the handler's thread waits for the CPU and the GIL; the sandbox's own per-call "
-           "cost is ~2.5x the in-process one here (the (a) rows), and httprecap's share scales "
-           "with it. With a real upstream (milliseconds per call, not this ~50 µs loopback "
-           "server) the same absolute cost is a far smaller ratio.")
+           "CPU: everything costs more in the sandbox than in process (the runtime, the "
+           "upstream server and the sandbox share the CPU and its caches" + _sandbox_scale(read)
+           + "), and the capture's cost scales with it. The function process posts nothing to "
+           "the extension during these invocations (calls are held until the invocation ends, "
+           "0.2 s at most, or until one runs longer than 20 ms: internal/transport/sender.py), "
+           "so the extension's per-call work (external/collect/, external/aggregate/call.py) "
+           "comes after the response, in the post-runtime time. With a real upstream "
+           "(milliseconds per call, not this ~50 µs loopback server) the same absolute cost "
+           "is a far smaller ratio.")
     found = [
         Target("6", "warm duration, 100 calls, httprecap / no layer", "≤ 1.10x",
                duration.text(3, "x"), duration.median <= 1.10,
