@@ -41,7 +41,7 @@ def _make_api_call(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, 
 
 
 def _close(call: calls.Call, exc: BaseException | None) -> None:
-    if call.attempts:
+    if call.attempts or call.first is not None:  # it reached the wire
         calls.close(call, exc=exc)
     else:
         calls.discard(call)

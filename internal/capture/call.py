@@ -101,6 +101,8 @@ class Call:
     # follows: a call made with one request pays nothing for its attempt.
     first: tuple[float, Any, tuple[Any, ...], dict[str, Any]] | None = None
     first_end: tuple[float, Any] | None = None
+    # What fills in, on the sender thread, what the first run left unread (capture/urllib3.py).
+    settle: Callable[[Call], None] | None = None
 
     def __init__(self, library: str, slot: Slot | None = None) -> None:
         self.library = library

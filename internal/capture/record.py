@@ -46,6 +46,9 @@ class RecordBuilder:
         lookups: the fields a function repeats (request id, method, location, library,
         thread, AWS operation; and status and sizes) are written once (`_described`,
         `_outcome`)."""
+        settle = call.settle
+        if settle is not None:
+            settle(call)
         status, received, attempts = call.status, call.bytes_received, call.attempts
         listed = ""
         if attempts:
@@ -88,6 +91,9 @@ class RecordBuilder:
 
     def start_message(self, call: Call) -> str:
         """``{"k":"start","call":{...}}`` for a call still running."""
+        settle = call.settle
+        if settle is not None:
+            settle(call)
         key = (call.request_id, call.method, call.origin, call.target, call.library,
                call.thread, call.aws)
         described = self._described.get(key) or self._describe(key)

@@ -90,7 +90,7 @@ def _manager_urlopen(wrapped: Callable[..., Any], instance: Any, args: tuple[Any
 def _run_attempt(call: calls.Call, wrapped: Callable[..., Any], pool: Any,
                  args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """A run of a pool's urlopen inside `call`: one attempt."""
-    if not call.wire_runs and call.target:
+    if not call.wire_runs:
         return _run_first(call, wrapped, pool, args, kwargs)
     run = _begin(call, pool, args, kwargs)
     if run is None:
@@ -106,10 +106,13 @@ def _run_attempt(call: calls.Call, wrapped: Callable[..., Any], pool: Any,
 
 def _run_first(call: calls.Call, wrapped: Callable[..., Any], pool: Any,
                args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """The first run inside a call its client described: references kept, nothing computed
-    (see `calls.Call.first`)."""
+    """The first run inside an outer client's call: references kept, nothing computed (see
+    `calls.Call.first`). A call its client did not locate (botocore's) is located from it
+    later, on the sender thread (`_settle`)."""
     call.wire_runs = call.wire_depth = 1
     call.first = perf_counter(), pool, args, kwargs
+    if not call.target:
+        call.settle = _settle
     try:
         outcome = wrapped(*args, **kwargs)
     except BaseException as exc:
@@ -135,6 +138,34 @@ def _first_run(call: calls.Call, first: tuple[float, Any, tuple[Any, ...], dict[
     return run
 
 
+def _settle(call: calls.Call) -> None:
+    """Locate a call from its kept first run (botocore's: its method and URL are its first
+    request's), and, when that was its only one, take its outcome. Runs on the sender thread,
+    for a `start` notice or the record; idempotent. Never raises."""
+    try:
+        first = call.first
+        if first is None:
+            return
+        _, pool, args, kwargs = first
+        if not call.target:
+            target = _argument(args, kwargs, 1, "url") or ""
+            call.method = _argument(args, kwargs, 0, "method") or ""
+            call.origin = None if target.startswith(ABSOLUTE) else _origin(pool)
+            call.target = target
+        ended = call.first_end
+        if ended is None or call.attempts or call.status is not None:
+            return
+        outcome = ended[1]
+        if not isinstance(outcome, BaseException):
+            body = getattr(outcome, "_body", None)
+            call.status = outcome.status
+            if call.bytes_received is None:
+                call.bytes_received = len(body) if isinstance(body, bytes) else \
+                    calls.header_length(outcome.headers.get("content-length"))
+    except Exception:
+        return
+
+
 Run = tuple[int, float, "calls.Origin | None", str]  # number, perf_counter at start, where
 
 
@@ -146,6 +177,8 @@ def _begin(call: calls.Call, pool: Any, args: tuple[Any, ...],
         origin = None if target.startswith(ABSOLUTE) else _origin(pool)
         first = call.first
         if first is not None and call.wire is None:  # the first run was only kept: list it
+            if not call.target:  # botocore's call: located by its first run
+                _settle(call)
             run = _first_run(call, first)
             ended = call.first_end
             if ended is not None and not call.wire_depth:
