@@ -152,6 +152,12 @@ def _settle(call: calls.Call) -> None:
             call.method = _argument(args, kwargs, 0, "method") or ""
             call.origin = None if target.startswith(ABSOLUTE) else _origin(pool)
             call.target = target
+            if call.bytes_sent is None:  # the body in memory, else its Content-Length
+                call.bytes_sent = calls.body_size(_argument(args, kwargs, 2, "body"))
+                headers = _argument(args, kwargs, 3, "headers")
+                if call.bytes_sent is None and headers is not None:
+                    call.bytes_sent = calls.header_length(
+                        headers.get("Content-Length", headers.get("content-length")))
         ended = call.first_end
         if ended is None or call.attempts or call.status is not None:
             return

@@ -44,6 +44,10 @@ def test_api_calls_are_one_record_each_named_by_service(installed: Capture,
         assert call["status"] == 200 and call["host"] == "127.0.0.1"
     assert (calls[1]["method"], calls[1]["path"]) == ("PUT", "/bucket-one/k.txt")
     assert calls[2]["bytesReceived"] == 5
+    # What went on the wire: the CreateBucket XML; the object, in aws-chunked framing when
+    # botocore adds a checksum trailer (so at least its 5 bytes); nothing for the GET.
+    assert calls[0]["bytesSent"] > 50 and calls[1]["bytesSent"] >= 5
+    assert calls[2]["bytesSent"] == 0
 
 
 def test_client_error_keeps_status_and_error(installed: Capture, moto_endpoint: str) -> None:
