@@ -112,6 +112,9 @@ class Invoker:
                                  run.deadline)
         if failure is not None:
             return failure
+        # What the function printed before its next /next is logged before runtimeDone (the
+        # pipe's reader thread may not have read it yet).
+        lifecycle.drain_output(instance)
         self._runtime_done(run, invocation)
         agents = instance.invoke_agents()
         failure = lifecycle.wait(instance, lambda: all(agent.idle for agent in agents),

@@ -83,20 +83,26 @@ def test_fifty_invocations_keep_exact_recaps_and_flat_resources(
     """The fast version of the 1,000: warm-up is the first 10 here."""
     sink = tmp_path / "recaps.jsonl"
     env = layer_env(UPSTREAM_URL=upstream.url, HTTPRECAP_SINKS=f"file://{sink}")
+    results, snapshots = [], []
     with sandbox_for("work", [layer_zip], env, timeout_s=10) as sandbox:
-        first = [sandbox.invoke({"calls": CALLS, "tag": f"inv={n}"}) for n in range(10)]
-        warm = _stats(sandbox)
-        rest = [sandbox.invoke({"calls": CALLS, "tag": f"inv={n}"}) for n in range(10, 50)]
-        last = _stats(sandbox)
+        for n in range(50):
+            results.append(sandbox.invoke({"calls": CALLS, "tag": f"inv={n}"}))
+            snapshots.append(_stats(sandbox))
     recaps = invoke_recaps(recaps_in(sink))
-    results = first + rest
     assert all(r.ok for r in results)
     assert all(_exact(recaps[r.request_id], n) for n, r in enumerate(results))
+    warm, last = snapshots[9], snapshots[-1]
     figures.record("load-50x20", invocations=50, calls=50 * CALLS, afterWarmUp=warm,
                    atEnd=last)
+    # The environment is frozen between invocations, sometimes while a telemetry delivery's
+    # connection (a thread, a socket) is still open in the extension: one snapshot may hold one
+    # such transient. A leak grows with the invocations: the fewest of the last five may not
+    # pass the most of the five after warm-up.
     for role in ("runtime", "extension"):
         for what in ("threads", "fds", "sockets"):
-            assert last[role][what] <= warm[role][what], (role, what, warm, last)
+            after_warm_up = max(snapshot[role][what] for snapshot in snapshots[5:10])
+            at_end = min(snapshot[role][what] for snapshot in snapshots[-5:])
+            assert at_end <= after_warm_up, (role, what, snapshots[5:10], snapshots[-5:])
 
 
 @pytest.mark.slow
