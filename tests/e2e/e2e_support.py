@@ -30,9 +30,13 @@ def layer_env(**extra: str) -> dict[str, str]:
 
 
 def recaps_in(path: Path) -> list[dict[str, Any]]:
+    """The recaps in a file sink's file, read while the extension may be writing to it: a last
+    line without its newline yet is left for the next read."""
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    text = path.read_text()
+    complete = text[: text.rfind("\n") + 1]
+    return [json.loads(line) for line in complete.splitlines() if line.strip()]
 
 
 def recaps_in_logs(sandbox: Sandbox) -> list[dict[str, Any]]:
