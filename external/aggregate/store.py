@@ -299,9 +299,11 @@ class Aggregator:
 
     def take_all(self, current: str | None = None,
                  status: str | None = None) -> list[Recap]:
-        """Everything still open (SHUTDOWN): `status` applies to `current` only."""
+        """Everything still open (SHUTDOWN): `status` applies to `current` only, and to an init
+        phase that never ended (which, absent a reason, is a `failure`: it did not complete)."""
         with self._cond:
-            recaps = self._take_init()
+            unfinished_init = status or "failure"
+            recaps = self._take_init(unfinished_init)
             now_us = self._wall_us()
             for inv in list(self._open.values()):
                 del self._open[inv.request_id]
@@ -309,10 +311,13 @@ class Aggregator:
                 if inv.invoked or inv.has_calls:
                     passed = inv.deadline_us is not None and now_us >= inv.deadline_us
                     override = status if inv.request_id == current else None
+                    if inv.end is None and wire.is_init_request_id(inv.request_id):
+                        override = unfinished_init
                     recaps.append(self._build(inv, override, passed))
             return recaps
 
-    def _take_init(self) -> list[Recap]:
+    def _take_init(self, unfinished: str | None = None) -> list[Recap]:
+        """The classic init recap, once; `unfinished` is its status if its `end` never came."""
         if self._init_settled:
             return []
         self._init_settled = True
@@ -320,7 +325,7 @@ class Aggregator:
         self._remember(wire.INIT_REQUEST_ID)
         if inv is None or not inv.has_calls:
             return []
-        return [self._build(inv, None, False)]
+        return [self._build(inv, unfinished if inv.end is None else None, False)]
 
     def _build(self, inv: Invocation, status: str | None,
                deadline_passed: bool) -> Recap:

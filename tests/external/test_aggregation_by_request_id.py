@@ -312,6 +312,15 @@ def test_a_workers_init_that_never_ends_ships_at_shutdown() -> None:
     assert agg.wait_completed(HANDOFF, STALE, 0) == []
     [recap] = agg.take_all()
     assert (recap["requestId"], [c["id"] for c in recap["calls"]]) == ("init:101", ["a"])
+    assert recap["status"] == "failure"  # it never completed
+
+
+def test_an_init_without_its_end_at_shutdown_takes_the_shutdown_reason() -> None:
+    agg, _ = _aggregator()
+    agg.apply([call_msg("init", "a"), call_msg("init:7", "b"), end_msg("init:8", 0)])
+    recaps = agg.take_all(status="timeout")
+    assert {recap["requestId"]: recap["status"] for recap in recaps} == {
+        "init": "timeout", "init:7": "timeout"}
 
 
 def test_made_up_init_ids_push_out_only_init_phases() -> None:
