@@ -71,6 +71,8 @@ def _pool_urlopen(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, .
                   kwargs: dict[str, Any]) -> Any:
     call = calls.local.slot.call
     if call is not None:
+        if not call.wire_runs:
+            return _run_first(call, wrapped, instance, args, kwargs)
         return _run_attempt(call, wrapped, instance, args, kwargs)
     call = calls.open_call("urllib3", _describe_pool, instance, args, kwargs)
     if call is None:
@@ -89,9 +91,7 @@ def _manager_urlopen(wrapped: Callable[..., Any], instance: Any, args: tuple[Any
 
 def _run_attempt(call: calls.Call, wrapped: Callable[..., Any], pool: Any,
                  args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """A run of a pool's urlopen inside `call`: one attempt."""
-    if not call.wire_runs:
-        return _run_first(call, wrapped, pool, args, kwargs)
+    """A later run of a pool's urlopen inside `call` (the first: `_run_first`): one attempt."""
     run = _begin(call, pool, args, kwargs)
     if run is None:
         return wrapped(*args, **kwargs)
@@ -116,16 +116,14 @@ def _run_first(call: calls.Call, wrapped: Callable[..., Any], pool: Any,
     try:
         outcome = wrapped(*args, **kwargs)
     except BaseException as exc:
-        _park_first(call, exc)
+        call.wire_depth -= 1
+        if call.wire_runs == 1:  # no run began inside it (that one would have listed it)
+            call.first_end = perf_counter(), exc
         raise
-    _park_first(call, outcome)
-    return outcome
-
-
-def _park_first(call: calls.Call, outcome: Any) -> None:
     call.wire_depth -= 1
-    if call.wire_runs == 1:  # no run began inside it (that one would have listed it)
+    if call.wire_runs == 1:
         call.first_end = perf_counter(), outcome
+    return outcome
 
 
 def _first_run(call: calls.Call, first: tuple[float, Any, tuple[Any, ...], dict[str, Any]]
