@@ -95,12 +95,13 @@ class Call:
     wire_runs = 0
     wire_depth = 0
     wire: tuple[int, float, Origin | None, str] | None = None
-    # The first run inside a call its client described (requests, a PoolManager), kept as
-    # raw references: (perf_counter at start, pool, args, kwargs), and once it ended with no
-    # run inside it, (perf_counter at end, response or exception). Read only if a second run
-    # follows: a call made with one request pays nothing for its attempt.
+    # The first urllib3 run inside an outer client's call (requests, a PoolManager, botocore),
+    # kept as raw references: (perf_counter at start, pool, args, kwargs), and once it ended
+    # with no run inside it, (perf_counter at end, status, error, size or headers). Read only
+    # if a second run follows (or, for botocore, on the sender thread): a call made with one
+    # request pays next to nothing for its attempt.
     first: tuple[float, Any, tuple[Any, ...], dict[str, Any]] | None = None
-    first_end: tuple[float, Any] | None = None
+    first_end: tuple[float, int | None, tuple[str, str] | None, Any] | None = None
     # What fills in, on the sender thread, what the first run left unread (capture/urllib3.py).
     settle: Callable[[Call], None] | None = None
 

@@ -114,16 +114,27 @@ def _run_first(call: calls.Call, wrapped: Callable[..., Any], pool: Any,
     if not call.target:
         call.settle = _settle
     try:
-        outcome = wrapped(*args, **kwargs)
+        response = wrapped(*args, **kwargs)
     except BaseException as exc:
         call.wire_depth -= 1
         if call.wire_runs == 1:  # no run began inside it (that one would have listed it)
-            call.first_end = perf_counter(), exc
+            call.first_end = perf_counter(), *_failed(exc)
         raise
     call.wire_depth -= 1
     if call.wire_runs == 1:
-        call.first_end = perf_counter(), outcome
-    return outcome
+        # Not the response itself: holding it until the sender reads it would keep its
+        # socket file open past the user's own use of it.
+        body = getattr(response, "_body", None)
+        call.first_end = (perf_counter(), response.status, None,
+                          len(body) if isinstance(body, bytes) else response.headers)
+    return response
+
+
+def _failed(exc: BaseException) -> tuple[None, tuple[str, str] | None, None]:
+    """An attempt's (status, error, size) when it raised (MaxRetryError: the wire error it
+    wraps)."""
+    reason = getattr(exc, "reason", None)
+    return None, calls.describe_error(reason if isinstance(reason, BaseException) else exc), None
 
 
 def _first_run(call: calls.Call, first: tuple[float, Any, tuple[Any, ...], dict[str, Any]]
@@ -159,13 +170,11 @@ def _settle(call: calls.Call) -> None:
         ended = call.first_end
         if ended is None or call.attempts or call.status is not None:
             return
-        outcome = ended[1]
-        if not isinstance(outcome, BaseException):
-            body = getattr(outcome, "_body", None)
-            call.status = outcome.status
+        _, status, _, size = ended
+        if status is not None:
+            call.status = status
             if call.bytes_received is None:
-                call.bytes_received = len(body) if isinstance(body, bytes) else \
-                    calls.header_length(outcome.headers.get("content-length"))
+                call.bytes_received = calls.size_of(size)
     except Exception:
         return
 
@@ -186,7 +195,7 @@ def _begin(call: calls.Call, pool: Any, args: tuple[Any, ...],
             run = _first_run(call, first)
             ended = call.first_end
             if ended is not None and not call.wire_depth:
-                _end(call, run, ended[1], ended[0])
+                _list(call, run, ended[0], ended[1:])
         if call.wire_depth:  # urllib3 retries or redirects from inside the run before
             _end_outer(call, _argument(args, kwargs, RETRIES, "retries"), t0)
         elif not call.target:  # botocore's call: located by its first attempt (before it hangs)
@@ -200,29 +209,31 @@ def _begin(call: calls.Call, pool: Any, args: tuple[Any, ...],
     return run
 
 
-def _end(call: calls.Call, run: Run, outcome: Any, ended: float | None = None) -> None:
-    """`run` returned `outcome` (its response, or the exception it raised) at `ended` (now):
-    list its attempt, unless a later run began inside it (which listed it already). Never
-    raises."""
+def _end(call: calls.Call, run: Run, outcome: Any) -> None:
+    """`run` returned `outcome` (its response, or the exception it raised): list its attempt,
+    unless a later run began inside it (which listed it already). Never raises."""
     try:
-        if ended is None:
-            call.wire_depth -= 1
-        number, t0, origin, target = run
-        if call.wire_runs != number:
+        call.wire_depth -= 1
+        if call.wire_runs != run[0]:
             return
-        duration_ms = ((perf_counter() if ended is None else ended) - t0) * 1000.0
+        ended = perf_counter()
         if isinstance(outcome, BaseException):
-            reason = getattr(outcome, "reason", None)  # MaxRetryError: the wire error it wraps
-            status, size = None, None
-            error = calls.describe_error(reason if isinstance(reason, BaseException) else outcome)
+            _list(call, run, ended, _failed(outcome))
         else:
             body = getattr(outcome, "_body", None)
-            status, error = outcome.status, None
-            size = len(body) if isinstance(body, bytes) else outcome.headers
-        calls._add_attempt(call, (call.wall_offset_us + t0 * 1e6, duration_ms, status, error,
-                                  origin, target, size))
+            _list(call, run, ended, (outcome.status, None,
+                                     len(body) if isinstance(body, bytes) else outcome.headers))
     except Exception:
         return
+
+
+def _list(call: calls.Call, run: Run, ended: float,
+          outcome: tuple[int | None, tuple[str, str] | None, Any]) -> None:
+    """List `run` as an attempt of `call`, ended at `ended` with (status, error, size)."""
+    _, t0, origin, target = run
+    status, error, size = outcome
+    calls._add_attempt(call, (call.wall_offset_us + t0 * 1e6, (ended - t0) * 1000.0, status,
+                              error, origin, target, size))
 
 
 def _end_outer(call: calls.Call, retries: Any, now: float) -> None:
