@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import sys
 import tempfile
@@ -36,6 +35,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from bench.configs import free_port
 from bench.stats import Summary, differences, rotated
 from httprecap.demo.upstream import UpstreamServer
 from httprecap.layer.build import build_layer
@@ -119,13 +119,6 @@ def _config(args: argparse.Namespace, env: dict[str, str], layers: list[Path]) -
                           timeout_s=30, memory_mb=4096, max_concurrency=args.workers)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def _processes_of(runtime_api: str) -> dict[int, str]:
     """pid -> role of every process of this sandbox's environment (they all see its
     AWS_LAMBDA_RUNTIME_API; the extension is the one started from /opt/extensions)."""
@@ -192,8 +185,8 @@ def measure(args: argparse.Namespace) -> dict[str, Figures]:
                                            "AWS_LAMBDA_EXEC_WRAPPER": "/opt/httprecap-wrapper",
                                            "HTTPRECAP_SINKS": f"file://{scratch}/{name}.jsonl",
                                            # Two layers up at once: each needs its own ports.
-                                           "HTTPRECAP_PORT": str(_free_port()),
-                                           "HTTPRECAP_TELEMETRY_PORT": str(_free_port())},
+                                           "HTTPRECAP_PORT": str(free_port()),
+                                           "HTTPRECAP_TELEMETRY_PORT": str(free_port())},
                                     [layer])
         environments = {name: Environment(stack.enter_context(Sandbox(config)), args)
                         for name, config in configs.items()}

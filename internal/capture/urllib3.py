@@ -124,10 +124,15 @@ def _run_first(call: calls.Call, wrapped: Callable[..., Any], pool: Any,
     if call.wire_runs == 1:
         # Not the response itself: holding it until the sender reads it would keep its
         # socket file open past the user's own use of it.
-        body = getattr(response, "_body", None)
-        call.first_end = (perf_counter(), response.status, None,
-                          len(body) if isinstance(body, bytes) else response.headers)
+        call.first_end = perf_counter(), *_answered(response)
     return response
+
+
+def _answered(response: Any) -> tuple[int, None, Any]:
+    """An attempt's (status, error, size) when it got `response` (its size: the body's, if
+    urllib3 read it, else its headers, whose Content-Length the sender reads)."""
+    body = getattr(response, "_body", None)
+    return response.status, None, len(body) if isinstance(body, bytes) else response.headers
 
 
 def _failed(exc: BaseException) -> tuple[None, tuple[str, str] | None, None]:
@@ -216,13 +221,8 @@ def _end(call: calls.Call, run: Run, outcome: Any) -> None:
         call.wire_depth -= 1
         if call.wire_runs != run[0]:
             return
-        ended = perf_counter()
-        if isinstance(outcome, BaseException):
-            _list(call, run, ended, _failed(outcome))
-        else:
-            body = getattr(outcome, "_body", None)
-            _list(call, run, ended, (outcome.status, None,
-                                     len(body) if isinstance(body, bytes) else outcome.headers))
+        _list(call, run, perf_counter(),
+              _failed(outcome) if isinstance(outcome, BaseException) else _answered(outcome))
     except Exception:
         return
 

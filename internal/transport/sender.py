@@ -257,15 +257,19 @@ class Sender:
             elif now - self.held_since >= HOLD_S:
                 self.held_since = None
                 return True
-        try:
-            running = (*open_calls(), *buffer.inflight)
-        except RuntimeError:  # a thread started, or the set changed, under us: next tick
-            return False
-        threshold = now - NOTICE_AFTER_MS / 1000.0
-        if any(not call.noticed and call.t0 <= threshold for call in running):
+        if self._unnoticed(now):
             self.held_since = None
             return True
         return False
+
+    def _unnoticed(self, now: float) -> list[Call]:
+        """Calls running for `NOTICE_AFTER_MS` or more that no `start` notice announced yet."""
+        try:
+            running = (*open_calls(), *self.buffer.inflight)
+        except RuntimeError:  # a thread started, or the set changed, under us: next tick
+            return []
+        threshold = now - NOTICE_AFTER_MS / 1000.0
+        return [call for call in running if not call.noticed and call.t0 <= threshold]
 
     def _send_pending(self) -> None:
         while True:
@@ -317,16 +321,9 @@ class Sender:
     def _notices(self, room: int) -> list[str]:
         """`start` notices for calls running for a while and not yet announced."""
         notices: list[str] = []
-        now = time.perf_counter()
-        try:
-            running = (*open_calls(), *self.buffer.inflight)
-        except RuntimeError:  # a thread started, or the set changed, under us: next tick
-            return notices
-        for call in running:
+        for call in self._unnoticed(time.perf_counter()):
             if len(notices) >= room:
                 break
-            if call.noticed or (now - call.t0) * 1000.0 < NOTICE_AFTER_MS:
-                continue
             try:
                 notices.append(self.builder.start_message(call))
                 call.noticed = True
