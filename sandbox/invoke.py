@@ -122,10 +122,8 @@ class Invoker:
         if failure is None:
             # The invoke is done when the runtime *and* every agent are back at /next: an
             # extension that is ready before the runtime does not end it early.
-            run.extensions_done_at = max([agent.next_at for agent in agents],
-                                         default=0.0)
-            run.extensions_done_at = max(run.extensions_done_at,
-                                         invocation.runtime_next_at or 0.0)
+            run.extensions_done_at = max([invocation.runtime_next_at or 0.0,
+                                          *(agent.next_at for agent in agents)])
         return failure
 
     def _dispatch(self, run: _Run, instance: Instance, event: bytes) -> Invocation:

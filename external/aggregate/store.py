@@ -311,7 +311,7 @@ class Aggregator:
                 if inv.invoked or inv.has_calls:
                     passed = inv.deadline_us is not None and now_us >= inv.deadline_us
                     override = status if inv.request_id == current else None
-                    if inv.end is None and wire.is_init_request_id(inv.request_id):
+                    if inv.end is None and inv.phase == "init":
                         override = unfinished_init
                     recaps.append(self._build(inv, override, passed))
             return recaps
