@@ -29,7 +29,12 @@ from httprecap.external.aggregate.encode import load_json
 from httprecap.external.aggregate.store import Aggregator
 from httprecap.external.collect.collector import Collector
 from httprecap.external.lambda_api.extensions import ExtensionsClient, LambdaApiError
-from httprecap.external.lambda_api.telemetry import HostLookup, start_listener, subscribe
+from httprecap.external.lambda_api.telemetry import (
+    PROMPT_BUFFERING_MS,
+    HostLookup,
+    start_listener,
+    subscribe,
+)
 from httprecap.external.ship.shipper import Shipper
 from httprecap.external.ship.sinks import build_sinks
 from httprecap.settings import Settings
@@ -118,14 +123,14 @@ def _monotonic_deadline(deadline_ms: Any) -> float:
 
 
 def _subscribe_telemetry(client: ExtensionsClient, port: int, aggregator: Aggregator,
-                         lookup: HostLookup, schema: str) -> bool:
+                         lookup: HostLookup, *, schema: str, buffering_ms: int) -> bool:
     try:
         listener = start_listener(lookup, port, aggregator.apply_telemetry)
     except OSError as exc:
         log.warning(f"cannot listen for telemetry on port {port} ({exc}); carrying on without")
         return False
     try:
-        return subscribe(client, port, schema)
+        return subscribe(client, port, schema, buffering_ms)
     except LambdaApiError as exc:
         log.warning(f"{exc}; carrying on without telemetry")
         listener.stop()
@@ -142,7 +147,8 @@ def start(client: ExtensionsClient, settings: Settings, environ: Mapping[str, st
     lookup = HostLookup().start()  # resolves while we register
     aggregator = Aggregator(settings.max_calls_per_recap)
     modes.configure(aggregator, environ)
-    if _wrapper_is_set(environ):
+    wrapper_set = _wrapper_is_set(environ)
+    if wrapper_set:
         aggregator.expect_internal()
     collector = Collector(aggregator)
     problem = None
@@ -156,8 +162,11 @@ def start(client: ExtensionsClient, settings: Settings, environ: Mapping[str, st
         if problem:
             raise StartupError(problem)
         client.while_waiting = lambda: _warm_up(aggregator, registration)
+        buffering_ms = modes.telemetry_buffering_ms(environ, wrapper_set)
         aggregator.telemetry_active = _subscribe_telemetry(
-            client, settings.telemetry_port, aggregator, lookup, modes.schema(environ))
+            client, settings.telemetry_port, aggregator, lookup, schema=modes.schema(environ),
+            buffering_ms=buffering_ms)
+        aggregator.telemetry_prompt = buffering_ms == PROMPT_BUFFERING_MS
         sinks, warnings = build_sinks(settings.sinks, settings.http_headers, environ)
         for warning in warnings:
             log.warning(warning)

@@ -23,7 +23,11 @@ from __future__ import annotations
 import threading
 
 from httprecap.external import log
-from httprecap.external.lambda_api.telemetry import SCHEMA_VERSION
+from httprecap.external.lambda_api.telemetry import (
+    PROMPT_BUFFERING_MS,
+    RELAXED_BUFFERING_MS,
+    SCHEMA_VERSION,
+)
 
 TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)
 if TYPE_CHECKING:
@@ -63,6 +67,18 @@ def events(environ: Mapping[str, str]) -> tuple[str, ...]:
 def schema(environ: Mapping[str, str]) -> str:
     """The Telemetry API schema version to subscribe with."""
     return MANAGED_SCHEMA if is_managed(environ) else SCHEMA_VERSION
+
+
+def telemetry_buffering_ms(environ: Mapping[str, str], wrapper_set: bool) -> int:
+    """How long Lambda may hold telemetry for us (see lambda_api/telemetry.py).
+
+    Relaxed only where the function process's hand-off tells when each invocation ends: our
+    wrapper is set, on classic Lambda. Without it `runtimeDone` is that signal, and on Lambda
+    Managed Instances `platform.start` is what says an invocation exists at all.
+    """
+    if wrapper_set and not is_managed(environ):
+        return RELAXED_BUFFERING_MS
+    return PROMPT_BUFFERING_MS
 
 
 def configure(aggregator: Aggregator, environ: Mapping[str, str]) -> None:

@@ -11,6 +11,10 @@ When is invocation R complete (checked in this order)?
   3. `runtimeDone`  telemetry says the runtime finished R, and either no internal extension is
                     active or no `end` came within the hand-off timeout;
   4. `noSource`     no internal extension and no Telemetry API: nothing will ever tell;
+     `silent`       the wrapper is set but its internal extension has not spoken (rule 3
+                    found out, once), and telemetry is relaxed (up to a second late): the
+                    recap has no calls to wait for, so it ships at once, with its hint,
+                    rather than bill the function the wait;
   5. `deadline`     R's deadline passed (the function timed out). If the internal extension
                     was expected but never spoke, it is no longer waited for.
 The init phase: `wire.INIT_REQUEST_ID` ships with the first invocation's recap (`take`); on
@@ -64,6 +68,7 @@ class Aggregator:
         self.wrapper_set = False  # see expect_internal()
         self.internal_expected = False
         self.telemetry_active = False
+        self.telemetry_prompt = True  # subscribed with the shortest buffering (main.start)
         self._clock = clock
         self._wall_us = wall_us
         self._cond = threading.Condition()
@@ -228,6 +233,8 @@ class Aggregator:
                 wakes.append(inv.runtime_done_at + handoff_s)
         if not internal and not self.telemetry_active:
             return "noSource", None
+        if not internal and self.wrapper_set and not self.telemetry_prompt:
+            return "silent", None
         if inv.deadline_at is not None:
             if now >= inv.deadline_at:
                 self.internal_expected = self.internal_active  # silent so far: stop waiting

@@ -5,6 +5,13 @@ status of an invocation whose end-of-invocation hand-off never came (`platform.r
 `platform.report`). The recap never waits for them when the hand-off is there: Lambda buffers
 telemetry for at least 25 ms, far longer than shipping takes.
 
+How long Lambda may buffer them is chosen at subscription (`modes.telemetry_buffering_ms`).
+Each delivery wakes the extension beside the runtime, and with a short buffer one lands in
+nearly every invocation of a busy function (its `platform.start`, or the previous one's
+`runtimeDone` when the environment thaws). Where the function process's hand-off says when an
+invocation ends, telemetry only adds detail, and Lambda's default second lets one delivery
+carry many invocations.
+
 Lambda delivers to `http://sandbox.localdomain:PORT/`; inside Lambda that name resolves to the
 environment itself. Where it does not resolve (the local sandbox, which maps the name to
 127.0.0.1 itself) we listen on loopback.
@@ -31,6 +38,9 @@ if TYPE_CHECKING:
 API_VERSION = "2022-07-01"
 SCHEMA_VERSION = "2022-12-13"
 SANDBOX_HOST = "sandbox.localdomain"
+MIN_BUFFERING_MS, MAX_BUFFERING_MS = 25, 30000  # the Telemetry API's bounds for timeoutMs
+PROMPT_BUFFERING_MS = 25  # when telemetry is how we learn that an invocation ended
+RELAXED_BUFFERING_MS = 1000  # when the hand-off says so (Lambda's default)
 LOOPBACK = "127.0.0.1"
 # Lambda may deliver up to 2 x maxBytes plus metadata in one POST.
 MAX_DELIVERY_BYTES = 4 * 1024 * 1024
@@ -70,24 +80,29 @@ class HostLookup:
         threading.Thread(target=watch, name="httprecap-lookup-watch", daemon=True).start()
 
 
-def subscription(port: int, schema: str = SCHEMA_VERSION) -> str:
+def subscription(port: int, schema: str = SCHEMA_VERSION,
+                 buffering_ms: int = PROMPT_BUFFERING_MS) -> str:
     """The subscription's JSON, from a template: `json` is not loaded before the first
     /event/next (see lambda_api/extensions.py). `schema` is a date such as 2022-12-13."""
     if not schema.replace("-", "").isdigit():
         raise ValueError(f"not a schema version: {schema!r}")
+    if not MIN_BUFFERING_MS <= buffering_ms <= MAX_BUFFERING_MS:
+        raise ValueError(f"telemetry buffering {buffering_ms} ms is outside "
+                         f"{MIN_BUFFERING_MS}..{MAX_BUFFERING_MS}")
     return (f'{{"schemaVersion":"{schema}","types":["platform"],'
-            '"buffering":{"maxItems":1000,"maxBytes":262144,"timeoutMs":25},'
+            f'"buffering":{{"maxItems":1000,"maxBytes":262144,"timeoutMs":{buffering_ms}}},'
             f'"destination":{{"protocol":"HTTP","URI":"http://{SANDBOX_HOST}:{port}/"}}}}')
 
 
-def subscribe(client: ExtensionsClient, port: int, schema: str = SCHEMA_VERSION) -> bool:
+def subscribe(client: ExtensionsClient, port: int, schema: str = SCHEMA_VERSION,
+              buffering_ms: int = PROMPT_BUFFERING_MS) -> bool:
     """Subscribe to platform telemetry; False where the platform does not offer it.
 
     AWS SAM local and other emulators answer 202 `Telemetry.NotSupported`: that is not an
     error, the extension simply works from the function process's hand-off alone.
     """
-    response = client.call("PUT", f"/{API_VERSION}/telemetry", subscription(port, schema),
-                           timeout=5.0)
+    response = client.call("PUT", f"/{API_VERSION}/telemetry",
+                           subscription(port, schema, buffering_ms), timeout=5.0)
     if response.status == 200:
         return True
     if response.status == 202:

@@ -257,6 +257,53 @@ def test_an_expected_but_silent_internal_extension_is_waited_for_only_once() -> 
     assert agg.completion("r2", HANDOFF)[0] == "noSource"
 
 
+def test_a_silent_internal_extension_under_relaxed_telemetry_costs_one_wait_only() -> None:
+    # Wrapper set, relaxed telemetry: the first invocation waits for runtimeDone and the
+    # hand-off timeout; once the internal extension is known silent, the next ones ship at
+    # once (they have no calls to wait for) instead of waiting up to a second for telemetry.
+    agg, clock = _aggregator()
+    agg.expect_internal()
+    agg.telemetry_active, agg.telemetry_prompt = True, False
+    _invoke(agg, "r1")
+    assert agg.completion("r1", HANDOFF)[0] is None
+    agg.apply_telemetry([{"type": "platform.runtimeDone", "record": {
+        "requestId": "r1", "status": "success", "metrics": {"durationMs": 3.0}}}])
+    assert agg.completion("r1", HANDOFF)[0] is None
+    clock.now += HANDOFF
+    assert agg.completion("r1", HANDOFF)[0] == "runtimeDone"
+    assert "has not reported" in agg.take("r1")[0]["hint"]
+    _invoke(agg, "r2")
+    assert agg.completion("r2", HANDOFF)[0] == "silent"
+    assert agg.take("r2")[0]["calls"] == []
+
+
+def test_a_silent_internal_extension_under_prompt_telemetry_waits_for_runtime_done() -> None:
+    agg, clock = _aggregator()
+    agg.expect_internal()
+    agg.telemetry_active = True
+    _invoke(agg, "r1", deadline_in_s=1.0)
+    clock.now += 1.0
+    assert agg.completion("r1", HANDOFF)[0] == "deadline"
+    agg.take("r1", deadline_passed=True)
+    _invoke(agg, "r2")
+    assert agg.completion("r2", HANDOFF)[0] is None  # runtimeDone comes within 25 ms
+    agg.apply_telemetry([{"type": "platform.runtimeDone", "record": {
+        "requestId": "r2", "status": "error", "metrics": {"durationMs": 3.0}}}])
+    assert agg.completion("r2", HANDOFF)[0] == "runtimeDone"
+    assert agg.take("r2")[0]["status"] == "error"
+
+
+def test_an_active_internal_extension_is_never_taken_for_silent() -> None:
+    agg, _ = _aggregator()
+    agg.expect_internal()
+    agg.telemetry_active, agg.telemetry_prompt = True, False
+    agg.apply([{"k": "hello", "pid": 1}])
+    _invoke(agg, "r1")
+    assert agg.completion("r1", HANDOFF)[0] is None
+    agg.apply([end_msg("r1", 0)])
+    assert agg.completion("r1", HANDOFF)[0] == "handoff"
+
+
 # Lambda Managed Instances: every worker process runs its own init, as `init:<pid>`.
 
 STALE = 900.0

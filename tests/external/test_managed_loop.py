@@ -4,6 +4,7 @@ SHUTDOWN does not wait for the rest to end."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from typing import Any
@@ -13,6 +14,7 @@ from ext_support import end_msg
 
 from httprecap.external import modes
 from httprecap.external.aggregate.store import Aggregator
+from httprecap.external.lambda_api.telemetry import subscription
 from httprecap.external.main import Extension
 from httprecap.external.modes import ManagedLoop
 from httprecap.external.ship.shipper import Shipper
@@ -75,3 +77,22 @@ def test_stop_ends_the_rest_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     loop.stop()
     assert not loop._thread.is_alive()
     assert time.monotonic() - started < 5.0  # not the 30 s rest
+
+
+@pytest.mark.parametrize(("environ", "wrapper_set", "expected"), [
+    ({}, True, 1000),  # the hand-off tells each end: telemetry may wait (Lambda's default)
+    ({}, False, 25),  # runtimeDone is the end
+    ({"AWS_LAMBDA_INITIALIZATION_TYPE": "lambda-managed-instances"}, True, 25),  # platform.start
+])
+def test_telemetry_buffering_is_relaxed_only_where_the_hand_off_tells_the_end(
+        environ: dict[str, str], wrapper_set: bool, expected: int) -> None:
+    buffering_ms = modes.telemetry_buffering_ms(environ, wrapper_set)
+    assert buffering_ms == expected
+    body = json.loads(subscription(9398, modes.schema(environ), buffering_ms))
+    assert body["buffering"]["timeoutMs"] == expected and body["types"] == ["platform"]
+
+
+@pytest.mark.parametrize("buffering_ms", [24, 30001])
+def test_telemetry_buffering_outside_the_api_bounds_is_refused(buffering_ms: int) -> None:
+    with pytest.raises(ValueError, match=r"outside 25\.\.30000"):
+        subscription(9398, buffering_ms=buffering_ms)

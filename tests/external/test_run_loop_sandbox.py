@@ -157,6 +157,22 @@ def test_the_handoff_ships_without_waiting_for_telemetry(
     assert max(r.extension_overhead_ms for r in results) < 150
 
 
+def test_a_silent_wrapper_costs_one_wait_under_relaxed_telemetry(
+        code: Path, layer: Path, recaps: Path) -> None:
+    # The wrapper variable is set, so the extension subscribes with Lambda's relaxed
+    # buffering (a second), but this layer's stand-in wrapper never loads the internal
+    # extension: the first invoke waits for runtimeDone and the hand-off timeout, later ones
+    # ship at once instead of waiting up to a second for telemetry each.
+    env = {"AWS_LAMBDA_EXEC_WRAPPER": "/opt/httprecap-wrapper"}
+    with Sandbox(_config(code, layer, recaps, env=env)) as box:
+        results = [box.invoke({}) for _ in range(3)]
+    written = _recaps(recaps)
+    assert [r["requestId"] for r in written] == [r.request_id for r in results]
+    assert "has not reported" in written[0]["hint"]
+    assert 150 < results[0].extension_overhead_ms < 2500
+    assert max(r.extension_overhead_ms for r in results[1:]) < 150
+
+
 def test_spindown_flushes_the_retry_queue(code: Path, layer: Path, recaps: Path,
                                           receiver: Receiver) -> None:
     receiver.status = 503

@@ -311,8 +311,15 @@ def test_without_the_internal_extension_recaps_ship_with_a_hint_at_little_cost(
     first = recaps[results[0].request_id]
     assert "AWS_LAMBDA_EXEC_WRAPPER" in first["hint"]
     assert all("hint" not in recaps[r.request_id] for r in results[1:])
-    assert all(recap["calls"] == [] and recap["status"] == "success"
-               for recap in recaps.values())
+    assert all(recap["calls"] == [] for recap in recaps.values())
+    statuses = [recaps[r.request_id]["status"] for r in results]
+    if how == "wrapper-not-set":
+        assert statuses == ["success"] * rounds  # runtimeDone (prompt telemetry) says so
+    else:
+        # The first waited for runtimeDone; once the wrapper is known silent, the rest ship
+        # at INVOKE: telemetry, relaxed because the wrapper is set, would come up to a
+        # second later, and there are no calls to wait for. Their status is unknown.
+        assert statuses[0] == "success" and set(statuses[1:]) <= {None, "success"}
     overheads = [r.extension_overhead_ms for r in results[1:]]
     figures.record(f"internal-{how}", invocations=rounds, recaps=len(recaps),
                    extensionMsFirst=round(results[0].extension_overhead_ms, 1),
