@@ -51,7 +51,7 @@ CHECKED_STEPS = ("micro", "warm", "coldstart")  # what --check judges must have 
 FULL = {"startup": {"rounds": 20}, "ext_startup": {"rounds": 15}, "coldstart": {"rounds": 15},
         "warm": {"rounds": 30}, "extension": {"rounds": 20, "big": 10_000},
         "micro": {"rounds": 40, "block": 250}, "sandbox": {"invokes": 200}}
-QUICK = {"startup": {"rounds": 5}, "ext_startup": {"rounds": 5}, "coldstart": {"rounds": 4},
+QUICK = {"startup": {"rounds": 5}, "ext_startup": {"rounds": 5}, "coldstart": {"rounds": 6},
          "warm": {"rounds": 8}, "extension": {"rounds": 5, "big": 0},
          "micro": {"rounds": 20, "block": 100}, "sandbox": {"invokes": 0}}
 COMPANIONS = {  # other engineers' benches, run as they are (full runs only)

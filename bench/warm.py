@@ -25,7 +25,7 @@ from pathlib import Path
 from bench import configs, host
 from bench.configs import Setup
 from bench.servers import Servers
-from bench.stats import Summary, ratios, rotated
+from bench.stats import Summary, differences, ratios, rotated
 from httprecap.sandbox import Sandbox
 
 Samples = dict[str, dict[str, list[float]]]
@@ -104,6 +104,23 @@ def table(samples: Samples, calls: Sequence[int] = CALLS) -> str:
                 f"{Summary.of(latency).text(2)} | "
                 f"{ratios(latency, base[f'latency_{count}']).text(3, 'x')} | "
                 f"{Summary.of(figures[f'extension_{count}']).text(2)} |")
+    return "\n".join(lines) + "\n\n" + split_table(samples, max(calls))
+
+
+def split_table(samples: Samples, count: int) -> str:
+    """Where the latency sits: inside the handler (its calls, each with whatever capture adds)
+    and outside it (the invocation: event in, response out); differences round by round."""
+    base = samples["none"]
+    lines = [f"Where the response latency sits, {count} calls: the handler's own time (it "
+             "times its body) and the rest of the caller's latency, outside the handler.", "",
+             "| configuration | outside the handler, ms | added to (a), ms | "
+             "handler's own time, ms | added to (a), ms |", "|---|---|---|---|---|"]
+    for name, figures in samples.items():
+        outside, body = figures[f"outside_{count}"], figures[f"body_{count}"]
+        lines.append(
+            f"| {configs.LABELS[name]} | {Summary.of(outside).text(2)} | "
+            f"{differences(outside, base[f'outside_{count}']).text(2)} | "
+            f"{Summary.of(body).text(2)} | {differences(body, base[f'body_{count}']).text(2)} |")
     return "\n".join(lines)
 
 

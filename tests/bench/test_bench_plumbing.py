@@ -66,8 +66,9 @@ def test_profile_folding_gives_inclusive_and_self_shares_and_marks_httprecap() -
 def _results(per_call_us: float, cold_ratio: float) -> dict[str, Any]:
     """Results of a made-up run, shaped as bench/__main__.py makes them."""
     rounds = 4
+    metrics = ("duration", "latency", "extension", "body", "outside")
     warm = {name: {f"{metric}_{calls}": [100.0 + calls] * rounds
-                   for metric in ("duration", "latency", "extension") for calls in (0, 10, 100)}
+                   for metric in metrics for calls in (0, 10, 100)}
             for name in ("none", "httprecap")}
     for figures in warm.values():
         figures.update({"runtime_peak_mib": [40.0], "runtime_current_mib": [40.0]})
