@@ -146,16 +146,17 @@ def _cold_targets(read: Reading) -> list[Target]:
                    f"{ratio.text(3, 'x')}, +{added.median:.0f} ms", met, note)]
 
 
-def _control_text(read: Reading) -> str:
+def _control_text(read: Reading, fixed: float) -> str:
     """How much of the fixed per-invocation cost any extension has here (the control)."""
     if "control" not in read.r["warm"]:
         return ""
     control = differences(read.warm("control", "latency_0"), read.warm("none", "latency_0"))
     return (f"; an extension that does nothing (e) adds {control.median:.2f} ms of it by itself "
             "(INVOKE delivered to a second process that wakes beside the runtime on the same "
-            "CPU, and the sandbox's own work to serve it), the remainder is httprecap's "
-            "extension handling INVOKE (external/main.py `on_invoke` -> "
-            "external/aggregate/store.py `Aggregator.on_invoke`)")
+            "CPU, and the sandbox's own work to serve it), leaving "
+            f"{fixed - control.median:+.2f} ms to httprecap's own per-invocation work "
+            "(the runtime's hooks in internal/invocation.py, the extension's INVOKE handling "
+            "in external/main.py, telemetry deliveries)")
 
 
 def _sandbox_scale(read: Reading) -> str:
@@ -180,7 +181,7 @@ def _warm_targets(read: Reading) -> list[Target]:
     why = (f"Of the {added_latency:.2f} ms added to the response, about {per_call * 100 / 1000:.2f}"
            f" ms is 100 x the per-call cost measured in process ({per_call:.1f} µs wall for "
            f"requests) and {fixed:.2f} ms is a fixed cost per invocation (the 0-call row)"
-           + _control_text(read) + ". The rest comes from running beside the handler on one "
+           + _control_text(read, fixed) + ". The rest comes from running beside the handler on one "
            "CPU: everything costs more in the sandbox than in process (the runtime, the "
            "upstream server and the sandbox share the CPU and its caches" + _sandbox_scale(read)
            + "), and the capture's cost scales with it. The function process posts nothing to "
