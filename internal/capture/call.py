@@ -98,11 +98,12 @@ class Call:
     # The first urllib3 run inside an outer client's call (requests, a PoolManager, botocore),
     # kept as raw references: (perf_counter at start, pool, args, kwargs), and once it ended
     # with no run inside it, (perf_counter at end, status, error, size or headers). Read only
-    # if a second run follows (or, for botocore, on the sender thread): a call made with one
-    # request pays next to nothing for its attempt.
+    # if a second run follows (or, for botocore, when the call closes, or on the sender thread
+    # for a `start` notice), and released when the call closes: a call made with one request
+    # pays next to nothing for its attempt.
     first: tuple[float, Any, tuple[Any, ...], dict[str, Any]] | None = None
     first_end: tuple[float, int | None, tuple[str, str] | None, Any] | None = None
-    # What fills in, on the sender thread, what the first run left unread (capture/urllib3.py).
+    # What fills in what the first run left unread (capture/urllib3.py `_settle`).
     settle: Callable[[Call], None] | None = None
 
     def __init__(self, library: str, slot: Slot | None = None) -> None:
@@ -220,12 +221,27 @@ def close(call: Call, result: Any = None, outcome: Outcome | None = None,
             call.error = describe_error(exc)
         elif outcome is not None:
             outcome(call, result)
+        if call.first is not None:
+            _release_first(call)
         target = sink
         if target is not None:
             target.inflight.discard(call)  # (http.client's and the async clients' calls)
             target.put_call(call)
     except Exception:
         pass
+
+
+def _release_first(call: Call) -> None:
+    """Read what the call still needs from its kept first urllib3 run (botocore's location:
+    `settle`), then drop the run's references: the pool, the request's arguments (headers,
+    signature, body) and the response's headers. Held until the sender writes the call, they
+    were traversed by every garbage collection meanwhile: one A/B measured 5 µs per requests
+    call and 16 µs per boto3 call for keeping them."""
+    settle = call.settle
+    if settle is not None:
+        settle(call)
+        call.settle = None
+    call.first = call.first_end = None
 
 
 def discard(call: Call) -> None:

@@ -45,10 +45,7 @@ class RecordBuilder:
         This runs once per call, so the common case is one f-string and two dictionary
         lookups: the fields a function repeats (request id, method, location, library,
         thread, AWS operation; and status and sizes) are written once (`_described`,
-        `_outcome`)."""
-        settle = call.settle
-        if settle is not None:
-            settle(call)
+        `_outcome`). A finished call is settled already (`calls.close`)."""
         status, received, attempts = call.status, call.bytes_received, call.attempts
         listed = ""
         if attempts:
@@ -90,7 +87,8 @@ class RecordBuilder:
         return outcome
 
     def start_message(self, call: Call) -> str:
-        """``{"k":"start","call":{...}}`` for a call still running."""
+        """``{"k":"start","call":{...}}`` for a call still running (botocore's: located from
+        its first run now, see capture/urllib3.py `_settle`)."""
         settle = call.settle
         if settle is not None:
             settle(call)

@@ -108,7 +108,7 @@ def _run_first(call: calls.Call, wrapped: Callable[..., Any], pool: Any,
                args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """The first run inside an outer client's call: references kept, nothing computed (see
     `calls.Call.first`). A call its client did not locate (botocore's) is located from it
-    later, on the sender thread (`_settle`)."""
+    later, when it closes (`_settle`)."""
     call.wire_runs = call.wire_depth = 1
     call.first = perf_counter(), pool, args, kwargs
     if not call.target:
@@ -154,8 +154,9 @@ def _first_run(call: calls.Call, first: tuple[float, Any, tuple[Any, ...], dict[
 
 def _settle(call: calls.Call) -> None:
     """Locate a call from its kept first run (botocore's: its method and URL are its first
-    request's), and, when that was its only one, take its outcome. Runs on the sender thread,
-    for a `start` notice or the record; idempotent. Never raises."""
+    request's), and, when that was its only one, take its outcome. Runs when the call closes
+    (`calls.close`), or before, on the sender thread, for a `start` notice; idempotent. Never
+    raises."""
     try:
         first = call.first
         if first is None:

@@ -12,6 +12,7 @@ import requests
 
 from httprecap.internal import bootstrap, hooks
 from httprecap.internal.capture import call as calls
+from httprecap.internal.capture import urllib3 as capture_urllib3
 from httprecap.internal.transport.buffer import Buffer
 
 
@@ -55,6 +56,45 @@ def test_an_unparked_call_is_in_flight_in_the_sink_until_closed(buffer: Buffer) 
     assert call is not None and buffer.inflight == {call} and calls.current() is None
     calls.close(call)
     assert buffer.inflight == set() and list(buffer.items) == [call]
+
+
+class _Pool:
+    scheme, host, port = "http", "127.0.0.1", 8080
+
+
+class _Response:
+    status = 200
+    _body = b"hello"
+    headers = {"content-length": "5"}
+
+
+def _answer(*args: Any, **kwargs: Any) -> _Response:
+    return _Response()
+
+
+def test_a_closed_call_keeps_nothing_of_its_first_urllib3_run(buffer: Buffer) -> None:
+    # requests' call (located by requests): the pool, the request's arguments and the
+    # response's headers, kept while it ran, are not held until the sender writes it.
+    call = calls.open_call("requests", _describe, None, (), {})
+    assert call is not None
+    capture_urllib3._run_first(call, _answer, _Pool(), ("GET", "/x"),
+                               {"headers": {"Authorization": "Bearer secret"}})
+    assert call.first is not None and call.first_end is not None
+    calls.close(call)
+    assert call.first is None and call.first_end is None and list(buffer.items) == [call]
+
+
+def test_a_botocore_call_is_located_from_its_first_run_when_it_closes(buffer: Buffer) -> None:
+    call = calls.open_call("botocore", lambda *args: None, None, (), {})
+    assert call is not None and not call.target
+    capture_urllib3._run_first(call, _answer, _Pool(),
+                               ("PUT", "/bucket/key", b"abc", {"Authorization": "AWS4 x"}), {})
+    assert call.settle is not None
+    calls.close(call)
+    assert (call.method, call.origin, call.target) == ("PUT", ("http", "127.0.0.1", 8080),
+                                                       "/bucket/key")
+    assert (call.bytes_sent, call.status, call.bytes_received) == (3, 200, 5)
+    assert call.first is None and call.first_end is None and call.settle is None
 
 
 def test_bookkeeping_failure_means_no_record_not_a_failed_call(buffer: Buffer) -> None:
