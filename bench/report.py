@@ -52,7 +52,7 @@ def _head(results: dict[str, Any]) -> str:
         "# Benchmarks\n\n"
         "httprecap next to no layer and next to what users would pick instead, measured on "
         "whole invocations in the local Lambda sandbox (docs/SANDBOX.md) and in process. "
-        f"This file is generated whole by `{FULL_COMMAND}` (about 10 minutes; "
+        f"This file is generated whole by `{FULL_COMMAND}` (about 6 minutes here; "
         f"`make bench` runs it); do not edit it by hand. `{QUICK_COMMAND}` runs the same suite "
         "with few rounds and exits non-zero when httprecap's overhead passes the generous "
         "bounds of `bench/targets.py` (CI). Each module also runs alone, e.g. "

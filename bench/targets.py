@@ -219,7 +219,8 @@ def _per_invocation_target(read: Reading, added_latency: float) -> Target:
         empty = differences(read.warm("control", "outside_100"), read.warm("none", "outside_100"))
         control = (f"; an extension that does nothing (e) adds {empty.median:+.2f} ms there "
                    "by itself (its INVOKE wakes a second process beside the runtime on one "
-                   "CPU, and the sandbox serves it)")
+                   "CPU, and the sandbox serves it), leaving "
+                   f"{outside - empty.median:+.2f} ms to httprecap's own work")
     note = "" if met else (
         f"{_missed_by(outside, 0.2, 'ms')}. Measured as the caller's latency minus the "
         "handler's own time (functions/app.py reports it), httprecap minus (a), round by "
