@@ -48,7 +48,7 @@ RESULTS = ROOT / "build" / "bench" / "results.json"
 COMPANION_TIMEOUT_S = 300
 CHECKED_STEPS = ("micro", "warm", "coldstart")  # what --check judges must have been measured
 
-FULL = {"startup": {"rounds": 20}, "ext_startup": {"rounds": 15}, "coldstart": {"rounds": 15},
+FULL = {"startup": {"rounds": 40}, "ext_startup": {"rounds": 15}, "coldstart": {"rounds": 15},
         "warm": {"rounds": 60}, "extension": {"rounds": 20, "big": 10_000},
         "micro": {"rounds": 40, "block": 250}, "sandbox": {"invokes": 200}}
 QUICK = {"startup": {"rounds": 5}, "ext_startup": {"rounds": 5}, "coldstart": {"rounds": 6},

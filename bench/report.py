@@ -169,8 +169,11 @@ _COLD = ("A fresh sandbox per configuration and round ({rounds} rounds, order ro
          "launched and ready, runtime started, handler (requests + boto3) imported. First "
          "response is the caller's latency of that invoke, init included. RSS: peak (VmHWM) of "
          "the runtime process and of the extension right after it.")
-_WARM = ("One warm sandbox per configuration; {rounds} rounds, each invoking every "
-         "configuration once per call count (order rotating); after 3 warm-up invokes each. "
+_WARM = ("Three warm sandboxes per configuration, round r in the (r mod 3)th: with one, a "
+         "configuration's handler ran a steady millisecond faster or slower than another's in "
+         "every round (each sandbox's processes have their own memory layout and placement). "
+         "{rounds} rounds, each invoking every configuration once per call count (order "
+         "rotating); after 3 warm-up invokes in each sandbox. "
          "Duration is `platform.report`'s `durationMs` (runtime + extensions: what is billed); "
          "response latency is the caller's (request sent to response received); extension "
          "time is the post-runtime extensionOverhead span.")

@@ -31,27 +31,37 @@ from httprecap.sandbox import Sandbox
 Samples = dict[str, dict[str, list[float]]]
 CALLS = (0, 10, 100)
 WARM_UP_INVOKES = 3
+REPLICAS = 3  # warm sandboxes per configuration (see `measure`)
 RECAP_PREFIX = '{"type":"httprecap.recap"'
 
 
 def measure(setups: Mapping[str, Setup], servers: Servers, rounds: int,
-            calls: Sequence[int] = CALLS) -> tuple[Samples, dict[str, int]]:
-    """Samples per configuration and metric, and what each configuration sent (sanity)."""
+            calls: Sequence[int] = CALLS,
+            replicas: int = REPLICAS) -> tuple[Samples, dict[str, int]]:
+    """Samples per configuration and metric, and what each configuration sent (sanity).
+
+    Each configuration runs in `replicas` warm sandboxes, round r in replica r % replicas:
+    with one sandbox each, a configuration's handler ran a steady millisecond faster or slower
+    than another's in every round (each sandbox's processes have their own memory layout and
+    placement); over several sandboxes that bias becomes spread the median sees through."""
     samples: Samples = {name: {} for name in setups}
     url = servers.url("upstream", "/items")
     with contextlib.ExitStack() as stack:
-        boxes = {name: stack.enter_context(setup.sandbox()) for name, setup in setups.items()}
-        for name, box in boxes.items():
-            for count in calls:
-                for _ in range(WARM_UP_INVOKES):
-                    _invoke(box, name, url, count)
+        boxes = {name: [stack.enter_context(setup.sandbox()) for _ in range(replicas)]
+                 for name, setup in setups.items()}
+        for name, replica in boxes.items():
+            for box in replica:
+                for count in calls:
+                    for _ in range(WARM_UP_INVOKES):
+                        _invoke(box, name, url, count)
         before = servers.counts()["requests"]
         for number in range(rounds):
             for count in calls:
                 for name in rotated(list(boxes), number):
-                    _record(samples[name], count, _invoke(boxes[name], name, url, count))
-        for name, box in boxes.items():
-            _record_memory(samples[name], box)
+                    box = boxes[name][number % replicas]
+                    _record(samples[name], count, _invoke(box, name, url, count))
+        for name, replica in boxes.items():
+            _record_memory(samples[name], replica[0])
         sent = _what_was_sent(boxes, before, servers.counts()["requests"])
     return samples, sent
 
@@ -81,11 +91,11 @@ def _record_memory(figures: dict[str, list[float]], box: Sandbox) -> None:
         figures[f"{role}_current_mib"] = [memory.current_mib]
 
 
-def _what_was_sent(boxes: Mapping[str, Sandbox], before: Mapping[str, int],
+def _what_was_sent(boxes: Mapping[str, Sequence[Sandbox]], before: Mapping[str, int],
                    after: Mapping[str, int]) -> dict[str, int]:
     """Spans exported (OTLP requests), segments sent (UDP), recaps printed: none may be 0."""
-    recaps = sum(1 for line in boxes["httprecap"].logs if line.text.startswith(RECAP_PREFIX)) \
-        if "httprecap" in boxes else 0
+    recaps = sum(1 for box in boxes.get("httprecap", ()) for line in box.logs
+                 if line.text.startswith(RECAP_PREFIX))
     return {"httprecap recaps": recaps,
             "otel OTLP exports": after.get("otlp", 0) - before.get("otlp", 0),
             "xray UDP segments": after.get("xray", 0) - before.get("xray", 0)}
@@ -142,12 +152,14 @@ def memory_table(samples: Samples) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--replicas", type=int, default=REPLICAS,
+                        help="warm sandboxes per configuration")
     host.add_pin_option(parser)
     args = parser.parse_args(argv)
     host.pin_unless(args)
     with Servers() as servers, tempfile.TemporaryDirectory() as work:
         setups = configs.prepare(Path(work), servers.ports)
-        samples, sent = measure(setups, servers, args.rounds)
+        samples, sent = measure(setups, servers, args.rounds, replicas=args.replicas)
     print(table(samples) + "\n\n" + memory_table(samples) + f"\n\nsent: {sent}")
     return 0
 
