@@ -2,50 +2,16 @@
 
 from __future__ import annotations
 
-import json
-import socket
 from pathlib import Path
 from typing import Any
 
+from layer_support import free_port, layer_env, recaps_in, recaps_in_logs
+
 from httprecap.sandbox import FunctionConfig, Sandbox
 
+__all__ = ["free_port", "layer_env", "recaps_in", "recaps_in_logs"]  # shared: layer_support
+
 FUNCTIONS = Path(__file__).parent / "functions"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def layer_env(**extra: str) -> dict[str, str]:
-    """The function environment a user sets, plus private ports so sandboxes never collide."""
-    return {
-        "AWS_LAMBDA_EXEC_WRAPPER": "/opt/httprecap-wrapper",
-        "HTTPRECAP_PORT": str(free_port()),
-        "HTTPRECAP_TELEMETRY_PORT": str(free_port()),
-        **extra,
-    }
-
-
-def recaps_in(path: Path) -> list[dict[str, Any]]:
-    """The recaps in a file sink's file, read while the extension may be writing to it: a last
-    line without its newline yet is left for the next read."""
-    if not path.exists():
-        return []
-    text = path.read_text()
-    complete = text[: text.rfind("\n") + 1]
-    return [json.loads(line) for line in complete.splitlines() if line.strip()]
-
-
-def recaps_in_logs(sandbox: Sandbox) -> list[dict[str, Any]]:
-    """The recaps the `stdout` sink wrote, as they reach the extension's log stream."""
-    found = []
-    for line in sandbox.logs:
-        if line.source == "extension" and line.text.startswith('{"type":"httprecap.recap"'):
-            found.append(json.loads(line.text))
-    return found
 
 
 def sandbox_for(function: str, layer: Path, env: dict[str, str], **options: Any) -> Sandbox:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import http.server
 import json
-import socket
 import threading
 import time
 from typing import Any
@@ -47,12 +46,6 @@ def end_msg(request_id: str, calls: int, status: str = "success", duration_ms: f
 
 def batch(*messages: dict[str, Any]) -> bytes:
     return json.dumps({"v": 1, "pid": 42, "seq": 1, "messages": list(messages)}).encode()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Receiver:

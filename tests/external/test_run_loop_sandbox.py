@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ext_support import Receiver, free_port
+from ext_support import Receiver
+from layer_support import free_port
 
 from httprecap.sandbox import FunctionConfig, Sandbox
 

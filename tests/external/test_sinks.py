@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ext_support import T0, Receiver, call, free_port
+from ext_support import T0, Receiver, call
+from layer_support import free_port
 
 from httprecap.external.aggregate.call import EncodedCall
 from httprecap.external.aggregate.encode import Recap

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from ext_support import free_port
+from layer_support import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("dataclasses", "inspect", "ast", "dis", "typing", "contextlib", "email", "http",

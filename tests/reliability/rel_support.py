@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -18,27 +17,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from layer_support import RECAP_PREFIX, free_port, layer_env, recaps_in, recaps_in_logs
+
 from httprecap.sandbox import FunctionConfig, Sandbox
 
+__all__ = ["RECAP_PREFIX", "free_port", "layer_env", "recaps_in", "recaps_in_logs"]  # shared
+
 FUNCTIONS = Path(__file__).parent / "functions"
-RECAP_PREFIX = '{"type":"httprecap.recap"'
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def layer_env(**extra: str) -> dict[str, str]:
-    """What a user sets, plus private ports so that sandboxes never collide."""
-    return {
-        "AWS_LAMBDA_EXEC_WRAPPER": "/opt/httprecap-wrapper",
-        "HTTPRECAP_PORT": str(free_port()),
-        "HTTPRECAP_TELEMETRY_PORT": str(free_port()),
-        **extra,
-    }
 
 
 def sandbox_for(function: str, layers: list[Path], env: dict[str, str],
@@ -46,22 +31,6 @@ def sandbox_for(function: str, layers: list[Path], env: dict[str, str],
     config = FunctionConfig(code_dir=FUNCTIONS / function, handler="app.handler",
                             layers=layers, env=env, **options)
     return Sandbox(config)
-
-
-def recaps_in(path: Path) -> list[dict[str, Any]]:
-    """The recaps in a file sink's file, read while the extension may be writing to it: a last
-    line without its newline yet is left for the next read."""
-    if not path.exists():
-        return []
-    text = path.read_text()
-    complete = text[: text.rfind("\n") + 1]
-    return [json.loads(line) for line in complete.splitlines() if line.strip()]
-
-
-def recaps_in_logs(sandbox: Sandbox) -> list[dict[str, Any]]:
-    """The recaps the `stdout` sink wrote, as they reach the extension's log stream."""
-    return [json.loads(line.text) for line in sandbox.logs
-            if line.source == "extension" and line.text.startswith(RECAP_PREFIX)]
 
 
 def invoke_recaps(recaps: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 from typing import Any
+
+from layer_support import free_port
+
+__all__ = ["free_port"]  # shared: layer_support
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 FUNCTIONS = FIXTURES / "functions"
 EXTENSION = FIXTURES / "extension.py"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 class Journal:
