@@ -27,6 +27,7 @@ LABELS = {"none": "(a) no layer", "httprecap": "(b) httprecap", "otel": "(c) Ope
 TRACE_ID = "Root=1-67a1b2c3-0123456789abcdef01234567;Parent=0123456789abcdef;Sampled=1"
 TIMEOUT_S = 300.0  # the 10,000-call invoke takes seconds (a minute on a loaded machine)
 MEMORY_MB = 1024
+RECAP_PREFIX = '{"type":"httprecap.recap"'  # how a recap line from the stdout sink begins
 
 
 @dataclass(frozen=True)

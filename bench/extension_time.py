@@ -30,7 +30,6 @@ from httprecap.sandbox import Sandbox
 CALLS = (0, 10, 100, 1000)
 BIG = 10_000
 RECAP_WAIT_S = 5.0
-RECAP_PREFIX = '{"type":"httprecap.recap"'
 
 
 def measure(setup: Setup, servers: Servers, rounds: int, calls: Sequence[int] = CALLS,
@@ -96,7 +95,7 @@ def _recap_of(box: Sandbox, request_id: str) -> dict[str, Any] | None:
 
 def _printed_recap(box: Sandbox, request_id: str) -> dict[str, Any] | None:
     for line in reversed(box.logs):
-        if line.text.startswith(RECAP_PREFIX) and request_id in line.text[:300]:
+        if line.text.startswith(configs.RECAP_PREFIX) and request_id in line.text[:300]:
             recap: dict[str, Any] = json.loads(line.text)
             if recap.get("requestId") == request_id:
                 return recap

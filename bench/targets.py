@@ -146,17 +146,15 @@ def _cold_targets(read: Reading) -> list[Target]:
                    f"{ratio.text(3, 'x')}, +{added.median:.0f} ms", met, note)]
 
 
-def _control_text(read: Reading, fixed: float) -> str:
-    """How much of the fixed per-invocation cost any extension has here (the control)."""
+def _control_share(read: Reading, metric: str, ours: float) -> str:
+    """How much of httprecap's added `metric` (`ours`, ms) any extension has here (the control),
+    and what that leaves to httprecap's own per-invocation work."""
     if "control" not in read.r["warm"]:
         return ""
-    control = differences(read.warm("control", "latency_0"), read.warm("none", "latency_0"))
-    return (f"; an extension that does nothing (e) adds {control.median:.2f} ms of it by itself "
-            "(INVOKE delivered to a second process that wakes beside the runtime on the same "
-            "CPU, and the sandbox's own work to serve it), leaving "
-            f"{fixed - control.median:+.2f} ms to httprecap's own per-invocation work "
-            "(the runtime's hooks in internal/invocation.py, the extension's INVOKE handling "
-            "in external/main.py, telemetry deliveries)")
+    empty = differences(read.warm("control", metric), read.warm("none", metric)).median
+    return (f"; an extension that does nothing (e) adds {empty:+.2f} ms of it by itself (its "
+            "INVOKE wakes a second process beside the runtime on one CPU, and the sandbox "
+            f"serves it), leaving {ours - empty:+.2f} ms to httprecap's own")
 
 
 def _sandbox_scale(read: Reading) -> str:
@@ -180,9 +178,12 @@ def _warm_targets(read: Reading) -> list[Target]:
     per_call = read.per_call("requests", metric="wall") if read.has("micro") else float("nan")
     why = (f"Of the {added_latency:.2f} ms added to the response, about {per_call * 100 / 1000:.2f}"
            f" ms is 100 x the per-call cost measured in process ({per_call:.1f} µs wall for "
-           f"requests) and {fixed:.2f} ms is a fixed cost per invocation (the 0-call row)"
-           + _control_text(read, fixed) + ". The rest comes from running beside the handler on one "
-           "CPU: everything costs more in the sandbox than in process (the runtime, the "
+           f"requests) and {fixed:.2f} ms is a fixed cost per invocation (the 0-call row: "
+           "the runtime's hooks in internal/invocation.py, the extension's INVOKE handling in "
+           "external/main.py, telemetry deliveries, and the sandbox serving the extension)"
+           + _control_share(read, "latency_0", fixed)
+           + ". The rest comes from running beside the handler on one CPU: everything costs "
+           "more in the sandbox than in process (the runtime, the "
            "upstream server and the sandbox share the CPU and its caches" + _sandbox_scale(read)
            + "), and the capture's cost scales with it. The function process posts nothing to "
            "the extension during these invocations (calls are held until the invocation ends, "
@@ -214,13 +215,6 @@ def _per_invocation_target(read: Reading, added_latency: float) -> Target:
     outside = read.warm_added("outside_100").median
     inside = read.warm_added("body_100").median
     met = outside <= 0.2
-    control = ""
-    if "control" in read.r["warm"]:
-        empty = differences(read.warm("control", "outside_100"), read.warm("none", "outside_100"))
-        control = (f"; an extension that does nothing (e) adds {empty.median:+.2f} ms there "
-                   "by itself (its INVOKE wakes a second process beside the runtime on one "
-                   "CPU, and the sandbox serves it), leaving "
-                   f"{outside - empty.median:+.2f} ms to httprecap's own work")
     note = "" if met else (
         f"{_missed_by(outside, 0.2, 'ms')}. Measured as the caller's latency minus the "
         "handler's own time (functions/app.py reports it), httprecap minus (a), round by "
@@ -228,7 +222,8 @@ def _per_invocation_target(read: Reading, added_latency: float) -> Target:
         "the way in; the `end` marker queued after the response is posted, so the hand-off "
         "itself is not in it), the extension's INVOKE handling (external/main.py) and "
         "telemetry deliveries landing beside the runtime (relaxed to one a second while the "
-        f"wrapper is set: external/lambda_api/telemetry.py){control}.")
+        "wrapper is set: external/lambda_api/telemetry.py)"
+        f"{_control_share(read, 'outside_100', outside)}.")
     return Target("3", "added response latency per invocation, 100 calls (outside the "
                   "handler's calls)", "≤ 0.2 ms",
                   f"{outside:+.2f} ms (all of it: {added_latency:+.2f} ms, of which "

@@ -32,7 +32,6 @@ Samples = dict[str, dict[str, list[float]]]
 CALLS = (0, 10, 100)
 WARM_UP_INVOKES = 3
 REPLICAS = 3  # warm sandboxes per configuration (see `measure`)
-RECAP_PREFIX = '{"type":"httprecap.recap"'
 
 
 def measure(setups: Mapping[str, Setup], servers: Servers, rounds: int,
@@ -95,7 +94,7 @@ def _what_was_sent(boxes: Mapping[str, Sequence[Sandbox]], before: Mapping[str, 
                    after: Mapping[str, int]) -> dict[str, int]:
     """Spans exported (OTLP requests), segments sent (UDP), recaps printed: none may be 0."""
     recaps = sum(1 for box in boxes.get("httprecap", ()) for line in box.logs
-                 if line.text.startswith(RECAP_PREFIX))
+                 if line.text.startswith(configs.RECAP_PREFIX))
     return {"httprecap recaps": recaps,
             "otel OTLP exports": after.get("otlp", 0) - before.get("otlp", 0),
             "xray UDP segments": after.get("xray", 0) - before.get("xray", 0)}
