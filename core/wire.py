@@ -16,7 +16,12 @@ Each MESSAGE is a dict with a kind ``"k"``:
            ``{"k": "end", "requestId": str, "status": "success"|"error", "calls": int,
            "startedAtUs": int, "durationMs": float, "dropped": {reason: int},
            "overheadUs": int}``. ``calls`` counts the ``call`` messages sent for it, so the
-           extension knows when it holds them all.
+           extension knows when it holds them all. Only requestId, status and calls are
+           required; a field after them with the wrong type is ignored (`check_end`).
+
+Strings are valid Unicode: what user code hands us (URLs, header values, thread names,
+exception texts) may hold lone surrogates, e.g. from a file name decoded with
+``surrogateescape``; the sender replaces each with U+FFFD (`valid_text`) before encoding.
 
 Request ids (``requestId`` of a CALL or an ``end``) are Lambda's, except for the init phase
 (module-level code of the handler): ``INIT_REQUEST_ID`` (``"init"``), or, in a worker process
@@ -24,7 +29,10 @@ that awslambdaric forked on Lambda Managed Instances, ``"init:<pid>"`` (``init_r
 each worker runs its own init, and its init ends when that worker's ``end`` arrives. Any other
 id that starts with ``"init:"`` breaks the contract (``check_request_id``).
 
-The extension answers 202 to a valid batch and 4xx (with a one-line reason) to anything else.
+The extension answers 202 to a batch it can read and 4xx (with a one-line reason) to one it
+cannot (not JSON, another version, no message list, too large). Within a readable batch a
+message that breaks the contract costs only itself (`sort_batch`): the extension keeps the
+others and counts it, against the invocation it names when it names one.
 Bounds below are part of the contract: both sides enforce them.
 """
 
@@ -44,9 +52,14 @@ MAX_BODY_BYTES = 4 * 1024 * 1024
 MAX_MESSAGES = 5000
 MAX_STRING = 8192
 MAX_ATTEMPTS = 50
+MAX_COUNT = 2**53  # counts, microsecond clocks: what every JSON reader holds exactly
 
 KINDS = ("hello", "start", "call", "end")
 END_STATUSES = ("success", "error")
+# Why a message was dropped, as counted in the recap's `dropped.reasons`.
+INVALID_CALL = "invalidCall"  # a call's message (or the start notice of one that never ended)
+INVALID_END = "invalidEnd"  # an `end`, or some of its fields, that broke the contract
+INVALID_MESSAGE = "invalidMessage"  # anything else (no kind, an unknown kind, a bad hello)
 
 # Call fields, camelCase as they appear in the recap. Types are checked by `validate_call`.
 CALL_FIELDS: dict[str, tuple[type, ...]] = {
@@ -80,6 +93,44 @@ _CALL_TYPES = {name: frozenset(types) for name, types in CALL_FIELDS.items()}
 
 class WireError(ValueError):
     """A batch that breaks the contract; the message is the 4xx reason sent back."""
+
+
+class Sorted:
+    """A readable batch, sorted: the messages to apply, and a drop for each one that broke the
+    contract, as (the request id it names or None, the `dropped` reason, why)."""
+
+    __slots__ = ("drops", "messages", "unusable_starts")
+
+    def __init__(self) -> None:
+        self.messages: list[dict[str, Any]] = []
+        self.drops: list[tuple[str | None, str, str]] = []
+        # A bad `start` notice loses nothing if its call ends (that call's own message counts
+        # then): (request id, call id or "") of each, counted only if the call never ends.
+        self.unusable_starts: list[tuple[str, str]] = []
+
+
+def valid_text(text: str) -> str:
+    """`text` as valid Unicode: each lone surrogate becomes U+FFFD (a str that encodes to UTF-8
+    is returned as it is, so the common case costs one ASCII check)."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "".join("\ufffd" if "\ud800" <= char <= "\udfff" else char for char in text)
+    return text
+
+
+def valid_value(value: Any) -> Any:
+    """`value` (parsed JSON, or what is about to be dumped) with every string made valid."""
+    if isinstance(value, str):
+        return valid_text(value)
+    if isinstance(value, dict):
+        return {valid_text(key) if isinstance(key, str) else key: valid_value(item)
+                for key, item in value.items()}
+    if isinstance(value, list):
+        return [valid_value(item) for item in value]
+    return value
 
 
 def init_request_id(pid: int) -> str:
@@ -190,32 +241,121 @@ def validate_call(call: Any) -> dict[str, Any]:
     return checked
 
 
+def _is_count(value: Any) -> bool:
+    """A JSON integer from 0 to MAX_COUNT (bool, an int subclass, is not one)."""
+    return type(value) is int and 0 <= value <= MAX_COUNT
+
+
+def _is_duration(value: Any) -> bool:
+    return (type(value) is int or type(value) is float) and 0 <= value < float("inf")
+
+
+def _is_dropped(value: Any) -> bool:
+    return isinstance(value, dict) and len(value) <= 100 and all(
+        isinstance(key, str) and len(key) <= 100 and _is_count(count)
+        for key, count in value.items())
+
+
+# The optional fields of an `end`, each with its check.
+_END_FIELDS = {"startedAtUs": _is_count, "durationMs": _is_duration,
+               "dropped": _is_dropped, "overheadUs": _is_count}
+
+
+def check_end(message: dict[str, Any]) -> list[str]:
+    """Check an `end` (WireError if its requestId, status or calls is bad: it is unusable);
+    remove the optional fields of a wrong type and return their names."""
+    check_request_id(message.get("requestId"), "end")
+    _check(message.get("status") in END_STATUSES, "end: bad status")
+    _check(_is_count(message.get("calls")), "end: bad calls count")
+    ignored = [name for name, valid in _END_FIELDS.items()
+               if name in message and not valid(message[name])]
+    for name in ignored:
+        del message[name]
+    _check_strings(message, "end")
+    return ignored
+
+
 def validate_message(message: Any) -> dict[str, Any]:
+    """Check one message (an `end` loses its optional fields of a wrong type: `check_end`)."""
+    _check_message(message)
+    checked: dict[str, Any] = message
+    return checked
+
+
+def _check_message(message: Any) -> list[str]:
+    """WireError if `message` is unusable; else the fields it had to lose (an `end`'s)."""
     _check(isinstance(message, dict), "message: not an object")
     kind = message.get("k")
     _check(kind in KINDS, f"message: unknown kind {kind!r}")
     if kind in ("start", "call"):
         validate_call(message.get("call"))
     elif kind == "end":
-        _check(isinstance(message.get("requestId"), str), "end: missing requestId")
-        check_request_id(message["requestId"], "end")
-        _check(message.get("status") in END_STATUSES, "end: bad status")
-        calls = message.get("calls")
-        _check(isinstance(calls, int) and not isinstance(calls, bool) and calls >= 0,
-               "end: bad calls count")
-        _check_strings(message, "end")
+        return check_end(message)
     else:
         _check(isinstance(message.get("pid"), int), "hello: missing pid")
         _check_strings(message, "hello")
-    checked: dict[str, Any] = message
-    return checked
+    return []
 
 
-def validate_batch(batch: Any) -> list[dict[str, Any]]:
-    """Return the batch's messages, or raise WireError saying why it is refused."""
+def _messages(batch: Any) -> list[Any]:
+    """The batch's message list, or WireError saying why the whole batch is refused."""
     _check(isinstance(batch, dict), "batch: not an object")
     _check(batch.get("v") == VERSION, f"batch: unsupported version {batch.get('v')!r}")
     messages = batch.get("messages")
     _check(isinstance(messages, list), "batch: messages is not a list")
     _check(len(messages) <= MAX_MESSAGES, f"batch: more than {MAX_MESSAGES} messages")
-    return [validate_message(message) for message in messages]
+    checked: list[Any] = messages
+    return checked
+
+
+def validate_batch(batch: Any) -> list[dict[str, Any]]:
+    """Return the batch's messages, or raise WireError naming the first that breaks the
+    contract (a strict reader; the extension sorts instead: `sort_batch`)."""
+    return [validate_message(message) for message in _messages(batch)]
+
+
+def sort_batch(batch: Any) -> Sorted:
+    """The batch's valid messages and a drop for each other one (WireError only when the
+    batch as a whole is unreadable). An `end` with some bad optional fields is kept without
+    them, and counted."""
+    result = Sorted()
+    for message in _messages(batch):
+        try:
+            ignored = _check_message(message)
+        except WireError as exc:
+            _sort_out(message, str(exc), result)
+            continue
+        result.messages.append(message)
+        if ignored:
+            result.drops.append((message["requestId"], INVALID_END,
+                                 f"end: ignored {', '.join(ignored)}"))
+    return result
+
+
+def _sort_out(message: Any, why: str, result: Sorted) -> None:
+    """Record an unusable message in `result`: a drop, or an unusable start notice."""
+    request_id = named_request_id(message)
+    kind = message.get("k") if isinstance(message, dict) else None
+    if kind == "start" and request_id is not None:
+        call_id = message["call"].get("id")
+        result.unusable_starts.append((request_id, call_id if isinstance(call_id, str) else ""))
+        return
+    reason = {"call": INVALID_CALL, "start": INVALID_CALL, "end": INVALID_END}.get(
+        kind if isinstance(kind, str) else "", INVALID_MESSAGE)
+    result.drops.append((request_id, reason, why))
+
+
+def named_request_id(message: Any) -> str | None:
+    """The well-formed request id a message names, if any (the invocation to count it
+    against)."""
+    if not isinstance(message, dict):
+        return None
+    carrier = message.get("call") if message.get("k") in ("start", "call") else message
+    request_id = carrier.get("requestId") if isinstance(carrier, dict) else None
+    if not isinstance(request_id, str) or len(request_id) > MAX_STRING:
+        return None
+    try:
+        check_request_id(request_id, "message")
+    except WireError:
+        return None
+    return request_id

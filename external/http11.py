@@ -298,11 +298,23 @@ class Connection:
 # --------------------------------------------------------------------------------- server
 
 
-class Request:
-    __slots__ = ("body", "headers", "method", "path")
+class Peer:
+    """One client connection, for the handler to remember something by (`tag`) until the
+    server's `on_close` hears that it closed."""
 
-    def __init__(self, method: str, path: str, headers: dict[str, str], body: bytes) -> None:
+    __slots__ = ("tag",)
+
+    def __init__(self) -> None:
+        self.tag: object = None
+
+
+class Request:
+    __slots__ = ("body", "connection", "headers", "method", "path")
+
+    def __init__(self, method: str, path: str, headers: dict[str, str], body: bytes,
+                 connection: Peer | None = None) -> None:
         self.method, self.path, self.headers, self.body = method, path, headers, body
+        self.connection = connection if connection is not None else Peer()
 
 
 class Reply:
@@ -350,8 +362,10 @@ class Server:
     """A threaded HTTP/1.1 listener: one thread per connection, a bounded number of them."""
 
     def __init__(self, host: str, port: int, handler: Handler, limits: ServerLimits,
-                 name: str = "httprecap-server") -> None:
+                 name: str = "httprecap-server", *,
+                 on_close: Callable[[Peer], None] | None = None) -> None:
         self._handler = handler
+        self._on_close = on_close  # told on the connection's thread, its slot already free
         self._limits = limits
         self._name = name
         self._stats = _Stats()
@@ -394,21 +408,27 @@ class Server:
                              daemon=True).start()
 
     def _serve(self, sock: Socket) -> None:
+        peer = Peer()
         try:
             sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
             reader = _Reader(sock)
             # A new connection must start its request within the read deadline: one that
             # connects and stays silent would otherwise hold a slot for the idle timeout.
             wait = self._limits.read_timeout
-            while self._serve_one(sock, reader, wait):
+            while self._serve_one(sock, reader, wait, peer):
                 wait = self._limits.idle_timeout
         except (OSError, ProtocolError):
             pass  # the peer went away or broke the protocol; its connection simply ends
         finally:
             sock.close()
             self._slots.release()
+        if self._on_close is not None and peer.tag is not None:
+            try:
+                self._on_close(peer)
+            except Exception:  # a bug must cost this notice, never the listener
+                pass
 
-    def _serve_one(self, sock: Socket, reader: _Reader, wait: float) -> bool:
+    def _serve_one(self, sock: Socket, reader: _Reader, wait: float, peer: Peer) -> bool:
         """Serve one request that starts within `wait` s; return whether to keep the
         connection open."""
         if not reader.buffered:
@@ -418,7 +438,7 @@ class Server:
                 return False
         deadline = time.monotonic() + self._limits.read_timeout
         try:
-            request, keep_alive = self._read_request(reader, deadline)
+            request, keep_alive = self._read_request(reader, deadline, peer)
         except _Refusal as refusal:
             self._stats.count(refusal.reason)
             _send(sock, Reply.text(refusal.status, refusal.line), False, deadline)
@@ -432,7 +452,8 @@ class Server:
         _send(sock, reply, keep_alive, time.monotonic() + self._limits.read_timeout)
         return keep_alive
 
-    def _read_request(self, reader: _Reader, deadline: float) -> tuple[Request, bool]:
+    def _read_request(self, reader: _Reader, deadline: float,
+                      peer: Peer) -> tuple[Request, bool]:
         try:
             start, headers = _read_head(reader, deadline)
             method, path, version = start.split(" ")
@@ -451,7 +472,7 @@ class Server:
         body = reader.read(length or 0, deadline)
         connection = headers.get("connection", "").lower()
         keep_alive = connection != "close" and (version == "HTTP/1.1" or connection == "keep-alive")
-        return Request(method, path, headers, body), keep_alive
+        return Request(method, path, headers, body, peer), keep_alive
 
     def _call_handler(self, request: Request) -> Reply:
         try:

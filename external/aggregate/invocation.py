@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from httprecap import wire
 from httprecap.external.aggregate.summary import Tally
 
 TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)
@@ -21,9 +22,10 @@ if TYPE_CHECKING:
 
 class Invocation:
     __slots__ = ("calls", "completed_at", "deadline_at", "deadline_us", "dropped", "end",
-                 "end_at", "invoked", "invoked_at_us", "phase", "platform_start_us",
-                 "received", "report_status", "request_id", "runtime_done", "runtime_done_at",
-                 "seen", "starts", "tally", "touched_at", "trace")
+                 "end_at", "gone", "invoked", "invoked_at_us", "phase", "pid",
+                 "platform_start_us", "received", "report_status", "request_id",
+                 "runtime_done", "runtime_done_at", "seen", "starts", "tally", "touched_at",
+                 "trace", "unusable_starts")
 
     def __init__(self, request_id: str, phase: str, touched_at: float) -> None:
         self.request_id = request_id
@@ -47,10 +49,13 @@ class Invocation:
         self.runtime_done: dict[str, Any] | None = None
         self.runtime_done_at: float | None = None
         self.report_status: str | None = None
+        self.pid: int | None = None  # the process whose messages named it last
+        self.gone = False  # that process died before the invocation's `end` (store.process_gone)
+        self.unusable_starts: set[str] = set()  # ids of start notices that broke the contract
 
     @property
     def has_calls(self) -> bool:
-        return bool(self.calls or self.starts or self.dropped)
+        return bool(self.calls or self.starts or self.dropped or self.unusable_starts)
 
     def add_call(self, call: EncodedCall, cap: int) -> None:
         call_id = call.id
@@ -65,6 +70,31 @@ class Invocation:
             return
         self.calls.append(call)
         self.tally.add(call)
+
+    def add_unusable_call(self, call_id: str | None, cap: int) -> None:
+        """A call's message that broke the contract: received (the `end` counts it, so
+        nothing waits for it) but not listed; counted as dropped."""
+        if call_id is not None:
+            if call_id in self.seen:
+                return
+            if len(self.seen) < 2 * cap:
+                self.seen.add(call_id)
+            self.starts.pop(call_id, None)
+        self.received += 1
+        self.dropped[wire.INVALID_CALL] += 1
+
+    def add_unusable_start(self, call_id: str, cap: int) -> None:
+        if call_id not in self.seen and len(self.unusable_starts) < cap:
+            self.unusable_starts.add(call_id)
+
+    def count_unfinished(self) -> None:
+        """The invocation is over: a call announced only by an unusable start notice and never
+        ended is lost (once its `end` arrived, `notReceived` counts it instead)."""
+        if self.end is None:
+            lost = len(self.unusable_starts - self.seen)
+            if lost:
+                self.dropped[wire.INVALID_CALL] += lost
+        self.unusable_starts = set()
 
     def add_start(self, call: dict[str, Any], cap: int) -> None:
         call_id = call["id"]

@@ -14,6 +14,7 @@ from operator import attrgetter
 from httprecap.external.aggregate.call import EncodedCall, iso_us, ms, render_call
 from httprecap.external.aggregate.encode import Recap
 from httprecap.external.aggregate.summary import covered_share
+from httprecap.wire import INVALID_CALL
 
 TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)
 if TYPE_CHECKING:
@@ -88,8 +89,8 @@ def resolve_outcome(inv: Invocation, now_us: int, override: str | None = None,
     """Status, start and duration: the hand-off first, then telemetry, then what we saw."""
     started = _started_us(inv, now_us)
     status = override or _status(inv, deadline_passed)
-    if inv.end is not None and override is None:
-        return Outcome(status, started, float(inv.end.get("durationMs") or 0.0))
+    if inv.end is not None and override is None and "durationMs" in inv.end:
+        return Outcome(status, started, float(inv.end["durationMs"]))  # (checked: wire)
     if inv.runtime_done is not None and override is None:
         metrics = inv.runtime_done.get("metrics")
         if isinstance(metrics, dict) and isinstance(metrics.get("durationMs"), (int, float)):
@@ -104,6 +105,8 @@ def _status(inv: Invocation, deadline_passed: bool) -> str | None:
         status = telemetry_status(record) if record else None
         if status:
             return status
+    if inv.gone:
+        return "failure"  # the runtime process died: Lambda's Runtime.ExitError
     if deadline_passed:
         return "timeout"
     return "success" if inv.phase == "init" else None
@@ -170,7 +173,12 @@ def ordered_calls(inv: Invocation,
     """Finished calls and still-running ones (`inFlight`, until the end), in start order;
     and the running ones alone."""
     end_us = outcome.started_us + round(outcome.duration_ms * 1000)
-    running = [EncodedCall(call, end_us) for call in inv.starts.values()]
+    running = []
+    for call in inv.starts.values():
+        try:
+            running.append(EncodedCall(call, end_us))
+        except Exception:  # a clock beyond any calendar (see store._encoded): not listed
+            inv.dropped[INVALID_CALL] += 1
     return sorted(inv.calls + running, key=_ORDER), running
 
 

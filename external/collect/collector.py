@@ -2,14 +2,22 @@
 
 `POST /v1/batch` (see httprecap.wire for the contract). Every input is bounded before it is
 buffered (Content-Length against wire.MAX_BODY_BYTES, read deadlines against slow clients,
-a fixed number of connections) and validated as a whole before any of it is applied, so a bad
-batch is refused with a 4xx and a one-line reason and never touches an invocation's recap.
-The connection is kept alive: the sender reuses one.
+a fixed number of connections). A batch that cannot be read as a whole (not JSON, another
+version, too large) is refused with a 4xx and a one-line reason; within a readable batch a
+message that breaks the contract costs only itself: it is counted in the `dropped` of the
+invocation it names (`wire.sort_batch`), and the first of each kind is logged.
+
+The connection is kept alive: the sender reuses one. When it closes and the process that
+posted on it is gone, that process died (`os._exit`, a signal, memory exhaustion): the
+aggregator closes its open invocations at once (`Aggregator.process_gone`) instead of waiting
+for telemetry that may not exist (AWS SAM local) or for the deadline.
 """
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 from collections import Counter
 
 from httprecap import wire
@@ -18,12 +26,18 @@ from httprecap.external.http11 import Reply, Server, ServerLimits
 
 TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)
 if TYPE_CHECKING:
+    from json import JSONDecoder
+    from typing import Any
+
     from httprecap.external.aggregate.store import Aggregator
-    from httprecap.external.http11 import Request
+    from httprecap.external.http11 import Peer, Request
 
 LOOPBACK = "127.0.0.1"  # never 0.0.0.0: only the function process, on this host, may post
 LIMITS = ServerLimits(max_body=wire.MAX_BODY_BYTES, max_connections=32, read_timeout=2.0,
                       idle_timeout=120.0)
+# How long a closed connection's process may take to show as exited before it counts as alive
+# (the kernel closes a dying process's files before it becomes a zombie).
+GONE_PATIENCE_S = 0.25
 
 
 class Collector:
@@ -41,20 +55,31 @@ class Collector:
             return self._refuse(404, "notFound", f"unknown path; POST batches to {wire.PATH}")
         if request.method != "POST":
             return self._refuse(405, "badMethod", "only POST is accepted")
-        import json  # loaded by the warm-up after start-up (see lambda_api/extensions.py)
-
         try:
-            batch = json.loads(request.body)
+            batch = _decode(request.body)
         except (ValueError, UnicodeError, RecursionError):  # deep nesting: not our JSON
             return self._refuse(400, "notJson", "body is not JSON")
         try:
-            messages = wire.validate_batch(batch)
+            sorted_batch = wire.sort_batch(batch)
         except wire.WireError as exc:
             return self._refuse(400, "invalid", str(exc))
-        self._aggregator.apply(messages)
+        for _, reason, why in sorted_batch.drops:
+            log.warning_once(f"collect:{reason}", f"dropped a message from the function "
+                             f"process ({why}); counted in the recap under {reason}")
+        pid = batch.get("pid")
+        pid = pid if type(pid) is int and pid > 0 else None
+        request.connection.tag = pid or request.connection.tag
+        self._aggregator.apply_batch(sorted_batch, pid)
         with self._lock:
             self.accepted += 1
         return Reply.text(202, "accepted")
+
+    def closed(self, connection: Peer) -> None:
+        """A sender's connection closed: if its process is gone, its open invocations end."""
+        pid = connection.tag
+        if isinstance(pid, int) and process_gone(pid):
+            log.debug(f"process {pid} is gone")
+            self._aggregator.process_gone(pid)
 
     def _refuse(self, status: int, reason: str, line: str) -> Reply:
         with self._lock:
@@ -73,5 +98,60 @@ class Collector:
 
     def listen(self, port: int, limits: ServerLimits = LIMITS) -> Server:
         """Bind 127.0.0.1:`port` and start serving; OSError if the port is taken."""
-        self._server = Server(LOOPBACK, port, self.handle, limits, "httprecap-collector")
+        self._server = Server(LOOPBACK, port, self.handle, limits, "httprecap-collector",
+                              on_close=self.closed)
         return self._server.start()
+
+
+def _decode(body: bytes) -> Any:
+    """The batch as JSON values, every string valid Unicode.
+
+    NaN and the infinities (which Python's json reads, but no JSON reader need) become null,
+    so only the message holding one fails its checks. A lone surrogate (escaped as \\udXXX
+    by a sender that did not replace it) would fail every UTF-8 encoding downstream; parsed
+    values are walked to replace them only when the body holds such an escape at all.
+    """
+    if not _decoder:
+        import json  # loaded by the warm-up after start-up (see lambda_api/extensions.py)
+
+        _decoder.append(json.JSONDecoder(parse_constant=_no_constant))
+    batch = _decoder[0].decode(body.decode("utf-8"))
+    if b"\\ud" in body or b"\\uD" in body:
+        batch = wire.valid_value(batch)
+    return batch
+
+
+_decoder: list[JSONDecoder] = []
+
+
+def _no_constant(name: str) -> None:
+    return None
+
+
+def process_gone(pid: int, patience_s: float = GONE_PATIENCE_S) -> bool:
+    """Whether process `pid` has exited (or is a zombie), within `patience_s`: the kernel
+    closes a dying process's sockets before it shows as exited."""
+    deadline = time.monotonic() + patience_s
+    while True:
+        if not _alive(pid):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.005)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            state = stat.read().rpartition(b")")[2].split()[:1]
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc: ask the kernel (a zombie counts as alive there)
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except OSError:
+            return True
+        return True
+    return state not in ([b"Z"], [b"X"], [b"x"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import os
 import threading
 import time
 from typing import Any
@@ -44,8 +45,10 @@ def end_msg(request_id: str, calls: int, status: str = "success", duration_ms: f
             **fields}
 
 
-def batch(*messages: dict[str, Any]) -> bytes:
-    return json.dumps({"v": 1, "pid": 42, "seq": 1, "messages": list(messages)}).encode()
+def batch(*messages: dict[str, Any], pid: int | None = None) -> bytes:
+    """A batch as this process would post it (a live pid: see Collector.closed)."""
+    return json.dumps({"v": 1, "pid": os.getpid() if pid is None else pid, "seq": 1,
+                       "messages": list(messages)}).encode()
 
 
 class Receiver:

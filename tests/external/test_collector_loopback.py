@@ -7,6 +7,7 @@ import json
 import socket
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from ext_support import batch, call_msg, end_msg
@@ -82,12 +83,10 @@ def test_batches_share_one_kept_alive_connection(
     (b"{not json", "notJson"),
     (b"\xff\xfe\x00garbage", "notJson"),
     (json.dumps({"v": 2, "messages": []}).encode(), "invalid"),
-    (json.dumps({"v": 1, "messages": [{"k": "call", "call": {"id": "x"}}]}).encode(), "invalid"),
+    (json.dumps({"v": 1, "messages": {"k": "call"}}).encode(), "invalid"),
     (json.dumps([1, 2, 3]).encode(), "invalid"),
-    (batch(call_msg("init:12ab", "a")), "invalid"),  # a worker's init id is `init:<pid>` only
-    (batch(end_msg("init:", 0)), "invalid"),
 ])
-def test_bad_batches_get_a_400_and_a_count(
+def test_unreadable_batches_get_a_400_and_a_count(
         collector: tuple[Collector, Aggregator, Server], body: bytes, reason: str) -> None:
     instance, aggregator, server = collector
     assert _post(server, body) == 400
@@ -95,14 +94,36 @@ def test_bad_batches_get_a_400_and_a_count(
     assert not aggregator.internal_active
 
 
-def test_a_bad_batch_leaves_other_invocations_intact(
+def test_a_bad_message_costs_only_itself_counted_against_its_invocation(
         collector: tuple[Collector, Aggregator, Server]) -> None:
-    _, aggregator, server = collector
+    instance, aggregator, server = collector
     _post(server, batch(call_msg("r1", "a")))
-    bad = batch(call_msg("r1", "b"), {"k": "call", "call": {"id": "c", "requestId": "r1"}})
-    assert _post(server, bad) == 400
-    _post(server, batch(end_msg("r1", 1)))
-    assert [c["id"] for c in aggregator.take("r1")[0]["calls"]] == ["a"]
+    bad = batch(call_msg("r1", "b"), {"k": "call", "call": {"id": "c", "requestId": "r1"}},
+                call_msg("r2", "x"))
+    assert _post(server, bad) == 202
+    _post(server, batch(end_msg("r1", 3)))
+    assert aggregator.completion("r1", 0.2)[0] == "handoff"  # the bad call counts as received
+    (recap,) = aggregator.take("r1")
+    assert [c["id"] for c in recap["calls"]] == ["a", "b"]
+    assert recap["dropped"] == {"count": 1, "reasons": {"invalidCall": 1}}
+    assert instance.rejected == {}
+
+
+@pytest.mark.parametrize("message", [
+    {"k": "call", "call": {"id": "x"}},
+    call_msg("init:12ab", "a"),  # a worker's init id is `init:<pid>` only
+    end_msg("init:", 0),
+    {"k": "nonsense"},
+    {"k": "hello"},
+    ["not", "an", "object"],
+])
+def test_a_message_naming_no_invocation_is_counted_in_the_next_recap(
+        collector: tuple[Collector, Aggregator, Server], message: Any) -> None:
+    _, aggregator, server = collector
+    assert _post(server, batch(message, call_msg("r1", "a"), end_msg("r1", 1))) == 202
+    (recap,) = aggregator.take("r1")
+    assert [c["id"] for c in recap["calls"]] == ["a"]
+    assert recap["dropped"]["count"] == 1
 
 
 def test_the_reason_is_one_line(collector: tuple[Collector, Aggregator, Server]) -> None:
