@@ -8,6 +8,8 @@ INVOKE and SHUTDOWN, subscribe to platform telemetry, load the sinks; then loop:
                   its deadline; see aggregate/store.py) -> ship R's recap within the budget
                   -> /event/next. The caller already has its response: Lambda returned it
                   when the runtime posted it.
+    init error -> the function's init failed (its `end` says so): its init recap ships at once,
+                  from a thread of its own, while the run loop still waits for an event
     SHUTDOWN   -> ship what is still open (a timeout or crash leaves a partial recap with its
                   in-flight calls), flush the sinks' retry queues, exit 0 before the deadline.
 
@@ -22,8 +24,10 @@ from __future__ import annotations
 import gc
 import os
 import sys
+import threading
 import time
 
+from httprecap import wire
 from httprecap.external import log, modes
 from httprecap.external.aggregate.encode import load_json
 from httprecap.external.aggregate.store import Aggregator
@@ -89,6 +93,21 @@ class Extension:
         log.debug(f"{request_id} complete ({reason})")
         recaps = self.aggregator.take(request_id, deadline_passed=reason == "deadline")
         self.ship(recaps, self.settings.ship_budget_ms / 1000)
+
+    def on_init_failed(self) -> None:
+        """The runtime is about to exit with an init error: ship the init recap now (its
+        calls may be all this environment ever shows), not at an event that may never come."""
+        threading.Thread(target=self._ship_failed_init, name="httprecap-init-error",
+                         daemon=True).start()
+
+    def _ship_failed_init(self) -> None:
+        try:
+            handoff_s = self.settings.handoff_timeout_ms / 1000
+            reason = self.aggregator.wait_complete(wire.INIT_REQUEST_ID, handoff_s)
+            log.debug(f"init complete ({reason}): it failed")
+            self.ship(self.aggregator.take_init(), self.settings.ship_budget_ms / 1000)
+        except Exception as exc:
+            log.error(f"init recap lost: {type(exc).__name__}: {exc}")
 
     def ship(self, recaps: list[Recap], budget_s: float) -> None:
         for recap in recaps:
@@ -176,7 +195,9 @@ def start(client: ExtensionsClient, settings: Settings, environ: Mapping[str, st
         log.error(f"cannot start: {message}")
         client.init_error(INIT_ERROR_TYPE, message)
         raise StartupError(message) from exc
-    return Extension(client, settings, aggregator, collector, shipper)
+    extension = Extension(client, settings, aggregator, collector, shipper)
+    aggregator.on_init_failed = extension.on_init_failed
+    return extension
 
 
 def _warm_up(aggregator: Aggregator, registration: Registration) -> None:

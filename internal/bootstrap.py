@@ -3,8 +3,12 @@
 Called once by the layer's ``sitecustomize`` at interpreter start. It reads the settings,
 starts the transport (buffer + sender thread) and registers post-import hooks for the clients
 we capture; none of those libraries is imported here. It is idempotent, never raises, and
-fork-aware: a child process (Lambda Managed Instances forks its workers) gets its own buffer,
-connection and sender thread, and says hello with its own pid.
+fork-aware: a child process gets its own buffer, connection and sender thread, and says hello
+with its own pid. A worker that Lambda Managed Instances forks at init runs an init of its
+own; any other child (``os.fork``, ``multiprocessing``), and a Python subprocess that
+inherited a request id (HTTPRECAP_CAPTURE_SUBPROCESSES), is a helper of the invocation in
+progress (see ``invocation.adopt``): its calls carry that request id and are handed over as
+each finishes.
 
 Example (what sitecustomize does)::
 
@@ -22,7 +26,7 @@ import sys
 from httprecap.internal import hooks, invocation, patching
 from httprecap.internal.capture import call as calls
 from httprecap.internal.capture.record import RecordBuilder
-from httprecap.internal.transport.buffer import Buffer
+from httprecap.internal.transport.buffer import Buffer, PromptBuffer
 from httprecap.internal.transport.sender import Sender
 from httprecap.redact import Redactor
 from httprecap.settings import Settings
@@ -47,6 +51,7 @@ CAPTURES = (
 )
 BATCH_SIZE = 1000  # a full batch wakes the sender before its next tick
 EXIT_FLUSH_S = 0.1
+HELPER_WAIT_S = 0.2  # a helper's call waits at most this long for its hand-over
 
 
 class _Active:
@@ -91,7 +96,7 @@ def uninstall() -> None:
     """Stop the sender and undo every patch and hook (tests; never needed on Lambda)."""
     active, _state.active = _state.active, None
     calls.sink = None
-    invocation.hand_off = None
+    invocation.hand_off = invocation.flush = None
     hooks.remove_all()
     patching.unwrap_all()
     if active is not None:
@@ -104,7 +109,10 @@ def sender() -> Sender | None:
     return _state.active.sender if _state.active is not None else None
 
 
-def _start(settings: Settings, environ: Mapping[str, str], *, worker: bool = False) -> None:
+def _start(settings: Settings, environ: Mapping[str, str], *, worker: bool = False,
+           helper: bool = False) -> None:
+    """Capture in this process: at install, and afresh in a child after fork. `helper`: a
+    forked child that keeps its parent's request id (see `_after_fork_in_child`)."""
     redactor = Redactor(settings.redact, settings.body_max_bytes)
     calls.options = calls.Options(
         headers=settings.capture_headers,
@@ -112,12 +120,21 @@ def _start(settings: Settings, environ: Mapping[str, str], *, worker: bool = Fal
         body_window=settings.body_max_bytes + 1024,
         excluded=_excluded(settings.port, environ),
     )
-    buffer = Buffer(settings.buffer_records, BATCH_SIZE)
+    inherited = None if helper else invocation.inherited_request_id(environ)
+    helper = helper or inherited is not None
+    buffer = PromptBuffer(settings.buffer_records, BATCH_SIZE, HELPER_WAIT_S) if helper \
+        else Buffer(settings.buffer_records, BATCH_SIZE)
     builder = RecordBuilder(redactor, settings.capture_headers or settings.capture_bodies)
     new_sender = Sender(buffer, builder, settings.port)
-    invocation.reset(worker=worker)
+    invocation.state.export = settings.capture_subprocesses
+    if isinstance(buffer, PromptBuffer):
+        invocation.adopt(inherited)
+        buffer.flush = new_sender.flush
+    else:
+        invocation.reset(worker=worker)
     calls.sink = buffer
     invocation.hand_off = buffer.put_control
+    invocation.flush = _flush_at_exit
     _state.active = _Active(settings, environ, new_sender)
     new_sender.start()
 
@@ -149,8 +166,9 @@ def _register_process_hooks() -> None:
 
 
 def _after_fork_in_child() -> None:
-    """Threads do not survive fork() and sockets are shared: start afresh in the child (with
-    an init phase of its own if it is a Lambda Managed Instances worker)."""
+    """Threads do not survive fork() and sockets are shared: start afresh in the child, with
+    an init phase of its own if it is a Lambda Managed Instances worker, else as a helper of
+    the invocation (or init) in progress."""
     try:
         active = _state.active
         if active is None:
@@ -158,7 +176,7 @@ def _after_fork_in_child() -> None:
         worker = invocation.forks_workers(active.environ)
         active.sender.connection.close()
         calls.current_reset()
-        _start(active.settings, active.environ, worker=worker)
+        _start(active.settings, active.environ, worker=worker, helper=not worker)
     except Exception:
         pass
 

@@ -13,6 +13,15 @@ plain threads, thread pools and asyncio tasks are attributed without any context
 - ``post_invocation_result`` / ``post_invocation_error`` returning means the response has
   been posted to Lambda: the `end` marker is queued and the sender woken; nothing is sent on
   this thread, so the hand-off adds no latency to the response.
+- ``post_init_error`` means the init failed and the process is about to exit: the init phase
+  ends with status ``error`` and is handed over *before* the error is posted (Lambda may reset
+  the environment as soon as it has it), within the short bound of the flush at exit.
+
+A process the function starts during an invocation (``os.fork``, ``multiprocessing`` with the
+fork start method, or, with HTTPRECAP_CAPTURE_SUBPROCESSES, a Python subprocess, which finds
+the id in ``REQUEST_ID_VAR``) is a *helper* of that invocation (`adopt`): its calls carry the
+invocation's request id, and it sends no `end` (the runtime's process counts only its own
+calls; the extension takes a helper's calls as they come).
 
 The methods are patched with ``(*args, **kwargs)`` only: their signatures differ across
 awslambdaric versions.
@@ -31,6 +40,8 @@ from httprecap import wire
 from httprecap.internal import patching
 
 RUNTIME_CLIENT_MODULE = "awslambdaric.lambda_runtime_client"
+# The request id a Python subprocess inherits (exported only with HTTPRECAP_CAPTURE_SUBPROCESSES).
+REQUEST_ID_VAR = "_HTTPRECAP_REQUEST_ID"
 # Set for the runtime on Lambda Managed Instances: awslambdaric then forks its workers.
 MAX_CONCURRENCY_VAR = "AWS_LAMBDA_MAX_CONCURRENCY"
 CLIENT_CLASSES = ("LambdaRuntimeClient", "LambdaMultiConcurrentRuntimeClient")
@@ -61,11 +72,15 @@ class _State:
     # so it follows the wall clock across a frozen (or restored) sandbox.
     wall_offset_us = started_us - t0 * 1e6
     init_open = True
+    may_fork_workers = True  # the runtime's first process (see `forks_workers`)
+    helper = False  # a process started for an invocation: no `end` of its own
+    export = False  # put the request id in REQUEST_ID_VAR for subprocesses
 
 
 state = _State()
-# Set by bootstrap: queues an End and wakes the sender.
+# Set by bootstrap: queues an End and wakes the sender; hands everything over (bounded).
 hand_off: Callable[[End], None] | None = None
+flush: Callable[[], None] | None = None
 
 
 def current_request_id() -> str:
@@ -80,24 +95,63 @@ def _request_id_from_runtime() -> str:
 
 
 def reset(now_us: int | None = None, *, worker: bool = False) -> None:
-    """Back to the init phase (at install, and in a child after fork); `worker`: this process
+    """Back to the init phase (at install, and in a worker after fork); `worker`: this process
     is a Lambda Managed Instances worker, whose init is its own (see `forks_workers`)."""
     state.request_id = wire.init_request_id(os.getpid()) if worker else wire.INIT_REQUEST_ID
     _clock(time.time_ns() // 1000 if now_us is None else now_us)
     state.init_open = True
+    state.helper = False
+    state.may_fork_workers = not worker
+    if worker:
+        _export(state.request_id)
+
+
+def adopt(request_id: str | None = None) -> None:
+    """This process is a helper of the invocation (or init) in progress in its parent: keep
+    that request id (a forked child has it already; a subprocess is given it), end nothing."""
+    if request_id:
+        state.request_id = request_id
+    state.init_open = False
+    state.helper = True
+    state.may_fork_workers = False
+
+
+def inherited_request_id(environ: Mapping[str, str]) -> str | None:
+    """The request id a parent exported to this (subprocess) interpreter, if any."""
+    request_id = environ.get(REQUEST_ID_VAR)
+    if not request_id:
+        return None
+    try:
+        wire.check_request_id(request_id, REQUEST_ID_VAR)
+    except ValueError:
+        return None
+    return request_id
 
 
 def forks_workers(environ: Mapping[str, str]) -> bool:
     """Is this process, still in its init phase, the parent of Lambda Managed Instances
-    workers? (awslambdaric forks them when AWS_LAMBDA_MAX_CONCURRENCY is set.) A child it
-    forks once an invocation began is a helper of that invocation, not a worker."""
-    return state.init_open and environ.get(MAX_CONCURRENCY_VAR) is not None
+    workers? (awslambdaric forks them from its first process when AWS_LAMBDA_MAX_CONCURRENCY
+    is set.) A child forked once an invocation began, or by a worker, or by a helper, is a
+    helper of that invocation (or init), not a worker."""
+    return (state.init_open and state.may_fork_workers
+            and environ.get(MAX_CONCURRENCY_VAR) is not None)
 
 
 def begin(request_id: Any) -> None:
     """An invocation started (the runtime received its event)."""
     state.request_id = request_id if isinstance(request_id, str) and request_id else None
     _clock(time.time_ns() // 1000)
+    if state.export and state.request_id is not None:
+        _export(state.request_id)
+
+
+def _export(request_id: str) -> None:
+    """Tell the Python subprocesses started from now on which invocation they serve."""
+    if state.export:
+        try:
+            os.environ[REQUEST_ID_VAR] = request_id
+        except Exception:
+            pass
 
 
 def _clock(now_us: int) -> None:
@@ -111,12 +165,12 @@ def wall_us(t0: float, offset_us: float) -> int:
 
 
 def end(status: str) -> None:
-    """The current phase is over: queue its `end` marker (never raises)."""
+    """The current phase is over: queue its `end` marker (never raises). A helper has none."""
     try:
-        marker = End(current_request_id(), status, state.started_us,
-                     round((time.perf_counter() - state.t0) * 1000.0, 3))
-        if hand_off is not None:
-            hand_off(marker)
+        if hand_off is None or state.helper:
+            return
+        hand_off(End(current_request_id(), status, state.started_us,
+                     round((time.perf_counter() - state.t0) * 1000.0, 3)))
     except Exception:
         pass
 
@@ -134,15 +188,32 @@ def _wait_next_invocation(wrapped: Callable[..., Any], instance: Any,
 def _posting(status: str) -> patching.Wrapper:
     def post(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
              kwargs: dict[str, Any]) -> Any:
+        # The result is returned, never bound: a frame a traceback keeps holds nothing.
+        ended = status
         try:
-            result = wrapped(*args, **kwargs)
+            return wrapped(*args, **kwargs)
         except BaseException:
-            end("error")
+            ended = "error"
             raise
-        end(status)
-        return result
+        finally:
+            end(ended)
 
     return post
+
+
+def _post_init_error(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+                     kwargs: dict[str, Any]) -> Any:
+    """The init failed (awslambdaric exits once this returns): its calls are handed over
+    first, since Lambda may reset the environment the moment it has the error."""
+    if state.init_open:
+        state.init_open = False
+        end("error")
+        try:
+            if flush is not None:
+                flush()
+        except Exception:
+            pass
+    return wrapped(*args, **kwargs)
 
 
 _post_result = _posting("success")
@@ -152,6 +223,7 @@ WRAPPERS = {
     "wait_next_invocation": _wait_next_invocation,
     "post_invocation_result": _post_result,
     "post_invocation_error": _post_error,
+    "post_init_error": _post_init_error,
 }
 
 

@@ -4,6 +4,11 @@ Writers (the user's threads, at the end of each call) only append to a deque, wh
 in CPython: no lock on the hot path. When the buffer holds ``capacity`` items a call is dropped
 and counted under ``bufferFull``; the counts travel in the next `end` message. Control
 messages (an invocation's `end`) are never dropped: there is at most one per invocation.
+
+A helper process (a child the function started for an invocation) uses `PromptBuffer`: each
+finished call is handed over before the call returns to its caller, so a child that is killed
+(``Pool.terminate()`` sends SIGTERM) or exits without running atexit has lost nothing it
+finished, and a child that finished before the handler returned has its calls in the recap.
 """
 
 from __future__ import annotations
@@ -13,6 +18,10 @@ from collections import deque
 from typing import Any
 
 from httprecap.internal.capture.call import Call, open_calls
+
+TYPE_CHECKING = False  # start-up budget: `typing` names are for mypy only
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 BUFFER_FULL = "bufferFull"
 
@@ -75,3 +84,19 @@ class Buffer:
             return any(True for _ in open_calls())
         except RuntimeError:  # a thread started meanwhile: look again next time
             return True
+
+
+class PromptBuffer(Buffer):
+    """A helper process's buffer: `put_call` waits (up to `wait_s`) until the sender has
+    handed the call over. A child is rare, and its calls must outlive it."""
+
+    def __init__(self, capacity: int, batch_size: int, wait_s: float) -> None:
+        super().__init__(capacity, batch_size)
+        self.wait_s = wait_s
+        self.flush: Callable[[float], object] | None = None  # the sender's, once it exists
+
+    def put_call(self, call: Call) -> None:
+        super().put_call(call)
+        flush = self.flush
+        if flush is not None:
+            flush(self.wait_s)
