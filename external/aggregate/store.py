@@ -6,6 +6,8 @@ request id, never by arrival order, so late, early or interleaved data lands whe
 
 When is invocation R complete (checked in this order)?
   1. `handoff`      its `end` arrived and every call the `end` counts has arrived;
+     `processGone`  the process running R died before R's `end` (the collector saw its
+                    connection close and the process gone): R is a `failure`, shipped at once;
   2. `callsMissing` its `end` arrived but some counted calls did not come within the hand-off
                     timeout (they are reported as dropped `notReceived`);
   3. `runtimeDone`  telemetry says the runtime finished R, and either no internal extension is
@@ -85,45 +87,78 @@ class Aggregator:
         # Called once, outside the lock, when the classic init's `end` says it failed.
         self.on_init_failed: Callable[[], None] | None = None
         self._hint_given = False
+        # Processes that posted an `end`, i.e. ran invocations: pid -> whether it is classic
+        # Lambda's one runtime process (its init was "init", not a worker's "init:<pid>").
+        self._runtime_pids: dict[int, bool] = {}
 
     # ------------------------------------------------------------------ inputs (any thread)
 
-    def apply(self, messages: Iterable[dict[str, Any]]) -> None:
-        """Messages of one validated batch (see httprecap.wire)."""
+    def apply(self, messages: Iterable[dict[str, Any]], pid: int | None = None) -> None:
+        """Messages of one validated batch (see httprecap.wire); `pid` is the posting
+        process's (see `process_gone`)."""
+        sorted_batch = wire.Sorted()
+        sorted_batch.messages = list(messages)
+        self.apply_batch(sorted_batch, pid)
+
+    def apply_batch(self, batch: wire.Sorted, pid: int | None = None) -> None:
+        """A batch as `wire.sort_batch` sorted it: its valid messages, and the messages that
+        broke the contract, each counted against the invocation it names (or, naming none,
+        against the next recap that ships)."""
         # Encoding the calls is the costly part: do it before taking the lock, so the run
         # loop and the telemetry listener never wait for it.
-        encoded = [(message, EncodedCall(message["call"]) if message["k"] == "call" else None)
-                   for message in messages]
+        encoded = [(message, _encoded(message)) for message in batch.messages]
         with self._cond:
             now = self._clock()
             self.internal_active = True
             for message, call in encoded:
-                self._apply_message(message, call, now)
+                self._apply_message(message, call, now, pid)
+            for request_id, reason, _ in batch.drops:
+                self._count_drop(request_id, reason, now)
+            for request_id, call_id in batch.unusable_starts:
+                if request_id not in self._shipped_set:
+                    self._get(request_id, now).add_unusable_start(call_id, self.max_calls)
             self._cond.notify_all()
         if self._init_failed and self.on_init_failed is not None:
             report, self.on_init_failed = self.on_init_failed, None
             report()
 
     def _apply_message(self, message: dict[str, Any], call: EncodedCall | None,
-                       now: float) -> None:
+                       now: float, pid: int | None) -> None:
         kind = message["k"]
         if kind == "hello":
             return
         request_id = message["call"]["requestId"] if kind in ("start", "call") else \
             message["requestId"]
+        if kind == "end" and pid is not None:
+            self._runtime_pids[pid] = request_id == wire.INIT_REQUEST_ID
         if request_id in self._shipped_set:
             if kind == "call":
                 self._carried["lateArrival"] += 1
             return
         inv = self._get(request_id, now)
+        inv.pid = pid
         if call is not None:
             inv.add_call(call, self.max_calls)
+        elif kind == "call":  # could not be encoded (a value out of any real range)
+            inv.add_unusable_call(message["call"]["id"], self.max_calls)
         elif kind == "start":
             inv.add_start(message["call"], self.max_calls)
         else:
             inv.set_end(message, now)
             if request_id == wire.INIT_REQUEST_ID and message["status"] == "error":
                 self._init_failed = True
+
+    def _count_drop(self, request_id: str | None, reason: str, now: float) -> None:
+        """A message that broke the contract: counted against its invocation if it names one
+        still open, else against the next recap that ships."""
+        if request_id is None or request_id in self._shipped_set:
+            self._carried[reason] += 1
+            return
+        inv = self._get(request_id, now)
+        if reason == wire.INVALID_CALL:
+            inv.add_unusable_call(None, self.max_calls)
+        else:
+            inv.dropped[reason] += 1
 
     def apply_telemetry(self, events: Iterable[dict[str, Any]]) -> None:
         """Telemetry API events; only platform.start/runtimeDone/report matter here."""
@@ -169,6 +204,19 @@ class Aggregator:
                 inv.deadline_at = self._clock() + (inv.deadline_us - inv.invoked_at_us) / 1e6
             inv.trace = _trace_value(event.get("tracing")) or inv.trace
         return request_id
+
+    def process_gone(self, pid: int) -> None:
+        """Process `pid`, which posted batches, has died: each open invocation it was running
+        (its messages named it last, and no `end` came) is complete now, as a `failure`. If it
+        was classic Lambda's runtime, so is the invocation Lambda announced and it had not
+        posted anything for yet."""
+        with self._cond:
+            classic = self._runtime_pids.pop(pid, False)
+            for inv in self._open.values():
+                if inv.end is None and (inv.pid == pid or (
+                        classic and inv.pid is None and inv.invoked and inv.phase == "invoke")):
+                    inv.gone = True
+            self._cond.notify_all()
 
     def expect_internal(self) -> None:
         """AWS_LAMBDA_EXEC_WRAPPER names our wrapper: the function process's batches will come,
@@ -227,6 +275,8 @@ class Aggregator:
                now: float) -> tuple[str | None, float | None]:
         if inv.handed_over:
             return "handoff", None
+        if inv.gone:
+            return "processGone", None
         wakes: list[float] = []
         if inv.end is not None and inv.end_at is not None:
             if now >= inv.end_at + handoff_s:
@@ -358,6 +408,7 @@ class Aggregator:
             now_us = min(now_us, inv.deadline_us)
         if inv.end is not None and inv.received < inv.end["calls"]:
             inv.dropped["notReceived"] += inv.end["calls"] - inv.received
+        inv.count_unfinished()
         outcome = resolve_outcome(inv, now_us, status, deadline_passed)
         carried: Counter[str] = Counter()
         hint = None
@@ -370,6 +421,17 @@ class Aggregator:
         context = Context(self.function_name, self.function_version, carried,
                           (self._clock() - held_since) * 1000, hint)
         return build_recap(inv, outcome, context)
+
+
+def _encoded(message: dict[str, Any]) -> EncodedCall | None:
+    """A `call` message's recap call; None for other kinds, and for a call whose values no
+    real call has (a clock beyond any calendar): counted as unusable, never the batch."""
+    if message["k"] != "call":
+        return None
+    try:
+        return EncodedCall(message["call"])
+    except Exception:
+        return None
 
 
 def _trace_value(tracing: Any) -> str | None:
