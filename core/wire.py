@@ -7,7 +7,10 @@ The internal extension POSTs batches as JSON to ``http://127.0.0.1:$HTTPRECAP_PO
 Each MESSAGE is a dict with a kind ``"k"``:
 
 ``hello``  the internal extension is active in process ``pid``.
-           ``{"k": "hello", "pid": int, "python": "3.12.1", "version": "0.1.0"}``
+           ``{"k": "hello", "pid": int, "python": "3.12.1", "version": "0.1.0"}``, plus
+           ``"helper": true`` from a child the function started for an invocation (a fork, a
+           subprocess): it posts calls for the invocation in progress in its parent, never an
+           ``end``, and its exit ends nothing.
 ``start``  a call began (sent only for calls still running when a batch leaves, so a call
            that never finishes can still be named): ``{"k": "start", "call": CALL}`` where
            CALL has at least id, requestId, startedAtUs, method, host, url.

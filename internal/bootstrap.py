@@ -130,6 +130,7 @@ def _start(settings: Settings, environ: Mapping[str, str], *, worker: bool = Fal
     if isinstance(buffer, PromptBuffer):
         invocation.adopt(inherited)
         buffer.flush = new_sender.flush
+        new_sender.helper = True
     else:
         invocation.reset(worker=worker)
     calls.sink = buffer

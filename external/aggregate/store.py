@@ -90,6 +90,9 @@ class Aggregator:
         # Processes that posted an `end`, i.e. ran invocations: pid -> whether it is classic
         # Lambda's one runtime process (its init was "init", not a worker's "init:<pid>").
         self._runtime_pids: dict[int, bool] = {}
+        # Processes that said in their hello they are helpers of another's invocations (a
+        # child the function started): their exit ends none of those invocations.
+        self._helper_pids: set[int] = set()
 
     # ------------------------------------------------------------------ inputs (any thread)
 
@@ -126,6 +129,8 @@ class Aggregator:
                        now: float, pid: int | None) -> None:
         kind = message["k"]
         if kind == "hello":
+            if message.get("helper") is True and pid is not None:
+                self._helper_pids.add(pid)
             return
         request_id = message["call"]["requestId"] if kind in ("start", "call") else \
             message["requestId"]
@@ -136,7 +141,8 @@ class Aggregator:
                 self._carried["lateArrival"] += 1
             return
         inv = self._get(request_id, now)
-        inv.pid = pid
+        if pid not in self._helper_pids:
+            inv.pid = pid
         if call is not None:
             inv.add_call(call, self.max_calls)
         elif kind == "call":  # could not be encoded (a value out of any real range)
@@ -211,6 +217,7 @@ class Aggregator:
         was classic Lambda's runtime, so is the invocation Lambda announced and it had not
         posted anything for yet."""
         with self._cond:
+            self._helper_pids.discard(pid)
             classic = self._runtime_pids.pop(pid, False)
             for inv in self._open.values():
                 if inv.end is None and (inv.pid == pid or (

@@ -182,6 +182,7 @@ class Sender:
         self.pid = os.getpid()
         self.seq = 0
         self.hello_sent = False
+        self.helper = False  # a child serving its parent's invocation: it says so in its hello
         self.sent_calls: dict[str, int] = {}  # calls delivered per request id, until its end
         self.cpu_ns = 0  # this thread's CPU time not yet reported in an `end`
         self.cpu_mark = 0  # thread CPU clock when the current round of work began
@@ -332,8 +333,11 @@ class Sender:
         return notices
 
     def _hello(self) -> dict[str, Any]:
-        return {"k": "hello", "pid": self.pid, "python": sys.version.split()[0],
-                "version": httprecap.__version__}
+        hello = {"k": "hello", "pid": self.pid, "python": sys.version.split()[0],
+                 "version": httprecap.__version__}
+        if self.helper:
+            hello["helper"] = True
+        return hello
 
     def _post(self, parts: list[str], counts: dict[str, int], calls: int) -> None:
         if not self.breaker.closed():
