@@ -84,6 +84,7 @@ CALL_FIELDS: dict[str, tuple[type, ...]] = {
     "thread": (str,),
     "attempts": (list,),
     "aws": (dict, type(None)),
+    "proxy": (str, type(None)),
     "requestHeaders": (dict, type(None)),
     "responseHeaders": (dict, type(None)),
     "requestBody": (str, type(None)),

@@ -25,6 +25,7 @@ import sys
 
 from httprecap.internal import hooks, invocation, patching
 from httprecap.internal.capture import call as calls
+from httprecap.internal.capture import reading
 from httprecap.internal.capture.record import RecordBuilder
 from httprecap.internal.transport.buffer import Buffer, PromptBuffer
 from httprecap.internal.transport.sender import Sender
@@ -45,6 +46,7 @@ CAPTURES = (
     ("urllib3.connectionpool", "urllib3", "patch_pool"),
     ("urllib3.poolmanager", "urllib3", "patch_manager"),
     ("http.client", "http_client", "patch"),
+    ("urllib.request", "urllib_request", "patch"),
     ("botocore.client", "botocore", "patch"),
     ("httpx", "httpx", "patch"),
     ("aiohttp", "aiohttp", "patch"),
@@ -134,10 +136,20 @@ def _start(settings: Settings, environ: Mapping[str, str], *, worker: bool = Fal
     else:
         invocation.reset(worker=worker)
     calls.sink = buffer
-    invocation.hand_off = buffer.put_control
+    invocation.hand_off = _handing_off(buffer.put_control)
     invocation.flush = _flush_at_exit
     _state.active = _Active(settings, environ, new_sender)
     new_sender.start()
+
+
+def _handing_off(put_control: Callable[[Any], None]) -> Callable[[Any], None]:
+    """A phase's `end`, queued after the calls whose response body is still being read: they
+    belong in its recap (capture/reading.py)."""
+    def hand_off(marker: Any) -> None:
+        reading.hand_over_all()
+        put_control(marker)
+
+    return hand_off
 
 
 def _excluded(port: int, environ: Mapping[str, str]) -> frozenset[tuple[str, int]]:
@@ -177,6 +189,7 @@ def _after_fork_in_child() -> None:
         worker = invocation.forks_workers(active.environ)
         active.sender.connection.close()
         calls.current_reset()
+        reading.forget_all()
         _start(active.settings, active.environ, worker=worker, helper=not worker)
     except Exception:
         pass
@@ -218,5 +231,6 @@ def _flush_then_exit(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any
 
 def _flush_at_exit() -> None:
     active = _state.active
+    reading.hand_over_all()  # bodies still being read: their calls go with the rest
     if active is not None and active.sender.buffer.items and active.sender.breaker.closed():
         active.sender.flush(EXIT_FLUSH_S)

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any
 
-_CALL_OPTIONAL = ("requestHeaders", "responseHeaders", "requestBody", "responseBody")
+_CALL_OPTIONAL = ("proxy", "requestHeaders", "responseHeaders", "requestBody", "responseBody")
 _OFFSET_KEY = ',"offsetMs":'
 
 
@@ -131,7 +131,8 @@ def _encoded_tail(call: Mapping[str, Any], duration_ms: float, in_flight: bool) 
     """`compact_json(_tail(...))` without its opening brace, written directly when the call
     has nothing nested to encode (most calls), else by the encoder."""
     get = call.get
-    if (in_flight or get("attempts") or get("aws") or get("requestHeaders") is not None
+    if (in_flight or get("attempts") or get("aws") or get("proxy") is not None
+            or get("requestHeaders") is not None
             or get("responseHeaders") is not None or get("requestBody") is not None
             or get("responseBody") is not None):  # (_CALL_OPTIONAL, spelt out: per call)
         return compact_json(_tail(call, duration_ms, in_flight))[1:]

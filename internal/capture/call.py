@@ -84,6 +84,9 @@ class Call:
     bytes_received: int | None = None
     attempts: list[Attempt] | None = None
     aws: tuple[str, str, str] | None = None
+    # The forward proxy the request went through: (host, port), or the proxy's URL as its
+    # client was given it (userinfo and all: the sender keeps only host and port).
+    proxy: tuple[str, int] | str | None = None
     request_headers: list[tuple[str, str]] | None = None
     response_headers: list[tuple[str, str]] | None = None
     request_body: bytes | str | None = None

@@ -1,39 +1,58 @@
 """Capture: wraps the standard library's ``http.client.HTTPConnection`` (function process).
 
-Covers ``urllib.request`` and any other user of ``HTTPConnection.request``. A call opens in
-``request`` (where connection errors surface: DNS, refused, TLS, and where the body size is
-known) and closes in ``getresponse``; the open call rides on the connection object, which
-carries one request at a time. ``getresponse`` is hooked on that one connection only, as an
-instance attribute, until its response arrives: urllib3 overrides ``request`` but calls
-http.client's ``getresponse``, so a class-level hook there would cost every urllib3, requests
-and botocore call one more wrapper; this way they pay nothing here.
-The low-level ``putrequest``/``endheaders`` API (``xmlrpc.client``) is not captured: hooking it
-would cost every urllib3 call two more wrappers.
+Covers any user of ``HTTPConnection.request``; ``urllib.request`` opens its call one level up
+(capture/urllib_request.py), and each request it sends here is an attempt of that call (a
+redirect hop). A call opens in ``request`` (where connection errors surface: DNS, refused, TLS,
+and where the body size is known) and its response's head arrives in ``getresponse``; the open
+call rides on the connection object, which carries one request at a time. ``getresponse`` is
+hooked on that one connection only, as an instance attribute, until its response arrives:
+urllib3 overrides ``request`` but calls http.client's ``getresponse``, so a class-level hook
+there would cost every urllib3, requests and botocore call one more wrapper; this way they pay
+nothing here. The low-level ``putrequest``/``endheaders`` API (``xmlrpc.client``) is not
+captured: hooking it would cost every urllib3 call two more wrappers.
+
+The body comes after ``getresponse``, read by the user. So the call is handed over once the
+body is done (read to its end, broken, closed) or its invocation ends, whichever comes first
+(`_Body`): a body that breaks midway shows its error and the bytes that did arrive. Its
+duration still ends at the response's head. ``HTTPResponse`` is also what urllib3 reads its
+bodies from: the body is followed through hooks on the one response object, never on the
+class, so urllib3 pays nothing for it.
+
+Through a forward proxy the connection's host is the proxy's: the request target is then an
+absolute URL (``GET http://host/path``), or, for TLS, the connection tunnels to
+``_tunnel_host`` (``CONNECT``). The call names its target, and the proxy beside it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from time import perf_counter
 from types import MethodType, ModuleType
 from typing import Any
 
 from httprecap.internal import patching
 from httprecap.internal.capture import call as calls
+from httprecap.internal.capture import reading
 
 MODULE = "http.client"
+LIBRARY = "http.client"
 ATTRIBUTE = "_httprecap_call"
 HOOK = "getresponse"
+ABSOLUTE = ("http://", "https://")
+BODY = "_httprecap_body"  # on a response whose body is followed: its `_Body`
 
 
 def _describe(call: calls.Call, connection: Any, args: tuple[Any, ...],
               kwargs: dict[str, Any]) -> None:
     call.method = args[0] if args else kwargs.get("method", "")
-    call.target = args[1] if len(args) > 1 else kwargs.get("url", "")
+    call.target = target = args[1] if len(args) > 1 else kwargs.get("url", "")
     scheme = "https" if type(connection).default_port == 443 else "http"
-    # Through a proxy tunnel the connection's host is the proxy; the call goes beyond it.
     tunnel_host = getattr(connection, "_tunnel_host", None)
-    if tunnel_host:
+    if tunnel_host:  # through a proxy's tunnel: the call goes beyond the connection's host
         call.origin = (scheme, tunnel_host, getattr(connection, "_tunnel_port", None) or 443)
+        call.proxy = (connection.host, connection.port)
+    elif target.startswith(ABSOLUTE):  # absolute-form: the connection is a forward proxy's
+        call.proxy = (connection.host, connection.port)
     else:
         call.origin = (scheme, connection.host, connection.port)
     calls.note_request(call, args[2] if len(args) > 2 else kwargs.get("body"),
@@ -49,40 +68,248 @@ def _outcome(call: calls.Call, response: Any) -> None:
 
 def _request(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
              kwargs: dict[str, Any]) -> Any:
-    call = calls.open_call("http.client", _describe, instance, args, kwargs, nest=False)
+    outer = calls.local.slot.call
+    if outer is not None and outer.library == LIBRARY:
+        # Only urllib.request's opener parks an http.client call in a slot: this request is
+        # one of its hops.
+        return _send_hop(outer, wrapped, instance, args, kwargs)
+    call = calls.open_call(LIBRARY, _describe, instance, args, kwargs, nest=False)
     if call is None:
         return wrapped(*args, **kwargs)
+    _park(instance, call, None)
     try:
-        result = wrapped(*args, **kwargs)
+        return wrapped(*args, **kwargs)
     except BaseException as exc:
+        _unpark(instance)
         calls.close(call, exc=exc)
         raise
-    _park(instance, call)
-    return result
 
 
-def _park(connection: Any, call: calls.Call) -> None:
+def _send_hop(outer: calls.Call, wrapped: Callable[..., Any], connection: Any,
+              args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """A request urllib.request's call sends: its attempt is listed once its response's head
+    arrives (or the request fails)."""
+    hop = _hop(outer, connection, args, kwargs)
+    if hop is None:
+        return wrapped(*args, **kwargs)
+    _park(connection, hop, outer)
+    try:
+        return wrapped(*args, **kwargs)
+    except BaseException as exc:
+        _unpark(connection)
+        _list_hop(outer, hop, None, exc)
+        raise
+
+
+def _hop(outer: calls.Call, connection: Any, args: tuple[Any, ...],
+         kwargs: dict[str, Any]) -> calls.Call | None:
+    try:
+        hop = calls.Call(LIBRARY, outer.slot)
+        _describe(hop, connection, args, kwargs)
+        if not outer.attempts:  # the first request on the wire describes the call
+            _take_description(outer, hop)
+        return hop
+    except Exception:
+        return None
+
+
+def _take_description(call: calls.Call, hop: calls.Call) -> None:
+    call.method, call.origin, call.target = hop.method, hop.origin, hop.target
+    call.bytes_sent, call.proxy = hop.bytes_sent, hop.proxy
+    call.request_headers, call.request_body = hop.request_headers, hop.request_body
+
+
+def _list_hop(outer: calls.Call, hop: calls.Call, response: Any,
+              exc: BaseException | None) -> None:
+    try:
+        status = None if response is None else response.status
+        size = None if response is None else response.length
+        calls._add_attempt(outer, (
+            hop.wall_offset_us + hop.t0 * 1e6, (perf_counter() - hop.t0) * 1000.0, status,
+            None if exc is None else calls.describe_error(exc), hop.origin, hop.target, size))
+    except Exception:
+        pass
+
+
+def _park(connection: Any, call: calls.Call, outer: calls.Call | None) -> None:
     try:
         state = connection.__dict__
         previous = state.get(ATTRIBUTE)
-        if previous is not None:
-            calls.discard(previous)  # a request the caller abandoned before its response
-        state[ATTRIBUTE] = call
+        if previous is not None and previous[1] is None:
+            calls.discard(previous[0])  # a request the caller abandoned before its response
+        state[ATTRIBUTE] = call, outer
         # Shadows the class's method on this object only; removed when it runs.
         state[HOOK] = MethodType(_getresponse, connection)
     except Exception:
-        calls.discard(call)
+        if outer is None:
+            calls.discard(call)
+
+
+def _unpark(connection: Any) -> None:
+    try:
+        state = connection.__dict__
+        state.pop(HOOK, None)
+        state.pop(ATTRIBUTE, None)
+    except Exception:
+        pass
 
 
 def _getresponse(connection: Any, *args: Any, **kwargs: Any) -> Any:
     """`connection.getresponse` while a captured request waits for its response."""
     state = connection.__dict__
     state.pop(HOOK, None)
-    call = state.pop(ATTRIBUTE, None)
+    parked = state.pop(ATTRIBUTE, None)
     getresponse = connection.getresponse  # the class's, now that ours is gone
-    if call is None:
+    if parked is None:
         return getresponse(*args, **kwargs)
-    return calls.run(call, getresponse, args, kwargs, _outcome)
+    call, outer = parked
+    try:
+        # Passed on, never bound here: a kept traceback through this frame would keep it.
+        return _answered(call, outer, getresponse(*args, **kwargs))
+    except BaseException as exc:
+        if outer is not None:
+            _list_hop(outer, call, None, exc)
+        else:
+            calls.close(call, exc=exc)
+        raise
+
+
+def _answered(call: calls.Call, outer: calls.Call | None, response: Any) -> Any:
+    """The head of `call`'s response arrived: list the hop, or follow the call's body."""
+    if outer is not None:
+        _list_hop(outer, call, response, None)
+    else:
+        follow(call, response)
+    return response
+
+
+def follow(call: calls.Call, response: Any) -> None:
+    """Close `call` with `response`'s head; if its body is still to come, the call is handed
+    over once that body is done (`_Body`). Never raises."""
+    try:
+        _outcome(call, response)
+        if response.fp is None or response.length == 0:  # no body, or none to wait for
+            calls.close(call)
+            return
+        body = _Body(call)
+        state = response.__dict__
+        state[BODY] = body
+        response.__class__ = _following(type(response))
+        reading.close_later(call, body.settle)
+    except Exception:
+        calls.close(call)
+
+
+class _Body:
+    """What a followed body has come to: the bytes read, the error that broke it."""
+
+    __slots__ = ("call", "counted", "depth", "error", "short")
+
+    def __init__(self, call: calls.Call) -> None:
+        self.call = call
+        self.counted = 0
+        self.depth = 0  # a read method calling another (read -> readinto) counts once
+        self.error: tuple[str, str] | None = None
+        self.short = 0  # bytes its head declared that never came
+
+    def settle(self, call: calls.Call) -> None:
+        """Write what the body came to into the call (an untouched body keeps the size its
+        head declared, as every client's unread body does)."""
+        if self.error is not None:
+            call.error = self.error
+        elif self.short:
+            call.error = ("IncompleteRead",  # as http.client words it when it raises one
+                          f"IncompleteRead({self.counted} bytes read, {self.short} more "
+                          "expected)")
+        if self.counted or self.error is not None or self.short:
+            call.bytes_received = self.counted
+
+
+def _ended(response: Any, body: _Body, exc: BaseException | None) -> None:
+    """`response`'s body was read to its end, broke with `exc`, or was closed: it is no
+    longer followed, and its call goes to the sink. Never raises."""
+    try:
+        response.__class__ = response.__class__._httprecap_followed
+        response.__dict__.pop(BODY, None)
+        if exc is not None:
+            body.error = calls.describe_error(exc)
+            partial = getattr(exc, "partial", None)  # IncompleteRead: what did arrive
+            if isinstance(partial, bytes):
+                body.counted += len(partial)
+        elif response.length and response.fp is None:  # the connection closed early
+            body.short = response.length
+        reading.body_done(body.call)
+    except Exception:
+        pass
+
+
+def _read(response: Any, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Run the response class's read method `name`, counting what it returns."""
+    body = response.__dict__.get(BODY)
+    method = getattr(response.__class__._httprecap_followed, name)
+    if body is None or body.depth:
+        return method(response, *args, **kwargs)
+    body.depth = 1
+    try:
+        return _counted(response, body, method(response, *args, **kwargs))
+    except BaseException as exc:
+        _ended(response, body, exc)
+        raise
+    finally:
+        body.depth = 0
+
+
+def _counted(response: Any, body: _Body, result: Any) -> Any:
+    try:
+        body.counted += result if isinstance(result, int) else len(result)
+        if response.fp is None:  # http.client lets go of the socket at the body's end
+            _ended(response, body, None)
+    except Exception:
+        pass
+    return result
+
+
+class _Following:
+    """Put before a response's class while its body is followed (`_following`): its read
+    methods count, and its end settles the call. Replacing the class on the one object
+    (not hooks in its __dict__, which would hold it in a cycle: a response dropped unread
+    would keep its socket until the cyclic collector) costs nothing to any other response,
+    and a dropped response still closes, through this `close`, at once."""
+
+    __slots__ = ()
+    _httprecap_followed: type = object  # the class it stands before
+
+    def read(self, *args: Any, **kwargs: Any) -> Any:
+        return _read(self, "read", args, kwargs)
+
+    def read1(self, *args: Any, **kwargs: Any) -> Any:
+        return _read(self, "read1", args, kwargs)
+
+    def readinto(self, *args: Any, **kwargs: Any) -> Any:
+        return _read(self, "readinto", args, kwargs)
+
+    def readline(self, *args: Any, **kwargs: Any) -> Any:
+        return _read(self, "readline", args, kwargs)  # (iteration and readlines too)
+
+    def close(self) -> None:
+        body = self.__dict__.get(BODY)
+        followed = self.__class__._httprecap_followed
+        if body is not None:
+            _ended(self, body, None)
+        followed.close(self)
+
+
+_classes: dict[type, type] = {}
+
+
+def _following(cls: type) -> type:
+    """`cls` with `_Following` before it, named as `cls` is (its repr is unchanged)."""
+    following = _classes.get(cls)
+    if following is None:
+        following = _classes[cls] = type(cls.__name__, (_Following, cls), {
+            "__slots__": (), "__module__": cls.__module__, "__qualname__": cls.__qualname__,
+            "_httprecap_followed": cls})
+    return following
 
 
 def patch(module: ModuleType) -> None:

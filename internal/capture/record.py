@@ -68,6 +68,7 @@ class RecordBuilder:
         return (f'{{"k":"call","call":{{"id":"{self.id_prefix}-{call_id}"'
                 f',"startedAtUs":{int(call.wall_offset_us + call.t0 * 1e6)},{described}'
                 f',"durationMs":{call.duration_ms:.3f},{outcome}'
+                f'{"" if call.proxy is None else _proxy(call.proxy)}'
                 f'{self._captured(call) if self.captures else ""}}}}}')
 
     def _outcome(self, key: tuple[Any, ...]) -> str:
@@ -188,6 +189,16 @@ def split_url(url: str) -> tuple[str, str, int, str]:
     port = int(port_text) if colon and port_text.isdigit() else DEFAULT_PORTS.get(scheme, 0)
     path = rest[len(netloc):].split("?", 1)[0].split("#", 1)[0] or "/"
     return scheme, host.lower(), port, path
+
+
+def _proxy(proxy: tuple[str, int] | str) -> str:
+    """The `proxy` member: the forward proxy's host and port, never its user-info."""
+    if isinstance(proxy, str):
+        _, host, port, _ = split_url(proxy if "://" in proxy else f"http://{proxy}")
+    else:
+        host, port = proxy
+    shown = f"[{host}]" if ":" in host else host
+    return f',"proxy":{_text(f"{shown}:{int(port)}")}'
 
 
 def _text(value: str) -> str:

@@ -1,0 +1,78 @@
+"""Capture: calls whose client returned before their response's body was read (runs in the
+function process).
+
+http.client (and urllib.request over it) and aiohttp return at the response's head; the user
+reads the body later, and it may break midway. Such a call is finished at the head (its
+duration ends there) but handed over only once its body is done (read to its end, broken,
+closed: the client module follows it and calls `body_done`), or at the latest when its
+invocation ends (`hand_over_all`, from bootstrap's hand-off, before the `end` marker), so it
+is always in its invocation's recap. Meanwhile it stays in the sink's in-flight set, where
+the sender names it with a `start` notice, as any call still running.
+
+Calls that get their body inside the client's own call (requests, urllib3, botocore, httpx
+without ``stream``) never come here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from time import perf_counter
+
+from httprecap.internal.capture import call as calls
+
+Settle = Callable[[calls.Call], None]
+
+# call -> what settles it from its body (the bytes read, the error that broke it).
+_reading: dict[calls.Call, Settle] = {}
+
+
+def close_later(call: calls.Call, settle: Settle) -> None:
+    """Finish `call` at its response's head, but hand it over only once its body is done
+    (`body_done`) or its invocation ends (`hand_over_all`); never raises."""
+    try:
+        slot = call.slot
+        if slot.call is call:  # (urllib.request's call): the slot goes back to the call around
+            slot.call = getattr(call, "outer", None)
+        call.duration_ms = (perf_counter() - call.t0) * 1000.0
+        sink = calls.sink
+        if sink is None:
+            return
+        sink.inflight.add(call)  # named by a `start` notice while its body comes
+        _reading[call] = settle
+    except Exception:
+        pass
+
+
+def is_reading(call: calls.Call) -> bool:
+    return call in _reading
+
+
+def body_done(call: calls.Call) -> None:
+    """`call`'s body ended (read to its end, broken, closed): settle it and hand it over,
+    once (whoever comes first: the body's reader, or the invocation's end). Never raises."""
+    settle = _reading.pop(call, None)  # atomic: exactly one caller gets it
+    if settle is None:
+        return
+    try:
+        settle(call)
+    except Exception:
+        pass
+    sink = calls.sink
+    if sink is not None:
+        sink.inflight.discard(call)
+        sink.put_call(call)
+
+
+def hand_over_all() -> None:
+    """Hand over every call whose body is still being read (with the bytes read so far): its
+    invocation ends, or the process exits. Never raises."""
+    try:
+        for call in tuple(_reading):
+            body_done(call)
+    except Exception:
+        pass
+
+
+def forget_all() -> None:
+    """In a child after fork: the parent hands those calls over."""
+    _reading.clear()
