@@ -22,6 +22,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from runtime_api import RuntimeApi
 
+from httprecap.internal import invocation
+
 if TYPE_CHECKING:
     from conftest import Collector
 
@@ -84,6 +86,38 @@ if os.fork() == 0:
         os._exit(0)
 os.wait()
 ''' + HANDLER
+
+# A handler that forks a child for its invocation: the child makes one call and leaves with
+# os._exit, as multiprocessing's children do (no atexit, no explicit flush).
+FORK_IN_HANDLER = '''
+import os
+
+import requests
+
+
+def handler(event, context):
+    pid = os.fork()
+    if pid == 0:
+        try:
+            requests.get(f"{os.environ['TEST_SERVER']}/ok?rid={context.aws_request_id}&via=child",
+                         timeout=5)
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    return {"pid": os.getpid(), "child": pid,
+            "exported": os.environ.get("_HTTPRECAP_REQUEST_ID")}
+'''
+
+# A module that makes two calls and fails its init.
+FAILING_INIT = '''
+import os
+
+import requests
+
+requests.get(os.environ["TEST_SERVER"] + "/ok?rid=init&via=module", timeout=5)
+requests.get(os.environ["TEST_SERVER"] + "/status/503?rid=init&via=module", timeout=5)
+raise RuntimeError("no configuration")
+'''
 
 # SIGUSR1 dumps every thread's stack to stderr (forked workers inherit it): a hang is diagnosable.
 START = ("import faulthandler, signal; faulthandler.register(signal.SIGUSR1, all_threads=True); "
@@ -207,3 +241,96 @@ def test_a_child_forked_without_max_concurrency_keeps_the_shared_init_id(
         _stop(process)
     (child,) = [call for call in collector.calls() if _tag(call)[1] == "child"]
     assert child["requestId"] == "init"
+
+
+def test_a_child_forked_during_an_invocation_posts_its_calls_under_its_request_id(
+        tmp_path: Path, runtime_api: RuntimeApi, collector: Collector, server: str) -> None:
+    for request_id in ("req-1", "req-2"):
+        runtime_api.invoke(request_id, {})
+    process = _start_function(tmp_path, runtime_api, collector, server, FORK_IN_HANDLER)
+    try:
+        _wait(lambda: len(collector.of_kind("end")) == 3, process)
+    finally:
+        _stop(process)
+    children = {json.loads(body)["child"] for _, body in runtime_api.posted.values()}
+    calls = collector.calls()
+    assert sorted(call["requestId"] for call in calls) == ["req-1", "req-2"]
+    assert all(call["requestId"] == _tag(call)[0] for call in calls)
+    # The children said they serve another's invocation, and ended none of them.
+    helpers = {hello["pid"] for hello in collector.of_kind("hello") if hello.get("helper")}
+    assert helpers == children
+    assert [(e["requestId"], e["calls"]) for e in collector.of_kind("end")] == [
+        ("init", 0), ("req-1", 0), ("req-2", 0)]
+
+
+@pytest.mark.parametrize(("capture", "exported"), [("0", None), ("1", "req-1")])
+def test_the_request_id_is_exported_only_when_subprocesses_are_captured(
+        tmp_path: Path, runtime_api: RuntimeApi, collector: Collector, server: str,
+        *, capture: str, exported: str | None) -> None:
+    runtime_api.invoke("req-1", {})
+    process = _start_function(tmp_path, runtime_api, collector, server, FORK_IN_HANDLER,
+                              HTTPRECAP_CAPTURE_SUBPROCESSES=capture)
+    try:
+        _wait(lambda: "req-1" in runtime_api.posted, process)
+    finally:
+        _stop(process)
+    assert json.loads(runtime_api.posted["req-1"][1])["exported"] == exported
+
+
+def test_a_failed_init_hands_its_calls_over_before_the_error_is_posted(
+        tmp_path: Path, runtime_api: RuntimeApi, collector: Collector, server: str) -> None:
+    ends_when_reported: list[list[dict[str, Any]]] = []
+
+    class Reported(list):  # type: ignore[type-arg]
+        def append(self, body: Any) -> None:
+            ends_when_reported.append(collector.of_kind("end"))
+            super().append(body)
+
+    runtime_api.init_errors = Reported()
+    process = _start_function(tmp_path, runtime_api, collector, server, FAILING_INIT)
+    try:
+        assert process.wait(30) == 1  # awslambdaric exits after posting the error
+    finally:
+        _stop(process)
+    assert [json.loads(body)["errorType"] for body in runtime_api.init_errors] == [
+        "RuntimeError"]
+    # The init's end (status error, both calls) had arrived when the runtime reported it.
+    (ends,) = ends_when_reported
+    assert [(e["requestId"], e["status"], e["calls"]) for e in ends] == [("init", "error", 2)]
+    assert [_tag(call) for call in collector.calls()] == [("init", "module")] * 2
+
+
+def test_posting_a_result_keeps_no_reference_to_it_in_its_frame(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The response awslambdaric posts may be large: the wrapper's frame, which a traceback
+    can keep alive, never holds the result (nor does it while the end is handed over)."""
+    result = object()
+    held: list[bool] = []
+
+    def hand_off(marker: Any) -> None:
+        frame = sys._getframe(1)
+        frames = []
+        while frame is not None:
+            frames.append(frame)
+            frame = frame.f_back
+        held.append(any(value is result for f in frames[:2] for value in f.f_locals.values()))
+
+    monkeypatch.setattr(invocation, "hand_off", hand_off)
+    post = invocation.WRAPPERS["post_invocation_result"]
+    assert post(lambda: result, None, (), {}) is result
+    assert held == [False]
+
+
+def test_a_subprocess_given_a_request_id_posts_its_calls_under_it_before_it_exits(
+        collector: Collector, server: str) -> None:
+    # What a Python subprocess of an invocation sees with HTTPRECAP_CAPTURE_SUBPROCESSES=1.
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("HTTPRECAP_")}
+    environ.update(HTTPRECAP_PORT=str(collector.port), _HTTPRECAP_REQUEST_ID="req-7")
+    code = ("import sys; from httprecap.internal import bootstrap; bootstrap.install(); "
+            "import urllib.request; urllib.request.urlopen(sys.argv[1], timeout=5).read()")
+    subprocess.run([sys.executable, "-c", code, f"{server}/ok?rid=req-7&via=subprocess"],
+                   env=environ, check=True, timeout=30)
+    assert [(call["requestId"], _tag(call)[1]) for call in collector.calls()] == [
+        ("req-7", "subprocess")]
+    assert [hello.get("helper") for hello in collector.of_kind("hello")] == [True]
+    assert collector.of_kind("end") == []
