@@ -18,7 +18,8 @@ them, then to `to` (/bytes), keeping the query; `/flaky[fails,answer]` answers `
 to the first `fails` (1) requests with its tag, then as /bytes; `/chunked[n]` n bytes in
 chunked encoding;
 `/gzip[n]` n bytes gzip-compressed. Any other path plays S3 (path-style, botocore's
-`endpoint_url`): PUT answers 200 with an ETag, GET and HEAD an object of 321 bytes, and a key
+`endpoint_url`): PUT answers 200 with an ETag, DELETE 204, GET and HEAD an object of 321
+bytes, and a key
 containing `flaky` answers 503 SlowDown to its first request.
 """
 
@@ -360,6 +361,8 @@ class _UpstreamHandler(_LoggingHandler):
             self.answer(503, error, {"Content-Type": "application/xml"}, received)
         elif self.command == "PUT":
             self.answer(200, b"", {"ETag": '"0123456789abcdef"'}, received)
+        elif self.command == "DELETE":
+            self.answer(204, b"", {}, received)
         else:
             self.answer(200, _payload(S3_OBJECT_SIZE),
                         {"Content-Type": "application/octet-stream", "ETag": '"fedcba"'},

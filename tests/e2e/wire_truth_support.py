@@ -110,7 +110,7 @@ class WireServers:
 
 
 def wire_servers(directory: Path) -> Iterator[WireServers]:
-    """Body of the session fixture that starts every server (test modules name it)."""
+    """The body of a fixture that starts every server for a test module."""
     with WireServers(self_signed(directory)) as servers:
         yield servers
 
@@ -125,6 +125,8 @@ def _http_client_cases(do: str) -> list[Case]:
         Case("get", do, "GET", "/bytes?n=1234"),
         Case("post-bytes", do, "POST", "/echo", options=post),
         Case("put-bytes", do, "PUT", "/echo", options={"body": 10}),
+        Case("patch-bytes", do, "PATCH", "/echo", options={"body": 20}),
+        Case("delete", do, "DELETE", "/bytes?n=10"),
         Case("head", do, "HEAD", "/bytes?n=100"),
         Case("status-204", do, "GET", "/status/204"),
         Case("status-304", do, "GET", "/status/304"),
@@ -149,7 +151,10 @@ def requests_cases() -> list[Case]:
             Case("post-stream", "requests", "POST", "/echo",
                  options={"body": 450, "body_kind": "stream"}),
             Case("stream-response", "requests", "GET", "/chunked?n=888",
-                 options={"stream": True})]
+                 options={"stream": True}),
+            Case("retry-503", "requests", "GET", "/flaky?fails=1&n=50", options={"retries": 2}),
+            Case("retry-503-post", "requests", "POST", "/flaky?fails=1&n=51",
+                 options={"retries": 2, "body": 64})]
 
 
 def urllib3_cases() -> list[Case]:
@@ -162,6 +167,8 @@ def urllib3_cases() -> list[Case]:
             Case("retry-503", "urllib3.pool", "GET", "/flaky?fails=1&n=77", options=retry),
             Case("retry-503-twice", "urllib3.manager", "GET", "/flaky?fails=2&n=78",
                  options=retry),
+            Case("retry-503-post", "urllib3.pool", "POST", "/flaky?fails=1&n=12",
+                 options={"retries": 2, "body": 64}),
             Case("redirect-chain", "urllib3.pool", "GET", "/redirect?hops=2&n=65"),
             Case("head", "urllib3.pool", "HEAD", "/bytes?n=100"),
             Case("stream-response", "urllib3.manager", "GET", "/chunked?n=777",
@@ -195,6 +202,10 @@ def botocore_cases() -> list[Case]:
                  options={"op": "head"}),
             Case("get-object-retry-503", "botocore", "GET", "/wire/{tag}/flaky.bin",
                  options={"op": "get", "retries": 3}),
+            Case("put-object-retry-503", "botocore", "PUT", "/wire/{tag}/flaky.bin",
+                 options={**put, "retries": 3}),
+            Case("delete-object", "botocore", "DELETE", "/wire/{tag}/a.bin",
+                 options={"op": "delete"}),
             Case("put-object-https", "botocore", "PUT", "/wire/{tag}/b.bin", server="https",
                  options=put),
             Case("get-object-https", "botocore", "GET", "/wire/{tag}/b.bin", server="https",
@@ -272,13 +283,13 @@ def check_wire_exact(run: WireRun, case: Case, servers: WireServers) -> None:
     assert result is not None and "error" not in result, f"the function's step: {result}"
     calls = calls_tagged(run.recaps, case.tag)
     exchanges = wire_log_of(case, servers)
-    assert len(calls) == 1, (f"{len(calls)} recap calls carry tag w={case.tag}, "
-                             f"the wire has {len(exchanges)} requests: "
-                             f"{[(c['method'], c['url'], c['status']) for c in calls]}")
+    assert len(calls) == 1, (f"{len(calls)} recap calls carry tag w={case.tag}: "
+                             f"{[(c['method'], c['url'], c['status']) for c in calls]}; "
+                             f"the wire: {exchanges}")
     upstream = servers.upstream(case.server)
     origin = (upstream.scheme, upstream.host, upstream.port)
     error = calls[0]["error"]
-    assert (error and error["type"]) == case.error, f"the recap's error: {error}"
+    assert (error["type"] if error else None) == case.error, f"the recap's error: {error}"
     mismatches = wire_mismatches(calls[0], exchanges, origin)
     assert not mismatches, f"(recap, wire) differ: {mismatches}; the wire: {exchanges}"
     if case.proxy:

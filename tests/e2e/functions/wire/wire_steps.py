@@ -4,7 +4,7 @@ writes it, with the body sent and the response read in full.
 A step is a dict: `do` (the client, below), `method`, `url` (carrying its tag), and optionally
 `body` (a size), `body_kind` (`bytes`, `file` or `stream`), `proxy` (a forward proxy's URL),
 `stream` (read the response as a stream), `retries` (urllib3: `Retry(total, status_forcelist)`;
-botocore: max attempts), `op` (botocore's S3 operation: put, get, head), `redirect` (follow
+botocore: max attempts), `op` (botocore's S3 operation: put, get, head, delete), `redirect` (follow
 redirects: default true). Clients are imported when first used, so a function that vendors
 one client set never imports the others' vendored copies. TLS: the CA in `WIRE_CA`.
 """
@@ -50,6 +50,10 @@ def do_requests(step):
     import requests
 
     with requests.Session() as session:
+        if step.get("retries") is not None:
+            adapter = requests.adapters.HTTPAdapter(max_retries=_retry(step))
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
         proxies = {"http": step["proxy"], "https": step["proxy"]} if step.get("proxy") else None
         response = session.request(step["method"], step["url"], data=_body(step),
                                    proxies=proxies, stream=bool(step.get("stream")),
@@ -181,6 +185,9 @@ def do_botocore(step):
     operation = step["op"]
     if operation == "put":
         answer = client.put_object(Bucket=bucket, Key=key, Body=_body(step) or b"")
+        return {"status": answer["ResponseMetadata"]["HTTPStatusCode"], "size": 0}
+    if operation == "delete":
+        answer = client.delete_object(Bucket=bucket, Key=key)
         return {"status": answer["ResponseMetadata"]["HTTPStatusCode"], "size": 0}
     if operation == "head":
         answer = client.head_object(Bucket=bucket, Key=key)
