@@ -22,26 +22,33 @@ other errors (``raise_for_status``, ``TooManyRedirects``, the user's own) are ab
 response, which is listed already.
 
 aiohttp returns from ``_request`` once the response's head is read; the body is read later by
-the user. So a record completes when the headers arrive (duration to headers, size from
-Content-Length), as for httpx's streamed responses. Tested with aiohttp 3.14. This module is
-imported only once aiohttp is (see ``bootstrap._deferred``).
+the user. So a call's duration ends at its head, as for httpx's streamed responses. A body
+that came whole with the head (most small ones) closes the call then (its size from
+Content-Length); any other is followed (`_follow`): the call is handed over when the body
+ends (its stream's end, or the response released or closed), or at the latest when its
+invocation ends, with the bytes that arrived and, if the body broke (``ClientPayloadError``),
+that error. ``proxy=`` (the request's or the session's) is noted beside the target.
+Tested with aiohttp 3.14. This module is imported only once aiohttp is (see
+``bootstrap._deferred``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from time import perf_counter
 from types import ModuleType
 from typing import Any
 
 from httprecap.internal import patching
-from httprecap.internal.capture import asynccall
+from httprecap.internal.capture import asynccall, reading
 from httprecap.internal.capture import call as calls
 
 LIBRARY = "aiohttp"
 # Where a redirect leads, kept on the call (Call has no __slots__) in case that hop fails.
 NEXT_TARGET = "_httprecap_next_target"
 REDIRECTS = (301, 302, 303, 307, 308)
+CALL = "_httprecap_call"  # on a response whose body is followed: its call
 
 
 class _Types:
@@ -60,6 +67,9 @@ def _describe(call: calls.Call, session: Any, args: tuple[Any, ...],
     calls.note_request(call, body, kwargs.get("headers"))
     if body is None and kwargs.get("json") is not None:
         call.bytes_sent = None  # known once aiohttp has encoded it: see _first_hop
+    proxy = kwargs.get("proxy") or getattr(session, "_default_proxy", None)
+    if proxy is not None:
+        call.proxy = str(proxy)  # user-info and all: the sender keeps host and port only
 
 
 def _outcome(call: calls.Call, response: Any) -> None:
@@ -67,6 +77,83 @@ def _outcome(call: calls.Call, response: Any) -> None:
     call.bytes_received = calls.header_length(response.headers.get("Content-Length"))
     if calls.options.headers:
         call.response_headers = calls.header_pairs(response.headers)
+
+
+def _follow(call: calls.Call, response: Any) -> None:
+    """Close `call` with `response`'s head: now if its body came with it, else once the body
+    is done (module docstring). Never raises."""
+    try:
+        _outcome(call, response)
+        content = response.content
+        if content.is_eof():
+            calls.close(call)
+            return
+        response.__dict__[CALL] = call
+        response.__class__ = _following(type(response))
+        reading.close_later(call, partial(_settle, content))
+        content.on_eof(partial(reading.body_done, call))
+    except Exception:
+        calls.close(call)
+
+
+def _settle(content: Any, call: calls.Call) -> None:
+    """What the body came to, if it arrived whole or broke: the bytes that arrived (on the
+    wire: before decompression) and the error that broke it. A body released early or never
+    read keeps the size its head declared, as every client's unread body does."""
+    error = content.exception()
+    if error is not None and not _released(error):
+        call.error = calls.describe_error(error)
+    elif not content.is_eof():
+        return
+    total = getattr(content, "total_raw_bytes", None)  # (aiohttp 3.12 and later)
+    call.bytes_received = total if isinstance(total, int) else content.total_bytes
+
+
+def _released(error: BaseException) -> bool:
+    """The mark aiohttp leaves on the body of a response released before its end: not a
+    failure of the body."""
+    return type(error).__name__ == "ClientConnectionError" and str(error) == "Connection closed"
+
+
+def _ended(response: Any) -> None:
+    """The user released or closed `response`: its body is done; it is no longer followed."""
+    try:
+        response.__class__ = response.__class__._httprecap_followed
+        call = response.__dict__.pop(CALL, None)
+        if call is not None:
+            reading.body_done(call)  # before aiohttp marks the body as cut short
+    except Exception:
+        pass
+
+
+def _release(self: Any) -> Any:
+    """`release` of a response whose body is followed."""
+    followed = self.__class__._httprecap_followed
+    _ended(self)
+    return followed.release(self)
+
+
+def _close(self: Any) -> None:
+    """`close` of a response whose body is followed."""
+    followed = self.__class__._httprecap_followed
+    _ended(self)
+    followed.close(self)
+
+
+_classes: dict[type, type] = {}
+
+
+def _following(cls: type) -> type:
+    """`cls` with `release` and `close` that end the body's following: set on the one
+    response whose body is followed, so no other response pays for it, and no hook in its
+    __dict__ holds it in a cycle. Named as `cls` is (its repr is unchanged); one base only,
+    or the object's layout would differ (Python 3.11's managed __dict__)."""
+    following = _classes.get(cls)
+    if following is None:
+        following = _classes[cls] = type(cls.__name__, (cls,), {
+            "__slots__": (), "__module__": cls.__module__, "__qualname__": cls.__qualname__,
+            "_httprecap_followed": cls, "release": _release, "close": _close})
+    return following
 
 
 def _request(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
@@ -88,10 +175,16 @@ def _start(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
 async def _timed_start(call: calls.Call, wrapped: Callable[..., Any], response: Any,
                        args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     try:
-        result = await wrapped(*args, **kwargs)
+        # Passed on, never bound here: a kept traceback through this frame would keep it.
+        return _started(call, response, await wrapped(*args, **kwargs))
     except BaseException as exc:
         _list_hop(call, response, exc)
         raise
+    finally:
+        del response  # (the same object `start` returns)
+
+
+def _started(call: calls.Call, response: Any, result: Any) -> Any:
     _list_hop(call, response, None)
     return result
 
@@ -159,7 +252,7 @@ def _wire_errors(module: ModuleType) -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
-_CLIENT = asynccall.Client(LIBRARY, _describe, _outcome, _failed)
+_CLIENT = asynccall.Client(LIBRARY, _describe, _outcome, _failed, _follow)
 
 
 def patch(module: ModuleType) -> None:

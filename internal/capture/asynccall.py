@@ -38,14 +38,17 @@ def current() -> calls.Call | None:
 class Client:
     """What an async client module tells the shared logic: its name and its describers."""
 
-    __slots__ = ("describe", "failed", "library", "outcome")
+    __slots__ = ("describe", "failed", "follow", "library", "outcome")
 
     def __init__(self, library: str, describe: calls.Describe, outcome: calls.Outcome,
-                 failed: Failed | None = None) -> None:
+                 failed: Failed | None = None, follow: calls.Outcome | None = None) -> None:
         self.library = library
         self.describe = describe
         self.outcome = outcome
         self.failed = failed  # lists the hop an exception broke, when the client needs it
+        # Closes the call with its response, now or once the body the user reads later is
+        # done (capture/reading.py); without it the call closes with `outcome`, now.
+        self.follow = follow
 
 
 async def run(client: Client, wrapped: Callable[..., Any], instance: Any,
@@ -58,14 +61,23 @@ async def run(client: Client, wrapped: Callable[..., Any], instance: Any,
         return await wrapped(*args, **kwargs)
     token = _current.set(call)
     try:
-        result = await wrapped(*args, **kwargs)
+        # Passed on, never bound here: a kept traceback through this frame would keep it.
+        return _answered(client, call, token, await wrapped(*args, **kwargs))
     except BaseException as exc:
         _forget(token)
         _note_failure(client.failed, call, exc)
         calls.close(call, exc=exc)
         raise
+
+
+def _answered(client: Client, call: calls.Call, token: Token[calls.Call | None],
+              result: Any) -> Any:
     _forget(token)
-    calls.close(call, result=result, outcome=client.outcome)
+    follow = client.follow
+    if follow is None:
+        calls.close(call, result=result, outcome=client.outcome)
+    else:
+        follow(call, result)
     return result
 
 

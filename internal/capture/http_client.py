@@ -203,7 +203,7 @@ def follow(call: calls.Call, response: Any) -> None:
 class _Body:
     """What a followed body has come to: the bytes read, the error that broke it."""
 
-    __slots__ = ("call", "counted", "depth", "error", "short")
+    __slots__ = ("call", "counted", "depth", "error", "read_to_end", "short")
 
     def __init__(self, call: calls.Call) -> None:
         self.call = call
@@ -211,17 +211,19 @@ class _Body:
         self.depth = 0  # a read method calling another (read -> readinto) counts once
         self.error: tuple[str, str] | None = None
         self.short = 0  # bytes its head declared that never came
+        self.read_to_end = False
 
     def settle(self, call: calls.Call) -> None:
-        """Write what the body came to into the call (an untouched body keeps the size its
-        head declared, as every client's unread body does)."""
+        """Write what the body came to into the call: the bytes read, if it was read to its
+        end or broke; else (closed early, never read) the size its head declared, as every
+        client's unread body keeps."""
         if self.error is not None:
             call.error = self.error
         elif self.short:
             call.error = ("IncompleteRead",  # as http.client words it when it raises one
                           f"IncompleteRead({self.counted} bytes read, {self.short} more "
                           "expected)")
-        if self.counted or self.error is not None or self.short:
+        if self.read_to_end or self.error is not None:
             call.bytes_received = self.counted
 
 
@@ -236,8 +238,9 @@ def _ended(response: Any, body: _Body, exc: BaseException | None) -> None:
             partial = getattr(exc, "partial", None)  # IncompleteRead: what did arrive
             if isinstance(partial, bytes):
                 body.counted += len(partial)
-        elif response.length and response.fp is None:  # the connection closed early
-            body.short = response.length
+        elif response.fp is None:  # read to its end (http.client let go of the socket)
+            body.read_to_end = True
+            body.short = response.length or 0  # the connection closed before its length
         reading.body_done(body.call)
     except Exception:
         pass
@@ -269,46 +272,41 @@ def _counted(response: Any, body: _Body, result: Any) -> Any:
     return result
 
 
-class _Following:
-    """Put before a response's class while its body is followed (`_following`): its read
-    methods count, and its end settles the call. Replacing the class on the one object
-    (not hooks in its __dict__, which would hold it in a cycle: a response dropped unread
-    would keep its socket until the cyclic collector) costs nothing to any other response,
-    and a dropped response still closes, through this `close`, at once."""
+def _reader(name: str) -> Callable[..., Any]:
+    def read(self: Any, *args: Any, **kwargs: Any) -> Any:
+        return _read(self, name, args, kwargs)
 
-    __slots__ = ()
-    _httprecap_followed: type = object  # the class it stands before
-
-    def read(self, *args: Any, **kwargs: Any) -> Any:
-        return _read(self, "read", args, kwargs)
-
-    def read1(self, *args: Any, **kwargs: Any) -> Any:
-        return _read(self, "read1", args, kwargs)
-
-    def readinto(self, *args: Any, **kwargs: Any) -> Any:
-        return _read(self, "readinto", args, kwargs)
-
-    def readline(self, *args: Any, **kwargs: Any) -> Any:
-        return _read(self, "readline", args, kwargs)  # (iteration and readlines too)
-
-    def close(self) -> None:
-        body = self.__dict__.get(BODY)
-        followed = self.__class__._httprecap_followed
-        if body is not None:
-            _ended(self, body, None)
-        followed.close(self)
+    read.__name__ = read.__qualname__ = name
+    return read
 
 
+def _close(self: Any) -> None:
+    """`close` of a response whose body is followed."""
+    body = self.__dict__.get(BODY)
+    followed = self.__class__._httprecap_followed
+    if body is not None:
+        _ended(self, body, None)
+    followed.close(self)
+
+
+# What a followed response does differently: its read methods count (iteration and
+# readlines go through readline), and its end settles the call.
+_FOLLOWING = {**{name: _reader(name) for name in ("read", "read1", "readinto", "readline")},
+              "close": _close}
 _classes: dict[type, type] = {}
 
 
 def _following(cls: type) -> type:
-    """`cls` with `_Following` before it, named as `cls` is (its repr is unchanged)."""
+    """`cls` with the `_FOLLOWING` methods, set on the one response whose body is followed:
+    no other response pays for it, and no hook in its __dict__ holds it in a cycle (a
+    response dropped unread would keep its socket until the cyclic collector; this way it
+    still closes, through `_close`, at once). Named as `cls` is (its repr is unchanged); one
+    base only, or the object's layout would differ (a managed __dict__)."""
     following = _classes.get(cls)
     if following is None:
-        following = _classes[cls] = type(cls.__name__, (_Following, cls), {
+        following = _classes[cls] = type(cls.__name__, (cls,), {
             "__slots__": (), "__module__": cls.__module__, "__qualname__": cls.__qualname__,
-            "_httprecap_followed": cls})
+            "_httprecap_followed": cls, **_FOLLOWING})
     return following
 
 

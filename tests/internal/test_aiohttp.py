@@ -12,6 +12,8 @@ import aiohttp
 import httpx
 import pytest
 from aiohttp import web
+from truncating_server import DECLARED, PAUSE_S, SENT, TruncatingServer
+from wire_support import WireProxy
 
 from httprecap import wire
 from httprecap.internal import invocation
@@ -179,7 +181,7 @@ def test_calls_succeed_when_the_extension_is_gone(capture: Capture, server: str)
     assert with_session(lambda s: fetch(s, "GET", f"{server}/ok")) == 200
 
 
-def test_record_completes_when_headers_arrive(installed: Capture) -> None:
+def test_duration_ends_at_the_head_and_the_call_waits_for_its_body(installed: Capture) -> None:
     async def trickle(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Length": "11"})
         await response.prepare(request)
@@ -204,9 +206,10 @@ def test_record_completes_when_headers_arrive(installed: Capture) -> None:
             await runner.cleanup()
 
     seen, body = asyncio.run(main())
-    assert body == b"hello world" and len(seen) == 1
-    assert (seen[0]["status"], seen[0]["bytesReceived"]) == (200, 11)
-    assert seen[0]["durationMs"] < TRICKLE_S * 1000
+    assert body == b"hello world" and seen == []  # the body might yet break
+    call = installed.only_call()
+    assert (call["status"], call["bytesReceived"], call["error"]) == (200, 11, None)
+    assert call["durationMs"] < TRICKLE_S * 1000
 
 
 def test_gathered_calls_each_carry_the_invocation_s_request_id(
@@ -300,3 +303,74 @@ def test_uninstall_restores_the_session(capture: Capture) -> None:
     bootstrap.uninstall()
     assert not hasattr(aiohttp.ClientSession._request, "__wrapped__")
     assert not hasattr(aiohttp.ClientResponse.start, "__wrapped__")
+
+
+@pytest.fixture(scope="module")
+def truncating() -> Iterator[TruncatingServer]:
+    with TruncatingServer() as server:
+        yield server
+
+
+def test_body_broken_midway_is_the_call_s_error(installed: Capture,
+                                                truncating: TruncatingServer) -> None:
+    with pytest.raises(aiohttp.ClientPayloadError):
+        with_session(lambda s: fetch(s, "GET", f"{truncating.url}/close"))
+    call = installed.only_call()
+    assert (call["status"], call["bytesReceived"]) == (200, SENT)
+    assert call["error"]["type"] == "ClientPayloadError"
+    assert f"received {SENT} of {DECLARED} bytes" in call["error"]["message"]
+
+
+def test_body_broken_while_read_in_chunks(installed: Capture,
+                                          truncating: TruncatingServer) -> None:
+    async def chunks(session: aiohttp.ClientSession) -> int:
+        async with session.get(f"{truncating.url}/slow") as response:
+            return sum([len(chunk) async for chunk in response.content.iter_chunked(10)])
+
+    with pytest.raises(aiohttp.ClientPayloadError):
+        with_session(chunks)
+    call = installed.only_call()
+    assert (call["status"], call["bytesReceived"]) == (200, SENT)
+    assert call["error"]["type"] == "ClientPayloadError"
+    assert call["durationMs"] < PAUSE_S * 1000  # to the head
+
+
+def test_body_released_unread_is_no_error(installed: Capture,
+                                          truncating: TruncatingServer) -> None:
+    async def status_only(session: aiohttp.ClientSession) -> int:
+        async with session.get(f"{truncating.url}/slow") as response:
+            return response.status
+
+    assert with_session(status_only) == 200
+    call = installed.only_call()
+    assert (call["status"], call["error"], call["bytesReceived"]) == (200, None, DECLARED)
+
+
+def test_unread_body_is_handed_over_before_its_invocation_s_end(
+        installed: Capture, truncating: TruncatingServer, invocations: None) -> None:
+    async def forgotten(session: aiohttp.ClientSession) -> aiohttp.ClientResponse:
+        response = await session.get(f"{truncating.url}/slow")
+        assert await asyncio.to_thread(installed.calls) == []
+        invocation.end("success")  # the handler returned, its response never read
+        return response
+
+    with_session(forgotten)
+    installed.collector.wait_for(lambda: bool(installed.collector.of_kind("end")))
+    kinds = [m["k"] for m in installed.collector.messages]
+    assert kinds.index("call") < kinds.index("end")
+    assert installed.only_call()["status"] == 200
+
+
+def test_proxy_is_noted_beside_the_target(installed: Capture, server: str) -> None:
+    with WireProxy() as proxy:
+        address = f"127.0.0.1:{proxy.port}"
+        assert with_session(lambda s: fetch(s, "GET", f"{server}/ok?via=request",
+                                            proxy=f"http://user:s3cr3t@{address}")) == 200
+        assert with_session(lambda s: fetch(s, "GET", f"{server}/ok?via=session"),
+                            proxy=f"http://{address}") == 200
+        seen = [exchange.target for exchange in proxy.log.all()]
+    assert seen == [f"{server}/ok?via=request", f"{server}/ok?via=session"]
+    calls = [c for c in installed.calls() if c["library"] == "aiohttp"]
+    assert [(c["url"], c["proxy"]) for c in calls] == [
+        (f"{server}/ok?via=request", address), (f"{server}/ok?via=session", address)]
+    assert "s3cr3t" not in str(installed.collector.batches)
