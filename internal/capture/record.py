@@ -13,12 +13,13 @@ from __future__ import annotations
 import itertools
 import json
 import os
-from json.encoder import encode_basestring_ascii as _quote
+from json.encoder import encode_basestring_ascii
 from typing import Any
 from urllib.parse import urlsplit
 
 from httprecap.internal.capture.call import Attempt, Call, Origin, size_of
 from httprecap.redact import MAX_FIELD_CHARS, Redactor
+from httprecap.wire import valid_text, valid_value
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 LOCATE_CACHE_SIZE = 512
@@ -170,7 +171,10 @@ class RecordBuilder:
             fields["responseBody"] = self.redactor.body(call.response_body)
         if not fields:
             return ""
-        return "," + json.dumps(fields, separators=(",", ":"))[1:-1]
+        text = json.dumps(fields, separators=(",", ":"))
+        if "\\ud" in text:  # a surrogate's escape (rarely a character's pair): see _quote
+            text = json.dumps(valid_value(fields), separators=(",", ":"))
+        return "," + text[1:-1]
 
 
 def split_url(url: str) -> tuple[str, str, int, str]:
@@ -189,6 +193,13 @@ def split_url(url: str) -> tuple[str, str, int, str]:
     port = int(port_text) if colon and port_text.isdigit() else DEFAULT_PORTS.get(scheme, 0)
     path = rest[len(netloc):].split("?", 1)[0].split("#", 1)[0] or "/"
     return scheme, host.lower(), port, path
+
+
+def _quote(value: str) -> str:
+    """`value` as a JSON string in ASCII (json's C quoter), valid Unicode: a lone surrogate
+    (a file name decoded with `surrogateescape`, say) would cost the extension the batch, so
+    it becomes U+FFFD (wire.valid_text). Plain ASCII, the common case, is checked once."""
+    return encode_basestring_ascii(value if value.isascii() else valid_text(value))
 
 
 def _proxy(proxy: tuple[str, int] | str) -> str:

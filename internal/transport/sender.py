@@ -184,6 +184,9 @@ class Sender:
         self.hello_sent = False
         self.helper = False  # a child serving its parent's invocation: it says so in its hello
         self.sent_calls: dict[str, int] = {}  # calls delivered per request id, until its end
+        # The `end`s in the batch being posted: (end, calls delivered before, drops it
+        # carries, whether to post it again if the batch is refused).
+        self.batch_ends: list[tuple[End, int, dict[str, int], bool]] = []
         self.cpu_ns = 0  # this thread's CPU time not yet reported in an `end`
         self.cpu_mark = 0  # thread CPU clock when the current round of work began
         self.busy = False
@@ -285,6 +288,7 @@ class Sender:
         """Encoded messages, the calls per request id among them, and how many calls."""
         parts: list[str] = []
         counts: dict[str, int] = {}
+        self.batch_ends = []
         if not self.hello_sent:
             parts.append(_encode(self._hello()))
         items, encode_call = self.buffer.items, self.builder.call_message
@@ -300,6 +304,8 @@ class Sender:
                     calls += 1
                 elif isinstance(item, End):
                     encoded = _encode(self._end(item, counts))
+                elif type(item) is _Refused:
+                    encoded = _encode(self._end(item.end, counts, again=False))
                 else:
                     continue
             except Exception:
@@ -310,14 +316,18 @@ class Sender:
         parts += self._notices(wire.MAX_MESSAGES - len(parts))
         return parts, counts, calls
 
-    def _end(self, end: End, counts: dict[str, int]) -> dict[str, Any]:
-        calls = self.sent_calls.pop(end.request_id, 0) + counts.pop(end.request_id, 0)
+    def _end(self, end: End, counts: dict[str, int], again: bool = True) -> dict[str, Any]:
+        """The `end` message; `again`: if its batch is refused, post it once more alone."""
+        delivered = self.sent_calls.pop(end.request_id, 0)
+        calls = delivered + counts.pop(end.request_id, 0)
         now = time.thread_time_ns()
         overhead_us = (self.cpu_ns + now - self.cpu_mark) // 1000
         self.cpu_ns, self.cpu_mark = 0, now
+        dropped = self.buffer.take_dropped()
+        self.batch_ends.append((end, delivered, dropped, again))
         return {"k": "end", "requestId": end.request_id, "status": end.status, "calls": calls,
                 "startedAtUs": end.started_us, "durationMs": end.duration_ms,
-                "dropped": self.buffer.take_dropped(), "overheadUs": max(overhead_us, 0)}
+                "dropped": dropped, "overheadUs": max(overhead_us, 0)}
 
     def _notices(self, room: int) -> list[str]:
         """`start` notices for calls running for a while and not yet announced."""
@@ -354,15 +364,41 @@ class Sender:
             return
         self.breaker.success()
         if status >= 300:
-            self._lost(calls)  # refused as a whole (a bug on one side): counted, not retried
+            # Refused as a whole (a bug on one side, or too many connections): the calls are
+            # counted, not posted again; each `end` is, once, alone, so its recap still ships
+            # and shows the loss (a refused `end` would leave it to the deadline, uncounted).
+            self._lost(calls)
+            self._post_ends_again()
             return
         self.hello_sent = True
         for request_id, count in counts.items():
             self.sent_calls[request_id] = self.sent_calls.get(request_id, 0) + count
 
     def _lost(self, calls: int) -> None:
+        """The batch did not arrive: its calls are counted, and the drop counts its `end`s
+        carried go back to the buffer, for the next `end` that does."""
         if calls:
             self.buffer.drop(TRANSPORT, calls)
+        for _, _, dropped, _ in self.batch_ends:
+            for reason, count in dropped.items():
+                self.buffer.drop(reason, count)
+
+    def _post_ends_again(self) -> None:
+        """Queue the refused batch's `end`s (first tries only) ahead of everything else."""
+        for end, delivered, _, again in reversed(self.batch_ends):
+            if again:
+                self.sent_calls[end.request_id] = delivered
+                self.buffer.items.appendleft(_Refused(end))
+        self.batch_ends = []
+
+
+class _Refused:
+    """An `end` whose batch the extension refused, queued to be posted once more."""
+
+    __slots__ = ("end",)
+
+    def __init__(self, end: End) -> None:
+        self.end = end
 
 
 def _encode(message: dict[str, Any]) -> str:
