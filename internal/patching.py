@@ -1,11 +1,11 @@
 """Patching: replaces a class attribute with a wrapper (runs in the function process).
 
 Every capture point uses the one wrapper signature ``wrapper(wrapped, instance, args, kwargs)``,
-wrapt's. A plain (synchronous) method is replaced by a plain function that binds the original
-and calls the wrapper, as wrapt would: every HTTP call passes three or four of these, and this
-costs half of wrapt's proxy per call (and a third of its pure-Python twin). Anything else (a
-coroutine method, a builtin such as ``os._exit``) gets wrapt's FunctionWrapper, which keeps
-what ``inspect`` says about it.
+wrapt's. A plain (synchronous) method, or a module's plain function, is replaced by a plain
+function that calls the wrapper as wrapt would (a method bound to its instance): every HTTP call
+passes three or four of these, and this costs half of wrapt's proxy per call (and a third of
+its pure-Python twin). Anything else (a coroutine method, a builtin such as ``os._exit``) gets
+wrapt's FunctionWrapper, which keeps what ``inspect`` says about it.
 
 FunctionWrapper comes from the copy of wrapt 1.17.3's C extension vendored in the layer
 (``httprecap._vendor.wrapt._wrappers``, a namespace package with nothing but the compiled
@@ -56,8 +56,9 @@ def wrap(owner: Any, name: str, wrapper: Wrapper) -> bool:
     original = vars(owner).get(name)
     if original is None or is_wrapped(owner, name):
         return False
-    if isinstance(owner, type) and _is_plain_function(original):
-        patched = _method_wrapper(original, wrapper)
+    if _is_plain_function(original):
+        patched = _method_wrapper(original, wrapper) if isinstance(owner, type) else \
+            _function_wrapper(original, wrapper)
     else:
         patched = function_wrapper_class()(original, wrapper)
     setattr(owner, name, patched)
@@ -81,6 +82,14 @@ def _method_wrapper(original: Callable[..., Any], wrapper: Wrapper) -> Callable[
     at half its cost, which matters on the methods every HTTP call passes through."""
     def patched(self: Any, *args: Any, **kwargs: Any) -> Any:
         return wrapper(MethodType(original, self), self, args, kwargs)
+
+    return update_wrapper(patched, original)
+
+
+def _function_wrapper(original: Callable[..., Any], wrapper: Wrapper) -> Callable[..., Any]:
+    """A plain function standing in for a module's function `original` (no instance)."""
+    def patched(*args: Any, **kwargs: Any) -> Any:
+        return wrapper(original, None, args, kwargs)
 
     return update_wrapper(patched, original)
 

@@ -2,9 +2,11 @@
 
 One record per API call, named by service, operation and region (``s3 GetObject``). Its
 method and URL are those of the first wire attempt, which urllib3 records inside it; the
-retries botocore makes are the following attempts. An API call that never reached the wire
-(a parameter validation error, a stubbed client, moto's in-process mock) is not an HTTP call
-and leaves no record.
+retries botocore makes are the following attempts. An API call made inside another one is a
+call of its own (STS ``AssumeRole`` when botocore refreshes credentials inside an S3 call).
+An API call that never reached the wire (a parameter validation error, a stubbed client,
+moto's in-process mock) is not an HTTP call and leaves no trace: no record, and no `start`
+notice while it runs (it is located by its first wire attempt).
 """
 
 from __future__ import annotations
@@ -36,12 +38,15 @@ def _make_api_call(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, 
     except BaseException as exc:
         _close(call, exc)
         raise
-    _close(call, None)
-    return result
+    try:
+        _close(call, None)
+        return result
+    finally:
+        del result  # this frame may outlive the call (see capture/call.py)
 
 
 def _close(call: calls.Call, exc: BaseException | None) -> None:
-    if call.attempts or call.first is not None:  # it reached the wire
+    if call.wire_runs:  # it reached the wire
         calls.close(call, exc=exc)
     else:
         calls.discard(call)

@@ -2,11 +2,33 @@
 (runs in the function process, on the user's threads: this is the hot path).
 
 Clients nest: botocore -> urllib3 -> http.client, requests -> urllib3 -> http.client. The
-outermost wrapper opens the call and parks it in its thread's `Slot`; every inner wrapper finds
-it there and steps aside, except urllib3's pool, which lists each of its runs inside the call
-as a wire attempt (a redirect hop or a retry). So nothing is counted twice. A thread-local
-(not a context variable) is right here: these clients block their thread for the whole call,
-so two calls never interleave on one thread.
+outermost wrapper opens the call and parks it in its thread's `Slot`; an inner layer of the same
+logical call finds it there and steps aside, except urllib3's pool, which lists each of its runs
+inside the call as a wire attempt (a redirect hop or a retry). So nothing is counted twice. A
+thread-local (not a context variable) is right here: these clients block their thread for the
+whole call, so two calls never interleave on one thread.
+
+What is one logical call: a client's own recursion is (requests' redirects call ``send`` again,
+a PoolManager follows its redirects through ``urlopen``), and so is a user's transport under
+httpx. Another client entered inside a call makes a call of its own, and so does botocore inside
+botocore (it never re-enters ``_make_api_call`` for its own retries): botocore fetching
+credentials from STS inside an S3 call is two calls. The inner call remembers the outer one
+(`Call.outer`) and gives the slot back to it when it closes. requests' response hooks run inside
+the outer ``send`` (`Call.in_hooks`): a client entered there makes a call of its own too, while
+the pool runs an auth hook makes (``HTTPDigestAuth`` resends through the adapter) stay attempts.
+
+A call that got its answer without reaching the wire (moto's in-process mock, ``responses``,
+a stubbed client) is not an HTTP call and leaves no trace: no record, and no `start` notice
+before it was located on the wire (`on_wire`). One that failed before the wire keeps its record
+with the error.
+
+Frames hold nothing longer than the call. A frame can outlive its call: urllib3 keeps the
+exception of an attempt it retries, whose traceback keeps the frame of its ``urlopen``, and a
+kept frame keeps its caller's frame (``f_back``) and that frame's locals, up to the first frame
+still running. A wrapper's local bound to the response would keep it, and its socket, open until
+the cyclic garbage collector runs. So no wrapper binds the user's result to a local that
+survives its return: `run` shows the idiom (``del`` in a ``finally``); arguments are left alone,
+since urllib3's kept frames hold them anyway.
 
 What a call costs its caller is what runs here, so the path is short on purpose: one clock
 reading at each end, a few strings and ints copied from the user's objects, one append; the
@@ -21,7 +43,7 @@ from __future__ import annotations
 
 import threading
 from _weakrefset import WeakSet  # what threading itself uses: loaded already
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from threading import current_thread
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
@@ -45,11 +67,9 @@ if TYPE_CHECKING:  # typing.Protocol is slow to build; this module loads at inte
 # (scheme, host, port) of a request, when the client knows them without parsing a URL.
 Origin = tuple[str, str, int]
 # startedAtUs (an int, or a float the sender writes as one), durationMs, status,
-# (error type, message) | None, origin, target, bytesReceived. bytesReceived may be the
-# response's headers instead: the sender reads their Content-Length (`size_of`), since looking
-# a header up costs the hot path more than keeping a reference.
+# (error type, message) | None, origin, target, bytesReceived.
 Attempt = tuple[float, float, "int | None", "tuple[str, str] | None", "Origin | None", str,
-                "int | Mapping[str, Any] | None"]
+                "int | None"]
 
 
 class Options:
@@ -93,19 +113,22 @@ class Call:
     response_body: bytes | str | None = None
     duration_ms = 0.0
     noticed = False  # a `start` notice went out for it
-    # urllib3's pool runs inside it (capture/urllib3.py): how many began, how many are in
-    # progress, and the latest (number, perf_counter at start, origin, target).
+    outer: Call | None = None  # the call open on its thread when it opened (module docstring)
+    in_hooks = False  # requests is running its response hooks inside it
+    # urllib3's pool runs inside it (capture/urllib3.py): how many began (0 in a call answered
+    # without reaching the wire), how many are in progress, and the latest (number,
+    # perf_counter at start, origin, target).
     wire_runs = 0
     wire_depth = 0
     wire: tuple[int, float, Origin | None, str] | None = None
     # The first urllib3 run inside an outer client's call (requests, a PoolManager, botocore),
     # kept as raw references: (perf_counter at start, pool, args, kwargs), and once it ended
-    # with no run inside it, (perf_counter at end, status, error, size or headers). Read only
+    # with no run inside it, (perf_counter at end, status, error, size). Read only
     # if a second run follows (or, for botocore, when the call closes, or on the sender thread
     # for a `start` notice), and released when the call closes: a call made with one request
     # pays next to nothing for its attempt.
     first: tuple[float, Any, tuple[Any, ...], dict[str, Any]] | None = None
-    first_end: tuple[float, int | None, tuple[str, str] | None, Any] | None = None
+    first_end: tuple[float, int | None, tuple[str, str] | None, int | None] | None = None
     # What fills in what the first run left unread (capture/urllib3.py `_settle`).
     settle: Callable[[Call], None] | None = None
 
@@ -153,7 +176,7 @@ sink: Sink | None = None  # set by bootstrap.install
 options = Options()
 
 Describe = Callable[[Call, Any, tuple[Any, ...], dict[str, Any]], None]
-Outcome = Callable[[Call, Any], None]
+Outcome = Callable[[Call, Any], "bool | None"]
 
 
 def current() -> Call | None:
@@ -162,17 +185,36 @@ def current() -> Call | None:
 
 
 def open_calls() -> Iterator[Call]:
-    """The calls the threads' slots hold now (the sender's `start` notices); may raise
-    RuntimeError when a thread starts meanwhile."""
+    """The calls open now on every thread, the innermost first (the sender's `start`
+    notices); may raise RuntimeError when a thread starts meanwhile."""
     for slot in tuple(_slots):
         call = slot.call
-        if call is not None:
+        while call is not None:
             yield call
+            call = call.outer
+
+
+def on_wire(call: Call) -> bool:
+    """Whether `call` was located on the wire: only such a call is announced by a `start`
+    notice. A client located by the urllib3 runs inside it may yet be answered without one."""
+    return call.wire_runs > 0 or call.library not in _LOCATED_BY_URLLIB3
+
+
+# Clients whose calls reach the wire through urllib3 only when no mock, stub or adapter of the
+# user's answers them first.
+_LOCATED_BY_URLLIB3 = frozenset({"requests", "botocore", "urllib3"})
+
+# What a client's open call may run inside it as part of the same logical call: its own
+# recursion, and under httpx a user's transport built on urllib3 or requests. Any other client
+# entered inside it opens a call of its own (botocore carries nothing: not even botocore).
+_CARRIES = {"requests": ("requests",), "urllib3": ("urllib3",),
+            "httpx": ("httpx", "urllib3", "requests")}
 
 
 def open_call(library: str, describe: Describe, instance: Any, args: tuple[Any, ...],
               kwargs: dict[str, Any], *, nest: bool = True) -> Call | None:
-    """Start a call unless one is already open on this thread (then None: step aside).
+    """Start a call, unless the call open on this thread carries this one (then None: step
+    aside, see the module docstring).
 
     `nest=False` is for http.client (the innermost layer) and the async clients: the call is
     not parked in the thread's slot but in the sink's in-flight set, so a connection the user
@@ -180,7 +222,8 @@ def open_call(library: str, describe: Describe, instance: Any, args: tuple[Any, 
     """
     target = sink
     slot = local.slot
-    if target is None or slot.call is not None:
+    outer = slot.call
+    if target is None or (outer is not None and not _opens_inside(outer, library, nest)):
         return None
     try:
         call = Call(library, slot)
@@ -195,8 +238,17 @@ def open_call(library: str, describe: Describe, instance: Any, args: tuple[Any, 
             return call
     except Exception:
         return None
+    if outer is not None:
+        call.outer = outer
     slot.call = call
     return call
+
+
+def _opens_inside(outer: Call, library: str, nest: bool) -> bool:
+    """Whether `library`, entered inside `outer`, makes a logical call of its own."""
+    if not nest:  # http.client under urllib3, an async client: the outer call's wire
+        return False
+    return outer.in_hooks or library not in _CARRIES.get(outer.library, ())
 
 
 def run(call: Call, wrapped: Callable[..., Any], args: tuple[Any, ...],
@@ -207,23 +259,28 @@ def run(call: Call, wrapped: Callable[..., Any], args: tuple[Any, ...],
     except BaseException as exc:
         close(call, exc=exc)
         raise
-    close(call, result=result, outcome=outcome)
-    return result
+    try:
+        close(call, result=result, outcome=outcome)
+        return result
+    finally:
+        del result  # this frame may outlive the call (module docstring): not the response
 
 
 def close(call: Call, result: Any = None, outcome: Outcome | None = None,
           exc: BaseException | None = None) -> None:
     """Finish `call` and hand it to the sink; never raises. What its client did not say (its
-    status, its size) the sender takes from its last attempt (record.py)."""
+    status, its size) the sender takes from its last attempt (record.py). An `outcome` that
+    returns False says the call never reached the wire: it is discarded instead."""
     slot = call.slot
     if slot.call is call:
-        slot.call = None
+        slot.call = call.outer
     try:
         call.duration_ms = (perf_counter() - call.t0) * 1000.0
         if exc is not None:
             call.error = describe_error(exc)
-        elif outcome is not None:
-            outcome(call, result)
+        elif outcome is not None and outcome(call, result) is False:
+            discard(call)
+            return
         if call.first is not None:
             _release_first(call)
         target = sink
@@ -236,10 +293,10 @@ def close(call: Call, result: Any = None, outcome: Outcome | None = None,
 
 def _release_first(call: Call) -> None:
     """Read what the call still needs from its kept first urllib3 run (botocore's location:
-    `settle`), then drop the run's references: the pool, the request's arguments (headers,
-    signature, body) and the response's headers. Held until the sender writes the call, they
-    were traversed by every garbage collection meanwhile: one A/B measured 5 µs per requests
-    call and 16 µs per boto3 call for keeping them."""
+    `settle`), then drop the run's references: the pool and the request's arguments (headers,
+    signature, body). Held until the sender writes the call, they were traversed by every
+    garbage collection meanwhile: one A/B measured 5 µs per requests call and 16 µs per boto3
+    call for keeping them."""
     settle = call.settle
     if settle is not None:
         settle(call)
@@ -248,30 +305,13 @@ def _release_first(call: Call) -> None:
 
 
 def discard(call: Call) -> None:
-    """Forget `call` without recording it (a botocore call that never reached the wire)."""
+    """Forget `call` without recording it (one that never reached the wire)."""
     slot = call.slot
     if slot.call is call:
-        slot.call = None
+        slot.call = call.outer
     target = sink
     if target is not None:
         target.inflight.discard(call)
-
-
-def size_or_headers(response: Any, body_attribute: str) -> int | Mapping[str, Any] | None:
-    """A response's body size if the library already read it, else its headers: the sender
-    reads their Content-Length only if the size is ever needed (see `size_of`)."""
-    body = getattr(response, body_attribute, None)
-    if isinstance(body, bytes):
-        return len(body)
-    headers: Mapping[str, Any] | None = response.headers
-    return headers
-
-
-def size_of(size: int | Mapping[str, Any] | None) -> int | None:
-    """An attempt's bytesReceived: as recorded, or the Content-Length of recorded headers."""
-    if size is None or isinstance(size, int):
-        return size
-    return header_length(size.get("content-length"))
 
 
 def _add_attempt(call: Call, attempt: Attempt) -> None:
@@ -293,7 +333,8 @@ def describe_error(exc: BaseException) -> tuple[str, str] | None:
 
 def note_request(call: Call, body: Any, headers: Any) -> None:
     """Body size, and headers/body when opted in, of the request being sent."""
-    call.bytes_sent = 0 if body is None else body_size(body)
+    size = 0 if body is None else body_size(body)
+    call.bytes_sent = size if size is not None or headers is None else sent_length(headers)
     if options.headers:
         call.request_headers = header_pairs(headers)
     if options.bodies:
@@ -306,11 +347,28 @@ def note_response(call: Call, status: int, response: Any, body_attribute: str) -
     call.status = status
     body = getattr(response, body_attribute, None)
     call.bytes_received = len(body) if isinstance(body, bytes) else \
-        header_length(response.headers.get("content-length"))
+        received_length(call.method, status, response.headers.get("content-length"))
     if options.headers:
         call.response_headers = header_pairs(response.headers)
     if options.bodies:
         call.response_body = body_prefix(body)
+
+
+def received_length(method: str, status: int | None, content_length: Any) -> int | None:
+    """bytesReceived from a response's Content-Length header: 0 for a response that has no
+    body whatever its headers say (a HEAD's, 1xx, 204, 304: RFC 9110 §6.4.1). Every client
+    that reads a size from headers goes through here."""
+    if method == "HEAD" or status in (204, 304) or (status is not None and 100 <= status < 200):
+        return 0
+    return header_length(content_length)
+
+
+def sent_length(headers: Any) -> int | None:
+    """A request's Content-Length header (a body sent from a file, say), or None (chunked)."""
+    try:
+        return header_length(headers.get("Content-Length", headers.get("content-length")))
+    except Exception:
+        return None
 
 
 def header_length(value: Any) -> int | None:

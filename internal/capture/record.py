@@ -17,7 +17,7 @@ from json.encoder import encode_basestring_ascii
 from typing import Any
 from urllib.parse import urlsplit
 
-from httprecap.internal.capture.call import Attempt, Call, Origin, size_of
+from httprecap.internal.capture.call import Attempt, Call, Origin
 from httprecap.redact import MAX_FIELD_CHARS, Redactor
 from httprecap.wire import valid_text, valid_value
 
@@ -53,7 +53,7 @@ class RecordBuilder:
             # What the call's client did not say, its last attempt does (botocore).
             last = attempts[-1]
             status = last[2] if status is None else status
-            received = size_of(last[6]) if received is None else received
+            received = last[6] if received is None else received
             # One attempt is the call itself: attempts are listed only when there were several.
             if len(attempts) > 1:
                 listed = ",".join(self._attempt(a) for a in attempts)

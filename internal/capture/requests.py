@@ -1,8 +1,15 @@
-"""Capture: wraps requests' ``Session.send`` (runs in the function process).
+"""Capture: wraps requests' ``Session.send`` and its response hooks (runs in the function process).
 
-At the Session level, so calls that ``responses`` (or any adapter) serves are seen, and a
-redirect chain (``resolve_redirects`` calls ``send`` again, nested) is one call whose hops
-urllib3 lists as attempts.
+At the Session level, so a redirect chain (``resolve_redirects`` calls ``send`` again, nested)
+is one call whose hops urllib3 lists as attempts.
+
+- A call answered without reaching the wire (``responses``, ``requests-mock``, an adapter of
+  the user's that never runs urllib3) is not an HTTP call: it leaves no record. One that failed
+  before the wire (no adapter for the URL, a proxy or adapter error) keeps its record, with
+  the error.
+- The response hooks run inside the outer ``send``: a call a hook makes (requests again,
+  urllib3's PoolManager, boto3) is a call of its own, not an attempt of the outer one; the
+  resend of ``HTTPDigestAuth``, made through the adapter, stays an attempt.
 """
 
 from __future__ import annotations
@@ -25,8 +32,11 @@ def _describe(call: calls.Call, instance: Any, args: tuple[Any, ...],
     calls.note_request(call, request.body, request.headers)
 
 
-def _outcome(call: calls.Call, response: Any) -> None:
+def _outcome(call: calls.Call, response: Any) -> bool:
+    if not call.wire_runs:  # answered without a urllib3 run: a mock or a non-wire adapter
+        return False
     calls.note_response(call, response.status_code, response, "_content")
+    return True
 
 
 def _send(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
@@ -37,5 +47,26 @@ def _send(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
     return calls.run(call, wrapped, args, kwargs, _outcome)
 
 
+def _dispatch_hook(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+                   kwargs: dict[str, Any]) -> Any:
+    """``dispatch_hook(key, hooks, hook_data, **kwargs)``, as ``Session.send`` calls it: user
+    hooks run with the open call marked `in_hooks` (see capture/call.py). Without hooks (the
+    default: an empty list) it costs one lookup."""
+    try:
+        hooked = bool(args[1].get(args[0]))
+    except Exception:  # called some other way, or with no hooks at all (None)
+        hooked = False
+    call = calls.local.slot.call if hooked else None
+    if call is None:
+        return wrapped(*args, **kwargs)
+    before = call.in_hooks
+    call.in_hooks = True
+    try:
+        return wrapped(*args, **kwargs)
+    finally:
+        call.in_hooks = before
+
+
 def patch(module: ModuleType) -> None:
     patching.wrap(module.Session, "send", _send)
+    patching.wrap(module, "dispatch_hook", _dispatch_hook)

@@ -46,21 +46,31 @@ def _argument(args: tuple[Any, ...], kwargs: dict[str, Any], index: int, name: s
 
 def _describe_pool(call: calls.Call, pool: Any, args: tuple[Any, ...],
                    kwargs: dict[str, Any]) -> None:
-    _describe_manager(call, pool, args, kwargs)
+    # HTTPConnectionPool.urlopen(method, url, body=None, headers=None, retries=None, ...)
+    _describe_target(call, args, kwargs)
+    if len(args) == 2:  # how urllib3's own `request` calls it: (method, url, **options)
+        calls.note_request(call, kwargs.get("body"), kwargs.get("headers"))
+    else:
+        calls.note_request(call, _argument(args, kwargs, 2, "body"),
+                           _argument(args, kwargs, 3, "headers"))
     if not call.target.startswith(ABSOLUTE):
         call.origin = _origin(pool)
 
 
 def _describe_manager(call: calls.Call, manager: Any, args: tuple[Any, ...],
                       kwargs: dict[str, Any]) -> None:
-    if len(args) == 2:  # how urllib3's own `request` calls it: (method, url, **options)
+    # PoolManager.urlopen(method, url, redirect=True, **kw): body and headers are keywords.
+    _describe_target(call, args, kwargs)
+    calls.note_request(call, kwargs.get("body"), kwargs.get("headers"))
+
+
+def _describe_target(call: calls.Call, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """Method and URL: the first two parameters of both urlopen methods."""
+    if len(args) >= 2:
         call.method, call.target = args[0] or "", args[1] or ""
-        body, headers = kwargs.get("body"), kwargs.get("headers")
     else:
         call.method = _argument(args, kwargs, 0, "method") or ""
         call.target = _argument(args, kwargs, 1, "url") or ""
-        body, headers = _argument(args, kwargs, 2, "body"), _argument(args, kwargs, 3, "headers")
-    calls.note_request(call, body, headers)
 
 
 def _outcome(call: calls.Call, response: Any) -> None:
@@ -100,8 +110,11 @@ def _run_attempt(call: calls.Call, wrapped: Callable[..., Any], pool: Any,
     except BaseException as exc:
         _end(call, run, exc)
         raise
-    _end(call, run, response)
-    return response
+    try:
+        _end(call, run, response)
+        return response
+    finally:
+        del response  # this frame may outlive the call (see capture/call.py)
 
 
 def _run_first(call: calls.Call, wrapped: Callable[..., Any], pool: Any,
@@ -120,19 +133,24 @@ def _run_first(call: calls.Call, wrapped: Callable[..., Any], pool: Any,
         if call.wire_runs == 1:  # no run began inside it (that one would have listed it)
             call.first_end = perf_counter(), *_failed(exc)
         raise
-    call.wire_depth -= 1
-    if call.wire_runs == 1:
-        # Not the response itself: holding it until the sender reads it would keep its
-        # socket file open past the user's own use of it.
-        call.first_end = perf_counter(), *_answered(response)
-    return response
+    try:
+        call.wire_depth -= 1
+        if call.wire_runs == 1:
+            # Not the response itself: holding it until the sender reads it would keep its
+            # socket file open past the user's own use of it.
+            call.first_end = perf_counter(), *_answered(response)
+        return response
+    finally:
+        del response  # this frame may outlive the call (see capture/call.py)
 
 
-def _answered(response: Any) -> tuple[int, None, Any]:
-    """An attempt's (status, error, size) when it got `response` (its size: the body's, if
-    urllib3 read it, else its headers, whose Content-Length the sender reads)."""
+def _answered(response: Any) -> tuple[int, None, int | None]:
+    """An attempt's (status, error, size) when it got `response`. Its size: the body's, if
+    urllib3 read it, else the length urllib3 expects to read (its Content-Length, and 0 for a
+    response without a body: a HEAD's, 1xx, 204, 304), read before the user reads any."""
     body = getattr(response, "_body", None)
-    return response.status, None, len(body) if isinstance(body, bytes) else response.headers
+    return response.status, None, len(body) if isinstance(body, bytes) else \
+        getattr(response, "length_remaining", None)
 
 
 def _failed(exc: BaseException) -> tuple[None, tuple[str, str] | None, None]:
@@ -171,8 +189,7 @@ def _settle(call: calls.Call) -> None:
                 call.bytes_sent = calls.body_size(_argument(args, kwargs, 2, "body"))
                 headers = _argument(args, kwargs, 3, "headers")
                 if call.bytes_sent is None and headers is not None:
-                    call.bytes_sent = calls.header_length(
-                        headers.get("Content-Length", headers.get("content-length")))
+                    call.bytes_sent = calls.sent_length(headers)
         ended = call.first_end
         if ended is None or call.attempts or call.status is not None:
             return
@@ -180,7 +197,7 @@ def _settle(call: calls.Call) -> None:
         if status is not None:
             call.status = status
             if call.bytes_received is None:
-                call.bytes_received = calls.size_of(size)
+                call.bytes_received = size
     except Exception:
         return
 

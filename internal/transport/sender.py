@@ -27,7 +27,7 @@ import time
 
 import httprecap
 from httprecap import wire
-from httprecap.internal.capture.call import Call, open_calls
+from httprecap.internal.capture.call import Call, on_wire, open_calls
 from httprecap.internal.capture.record import RecordBuilder
 from httprecap.internal.invocation import End
 from httprecap.internal.transport.buffer import Buffer
@@ -267,13 +267,15 @@ class Sender:
         return False
 
     def _unnoticed(self, now: float) -> list[Call]:
-        """Calls running for `NOTICE_AFTER_MS` or more that no `start` notice announced yet."""
+        """Calls running for `NOTICE_AFTER_MS` or more that no `start` notice announced yet,
+        once located on the wire: one answered without it (a mock) leaves no trace."""
         try:
             running = (*open_calls(), *self.buffer.inflight)
         except RuntimeError:  # a thread started, or the set changed, under us: next tick
             return []
         threshold = now - NOTICE_AFTER_MS / 1000.0
-        return [call for call in running if not call.noticed and call.t0 <= threshold]
+        return [call for call in running
+                if not call.noticed and call.t0 <= threshold and on_wire(call)]
 
     def _send_pending(self) -> None:
         while True:

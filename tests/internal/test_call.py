@@ -36,12 +36,54 @@ def _broken(call: calls.Call, instance: Any, args: tuple[Any, ...],
     raise KeyError("not what we expected from the library")
 
 
-def test_an_inner_client_steps_aside_inside_an_outer_call(buffer: Buffer) -> None:
+def test_a_clients_own_recursion_steps_aside_inside_its_call(buffer: Buffer) -> None:
     outer = calls.open_call("requests", _describe, None, (), {})
     assert outer is not None and calls.current() is outer
-    assert calls.open_call("urllib3", _describe, None, (), {}) is None
+    assert calls.open_call("requests", _describe, None, (), {}) is None  # a redirect's send
+    assert calls.open_call("http.client", _describe, None, (), {}, nest=False) is None
     calls.close(outer)
     assert calls.current() is None and list(buffer.items) == [outer]
+
+
+@pytest.mark.parametrize(("outer_library", "inner_library"), [
+    ("botocore", "botocore"), ("botocore", "requests"), ("botocore", "urllib3"),
+    ("requests", "botocore"), ("requests", "urllib3"), ("urllib3", "requests")])
+def test_another_client_inside_a_call_is_a_call_of_its_own(
+        buffer: Buffer, outer_library: str, inner_library: str) -> None:
+    outer = calls.open_call(outer_library, _describe, None, (), {})
+    inner = calls.open_call(inner_library, _describe, None, (), {})
+    assert outer is not None and inner is not None and inner.outer is outer
+    assert list(calls.open_calls()) == [inner, outer]
+    calls.close(inner)
+    assert calls.current() is outer
+    calls.close(outer)
+    assert calls.current() is None and list(buffer.items) == [inner, outer]
+
+
+def test_a_users_transport_under_httpx_steps_aside(buffer: Buffer) -> None:
+    outer = calls.open_call("httpx", _describe, None, (), {})
+    assert calls.open_call("urllib3", _describe, None, (), {}) is None
+    assert calls.open_call("requests", _describe, None, (), {}) is None
+    assert outer is not None
+    calls.close(outer)
+
+
+def test_a_discarded_inner_call_gives_the_slot_back(buffer: Buffer) -> None:
+    outer = calls.open_call("botocore", _describe, None, (), {})
+    inner = calls.open_call("botocore", _describe, None, (), {})
+    assert inner is not None
+    calls.discard(inner)
+    assert calls.current() is outer and not buffer.items
+
+
+def test_inside_requests_hooks_the_same_client_is_a_call_of_its_own(buffer: Buffer) -> None:
+    outer = calls.open_call("requests", _describe, None, (), {})
+    assert outer is not None
+    outer.in_hooks = True
+    inner = calls.open_call("requests", _describe, None, (), {})
+    assert inner is not None and inner.outer is outer
+    calls.close(inner)
+    assert calls.current() is outer
 
 
 def test_a_call_is_in_flight_until_closed(buffer: Buffer) -> None:

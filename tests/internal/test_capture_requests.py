@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import threading
+import time
 import traceback
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 import requests
 import responses
 import urllib3
+from requests.auth import HTTPDigestAuth
 
 from httprecap import wire
 
@@ -36,12 +42,22 @@ def test_record_has_every_call_field(installed: Capture, server: str) -> None:
 
 
 @responses.activate
-def test_call_mocked_by_responses_is_recorded(installed: Capture) -> None:
-    responses.add(responses.GET, "https://api.example.com/items", json={"a": 1}, status=201)
-    requests.get("https://api.example.com/items?token=abc", timeout=5)
+def test_a_call_answered_by_responses_leaves_no_trace(installed: Capture) -> None:
+    # Slower than the sender's notice threshold: not even a `start` notice goes out for it.
+    def answer(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+        time.sleep(0.15)
+        return 201, {}, "{}"
+
+    responses.add_callback(responses.GET, "https://api.example.com/items", callback=answer)
+    assert requests.get("https://api.example.com/items", timeout=5).status_code == 201
+    assert installed.calls() == [] and installed.collector.of_kind("start") == []
+
+
+def test_a_call_failing_before_the_wire_keeps_its_error(installed: Capture) -> None:
+    with pytest.raises(requests.exceptions.InvalidSchema):
+        requests.Session().send(requests.Request("GET", "gopher://example.com/").prepare())
     call = installed.only_call()
-    assert (call["host"], call["port"], call["status"]) == ("api.example.com", 443, 201)
-    assert call["url"] == "https://api.example.com/items?token=REDACTED"
+    assert (call["status"], call["error"]["type"]) == (None, "InvalidSchema")
 
 
 @responses.activate
@@ -155,3 +171,85 @@ def test_urllib3_retries_inside_requests_are_attempts(installed: Capture, server
     call = installed.only_call()
     assert call["library"] == "requests" and call["status"] == 200
     assert [a["status"] for a in call["attempts"]] == [503, 200]
+
+
+def _send_in_hook(send: Callable[[str], object], url: str) -> requests.Session:
+    def hook(response: requests.Response, **kwargs: object) -> None:
+        send(url)
+
+    session = requests.Session()
+    session.hooks["response"].append(hook)
+    return session
+
+
+@pytest.mark.parametrize("inner", ["requests", "urllib3"])
+def test_a_call_made_in_a_response_hook_is_a_call_of_its_own(
+        installed: Capture, server: str, inner: str) -> None:
+    send = (lambda url: requests.get(url, timeout=5)) if inner == "requests" else \
+        (lambda url: urllib3.PoolManager().request("GET", url))
+    with _send_in_hook(send, f"{server}/status/404") as session:
+        assert session.post(f"{server}/echo", data=b"12345", timeout=5).status_code == 200
+    hooked, outer = installed.calls()
+    assert (hooked["library"], hooked["path"], hooked["status"]) == (inner, "/status/404", 404)
+    assert (outer["library"], outer["method"], outer["path"]) == ("requests", "POST", "/echo")
+    assert (outer["status"], outer["bytesSent"], outer["bytesReceived"]) == (200, 5, 5)
+    assert outer["attempts"] == [] and hooked["attempts"] == []
+
+
+def test_a_digest_auth_resend_is_an_attempt_of_its_call(installed: Capture) -> None:
+    # HTTPDigestAuth resends from its response hook, through the adapter: the same call.
+    with _AuthServer() as url:
+        response = requests.get(f"{url}/private", auth=HTTPDigestAuth("user", "pass"), timeout=5)
+    assert response.status_code == 200
+    call = installed.only_call()
+    assert call["status"] == 200
+    assert [a["status"] for a in call["attempts"]] == [401, 200]
+
+
+def test_a_body_sent_from_a_file_counts_its_length(installed: Capture, server: str,
+                                                   tmp_path: Path) -> None:
+    path = tmp_path / "body.bin"
+    path.write_bytes(b"x" * 1000)
+    with path.open("rb") as body:
+        requests.post(f"{server}/echo", data=body, timeout=5)
+    assert installed.only_call()["bytesSent"] == 1000
+
+
+def test_a_chunked_body_has_no_known_size(installed: Capture, server: str) -> None:
+    requests.post(f"{server}/ok", data=iter([b"abc"]), timeout=5)
+    assert installed.only_call()["bytesSent"] is None
+
+
+class _AuthServer:
+    """A loopback server whose every path wants digest auth (401, then 200)."""
+
+    def __enter__(self) -> str:
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                if "Authorization" in self.headers:
+                    self._reply(200, b"secret", ())
+                else:
+                    self._reply(401, b"", (("WWW-Authenticate",
+                                             'Digest realm="r", nonce="n1", qop="auth"'),))
+
+            def _reply(self, status: int, body: bytes,
+                       headers: tuple[tuple[str, str], ...]) -> None:
+                self.send_response(status)
+                for name, value in headers:
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
