@@ -196,9 +196,11 @@ def _after_fork_in_child() -> None:
 
 
 def _targets() -> list[tuple[str, Callable[[Any], None]]]:
-    """Module imported -> patch to apply: the captures, the runtime client, `os._exit`."""
+    """Module imported -> patch to apply: the captures, the runtime client, multiprocessing's
+    preparation of a child, `os._exit`."""
     targets: list[tuple[str, Callable[[Any], None]]] = [
         (invocation.RUNTIME_CLIENT_MODULE, invocation.patch_runtime_client),
+        (invocation.SPAWN_MODULE, invocation.patch_spawn),
         ("os", _patch_os_exit),
     ]
     targets += [(module, _deferred(capture, patch)) for module, capture, patch in CAPTURES]

@@ -21,7 +21,9 @@ A process the function starts during an invocation (``os.fork``, ``multiprocessi
 fork start method, or, with HTTPRECAP_CAPTURE_SUBPROCESSES, a Python subprocess, which finds
 the id in ``REQUEST_ID_VAR``) is a *helper* of that invocation (`adopt`): its calls carry the
 invocation's request id, and it sends no `end` (the runtime's process counts only its own
-calls; the extension takes a helper's calls as they come).
+calls; the extension takes a helper's calls as they come). ``multiprocessing``'s spawn and
+forkserver start methods send each child the request id with their preparation data
+(`patch_spawn`): a forkserver, started once, forks children for later invocations too.
 
 The methods are patched with ``(*args, **kwargs)`` only: their signatures differ across
 awslambdaric versions.
@@ -42,6 +44,9 @@ from httprecap.internal import patching
 RUNTIME_CLIENT_MODULE = "awslambdaric.lambda_runtime_client"
 # The request id a Python subprocess inherits (exported only with HTTPRECAP_CAPTURE_SUBPROCESSES).
 REQUEST_ID_VAR = "_HTTPRECAP_REQUEST_ID"
+# multiprocessing's spawn and forkserver children get it in their preparation data, under:
+SPAWN_MODULE = "multiprocessing.spawn"
+PREPARATION_KEY = "httprecap_request_id"
 # Set for the runtime on Lambda Managed Instances: awslambdaric then forks its workers.
 MAX_CONCURRENCY_VAR = "AWS_LAMBDA_MAX_CONCURRENCY"
 CLIENT_CLASSES = ("LambdaRuntimeClient", "LambdaMultiConcurrentRuntimeClient")
@@ -118,8 +123,11 @@ def adopt(request_id: str | None = None) -> None:
 
 def inherited_request_id(environ: Mapping[str, str]) -> str | None:
     """The request id a parent exported to this (subprocess) interpreter, if any."""
-    request_id = environ.get(REQUEST_ID_VAR)
-    if not request_id:
+    return _valid_request_id(environ.get(REQUEST_ID_VAR))
+
+
+def _valid_request_id(request_id: Any) -> str | None:
+    if not isinstance(request_id, str) or not request_id:
         return None
     try:
         wire.check_request_id(request_id, REQUEST_ID_VAR)
@@ -225,6 +233,38 @@ WRAPPERS = {
     "post_invocation_error": _post_error,
     "post_init_error": _post_init_error,
 }
+
+
+def patch_spawn(module: ModuleType) -> None:
+    """Post-import hook for multiprocessing.spawn: the parent sends the request id with a
+    child's preparation data; a child that captures (a forkserver's, or one spawned with
+    HTTPRECAP_CAPTURE_SUBPROCESSES) takes it up before it runs its target."""
+    patching.wrap(module, "get_preparation_data", _preparing)
+    patching.wrap(module, "prepare", _preparing_child)
+
+
+def _preparing(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+               kwargs: dict[str, Any]) -> Any:
+    data = wrapped(*args, **kwargs)
+    try:
+        if isinstance(data, dict):
+            data[PREPARATION_KEY] = current_request_id()
+    except Exception:
+        pass
+    return data
+
+
+def _preparing_child(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+                     kwargs: dict[str, Any]) -> Any:
+    try:
+        data = args[0] if args else kwargs.get("data")
+        request_id = _valid_request_id(data.get(PREPARATION_KEY)) \
+            if isinstance(data, dict) else None
+        if request_id is not None and state.helper:
+            state.request_id = request_id
+    except Exception:
+        pass
+    return wrapped(*args, **kwargs)
 
 
 def patch_runtime_client(module: ModuleType) -> None:

@@ -1,7 +1,7 @@
 """Calls made by the processes a handler starts belong to its invocation: an os.fork child, a
 multiprocessing.Process, Pool workers (closed, or terminated once their tasks returned) and,
-with HTTPRECAP_CAPTURE_SUBPROCESSES=1, a Python subprocess; through the built layer, with the
-real awslambdaric, over several invocations."""
+with HTTPRECAP_CAPTURE_SUBPROCESSES=1, a forkserver's child and a Python subprocess; through
+the built layer, with the real awslambdaric, over several invocations."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ pytestmark = pytest.mark.e2e
 
 INVOCATIONS = 3
 # Per invocation: where each call comes from, and how many.
-EXPECTED = Counter({"handler": 1, "fork": 1, "process": 1, "pool": 3, "terminate": 2,
-                    "subprocess": 1})
+EXPECTED = Counter({"handler": 1, "fork": 1, "process": 1, "forkserver": 1, "pool": 3,
+                    "terminate": 2, "subprocess": 1})
 
 
 def _origins(recap: dict[str, Any]) -> Counter[tuple[str, str]]:

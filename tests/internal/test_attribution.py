@@ -16,6 +16,7 @@ import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -334,3 +335,23 @@ def test_a_subprocess_given_a_request_id_posts_its_calls_under_it_before_it_exit
         ("req-7", "subprocess")]
     assert [hello.get("helper") for hello in collector.of_kind("hello")] == [True]
     assert collector.of_kind("end") == []
+
+
+def test_multiprocessing_hands_a_spawned_child_its_parents_request_id(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """spawn and forkserver children get the request id with their preparation data (a fork
+    server, started once, forks the children of later invocations too)."""
+    spawn = ModuleType("spawn")
+    prepared: list[dict[str, Any]] = []
+    spawn.get_preparation_data = lambda name: {"name": name}  # type: ignore[attr-defined]
+    spawn.prepare = prepared.append  # type: ignore[attr-defined]
+    invocation.patch_spawn(spawn)
+    monkeypatch.setattr(invocation.state, "request_id", "req-parent")
+    data = spawn.get_preparation_data("child")  # type: ignore[attr-defined]
+    assert data == {"name": "child", invocation.PREPARATION_KEY: "req-parent"}
+    # In the child: a helper process (forked by the fork server) takes it up.
+    monkeypatch.setattr(invocation.state, "request_id", "req-when-the-server-started")
+    monkeypatch.setattr(invocation.state, "helper", True)
+    spawn.prepare(data)  # type: ignore[attr-defined]
+    assert prepared == [data]
+    assert invocation.state.request_id == "req-parent"

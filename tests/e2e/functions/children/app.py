@@ -1,6 +1,7 @@
 """A function whose handler makes calls from the processes it starts: an os.fork child, a
 multiprocessing.Process, a Pool (map, then close and join), a Pool ended with terminate() once
-its tasks returned, and a Python subprocess. Each URL names the invocation (`inv=N`) and the
+its tasks returned, a Process from a forkserver (started by the first invocation, serving the
+later ones) and a Python subprocess. Each URL names the invocation (`inv=N`) and the
 kind of process (`via=...`); the handler itself makes one call too."""
 
 import multiprocessing
@@ -11,6 +12,7 @@ import urllib.request
 
 UPSTREAM = os.environ["UPSTREAM_URL"]
 FORK = multiprocessing.get_context("fork")  # the default on Linux before Python 3.14
+FORKSERVER = multiprocessing.get_context("forkserver")  # the default from Python 3.14
 CHILD_SCRIPT = "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=5).read()"
 
 
@@ -45,9 +47,10 @@ def handler(event, context):
     tag = f"{UPSTREAM}/fast?inv={event['n']}&via="
     _get(tag + "handler")
     _forked(tag + "fork")
-    process = FORK.Process(target=_get, args=(tag + "process",))
-    process.start()
-    process.join()
+    for start, via in ((FORK, "process"), (FORKSERVER, "forkserver")):
+        process = start.Process(target=_get, args=(tag + via,))
+        process.start()
+        process.join()
     _pool([f"{tag}pool&i={i}" for i in range(3)], terminate=False)
     _pool([f"{tag}terminate&i={i}" for i in range(2)], terminate=True)
     subprocess.run([sys.executable, "-c", CHILD_SCRIPT, tag + "subprocess"], check=True,
