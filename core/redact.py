@@ -1,30 +1,52 @@
-"""Redaction: keeps secrets out of call records (runs in the function process and the extension).
+"""Redaction: keeps secrets out of call records and logs (runs in the function process and the
+extension).
 
-Secrets never leave the function process: the internal extension redacts every URL, error
-message, header and body before a record is encoded, and the extension applies the same
-rules again to anything it receives, so an older or misconfigured sender cannot leak.
+Secrets never leave the function process: the sender thread redacts every URL, error message,
+header and body before a record is encoded, and both processes pass every log line that could
+name a setting's value (a sink URL, HTTPRECAP_HTTP_HEADERS) through the same rules.
 
 What is masked (the value becomes ``REDACTED``):
 
 - URL user-info (``https://user:pass@host`` -> ``https://host``) and the URL fragment;
-- values of query parameters, form fields and JSON fields whose *name* looks sensitive
-  (contains signature, credential, token, key, secret, password, session, code, auth ...,
-  is ``sig``/``pwd``/``pass``, or starts with ``X-Amz-``, so presigned S3 URLs are safe),
-  or matches one of the ``HTTPRECAP_REDACT`` regular expressions;
+- values of query parameters and fields whose *name* looks sensitive (contains signature,
+  credential, token, key, secret, passw, pwd, hmac, session, code, auth, cookie, jwt, private
+  or otp, has ``sig``/``pass``/``sas`` as a word (``x-sig``, ``db_pass``, ``dbPass``,
+  ``sig2``), or starts with ``X-Amz-``, so presigned S3 URLs
+  are safe), or matches one of the ``HTTPRECAP_REDACT`` regular expressions;
 - header values for Authorization, Cookie, Set-Cookie, X-Amz-Security-Token, X-Api-Key and
-  every header whose name looks sensitive, even with ``HTTPRECAP_CAPTURE_HEADERS`` on;
-- bodies are cut to ``HTTPRECAP_BODY_MAX_BYTES`` with a truncation marker.
+  every header whose name looks sensitive, even with ``HTTPRECAP_CAPTURE_HEADERS`` on; the
+  other headers' values get the free-text rules below (a ``Location`` with ``?code=...``);
+- in error messages, log lines and captured bodies (``text`` and ``body``), wherever it
+  appears: URLs as above; a sensitive name's value in ``name=value`` (quoted or not),
+  ``Name: value`` (to the end of the line), ``"name": value`` and ``'name': value`` (a JSON or
+  Python object or array value whole, also inside JSON-in-a-string), ``('name', b'value')``;
+  everything after an auth scheme (``Bearer``, ``Basic``, ``Digest``, ``Token``, ``Negotiate``,
+  ``NTLM``, ``AWS4-HMAC-SHA256 Credential=...``) to the end of its quoted string or line;
+  a value printed after ``header value`` (``Invalid header value b'...'``) whatever the header;
+  botocore's ``parameter Name, value: ...`` for a sensitive parameter; the text of XML
+  elements with a sensitive name and of everything inside them (``<Credentials>``,
+  ``<SecretAccessKey>``), XML attributes through ``name="value"``; the value of a
+  multipart/form-data part with a sensitive ``name``;
+- bodies are cut to ``HTTPRECAP_BODY_MAX_BYTES`` with a truncation marker *after* redaction,
+  and a value cut short (a JSON string, object or array, an XML element, a multipart part,
+  a quoted string never closed) is masked to the end, so a cut never uncovers a secret.
+
+Values under names that do not look sensitive are kept, by design: the rules recognise a
+secret by its name or its scheme, never by its shape.
 
 Example::
 
     >>> Redactor().url("https://bob:pw@example.com/a?limit=5&token=abc")
     'https://example.com/a?limit=5&token=REDACTED'
+    >>> Redactor().text("Invalid header value b'Bearer abc\\\\n'")
+    "Invalid header value b'REDACTED'"
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 from urllib.parse import unquote_plus
 
 MASK = "REDACTED"
@@ -32,10 +54,16 @@ TRUNCATED = "…[truncated {} bytes]"
 
 # Substrings that make a field name sensitive, and short names that are sensitive only whole
 # (a substring rule for "sig" would mask "design"; Azure SAS tokens use `sig`).
-SENSITIVE_PARTS = ("signature", "credential", "token", "key", "secret", "passw", "session",
-                   "code", "auth", "cookie", "jwt", "private", "otp")
-SENSITIVE_NAMES = frozenset({"sig", "pwd", "pass", "sas", "hmac"})
+SENSITIVE_PARTS = ("signature", "credential", "token", "key", "secret", "passw", "pwd", "hmac",
+                   "session", "code", "auth", "cookie", "jwt", "private", "otp")
+SENSITIVE_NAMES = frozenset({"sig", "pass", "sas"})
 AWS_SIGNING_PREFIX = "x-amz-"
+
+# Auth schemes whose credentials follow them in a header value (RFC 9110 and common ones).
+AUTH_SCHEMES = ("bearer", "basic", "digest", "token", "negotiate", "ntlm", "hoba", "mutual",
+                "scram-sha-1", "scram-sha-256", "aws4-")
+# Schemes whose credentials are one token; the others' parameters run to the end of the line.
+TOKEN_SCHEMES = frozenset({"bearer", "basic", "token", "negotiate", "ntlm", "aws"})
 
 # Header names that are masked whatever the rules above say.
 ALWAYS_MASKED_HEADERS = frozenset({
@@ -48,14 +76,29 @@ CACHE_SIZE = 1024
 MAX_URL_CHARS = 2048
 # Every string must fit the wire contract's bound (httprecap.wire.MAX_STRING).
 MAX_FIELD_CHARS = 8000
+MAX_TEXT_CHARS = 16000  # free text longer than this is cut first: it bounds the rules' cost
 
-# Compiled on first use by re's cache (on the sender thread), not at import: this module
-# loads at interpreter start.
-_URL_IN_TEXT = r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>()]+"
 _USERINFO_IN_TEXT = r"(://)[^/\s@]*@"
-_PAIR = r"(?P<lead>^|[?&;\s])(?P<name>[^=&;?\s#]{1,200})=(?P<value>[^&;\s#'\")]*)"
-_JSON_FIELD = (r"(?P<lead>\"(?P<name>[^\"\\]{1,200})\"\s*:\s*)"
-               r"(?P<value>\"(?:[^\"\\]|\\.)*(?:\"|$)|[^,}\]\s]+)")
+
+
+# Every free-text rule needs one of these words (lowercased): text without any is kept as it
+# is. Substring searches cost a thirtieth of one case-insensitive alternation.
+_TRIGGERS = (*SENSITIVE_PARTS, *SENSITIVE_NAMES, AWS_SIGNING_PREFIX, *AUTH_SCHEMES, "aws ",
+             "header", "://", "%")
+
+
+class _Patterns:
+    """Compiled on first use (on the sender thread), not at import: this module loads at
+    interpreter start."""
+
+    def __init__(self) -> None:
+        self.url = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>()]+")
+        self.userinfo = re.compile(_USERINFO_IN_TEXT)
+
+
+@lru_cache(maxsize=1)
+def _compiled() -> _Patterns:
+    return _Patterns()
 
 
 class Redactor:
@@ -79,7 +122,7 @@ class Redactor:
 
     def _decide(self, name: str) -> bool:
         lowered = name.lower()
-        if lowered in SENSITIVE_NAMES or lowered.startswith(AWS_SIGNING_PREFIX):
+        if lowered.startswith(AWS_SIGNING_PREFIX) or _has_sensitive_word(name):
             return True
         if any(part in lowered for part in SENSITIVE_PARTS):
             return True
@@ -107,11 +150,26 @@ class Redactor:
         return "&".join(parts)
 
     def text(self, message: str, limit: int = MAX_ERROR_CHARS) -> str:
-        """Free text (an exception message): URLs and key=value pairs inside it redacted."""
-        message = re.sub(_URL_IN_TEXT, lambda m: self.url(m.group(0)), message)
-        message = re.sub(_USERINFO_IN_TEXT, r"\1", message)
-        message = re.sub(_PAIR, self._mask_pair, message)
+        """Free text (an exception message, a log line) with every secret the rules recognise
+        masked, then shortened to `limit`: redaction comes first, so the cut cannot uncover
+        a secret, and a message already cut by its sender is masked to its end."""
+        message = self.free_text(message[:MAX_TEXT_CHARS])
         return message if len(message) <= limit else message[: limit - 1] + "…"
+
+    def free_text(self, text: str) -> str:
+        """`text` with the free-text rules applied (see the module docstring), full length."""
+        if not self.patterns and not _may_hold_secret(text):
+            return text  # the common case: nothing that could name a secret
+        patterns = _compiled()
+        if "://" in text:
+            text = patterns.url.sub(self._mask_url, text)
+            text = patterns.userinfo.sub(r"\1", text)
+        from httprecap import redact_text  # the rules load with the first text that needs them
+
+        return redact_text.mask(text, self.is_sensitive, self._is_sensitive_encoded)
+
+    def _is_sensitive_encoded(self, name: str) -> bool:
+        return self.is_sensitive(unquote_plus(name))
 
     def headers(self, headers: Iterable[tuple[str, str]]) -> dict[str, str]:
         """Header values with the secret ones masked (repeated names joined by ', ')."""
@@ -119,13 +177,13 @@ class Redactor:
         for name, value in headers:
             if len(result) >= 90 and name not in result:
                 break  # the wire contract bounds an object's keys
-            shown = MASK if self.is_secret_header(name) else str(value)[:1024]
+            shown = MASK if self.is_secret_header(name) else self.free_text(str(value)[:1024])
             result[name] = f"{result[name]}, {shown}" if name in result else shown
         return result
 
     def is_secret_header(self, name: str) -> bool:
         lowered = name.lower()
-        if lowered in ALWAYS_MASKED_HEADERS:
+        if lowered in ALWAYS_MASKED_HEADERS or _has_sensitive_word(name):
             return True
         # X-Amz-Date or X-Amz-Content-Sha256 are not secrets: the prefix rule is for queries.
         if any(part in lowered for part in SENSITIVE_PARTS):
@@ -140,23 +198,38 @@ class Redactor:
         limit = min(self.body_max_bytes, MAX_FIELD_CHARS)
         # Redact a window a little larger than the cap, so a secret cut by the cap is still
         # recognised by its field name before the cut.
-        window = raw[: limit + 1024].decode("utf-8", "replace")
-        text = re.sub(_JSON_FIELD, self._mask_json_field, window)
-        text = re.sub(_PAIR, self._mask_pair, text)
+        text = self.free_text(raw[: limit + 1024].decode("utf-8", "replace"))
         if len(raw) <= limit and len(text) <= limit:
             return text
         return text[:limit] + TRUNCATED.format(max(len(raw) - limit, 0))
 
-    def _mask_pair(self, match: re.Match[str]) -> str:
-        name = match.group("name")
-        if not self.is_sensitive(unquote_plus(name)):
-            return match.group(0)
-        return f"{match.group('lead')}{name}={MASK}"
+    def _mask_url(self, match: re.Match[str]) -> str:
+        url = match.group(0)
+        if match.end() == len(match.string):
+            # A URL the text ends in may have been cut inside its user-info, before the `@`
+            # that marks it: `user:secret` is no host and port, so it is masked.
+            scheme, _, authority = url.partition("://")
+            _host, colon, port = authority.partition(":")
+            cut = colon and not port.isdigit() and not any(c in authority for c in "/?#[")
+            if cut:
+                return f"{scheme}://{MASK}"
+        return self.url(url)
 
-    def _mask_json_field(self, match: re.Match[str]) -> str:
-        if not self.is_sensitive(match.group("name")):
-            return match.group(0)
-        return f'{match.group("lead")}"{MASK}"'
+
+def _may_hold_secret(text: str) -> bool:
+    lowered = text.lower()
+    return any(word in lowered for word in _TRIGGERS)
+
+
+def _has_sensitive_word(name: str) -> bool:
+    """Whether a word of `name` (split at punctuation and camelCase) is a short sensitive name
+    or its plural: `sig`, `db_pass`, `dbPass`, `x-sigs`, but not `design` or `passage`."""
+    words = re.split(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Za-z])(?=[0-9])", name)
+    return any(_sensitive_word(word.lower()) for word in words)
+
+
+def _sensitive_word(word: str) -> bool:
+    return word in SENSITIVE_NAMES or (word[-1:] == "s" and word[:-1] in SENSITIVE_NAMES)
 
 
 def _compile(pattern: str) -> re.Pattern[str] | None:

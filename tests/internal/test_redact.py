@@ -1,10 +1,29 @@
-"""Redaction rules (httprecap.redact): secrets never leave the function process."""
+"""Redaction rules (httprecap.redact): secrets never leave the function process, neither in
+the rules alone nor through the capture of each real client and the record encoder."""
 
 from __future__ import annotations
 
-import pytest
+import asyncio
+import http.client
+import json
+import string
+import urllib.request
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
+import httpx
+import pytest
+import requests
+import urllib3
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from httprecap.internal.capture.call import Call
+from httprecap.internal.capture.record import RecordBuilder
 from httprecap.redact import MASK, Redactor
+
+if TYPE_CHECKING:
+    from conftest import Capture
 
 redactor = Redactor()
 
@@ -102,3 +121,101 @@ def test_secret_cut_by_the_cap_is_still_masked() -> None:
     body = b'{"pad": "' + b"x" * 80 + b'", "token": "' + b"s" * 500 + b'"}'
     redacted = Redactor(body_max_bytes=100).body(body)
     assert redacted is not None and "sss" not in redacted
+
+
+# ------------------------------------------------ a token read from a file without strip()
+
+SECRET = "zqSECRETzq1234567890"
+
+
+def _client_calls(server: str) -> dict[str, Callable[[str, str], object]]:
+    """Each client sending one header with a trailing newline: every one refuses it with an
+    exception whose text repeats the header's value."""
+    host = server.split("://", 1)[1]
+
+    def with_http_client(name: str, value: str) -> object:
+        connection = http.client.HTTPConnection(host, timeout=5)
+        try:
+            connection.request("GET", "/ok", headers={name: value})
+            return connection.getresponse().read()
+        finally:
+            connection.close()
+
+    def with_urllib_request(name: str, value: str) -> object:
+        request = urllib.request.Request(f"{server}/ok", headers={name: value})
+        with urllib.request.urlopen(request, timeout=5) as reply:
+            return reply.read()
+
+    def with_httpx_async(name: str, value: str) -> object:
+        async def send() -> object:
+            async with httpx.AsyncClient() as client:
+                return await client.get(f"{server}/ok", headers={name: value})
+        return asyncio.run(send())
+
+    return {
+        "requests": lambda n, v: requests.get(f"{server}/ok", headers={n: v}, timeout=5),
+        "urllib3": lambda n, v: urllib3.PoolManager().request("GET", f"{server}/ok",
+                                                              headers={n: v}),
+        "httpx": lambda n, v: httpx.get(f"{server}/ok", headers={n: v}),
+        "httpx-async": with_httpx_async,
+        "http.client": with_http_client,
+        "urllib.request": with_urllib_request,
+    }
+
+
+@pytest.mark.parametrize("client", ["requests", "urllib3", "httpx", "httpx-async",
+                                    "http.client", "urllib.request"])
+@pytest.mark.parametrize("header", [("Authorization", f"Bearer {SECRET}\n"),
+                                    ("X-Api-Key", f"{SECRET}\n"),
+                                    ("X-Custom", f"Basic {SECRET}\r\n")])
+def test_a_header_value_a_client_refuses_leaves_no_secret_in_the_record(
+        installed: Capture, server: str, client: str, header: tuple[str, str]) -> None:
+    with pytest.raises(Exception) as raised:  # each client raises its own
+        _client_calls(server)[client](*header)
+    assert SECRET in str(raised.value) or client == "requests"  # what the user sees
+    calls = installed.calls()
+    # requests refuses before sending (no call); the others' calls carry the error.
+    assert calls or client == "requests"
+    for call in calls:
+        assert call["error"] is not None
+        assert SECRET not in json.dumps(call)
+
+
+# ------------------------------------------------------------- the record encoder, property
+
+MARKER = "zqLEAK"
+secrets = st.text(string.ascii_letters + string.digits, min_size=12, max_size=20).map(
+    lambda tail: MARKER + tail)
+names = st.sampled_from(["token", "password", "X-Api-Key", "client_secret", "SessionToken",
+                         "db_pass", "Authorization", "sig"])
+
+
+@st.composite
+def calls_with_secrets(draw: st.DrawFn) -> Call:
+    """A finished call with a secret in its URL, error, headers and bodies."""
+    secret, name = draw(secrets), draw(names)
+    call = Call("urllib3")
+    call.method = "POST"
+    call.target = draw(st.sampled_from([
+        f"https://robot:{secret}@api.example.com/v1", f"https://api.example.com/v1?{name}="
+        f"{secret}&page=2", f"https://api.example.com/v1#access_token={secret}"]))
+    call.error = ("ValueError", draw(st.sampled_from([
+        f"Invalid header value b'Bearer {secret}\\n'", f"Illegal header value b'{secret}'",
+        f"{{'{name}': '{secret}'}}", f"{name}={secret}", f"{name}: {secret}"])))
+    call.request_headers = [("Accept", "*/*"), (name, secret)]
+    call.response_headers = [("Set-Cookie", f"sid={secret}"),
+                             ("Location", f"https://app.example.com/cb?code={secret}")]
+    call.request_body = draw(st.sampled_from([
+        json.dumps({"user": "bob", "nested": [{name: secret}]}).encode(),
+        f"<r><{name}>{secret}</{name}></r>".encode(), f"a=1&{name}={secret}"]))
+    call.response_body = json.dumps({"Credentials": {"SecretAccessKey": secret}}).encode()
+    return call
+
+
+@settings(max_examples=200, deadline=None)
+@given(calls_with_secrets())
+def test_an_encoded_call_record_keeps_no_secret(call: Call) -> None:
+    message = RecordBuilder(Redactor()).call_message(call)
+    assert MARKER not in message
+    record = json.loads(message)["call"]
+    assert record["error"]["type"] == "ValueError" and record["requestBody"]
