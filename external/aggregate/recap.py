@@ -29,6 +29,9 @@ __all__ = ["Context", "Outcome", "build_recap", "http_share", "iso_us", "parse_i
 TYPE = "httprecap.recap"
 VERSION = 1
 STATUSES = ("success", "error", "timeout", "failure")
+# Lambda's errorType for a runtime process that died: exited (os._exit, a signal, an OOM kill
+# on older platforms) or was killed for its memory.
+CRASH_ERROR_TYPES = ("Runtime.ExitError", "Runtime.OutOfMemory")
 HINT_NO_WRAPPER = (
     "httprecap's internal extension is not active, so no HTTP calls can be captured: set "
     "AWS_LAMBDA_EXEC_WRAPPER=/opt/httprecap-wrapper in the function's environment."
@@ -77,9 +80,11 @@ def parse_iso_us(text: str) -> int | None:
 
 
 def telemetry_status(record: Mapping[str, Any]) -> str | None:
-    """Map a runtimeDone/report status to a recap status (a runtime exit is a crash)."""
+    """Map a runtimeDone/report status to a recap status: Lambda reports a runtime that
+    exited or ran out of memory as `error` with its errorType; the recap calls a dead
+    runtime a `failure` (docs/RECAP.md), whichever source tells."""
     status = record.get("status")
-    if status == "error" and str(record.get("errorType", "")).startswith("Runtime.ExitError"):
+    if status == "error" and str(record.get("errorType", "")).startswith(CRASH_ERROR_TYPES):
         return "failure"
     return status if status in STATUSES else None
 

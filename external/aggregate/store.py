@@ -57,6 +57,9 @@ if TYPE_CHECKING:
 MAX_OPEN = 64
 REMEMBER_SHIPPED = 512
 IDLE_WAIT = 60.0  # re-check at least this often even when no deadline is known
+# A process gone this close to its invocation's deadline was killed for the timeout (our
+# deadline, from the INVOKE, trails Lambda's by the event's delivery).
+KILLED_AT_DEADLINE_S = 0.1
 
 
 def _wall_us() -> int:
@@ -283,6 +286,8 @@ class Aggregator:
         if inv.handed_over:
             return "handoff", None
         if inv.gone:
+            if inv.deadline_at is not None and now >= inv.deadline_at - KILLED_AT_DEADLINE_S:
+                return "deadline", None  # killed for its timeout, not crashed
             return "processGone", None
         wakes: list[float] = []
         if inv.end is not None and inv.end_at is not None:
