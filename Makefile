@@ -1,5 +1,5 @@
 # The two commands a newcomer needs: `make demo` (the main job) and `make test`.
-.PHONY: setup demo test test-all check layer bench bench-check clean
+.PHONY: setup demo test test-all check layer bench bench-check conformance conformance-ci clean
 
 setup:
 	@bash scripts/setup.sh --system
@@ -16,6 +16,7 @@ test: check
 
 test-all: check
 	.venv/bin/python -m pytest -q
+	.venv/bin/python -m conformance
 
 layer: setup
 	.venv/bin/httprecap layer build
@@ -28,6 +29,15 @@ bench: setup
 # httprecap's overhead passes the generous bounds of bench/targets.py.
 bench-check: setup
 	.venv/bin/python -m bench --quick --check
+
+# The HTTP clients' own test suites with the capture on and off, compared test by test
+# (needs root for a loopback-only network namespace; fetches the suites from PyPI).
+conformance: setup
+	.venv/bin/python -m conformance
+
+# CI's share: the same, with a fixed part of botocore's suite.
+conformance-ci: setup
+	.venv/bin/python -m conformance --ci
 
 clean:
 	rm -rf build dist .venv .pytest_cache .mypy_cache .ruff_cache

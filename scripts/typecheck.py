@@ -1,6 +1,7 @@
 """Runs mypy over the httprecap package as it is installed: a tree of symlinks under
 build/typecheck maps each top-level folder to its subpackage (see setup.PACKAGE_DIRS),
-because mypy names modules by their place on disk."""
+because mypy names modules by their place on disk. The conformance harness (dev tooling, its own
+top-level package) is checked with it."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ def build_tree() -> Path:
 def main() -> int:
     tree = build_tree()
     command = [sys.executable, "-m", "mypy", "--config-file", str(ROOT / "pyproject.toml"),
-               str(tree / "httprecap")]
+               str(tree / "httprecap"), str(ROOT / "conformance")]
     return subprocess.call(command, cwd=tree)
 
 
