@@ -192,6 +192,7 @@ class Sender:
         self.busy = False
         self.stopping = False
         self.held_since: float | None = None  # when finished calls began to wait for a post
+        self.round_done = threading.Event()  # set after each round of posts (`flush` waits)
         self.thread = threading.Thread(target=self._run, name="httprecap-sender", daemon=True)
 
     def start(self) -> None:
@@ -213,7 +214,9 @@ class Sender:
                     or not self.breaker.closed()):
                 return False
             self.buffer.wake()
-            time.sleep(0.002)
+            # A helper child waits here after each call: woken by the round's end, not a poll.
+            self.round_done.wait(0.002)
+            self.round_done.clear()
         return True
 
     def _run(self) -> None:
@@ -232,6 +235,7 @@ class Sender:
             finally:
                 self.busy = False
                 self.cpu_ns += time.thread_time_ns() - self.cpu_mark
+                self.round_done.set()
 
     def _wait(self) -> None:
         buffer = self.buffer
