@@ -39,7 +39,7 @@ LIBRARY = "http.client"
 ATTRIBUTE = "_httprecap_call"
 HOOK = "getresponse"
 ABSOLUTE = ("http://", "https://")
-BODY = "_httprecap_body"  # on a response whose body is followed: its `_Body`
+BODY = "_httprecap_body"  # on a response whose body is followed: (its call, its `_Body`)
 
 
 def _describe(call: calls.Call, connection: Any, args: tuple[Any, ...],
@@ -191,72 +191,57 @@ def follow(call: calls.Call, response: Any) -> None:
         if response.fp is None or response.length == 0:  # no body, or none to wait for
             calls.close(call)
             return
-        body = _Body(call)
-        state = response.__dict__
-        state[BODY] = body
+        body = _Body()
+        response.__dict__[BODY] = call, body
         response.__class__ = _following(type(response))
         reading.close_later(call, body.settle)
     except Exception:
         calls.close(call)
 
 
-class _Body:
-    """What a followed body has come to: the bytes read, the error that broke it."""
+class _Body(reading.Body):
+    """A followed response's body: the bytes read, counted by its read methods."""
 
-    __slots__ = ("call", "counted", "depth", "error", "read_to_end", "short")
+    __slots__ = ("depth",)
 
-    def __init__(self, call: calls.Call) -> None:
-        self.call = call
-        self.counted = 0
+    def __init__(self) -> None:
+        super().__init__()
         self.depth = 0  # a read method calling another (read -> readinto) counts once
-        self.error: tuple[str, str] | None = None
-        self.short = 0  # bytes its head declared that never came
-        self.read_to_end = False
-
-    def settle(self, call: calls.Call) -> None:
-        """Write what the body came to into the call: the bytes read, if it was read to its
-        end or broke; else (closed early, never read) the size its head declared, as every
-        client's unread body keeps."""
-        if self.error is not None:
-            call.error = self.error
-        elif self.short:
-            call.error = ("IncompleteRead",  # as http.client words it when it raises one
-                          f"IncompleteRead({self.counted} bytes read, {self.short} more "
-                          "expected)")
-        if self.read_to_end or self.error is not None:
-            call.bytes_received = self.counted
 
 
-def _ended(response: Any, body: _Body, exc: BaseException | None) -> None:
+def _ended(response: Any, exc: BaseException | None) -> None:
     """`response`'s body was read to its end, broke with `exc`, or was closed: it is no
     longer followed, and its call goes to the sink. Never raises."""
     try:
         response.__class__ = response.__class__._httprecap_followed
-        response.__dict__.pop(BODY, None)
+        call, body = response.__dict__.pop(BODY)
         if exc is not None:
             body.error = calls.describe_error(exc)
             partial = getattr(exc, "partial", None)  # IncompleteRead: what did arrive
             if isinstance(partial, bytes):
-                body.counted += len(partial)
+                body.received += len(partial)
         elif response.fp is None:  # read to its end (http.client let go of the socket)
-            body.read_to_end = True
-            body.short = response.length or 0  # the connection closed before its length
-        reading.body_done(body.call)
+            body.whole = True
+            if response.length:  # the connection closed before the length its head declared
+                body.error = ("IncompleteRead", f"IncompleteRead({body.received} bytes read, "
+                              f"{response.length} more expected)")  # (http.client's words)
+        reading.body_done(call)
     except Exception:
         pass
 
 
 def _read(response: Any, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """Run the response class's read method `name`, counting what it returns."""
-    body = response.__dict__.get(BODY)
+    followed = response.__dict__.get(BODY)
     method = getattr(response.__class__._httprecap_followed, name)
-    if body is None or body.depth:
+    if followed is None or followed[1].depth:
         return method(response, *args, **kwargs)
+    body = followed[1]
     body.depth = 1
     try:
         return _counted(response, body, method(response, *args, **kwargs))
     except BaseException as exc:
-        _ended(response, body, exc)
+        _ended(response, exc)
         raise
     finally:
         body.depth = 0
@@ -264,9 +249,9 @@ def _read(response: Any, name: str, args: tuple[Any, ...], kwargs: dict[str, Any
 
 def _counted(response: Any, body: _Body, result: Any) -> Any:
     try:
-        body.counted += result if isinstance(result, int) else len(result)
+        body.received += result if isinstance(result, int) else len(result)
         if response.fp is None:  # http.client lets go of the socket at the body's end
-            _ended(response, body, None)
+            _ended(response, None)
     except Exception:
         pass
     return result
@@ -282,10 +267,9 @@ def _reader(name: str) -> Callable[..., Any]:
 
 def _close(self: Any) -> None:
     """`close` of a response whose body is followed."""
-    body = self.__dict__.get(BODY)
     followed = self.__class__._httprecap_followed
-    if body is not None:
-        _ended(self, body, None)
+    if BODY in self.__dict__:
+        _ended(self, None)
     followed.close(self)
 
 

@@ -10,10 +10,13 @@ the wire: those runs are the call's attempts, as urllib3's ``_make_request`` run
   for a hop are kept (they are the finer wire view) instead of the hop's own.
 - An async call rides on asynccall's context variable: gathered tasks never see each other's.
 - Streaming: ``send`` returns when the response headers arrive (``stream=True``, and
-  ``Client.stream``), so the record completes then: duration to headers, status, and the size
-  from Content-Length; the body the user reads later is not waited for, and a stream never
-  closed still yields its record. Without ``stream`` httpx reads the body inside ``send``: the
-  duration includes it and the size is the body's. This matches requests' ``stream=True``.
+  ``Client.stream``), so the call's duration ends there; its body, read later, is followed
+  (`_follow`): the call is handed over when the body ends (read to its end, broken, closed)
+  or at the latest when its invocation ends, with the raw bytes that came and, if it broke
+  (``RemoteProtocolError``, a read timeout), that error. Without ``stream`` httpx reads the
+  body inside ``send``: the duration includes it and the size is the body's.
+- A proxy (``proxy=``, or the environment's with ``trust_env``) is a mount of the client:
+  only a client with mounts looks for one, and the one serving the URL is noted beside it.
 
 httpx's own transport speaks through httpcore, not urllib3 or http.client, so nothing below
 ``send`` records a second call. This module is imported only once httpx is (see
@@ -29,10 +32,11 @@ from types import ModuleType
 from typing import Any
 
 from httprecap.internal import patching
-from httprecap.internal.capture import asynccall
+from httprecap.internal.capture import asynccall, reading
 from httprecap.internal.capture import call as calls
 
 LIBRARY = "httpx"
+BODY = "_httprecap_body"  # on a response whose body is followed: (its call, its Body)
 
 
 def _request_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -48,13 +52,117 @@ def _describe(call: calls.Call, client: Any, args: tuple[Any, ...],
     calls.note_request(call, content, request.headers)
     if content is None:  # a streamed upload: only its declared length is known
         call.bytes_sent = calls.header_length(request.headers.get("content-length"))
+    if getattr(client, "_mounts", None):
+        call.proxy = _proxy_of(client, request.url)
+
+
+def _proxy_of(client: Any, url: Any) -> tuple[str, int] | None:
+    """The proxy of the transport mounted for `url`, if it is one (httpcore's)."""
+    pool = getattr(client._transport_for_url(url), "_pool", None)
+    proxy = getattr(pool, "_proxy_url", None)
+    if proxy is None:
+        return None
+    port = proxy.port or (443 if proxy.scheme == b"https" else 80)
+    return proxy.host.decode("ascii"), port
 
 
 def _outcome(call: calls.Call, response: Any) -> None:
     calls.note_response(call, response.status_code, response, "_content")
 
 
-_ASYNC = asynccall.Client(LIBRARY, _describe, _outcome)
+def _follow(call: calls.Call, response: Any) -> Any:
+    """Close `call` with `response`: now if httpx read its body inside `send`, else once the
+    user is done with the body it streams (module docstring). Never raises."""
+    try:
+        if "_content" in response.__dict__:  # read inside `send`
+            calls.close(call, result=response, outcome=_outcome)
+            return response
+        _outcome(call, response)
+        body = reading.Body()
+        response.__dict__[BODY] = call, body
+        response.__class__ = _following(type(response))
+        reading.close_later(call, body.settle)
+    except Exception:
+        calls.close(call)
+    return response
+
+
+def _ended(response: Any, exc: BaseException | None, whole: bool) -> None:
+    """`response`'s body was read to its end, broke with `exc`, or was closed: it is no
+    longer followed, and its call goes to the sink. Never raises."""
+    try:
+        response.__class__ = response.__class__._httprecap_followed
+        call, body = response.__dict__.pop(BODY)
+        body.received = response.num_bytes_downloaded  # raw: before decompression
+        body.whole = whole
+        if exc is not None:
+            body.error = calls.describe_error(exc)
+        reading.body_done(call)
+    except Exception:
+        pass
+
+
+def _iter_raw(self: Any, *args: Any, **kwargs: Any) -> Any:
+    """`iter_raw` of a response whose body is followed (every sync read goes through it)."""
+    try:
+        yield from self.__class__._httprecap_followed.iter_raw(self, *args, **kwargs)
+    except GeneratorExit:  # the user stopped reading: not a failure of the body
+        raise
+    except BaseException as exc:
+        if BODY in self.__dict__:
+            _ended(self, exc, False)
+        raise
+    if BODY in self.__dict__:
+        _ended(self, None, True)
+
+
+async def _aiter_raw(self: Any, *args: Any, **kwargs: Any) -> Any:
+    """`aiter_raw` of a response whose body is followed (every async read goes through it)."""
+    try:
+        async for chunk in self.__class__._httprecap_followed.aiter_raw(self, *args, **kwargs):
+            yield chunk
+    except GeneratorExit:
+        raise
+    except BaseException as exc:
+        if BODY in self.__dict__:
+            _ended(self, exc, False)
+        raise
+    if BODY in self.__dict__:
+        _ended(self, None, True)
+
+
+def _close(self: Any) -> None:
+    followed = self.__class__._httprecap_followed
+    if BODY in self.__dict__:
+        _ended(self, None, False)
+    followed.close(self)
+
+
+async def _aclose(self: Any) -> None:
+    followed = self.__class__._httprecap_followed
+    if BODY in self.__dict__:
+        _ended(self, None, False)
+    await followed.aclose(self)
+
+
+_classes: dict[type, type] = {}
+
+
+def _following(cls: type) -> type:
+    """`cls` whose raw reads and close end the body's following: set on the one response
+    whose body is followed, so no other response pays for it, and no hook in its __dict__
+    holds it in a cycle. Named as `cls` is (its repr is unchanged); one base only, or the
+    object's layout would differ (a managed __dict__)."""
+    following = _classes.get(cls)
+    if following is None:
+        following = _classes[cls] = type(cls.__name__, (cls,), {
+            "__slots__": (), "__module__": cls.__module__, "__qualname__": cls.__qualname__,
+            "_httprecap_followed": cls, "iter_raw": _iter_raw, "aiter_raw": _aiter_raw,
+            "close": _close, "aclose": _aclose})
+    return following
+
+
+_ASYNC = asynccall.Client(LIBRARY, _describe, _outcome, follow=_follow)
 
 
 def _send(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
@@ -62,7 +170,12 @@ def _send(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
     call = calls.open_call(LIBRARY, _describe, instance, args, kwargs)
     if call is None:
         return wrapped(*args, **kwargs)
-    return calls.run(call, wrapped, args, kwargs, _outcome)
+    try:
+        # Passed on, never bound here: a kept traceback through this frame would keep it.
+        return _follow(call, wrapped(*args, **kwargs))
+    except BaseException as exc:
+        calls.close(call, exc=exc)
+        raise
 
 
 def _send_async(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
@@ -87,11 +200,12 @@ class _Hop:
         # (turning an httpx URL into text costs microseconds).
         self.target = call.target if not self.listed else _url_text(args, kwargs)
 
-    def answered(self, response: Any) -> None:
+    def answered(self, response: Any) -> Any:
         try:
             self._list(response.status_code, None)
         except Exception:
             pass
+        return response
 
     def failed(self, exc: BaseException) -> None:
         try:
@@ -123,12 +237,10 @@ def _send_single_request(wrapped: Callable[..., Any], instance: Any, args: tuple
         return wrapped(*args, **kwargs)
     hop = _Hop(call, args, kwargs)
     try:
-        response = wrapped(*args, **kwargs)
+        return hop.answered(wrapped(*args, **kwargs))  # (passed on, never bound here)
     except BaseException as exc:
         hop.failed(exc)
         raise
-    hop.answered(response)
-    return response
 
 
 def _send_single_request_async(wrapped: Callable[..., Any], instance: Any,
@@ -144,12 +256,10 @@ async def _timed_hop(call: calls.Call, wrapped: Callable[..., Any], args: tuple[
                      kwargs: dict[str, Any]) -> Any:
     hop = _Hop(call, args, kwargs)
     try:
-        response = await wrapped(*args, **kwargs)
+        return hop.answered(await wrapped(*args, **kwargs))  # (passed on, never bound here)
     except BaseException as exc:
         hop.failed(exc)
         raise
-    hop.answered(response)
-    return response
 
 
 def patch(module: ModuleType) -> None:

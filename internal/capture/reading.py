@@ -26,6 +26,27 @@ Settle = Callable[[calls.Call], None]
 _reading: dict[calls.Call, Settle] = {}
 
 
+class Body:
+    """What a followed body came to, as its client module saw it; written into the call when
+    it settles (inside `body_done`, so only the one who hands the call over writes it)."""
+
+    __slots__ = ("error", "received", "whole")
+
+    def __init__(self) -> None:
+        self.error: tuple[str, str] | None = None
+        self.received = 0
+        self.whole = False  # read to its end
+
+    def settle(self, call: calls.Call) -> None:
+        """The bytes that came, if the body was read to its end or broke; else (closed early,
+        never read) the call keeps the size its head declared, as every client's unread body
+        does."""
+        if self.error is not None:
+            call.error = self.error
+        if self.whole or self.error is not None:
+            call.bytes_received = self.received
+
+
 def close_later(call: calls.Call, settle: Settle) -> None:
     """Finish `call` at its response's head, but hand it over only once its body is done
     (`body_done`) or its invocation ends (`hand_over_all`); never raises."""

@@ -7,6 +7,7 @@ import http.client
 import ssl
 import urllib.error
 import urllib.request
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -170,7 +171,7 @@ def test_streamed_body_duration_ends_at_the_head(installed: Capture,
     reply.close()
     call = installed.only_call()
     assert call["durationMs"] < PAUSE_S * 1000 and call["error"] is None
-    assert call["bytesReceived"] == SENT
+    assert call["bytesReceived"] == DECLARED  # closed before its end: the size declared
 
 
 def test_body_read_line_by_line_counts_every_byte(installed: Capture, server: str) -> None:
@@ -247,3 +248,31 @@ def test_tls_through_a_proxy_tunnel_names_its_target(installed: Capture,
 def test_direct_call_has_no_proxy(installed: Capture, server: str) -> None:
     urllib.request.urlopen(f"{server}/ok", timeout=5).read()
     assert "proxy" not in installed.only_call()
+
+
+class _KeepsAnError(http.client.HTTPConnection):
+    """A connection whose getresponse raises and keeps an exception on its way (as libraries
+    keep the error of an attempt they retried): its traceback keeps the callers' frames."""
+
+    kept: list[BaseException] = []
+
+    def getresponse(self) -> http.client.HTTPResponse:
+        try:
+            raise OSError("kept")
+        except OSError as exc:
+            _KeepsAnError.kept.append(exc)
+        return super().getresponse()
+
+
+def test_a_kept_traceback_does_not_keep_the_response(installed: Capture, server: str) -> None:
+    port = int(server.rsplit(":", 1)[1])
+    connection = _KeepsAnError("127.0.0.1", port, timeout=5)
+    connection.request("GET", "/ok")
+    reply = connection.getresponse()
+    assert reply.read() == b"hello world"
+    connection.close()  # (which lets go of its response)
+    alive = weakref.ref(reply)
+    del reply
+    assert alive() is None  # at once, not at the cyclic collector's next run
+    _KeepsAnError.kept.clear()
+    assert installed.only_call()["status"] == 200

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 import urllib3
+from truncating_server import DECLARED, PAUSE_S, SENT, TruncatingServer
+from wire_support import WireProxy
 
 from httprecap import wire
 from httprecap.internal import invocation
@@ -51,6 +53,12 @@ def trickle() -> Iterator[str]:
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.shutdown()
     httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def truncating() -> Iterator[TruncatingServer]:
+    with TruncatingServer() as server:
+        yield server
 
 
 @pytest.fixture
@@ -148,13 +156,68 @@ def test_auth_rounds_are_attempts(installed: Capture, server: str) -> None:
     assert call["status"] == 204
 
 
-def test_streamed_response_completes_when_headers_arrive(installed: Capture,
-                                                         trickle: str) -> None:
+def test_streamed_response_duration_ends_at_the_head(installed: Capture, trickle: str) -> None:
     with httpx.Client(timeout=5) as client, client.stream("GET", f"{trickle}/") as response:
-        call = installed.only_call()  # handed over while the body is still on its way
+        assert installed.calls() == []  # its body might yet break
         assert response.read() == b"hello world"
-    assert call["status"] == 200 and call["bytesReceived"] == 11
+    call = installed.only_call()
+    assert (call["status"], call["bytesReceived"], call["error"]) == (200, 11, None)
     assert call["durationMs"] < TRICKLE_S * 1000
+
+
+def test_streamed_body_broken_midway_is_the_call_s_error(
+        installed: Capture, truncating: TruncatingServer) -> None:
+    with httpx.Client(timeout=5) as client, \
+            client.stream("GET", f"{truncating.url}/close") as response, \
+            pytest.raises(httpx.RemoteProtocolError):
+        for _ in response.iter_bytes():
+            pass
+    call = installed.only_call()
+    assert (call["status"], call["bytesReceived"]) == (200, SENT)
+    assert call["error"]["type"] == "RemoteProtocolError"
+    assert f"received {SENT} bytes, expected {DECLARED}" in call["error"]["message"]
+
+
+def test_async_streamed_body_broken_midway_is_the_call_s_error(
+        installed: Capture, truncating: TruncatingServer) -> None:
+    async def stream() -> None:
+        async with httpx.AsyncClient(timeout=5) as client, \
+                client.stream("GET", f"{truncating.url}/slow") as response:
+            async for _ in response.aiter_bytes():
+                pass
+
+    with pytest.raises(httpx.RemoteProtocolError):
+        asyncio.run(stream())
+    call = installed.only_call()
+    assert (call["status"], call["bytesReceived"]) == (200, SENT)
+    assert call["error"]["type"] == "RemoteProtocolError"
+    assert call["durationMs"] < PAUSE_S * 1000
+
+
+def test_stream_left_open_is_handed_over_before_its_invocation_s_end(
+        installed: Capture, trickle: str, invocations: None) -> None:
+    client = httpx.Client(timeout=5)
+    response = client.send(client.build_request("GET", f"{trickle}/"), stream=True)
+    assert installed.calls() == []
+    invocation.end("success")
+    installed.collector.wait_for(lambda: bool(installed.collector.of_kind("end")))
+    kinds = [m["k"] for m in installed.collector.messages]
+    assert kinds.index("call") < kinds.index("end")
+    assert installed.only_call()["bytesReceived"] == 11  # declared: not read
+    response.close()
+    client.close()
+
+
+def test_proxy_is_noted_beside_the_target(installed: Capture, server: str) -> None:
+    with WireProxy() as proxy:
+        address = f"127.0.0.1:{proxy.port}"
+        assert httpx.get(f"{server}/ok?via=proxy", proxy=f"http://user:s3cr3t@{address}",
+                         timeout=5).status_code == 200
+        seen = [exchange.target for exchange in proxy.log.all()]
+    assert seen == [f"{server}/ok?via=proxy"]
+    (call,) = [c for c in installed.calls() if c["library"] == "httpx"]
+    assert (call["url"], call["proxy"]) == (f"{server}/ok?via=proxy", address)
+    assert "s3cr3t" not in str(installed.collector.batches)
 
 
 def test_unstreamed_response_includes_the_body(installed: Capture, trickle: str) -> None:
