@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import boto3
+import botocore.session
 import pytest
 from botocore.config import Config
+from botocore.credentials import (
+    AssumeRoleCredentialFetcher,
+    Credentials,
+    DeferredRefreshableCredentials,
+)
+from moto import mock_aws
 from moto.server import ThreadedMotoServer
 
 if TYPE_CHECKING:
@@ -75,3 +83,44 @@ def test_call_that_never_reached_the_wire_is_not_recorded(installed: Capture,
     with pytest.raises(ParamValidationError):
         _s3(moto_endpoint).get_object(Bucket="bucket-one")  # Key missing: fails before sending
     assert installed.calls() == []
+
+
+def _assuming_role(endpoint: str) -> Any:
+    """A boto3 session whose credentials come from STS AssumeRole on first use."""
+    def sts(service: str, **kwargs: Any) -> Any:
+        return boto3.client(service, region_name="eu-west-1", endpoint_url=endpoint, **kwargs)
+
+    fetcher = AssumeRoleCredentialFetcher(
+        client_creator=sts, source_credentials=Credentials("testing", "testing"),
+        role_arn="arn:aws:iam::123456789012:role/reader")
+    session = botocore.session.Session()
+    session._credentials = DeferredRefreshableCredentials(  # what a role_arn profile gives
+        refresh_using=fetcher.fetch_credentials, method="assume-role")
+    return boto3.Session(botocore_session=session, region_name="eu-west-1")
+
+
+def test_credentials_fetched_inside_a_call_are_a_call_of_their_own(installed: Capture,
+                                                                    moto_endpoint: str) -> None:
+    s3 = _assuming_role(moto_endpoint).client("s3", endpoint_url=moto_endpoint)
+    s3.list_buckets()  # botocore assumes the role while it signs the request
+    sts, s3_call = installed.calls()
+    assert (sts["aws"]["service"], sts["aws"]["operation"]) == ("sts", "AssumeRole")
+    assert (sts["method"], sts["path"], sts["status"]) == ("POST", "/", 200)
+    assert sts["bytesSent"] > 0 and sts["bytesReceived"] > 0
+    assert (s3_call["aws"]["service"], s3_call["aws"]["operation"]) == ("s3", "ListBuckets")
+    assert (s3_call["method"], s3_call["path"], s3_call["status"]) == ("GET", "/", 200)
+    assert s3_call["bytesSent"] == 0 and s3_call["bytesReceived"] > 0
+    assert sts["attempts"] == [] and s3_call["attempts"] == []
+    assert s3_call["startedAtUs"] <= sts["startedAtUs"]
+
+
+def test_a_call_answered_by_moto_in_process_leaves_no_trace(
+        installed: Capture, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="eu-west-1")
+        # Slower than the sender's notice threshold: not even a `start` notice goes out.
+        s3.meta.events.register("before-call", lambda **kwargs: time.sleep(0.15))
+        assert s3.list_buckets()["Buckets"] == []
+    assert installed.calls() == [] and installed.collector.of_kind("start") == []

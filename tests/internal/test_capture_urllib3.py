@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import gc
+import socket
+import threading
+import weakref
+from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 import urllib3
+from urllib3.connection import HTTPConnection
 
 if TYPE_CHECKING:
     from conftest import Capture
@@ -77,3 +84,73 @@ def test_a_single_request_lists_no_attempts(installed: Capture, server: str) -> 
         pool.request("GET", "/ok")
     urllib3.PoolManager().request("GET", f"{server}/ok")
     assert [c["attempts"] for c in installed.calls()] == [[], []]
+
+
+def test_body_given_after_a_positional_redirect(installed: Capture, server: str) -> None:
+    # PoolManager.urlopen(method, url, redirect=True, **kw): the third argument is no body.
+    urllib3.PoolManager().urlopen("POST", f"{server}/echo", True, body=b"hello")
+    assert installed.only_call()["bytesSent"] == 5
+
+
+def test_a_body_from_a_file_counts_its_declared_length(installed: Capture, server: str,
+                                                         tmp_path: Path) -> None:
+    path = tmp_path / "body.bin"
+    path.write_bytes(b"x" * 300)
+    port = int(server.rsplit(":", 1)[1])
+    with urllib3.HTTPConnectionPool("127.0.0.1", port) as pool, path.open("rb") as body:
+        pool.urlopen("POST", "/echo", body, {"Content-Length": "300"})
+    assert installed.only_call()["bytesSent"] == 300
+
+
+class _Connection(HTTPConnection):
+    """Remembers its sockets (weakly) for the test to check they were closed."""
+
+    sockets: list[weakref.ref[socket.socket]] = []
+
+    def connect(self) -> None:
+        super().connect()
+        _Connection.sockets.append(weakref.ref(self.sock))
+
+
+class _Pool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _Connection
+
+
+@pytest.fixture
+def hangs_up_once() -> Iterator[int]:
+    """Port of a loopback server that closes its first connection unanswered, then answers."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        for number in range(2):
+            connection, _ = listener.accept()
+            connection.recv(65536)
+            if number:
+                connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
+                connection.recv(1)  # until the client closes
+            connection.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1]
+    listener.close()
+    thread.join(5)
+
+
+def test_a_released_response_closes_its_socket_after_a_retry(installed: Capture,
+                                                              hangs_up_once: int) -> None:
+    # urllib3 keeps the first attempt's exception in the Retry it passes on; its traceback
+    # keeps the frames that called urlopen: the capture's must not hold the response.
+    _Connection.sockets.clear()
+    gc.disable()
+    try:
+        response = _Pool("127.0.0.1", hangs_up_once, maxsize=1).urlopen(
+            "GET", "/", retries=urllib3.Retry(1, backoff_factor=0), preload_content=False)
+        assert response.status == 200 and len(_Connection.sockets) == 2
+        del response  # as without the capture: its socket closes now, not at the next GC
+        answered = _Connection.sockets[1]()
+        assert answered is None or answered.fileno() == -1
+    finally:
+        gc.enable()
+        gc.collect()
+    assert [a["error"] is not None for a in installed.only_call()["attempts"]] == [True, False]
