@@ -323,13 +323,19 @@ def sort_batch(batch: Any) -> Sorted:
     batch as a whole is unreadable). An `end` with some bad optional fields is kept without
     them, and counted."""
     result = Sorted()
+    kept = result.messages
     for message in _messages(batch):
         try:
+            # This runs for every call the extension receives: a call is checked directly.
+            if type(message) is dict and message.get("k") == "call":
+                validate_call(message.get("call"))
+                kept.append(message)
+                continue
             ignored = _check_message(message)
         except WireError as exc:
             _sort_out(message, str(exc), result)
             continue
-        result.messages.append(message)
+        kept.append(message)
         if ignored:
             result.drops.append((message["requestId"], INVALID_END,
                                  f"end: ignored {', '.join(ignored)}"))
