@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import sys
-from collections.abc import Iterator
+import types
+import weakref
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +14,7 @@ import pytest
 import requests
 
 from httprecap.internal import bootstrap, hooks
+from httprecap.internal.capture import botocore as capture_botocore
 from httprecap.internal.capture import call as calls
 from httprecap.internal.capture import urllib3 as capture_urllib3
 from httprecap.internal.transport.buffer import Buffer
@@ -137,6 +141,76 @@ def test_a_botocore_call_is_located_from_its_first_run_when_it_closes(buffer: Bu
                                                        "/bucket/key")
     assert (call.bytes_sent, call.status, call.bytes_received) == (3, 200, 5)
     assert call.first is None and call.first_end is None and call.settle is None
+
+
+class _Answer:
+    """A response that can be watched for being freed."""
+
+    status = 200
+    _body = b""
+    length_remaining = 0
+
+
+class _Kept:
+    """A stand-in for a library call whose frame outlives it (urllib3 keeps the exception of
+    an attempt it retries, and its traceback the frames that called it): keeps its caller's."""
+
+    def __init__(self) -> None:
+        self.caller: types.FrameType | None = None
+        self.answer: weakref.ref[_Answer] | None = None
+
+    def __call__(self, *args: Any, **kwargs: Any) -> _Answer:
+        self.caller = sys._getframe(1)
+        answer = _Answer()
+        self.answer = weakref.ref(answer)
+        return answer
+
+
+class _Client:
+    class meta:
+        region_name = "eu-west-1"
+
+        class service_model:
+            service_name = "s3"
+
+
+# Each drops the response at once, as a user would: the helpers' own frames, kept too (they
+# are the wrappers' callers), must not hold it either.
+def _run(kept: _Kept) -> None:
+    call = calls.open_call("requests", _describe, None, (), {})
+    assert call is not None
+    calls.run(call, kept, (), {}, lambda call, response: None)
+
+
+def _run_first(kept: _Kept) -> None:
+    call = calls.open_call("requests", _describe, None, (), {})
+    assert call is not None
+    capture_urllib3._run_first(call, kept, _Pool(), ("GET", "/"), {})
+    calls.close(call)
+
+
+def _run_attempt(kept: _Kept) -> None:
+    call = calls.open_call("requests", _describe, None, (), {})
+    assert call is not None
+    capture_urllib3._run_attempt(call, kept, _Pool(), ("GET", "/"), {})
+    calls.close(call)
+
+
+def _make_api_call(kept: _Kept) -> None:
+    capture_botocore._make_api_call(kept, _Client(), ("ListBuckets", {}), {})
+
+
+@pytest.mark.parametrize("wrapper", [_run, _run_first, _run_attempt, _make_api_call])
+def test_a_wrapper_frame_that_outlives_its_call_holds_no_response(
+        buffer: Buffer, wrapper: Callable[[_Kept], None]) -> None:
+    kept = _Kept()
+    gc.disable()
+    try:
+        wrapper(kept)
+        assert kept.caller is not None and kept.answer is not None
+        assert kept.answer() is None, f"held by {kept.caller.f_code.co_name}"
+    finally:
+        gc.enable()
 
 
 def test_bookkeeping_failure_means_no_record_not_a_failed_call(buffer: Buffer) -> None:
