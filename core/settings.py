@@ -65,10 +65,12 @@ def _csv(raw: str) -> tuple[str, ...]:
 def _headers(raw: str) -> tuple[tuple[str, str], ...]:
     """`Name=value,Other=value` (the OTEL_EXPORTER_OTLP_HEADERS convention)."""
     pairs = []
-    for part in _csv(raw):
+    for number, part in enumerate(_csv(raw), 1):
         name, sep, value = part.partition("=")
         if not sep or not name.strip():
-            raise ValueError(f"expected Name=value pairs separated by commas, got {part!r}")
+            # The part is not shown: it may be a credential without its name.
+            raise ValueError(f"expected Name=value pairs separated by commas; part {number} "
+                             "is not one")
         pairs.append((name.strip(), value.strip()))
     return tuple(pairs)
 
@@ -131,6 +133,18 @@ SETTINGS: tuple[Setting, ...] = (
 _BY_NAME = {setting.name: setting for setting in SETTINGS}
 
 
+def _ignored(setting: Setting, raw: str, error: ValueError) -> str:
+    """The warning for a malformed value, redacted as records are (the value, which the
+    parser's error may repeat, can hold a key); HTTPRECAP_HTTP_HEADERS's values, credentials
+    even without a sensitive name, are never shown."""
+    shown = "<not shown>" if setting.name == "HTTP_HEADERS" else repr(raw)
+    warning = (f"{PREFIX}{setting.name}={shown} ignored ({error}); "
+               f"using the default {setting.default!r}")
+    from httprecap.redact import Redactor  # loaded only when a value is malformed
+
+    return Redactor().text(warning, limit=1000)
+
+
 class Settings:
     """Parsed configuration. Attribute names are the variable names without the prefix, lowered."""
 
@@ -159,10 +173,7 @@ class Settings:
             try:
                 values[setting.name] = setting.parse(raw)
             except ValueError as exc:
-                warnings.append(
-                    f"{PREFIX}{setting.name}={raw!r} ignored ({exc}); "
-                    f"using the default {setting.default!r}"
-                )
+                warnings.append(_ignored(setting, raw, exc))
         for key in env:
             if key.startswith(PREFIX) and key[len(PREFIX):] not in _BY_NAME:
                 warnings.append(f"{key} is not an httprecap setting; ignored")

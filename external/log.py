@@ -1,7 +1,8 @@
 """Diagnostics: the extension's own one-line messages on stderr (extension process).
 
 Lambda turns the extension's stderr into log lines next to the function's, so every line is
-prefixed `[httprecap]` and kept to one line. `HTTPRECAP_LOG_LEVEL` sets the threshold.
+prefixed `[httprecap]`, kept to one line and redacted (httprecap.redact). `HTTPRECAP_LOG_LEVEL`
+sets the threshold.
 """
 
 from __future__ import annotations
@@ -24,12 +25,23 @@ def enabled(level: str) -> bool:
 def _emit(level: str, message: str) -> None:
     if not enabled(level):
         return
-    line = " ".join(message.split())  # one event per line in CloudWatch
+    line = _redacted(" ".join(message.split()))  # one event per line in CloudWatch
     try:
         sys.stderr.write(f"[httprecap] {level}: {line}\n")
         sys.stderr.flush()
     except (OSError, ValueError):
         pass  # a closed stderr must not take the extension down
+
+
+def _redacted(line: str) -> str:
+    """The line as records are redacted: a sink's URL, a malformed setting or an exception's
+    text may hold a secret."""
+    try:
+        from httprecap.redact import Redactor  # loaded with the first line written
+
+        return Redactor().text(line, limit=4000)
+    except Exception:
+        return "(a line that could not be redacted was dropped)"
 
 
 def debug(message: str) -> None:

@@ -163,11 +163,12 @@ def _excluded(port: int, environ: Mapping[str, str]) -> frozenset[tuple[str, int
 
 def _warn(settings: Settings) -> None:
     messages = [f"httprecap: {warning}" for warning in settings.warnings]
-    invalid = Redactor(settings.redact).invalid_patterns
+    redactor = Redactor(settings.redact)
     messages += [f"httprecap: HTTPRECAP_REDACT pattern {p!r} is not a valid regular "
-                 "expression; ignored" for p in invalid]
+                 "expression; ignored" for p in redactor.invalid_patterns]
     for message in messages:
-        print(message, file=sys.stderr)
+        # A warning that names a setting's value shows it redacted, as records are.
+        print(redactor.text(message, limit=1000), file=sys.stderr)
 
 
 def _register_process_hooks() -> None:

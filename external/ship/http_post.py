@@ -28,7 +28,8 @@ class HttpSink(Sink):
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("expected http(s)://host[:port]/path")
-        self.name = url
+        # Logs name the sink by its URL without user-info or query: either may hold a key.
+        self.name = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
         self._https = parts.scheme == "https"
         self._host = parts.hostname
         self._port = parts.port or (443 if self._https else 80)

@@ -145,7 +145,8 @@ class OtlpSink(Sink):
         parts = urlsplit(spec.replace("otlp+http://", "http://", 1))
         if not parts.hostname or not parts.port:
             raise ValueError("expected otlp+http://HOST:PORT")
-        self.name = spec
+        # Logs name the sink by its URL without user-info or query: either may hold a key.
+        self.name = f"otlp+http://{parts.netloc.rpartition('@')[2]}{parts.path}"
         self._path = parts.path if parts.path not in ("", "/") else "/v1/traces"
         self._region = region
         self._timeout = timeout

@@ -5,6 +5,8 @@ httprecap.redact. Every secret starts with MARKER, so a leak is a plain substrin
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import string
 from typing import Any
@@ -13,7 +15,11 @@ from urllib.parse import quote, urlencode
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from httprecap.external import log
+from httprecap.external.ship.sinks import build_sinks
+from httprecap.internal import bootstrap
 from httprecap.redact import ALWAYS_MASKED_HEADERS, SENSITIVE_NAMES, SENSITIVE_PARTS, Redactor
+from httprecap.settings import Settings
 
 MARKER = "zqLEAK"
 PROPERTY = settings(max_examples=300, deadline=None,
@@ -234,3 +240,37 @@ def test_a_body_cut_by_the_size_cap_keeps_no_secret(body: str, cap: int) -> None
     capped = Redactor(body_max_bytes=cap)
     for window in (len(body), cap + 8, cap):
         assert not _leaks(capped.body(body.encode()[: min(window, cap + 1024)]))
+
+
+# --------------------------------------------------------------- httprecap's own settings
+
+
+@st.composite
+def settings_with_secrets(draw: st.DrawFn) -> tuple[dict[str, str], str]:
+    """HTTPRECAP_SINKS and HTTPRECAP_HTTP_HEADERS holding a secret, well formed or not."""
+    secret, name = draw(secrets), draw(sensitive_names)
+    sink = draw(st.sampled_from([
+        f"http://robot:{secret}@127.0.0.1:9/recaps", f"https://127.0.0.1:9/r?{name}={secret}",
+        f"otlp+http://robot:{secret}@127.0.0.1:4318", f"bogus://robot:{secret}@example.com",
+        f"http://robot:{secret}@", f"https://127.0.0.1:9/r?a=1&{name}={secret}#x"]))
+    headers = draw(st.sampled_from([
+        f"Authorization: Bearer {secret}", f"X-Team=core,{secret}", f"{secret}",
+        f"Authorization=Bearer {secret}", f"X-Api-Key {secret}"]))
+    return {"HTTPRECAP_SINKS": f"stdout,{sink}", "HTTPRECAP_HTTP_HEADERS": headers,
+            "HTTPRECAP_PORT": draw(st.sampled_from(["9399", f"{name}={secret}"]))}, secret
+
+
+@PROPERTY
+@given(settings_with_secrets())
+def test_what_either_process_logs_about_its_settings_keeps_no_secret(
+        case: tuple[dict[str, str], str]) -> None:
+    environ, _ = case
+    settings = Settings.from_environ(environ)
+    sinks, warnings = build_sinks(settings.sinks, settings.http_headers, {})
+    said = io.StringIO()
+    with contextlib.redirect_stderr(said):
+        for line in [*settings.warnings, *warnings, *(f"sink {s.name} failed" for s in sinks)]:
+            log.warning(line)  # the extension's log
+        bootstrap._warn(settings)  # the function process's warnings
+    assert not _leaks(said.getvalue())
+    assert not any(_leaks(sink.name) for sink in sinks)  # also threads' names
