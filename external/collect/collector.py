@@ -33,8 +33,11 @@ if TYPE_CHECKING:
     from httprecap.external.http11 import Peer, Request
 
 LOOPBACK = "127.0.0.1"  # never 0.0.0.0: only the function process, on this host, may post
+# A sender's kept-alive connection is held as long as Lambda's longest function timeout: its
+# closing is how a dying process is noticed (see `Collector.closed`), and one closed while idle
+# is reopened only at the process's next post.
 LIMITS = ServerLimits(max_body=wire.MAX_BODY_BYTES, max_connections=32, read_timeout=2.0,
-                      idle_timeout=120.0)
+                      idle_timeout=900.0)
 # How long a closed connection's process may take to show as exited before it counts as alive
 # (the kernel closes a dying process's files before it becomes a zombie).
 GONE_PATIENCE_S = 0.25
