@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 
 _CALL_OPTIONAL = ("proxy", "requestHeaders", "responseHeaders", "requestBody", "responseBody")
 _OFFSET_KEY = ',"offsetMs":'
+# No call lasts longer than this (a day; Lambda's longest timeout is 15 minutes): sums of
+# durations stay finite, and so does the recap's JSON.
+MAX_DURATION_MS = 86_400_000.0
 
 
 def iso_us(epoch_us: int) -> str:
@@ -84,7 +87,10 @@ def _attempt(attempt: Mapping[str, Any]) -> dict[str, Any]:
 
 def _duration_ms(call: Mapping[str, Any], begin_us: int, in_flight_until_us: int | None) -> float:
     if in_flight_until_us is None:
-        return ms(float(call.get("durationMs") or 0.0))
+        duration = float(call.get("durationMs") or 0.0)
+        if not -MAX_DURATION_MS <= duration <= MAX_DURATION_MS:  # (NaN fails too)
+            raise ValueError("durationMs out of range")  # the call is counted, not listed
+        return ms(duration)
     return ms(max(in_flight_until_us - begin_us, 0) / 1000)
 
 

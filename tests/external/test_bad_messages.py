@@ -115,10 +115,13 @@ def test_a_not_a_number_is_null_and_fails_only_its_own_message() -> None:
     json.loads(recap.line(), parse_constant=pytest.fail)
 
 
-def test_a_call_with_a_clock_beyond_any_calendar_is_counted_not_fatal() -> None:
+@pytest.mark.parametrize("fields", [{"startedAtUs": 10**30}, {"durationMs": 1e308},
+                                    {"durationMs": 10**400}])
+def test_a_call_with_a_clock_beyond_any_calendar_is_counted_not_fatal(
+        fields: dict[str, Any]) -> None:
     agg, _ = _aggregator()
     _invoke(agg, "r1")
-    _post(agg, call_msg("r1", "a", startedAtUs=10**30), call_msg("r1", "b"), end_msg("r1", 2))
+    _post(agg, call_msg("r1", "a", **fields), call_msg("r1", "b"), end_msg("r1", 2))
     (recap,) = agg.take("r1")
     assert [c["id"] for c in recap["calls"]] == ["b"]
     assert recap["dropped"]["reasons"] == {"invalidCall": 1}
