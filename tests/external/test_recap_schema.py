@@ -71,8 +71,10 @@ def test_call_fields_and_optional_ones() -> None:
     assert list(plain) == ["id", "method", "url", "scheme", "host", "port", "path", "status",
                            "startedAt", "offsetMs", "durationMs", "error", "bytesSent",
                            "bytesReceived", "library", "thread", "attempts"]
-    rich = render_call(call("r1", "b", aws=aws, requestHeaders={"a": "b"}), T0)
+    rich = render_call(call("r1", "b", aws=aws, requestHeaders={"a": "b"},
+                            proxy="proxy.internal:3128"), T0)
     assert rich["aws"] == aws and rich["requestHeaders"] == {"a": "b"}
+    assert rich["proxy"] == "proxy.internal:3128"
 
 
 def test_attempts_get_iso_start_times() -> None:
@@ -213,6 +215,7 @@ def test_calls_and_summary_follow_their_definitions() -> None:
     {"attempts": [{"startedAtUs": T0 + 5, "durationMs": 1.0, "status": 503, "error": None,
                    "url": "u"}]},
     {"requestHeaders": {"accept": "*/*"}, "responseBody": "x"},
+    {"proxy": "proxy.internal:3128"},
     {"scheme": None, "port": None, "library": "urllib3", "durationMs": 0.001},
 ])
 def test_an_encoded_call_is_the_recap_call_encoded_whole(extra: dict[str, Any]) -> None:
