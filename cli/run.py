@@ -54,6 +54,10 @@ def add_function_options(parser: argparse.ArgumentParser) -> None:
                         "point into the sandbox's /opt; repeatable")
     parser.add_argument("--no-freeze", dest="freeze", action="store_false",
                         help="do not SIGSTOP the processes between invocations")
+    parser.add_argument("--no-telemetry", dest="telemetry", action="store_false",
+                        help="answer Telemetry API subscriptions with 202 "
+                        "Telemetry.NotSupported, as AWS SAM local and the runtime interface "
+                        "emulator do")
     parser.add_argument("--max-concurrency", type=int, default=None, metavar="N",
                         help="Lambda Managed Instances mode: N invocations at once in one "
                         "environment (awslambdaric forks N workers; extensions get SHUTDOWN "
@@ -66,7 +70,8 @@ def config_from_args(args: argparse.Namespace) -> Any:
     return FunctionConfig(code_dir=args.code, handler=args.handler, layers=list(args.layer),
                           env=parse_env(args.env), timeout_s=args.timeout,
                           memory_mb=args.memory, freeze=args.freeze,
-                          max_concurrency=args.max_concurrency)
+                          max_concurrency=args.max_concurrency,
+                          telemetry_supported=args.telemetry)
 
 
 def parse_env(pairs: list[str]) -> dict[str, str]:
