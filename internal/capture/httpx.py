@@ -57,13 +57,17 @@ def _describe(call: calls.Call, client: Any, args: tuple[Any, ...],
 
 
 def _proxy_of(client: Any, url: Any) -> tuple[str, int] | None:
-    """The proxy of the transport mounted for `url`, if it is one (httpcore's)."""
-    pool = getattr(client._transport_for_url(url), "_pool", None)
-    proxy = getattr(pool, "_proxy_url", None)
-    if proxy is None:
+    """The proxy of the transport mounted for `url`, if it is one (httpcore's); None when
+    that cannot be told (a transport of the user's)."""
+    try:
+        pool = getattr(client._transport_for_url(url), "_pool", None)
+        proxy = getattr(pool, "_proxy_url", None)
+        if proxy is None:
+            return None
+        port = proxy.port or (443 if proxy.scheme == b"https" else 80)
+        return proxy.host.decode("ascii"), int(port)
+    except Exception:
         return None
-    port = proxy.port or (443 if proxy.scheme == b"https" else 80)
-    return proxy.host.decode("ascii"), port
 
 
 def _outcome(call: calls.Call, response: Any) -> None:

@@ -203,13 +203,17 @@ def _quote(value: str) -> str:
 
 
 def _proxy(proxy: tuple[str, int] | str) -> str:
-    """The `proxy` member: the forward proxy's host and port, never its user-info."""
-    if isinstance(proxy, str):
-        _, host, port, _ = split_url(proxy if "://" in proxy else f"http://{proxy}")
-    else:
-        host, port = proxy
-    shown = f"[{host}]" if ":" in host else host
-    return f',"proxy":{_text(f"{shown}:{int(port)}")}'
+    """The `proxy` member: the forward proxy's host and port, never its user-info (none when
+    they cannot be told: the call goes out without it)."""
+    try:
+        if isinstance(proxy, str):
+            _, host, port, _ = split_url(proxy if "://" in proxy else f"http://{proxy}")
+        else:
+            host, port = proxy
+        shown = f"[{host}]" if ":" in host else host
+        return f',"proxy":{_text(f"{shown}:{int(port)}")}'
+    except Exception:
+        return ""
 
 
 def _text(value: str) -> str:
