@@ -138,7 +138,8 @@ class Aggregator:
         request_id = message["call"]["requestId"] if kind in ("start", "call") else \
             message["requestId"]
         if kind == "end" and pid is not None:
-            self._runtime_pids[pid] = request_id == wire.INIT_REQUEST_ID
+            classic = request_id == wire.INIT_REQUEST_ID or self._runtime_pids.get(pid, False)
+            self._runtime_pids[pid] = classic
         if request_id in self._shipped_set:
             if kind == "call":
                 self._carried["lateArrival"] += 1

@@ -49,6 +49,17 @@ def test_the_classic_runtimes_death_fails_the_invocation_it_was_running() -> Non
     assert (init["status"], recap["status"]) == ("success", "failure")
 
 
+def test_the_classic_runtime_is_known_as_such_after_later_invocations() -> None:
+    agg, _ = _aggregator()
+    agg.apply([end_msg("init", 0)], pid=7)
+    _invoke(agg, "r1")
+    agg.apply([call_msg("r1", "a"), end_msg("r1", 1)], pid=7)
+    agg.take("r1")
+    _invoke(agg, "r2")  # dies before posting anything for it
+    agg.process_gone(7)
+    assert agg.completion("r2", HANDOFF)[0] == "processGone"
+
+
 def test_a_dead_worker_fails_only_the_invocations_it_posted_for() -> None:
     agg, _ = _aggregator()
     agg.apply([end_msg("init:7", 0)], pid=7)

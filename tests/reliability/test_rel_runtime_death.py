@@ -35,8 +35,11 @@ def run(layer_zip: Path, upstream: UpstreamServer,
         died = sandbox.invoke({"calls": 2, "mode": "exit", "tag": "dying"})
         answered_s = time.monotonic() - started
         after = sandbox.invoke({"calls": 1, "tag": "after"})
-    return {"died": died, "answered_s": answered_s, "after": after,
-            "recaps": invoke_recaps(recaps_in(sink))}
+        started = time.monotonic()
+        silent = sandbox.invoke({"mode": "exit"})  # dies before posting anything
+        silent_s = time.monotonic() - started
+    return {"died": died, "answered_s": answered_s, "after": after, "silent": silent,
+            "silent_s": silent_s, "recaps": invoke_recaps(recaps_in(sink))}
 
 
 def test_the_callers_error_comes_back_promptly(run: dict[str, Any], figures: Figures) -> None:
@@ -61,3 +64,9 @@ def test_the_next_invocation_is_served_and_recapped(run: dict[str, Any]) -> None
     assert after.ok
     recap = run["recaps"][after.request_id]
     assert recap["status"] == "success" and recap["summary"]["count"] == 1
+
+
+def test_a_runtime_that_dies_before_posting_anything_is_noticed_too(run: dict[str, Any]) -> None:
+    recap = run["recaps"][run["silent"].request_id]
+    assert recap["status"] == "failure" and recap["calls"] == []
+    assert run["silent_s"] < PROMPT_S
