@@ -167,7 +167,7 @@ def _start(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
            kwargs: dict[str, Any]) -> Any:
     # aiohttp awaits this coroutine at once, in the task that opened the call.
     call = asynccall.current()
-    if call is None:
+    if call is None or instance.method == "CONNECT":  # (a proxy's tunnel: not a hop)
         return wrapped(*args, **kwargs)
     return _timed_start(call, wrapped, instance, args, kwargs)
 
