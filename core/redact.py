@@ -15,7 +15,8 @@ What is masked (the value becomes ``REDACTED``):
   are safe), or matches one of the ``HTTPRECAP_REDACT`` regular expressions;
 - header values for Authorization, Cookie, Set-Cookie, X-Amz-Security-Token, X-Api-Key and
   every header whose name looks sensitive, even with ``HTTPRECAP_CAPTURE_HEADERS`` on; the
-  other headers' values get the free-text rules below (a ``Location`` with ``?code=...``);
+  other headers' values get the free-text rules below (a ``Location`` with ``?code=...``),
+  and ``Host`` loses any user-info;
 - in error messages, log lines and captured bodies (``text`` and ``body``), wherever it
   appears: URLs as above; a sensitive name's value in ``name=value`` (quoted or not),
   ``Name: value`` (to the end of the line), ``"name": value`` and ``'name': value`` (a JSON or
@@ -177,9 +178,18 @@ class Redactor:
         for name, value in headers:
             if len(result) >= 90 and name not in result:
                 break  # the wire contract bounds an object's keys
-            shown = MASK if self.is_secret_header(name) else self.free_text(str(value)[:1024])
+            shown = self._header(name, value)
             result[name] = f"{result[name]}, {shown}" if name in result else shown
         return result
+
+    def _header(self, name: str, value: str) -> str:
+        if self.is_secret_header(name):
+            return MASK
+        value = str(value)[:1024]
+        if name.lower() == "host":
+            # http.client sends what it was given: urllib.request passes on a URL's user-info.
+            return value.rpartition("@")[2]
+        return self.free_text(value)
 
     def is_secret_header(self, name: str) -> bool:
         lowered = name.lower()
