@@ -22,7 +22,7 @@ from httprecap.redact import ALWAYS_MASKED_HEADERS, SENSITIVE_NAMES, SENSITIVE_P
 from httprecap.settings import Settings
 
 MARKER = "zqLEAK"
-PROPERTY = settings(max_examples=300, deadline=None,
+PROPERTY = settings(max_examples=200, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
 secrets = st.text(string.ascii_letters + string.digits, min_size=12, max_size=24).map(
