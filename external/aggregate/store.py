@@ -108,8 +108,7 @@ class Aggregator:
 
     def apply_batch(self, batch: wire.Sorted, pid: int | None = None) -> None:
         """A batch as `wire.sort_batch` sorted it: its valid messages, and the messages that
-        broke the contract, each counted against the invocation it names (or, naming none,
-        against the next recap that ships)."""
+        broke the contract, each counted against the invocation it names (`_count_drop`)."""
         # Encoding the calls is the costly part: do it before taking the lock, so the run
         # loop and the telemetry listener never wait for it.
         encoded = [(message, _encoded(message)) for message in batch.messages]
@@ -159,9 +158,12 @@ class Aggregator:
                 self._init_failed = True
 
     def _count_drop(self, request_id: str | None, reason: str, now: float) -> None:
-        """A message that broke the contract: counted against its invocation if it names one
-        still open, else against the next recap that ships."""
-        if request_id is None or request_id in self._shipped_set:
+        """A message that broke the contract: counted against the invocation it names, or the
+        next recap that ships if that one has shipped. One that names none is not ours to
+        count (the collector logs it): the function process always names its invocation."""
+        if request_id is None:
+            return
+        if request_id in self._shipped_set:
             self._carried[reason] += 1
             return
         inv = self._get(request_id, now)

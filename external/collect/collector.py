@@ -5,7 +5,8 @@ buffered (Content-Length against wire.MAX_BODY_BYTES, read deadlines against slo
 a fixed number of connections). A batch that cannot be read as a whole (not JSON, another
 version, too large) is refused with a 4xx and a one-line reason; within a readable batch a
 message that breaks the contract costs only itself: it is counted in the `dropped` of the
-invocation it names (`wire.sort_batch`), and the first of each kind is logged.
+invocation it names (`wire.sort_batch`), or, naming none (the function process always names
+one), with the refused batches; the first of each kind is logged.
 
 The connection is kept alive: the sender reuses one. When it closes and the process that
 posted on it is gone, that process died (`os._exit`, a signal, memory exhaustion): the
@@ -66,9 +67,8 @@ class Collector:
             sorted_batch = wire.sort_batch(batch)
         except wire.WireError as exc:
             return self._refuse(400, "invalid", str(exc))
-        for _, reason, why in sorted_batch.drops:
-            log.warning_once(f"collect:{reason}", f"dropped a message from the function "
-                             f"process ({why}); counted in the recap under {reason}")
+        if sorted_batch.drops:
+            self._dropped(sorted_batch.drops)
         pid = batch.get("pid")
         pid = pid if type(pid) is int and pid > 0 else None
         request.connection.tag = pid or request.connection.tag
@@ -76,6 +76,17 @@ class Collector:
         with self._lock:
             self.accepted += 1
         return Reply.text(202, "accepted")
+
+    def _dropped(self, drops: list[tuple[str | None, str, str]]) -> None:
+        """Log the first message dropped for each reason; count those that name no invocation
+        here (the recaps count the others)."""
+        for request_id, reason, why in drops:
+            where = "in its recap" if request_id is not None else "in no recap"
+            log.warning_once(f"collect:{reason}", f"dropped a message posted to the "
+                             f"collector ({why}); counted {where} under {reason}")
+            if request_id is None:
+                with self._lock:
+                    self._rejected[reason] += 1
 
     def closed(self, connection: Peer) -> None:
         """A sender's connection closed: if its process is gone, its open invocations end."""
@@ -92,7 +103,8 @@ class Collector:
 
     @property
     def rejected(self) -> Counter[str]:
-        """Refused requests by reason, including those the listener refused before parsing."""
+        """Refused requests by reason, including those the listener refused before parsing,
+        and messages dropped from accepted batches that named no invocation."""
         with self._lock:
             counts = Counter(self._rejected)
         if self._server is not None:

@@ -117,13 +117,14 @@ def test_a_bad_message_costs_only_itself_counted_against_its_invocation(
     {"k": "hello"},
     ["not", "an", "object"],
 ])
-def test_a_message_naming_no_invocation_is_counted_in_the_next_recap(
+def test_a_message_naming_no_invocation_is_counted_by_the_collector_not_a_recap(
         collector: tuple[Collector, Aggregator, Server], message: Any) -> None:
-    _, aggregator, server = collector
+    instance, aggregator, server = collector
     assert _post(server, batch(message, call_msg("r1", "a"), end_msg("r1", 1))) == 202
     (recap,) = aggregator.take("r1")
     assert [c["id"] for c in recap["calls"]] == ["a"]
-    assert recap["dropped"]["count"] == 1
+    assert recap["dropped"]["count"] == 0
+    assert sum(instance.rejected.values()) == 1
 
 
 def test_the_reason_is_one_line(collector: tuple[Collector, Aggregator, Server]) -> None:
