@@ -107,8 +107,7 @@ def reset(now_us: int | None = None, *, worker: bool = False) -> None:
     state.init_open = True
     state.helper = False
     state.may_fork_workers = not worker
-    if worker:
-        _export(state.request_id)
+    _export(state.request_id)  # a subprocess started during the init works for the init
 
 
 def adopt(request_id: str | None = None) -> None:

@@ -95,6 +95,8 @@ import os
 
 import requests
 
+EXPORTED_AT_INIT = os.environ.get("_HTTPRECAP_REQUEST_ID")
+
 
 def handler(event, context):
     pid = os.fork()
@@ -106,7 +108,7 @@ def handler(event, context):
             os._exit(0)
     os.waitpid(pid, 0)
     return {"pid": os.getpid(), "child": pid,
-            "exported": os.environ.get("_HTTPRECAP_REQUEST_ID")}
+            "exported": [EXPORTED_AT_INIT, os.environ.get("_HTTPRECAP_REQUEST_ID")]}
 '''
 
 # A module that makes two calls and fails its init.
@@ -264,10 +266,11 @@ def test_a_child_forked_during_an_invocation_posts_its_calls_under_its_request_i
         ("init", 0), ("req-1", 0), ("req-2", 0)]
 
 
-@pytest.mark.parametrize(("capture", "exported"), [("0", None), ("1", "req-1")])
+@pytest.mark.parametrize(("capture", "exported"), [("0", [None, None]),
+                                                    ("1", ["init", "req-1"])])
 def test_the_request_id_is_exported_only_when_subprocesses_are_captured(
         tmp_path: Path, runtime_api: RuntimeApi, collector: Collector, server: str,
-        *, capture: str, exported: str | None) -> None:
+        *, capture: str, exported: list[str | None]) -> None:
     runtime_api.invoke("req-1", {})
     process = _start_function(tmp_path, runtime_api, collector, server, FORK_IN_HANDLER,
                               HTTPRECAP_CAPTURE_SUBPROCESSES=capture)
