@@ -11,7 +11,9 @@
    applies its usual PYTHONPATH-dependent path rules (the layer paths ``/opt/python`` and
    ``/opt/python/lib/python3.X/site-packages`` come back, the function's code first) and
    Python subprocesses do not load us. With ``HTTPRECAP_CAPTURE_SUBPROCESSES=1`` children
-   keep our directories, and the layer paths the runtime then skips are added here;
+   keep our directories (and load this file too: install() finds the request id the parent
+   exported, so their calls join the invocation that started them), and the layer paths the
+   runtime then skips are added here;
 3. calls ``httprecap.internal.bootstrap.install()``;
 4. runs the ``sitecustomize`` that would have run without us (the user's, on their
    PYTHONPATH, or the distribution's), as module ``sitecustomize``.
