@@ -10,27 +10,29 @@ What is masked (the value becomes ``REDACTED``):
 - URL user-info (``https://user:pass@host`` -> ``https://host``) and the URL fragment;
 - values of query parameters and fields whose *name* looks sensitive (contains signature,
   credential, token, key, secret, passw, pwd, hmac, session, code, auth, cookie, jwt, private
-  or otp, has ``sig``/``pass``/``sas`` as a word (``x-sig``, ``db_pass``, ``dbPass``,
-  ``sig2``), or starts with ``X-Amz-``, so presigned S3 URLs
-  are safe), or matches one of the ``HTTPRECAP_REDACT`` regular expressions;
+  or otp; has ``sig``, ``pass`` or ``sas`` as a word: ``x-sig``, ``db_pass``, ``dbPass``,
+  ``sig2``; or starts with ``X-Amz-``, so presigned S3 URLs are safe), or matches one of the
+  ``HTTPRECAP_REDACT`` regular expressions;
 - header values for Authorization, Cookie, Set-Cookie, X-Amz-Security-Token, X-Api-Key and
   every header whose name looks sensitive, even with ``HTTPRECAP_CAPTURE_HEADERS`` on; the
   other headers' values get the free-text rules below (a ``Location`` with ``?code=...``),
   and ``Host`` loses any user-info;
 - in error messages, log lines and captured bodies (``text`` and ``body``), wherever it
   appears: URLs as above; a sensitive name's value in ``name=value`` (quoted or not),
-  ``Name: value`` (to the end of the line), ``"name": value`` and ``'name': value`` (a JSON or
-  Python object or array value whole, also inside JSON-in-a-string), ``('name', b'value')``;
-  everything after an auth scheme (``Bearer``, ``Basic``, ``Digest``, ``Token``, ``Negotiate``,
-  ``NTLM``, ``AWS4-HMAC-SHA256 Credential=...``) to the end of its quoted string or line;
-  a value printed after ``header value`` (``Invalid header value b'...'``) whatever the header;
-  botocore's ``parameter Name, value: ...`` for a sensitive parameter; the text of XML
-  elements with a sensitive name and of everything inside them (``<Credentials>``,
-  ``<SecretAccessKey>``), XML attributes through ``name="value"``; the value of a
-  multipart/form-data part with a sensitive ``name``;
-- bodies are cut to ``HTTPRECAP_BODY_MAX_BYTES`` with a truncation marker *after* redaction,
-  and a value cut short (a JSON string, object or array, an XML element, a multipart part,
-  a quoted string never closed) is masked to the end, so a cut never uncovers a secret.
+  ``Name: value`` (quoted, or up to a comma, a quote or the end of the line),
+  ``"name": value`` and ``'name': value`` (an object or array value whole, also in JSON inside
+  a JSON string), ``('name', b'value')``; the credentials after an auth scheme (one token
+  after ``Bearer``, ``Basic``, ``Token``, ``Negotiate``, ``NTLM``; the rest of the line after
+  ``Digest``, ``AWS4-HMAC-SHA256 Credential=...`` and other schemes with parameters; the rest
+  of the quoted string when the scheme opens one); a value printed after ``header value``
+  (``Invalid header value b'...'``) whatever the header; botocore's ``parameter Name,
+  value: ...`` for a sensitive parameter; the text of XML elements with a sensitive name and
+  of everything inside them (``<Credentials>``, ``<SecretAccessKey>``), XML attributes
+  through ``name="value"``; the value of a multipart/form-data part with a sensitive ``name``;
+- error messages are shortened to 300 characters and bodies cut to
+  ``HTTPRECAP_BODY_MAX_BYTES`` (with a truncation marker) *after* redaction, and a value cut
+  short before it (a JSON string, object or array, an XML element, a multipart part, a quoted
+  string never closed) is masked to the end, so a cut never uncovers a secret.
 
 Values under names that do not look sensitive are kept, by design: the rules recognise a
 secret by its name or its scheme, never by its shape.
