@@ -69,10 +69,7 @@ class Collector:
             return self._refuse(400, "invalid", str(exc))
         if sorted_batch.drops:
             self._dropped(sorted_batch.drops)
-        pid = batch.get("pid")
-        pid = pid if type(pid) is int and pid > 0 else None
-        request.connection.tag = pid or request.connection.tag
-        self._aggregator.apply_batch(sorted_batch, pid)
+        self._aggregator.apply_batch(sorted_batch, _posting_pid(batch, request))
         with self._lock:
             self.accepted += 1
         return Reply.text(202, "accepted")
@@ -118,6 +115,15 @@ class Collector:
         return self._server.start()
 
 
+def _posting_pid(batch: dict[str, Any], request: Request) -> int | None:
+    """The posting process's pid, kept with its connection (see `Collector.closed`)."""
+    pid = batch.get("pid")
+    if type(pid) is not int or pid <= 0:
+        return None
+    request.connection.tag = pid
+    return pid
+
+
 def _decode(body: bytes) -> Any:
     """The batch as JSON values, every string valid Unicode.
 
@@ -156,17 +162,23 @@ def process_gone(pid: int, patience_s: float = GONE_PATIENCE_S) -> bool:
 
 
 def _alive(pid: int) -> bool:
+    """Whether `pid` runs, as /proc tells (a zombie has exited), else as the kernel does."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as stat:
             state = stat.read().rpartition(b")")[2].split()[:1]
     except FileNotFoundError:
         return False
-    except OSError:  # no /proc: ask the kernel (a zombie counts as alive there)
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except OSError:
-            return True
-        return True
+    except OSError:
+        return _signalable(pid)
     return state not in ([b"Z"], [b"X"], [b"x"])
+
+
+def _signalable(pid: int) -> bool:
+    """Without /proc: whether `pid` exists (a zombie does, until it is reaped)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process: it exists
+        return True
+    return True

@@ -82,3 +82,36 @@ def test_a_string_past_the_bound_is_refused_and_named() -> None:
     call = {**_call("r-1"), "error": {"type": "E", "message": "x" * (wire.MAX_STRING + 1)}}
     with pytest.raises(wire.WireError, match=r"call\.error\.message: string longer"):
         wire.validate_call(call)
+
+
+def test_sorting_keeps_the_valid_messages_and_names_each_bad_ones_invocation() -> None:
+    batch = {"v": wire.VERSION, "messages": [
+        {"k": "call", "call": _call("r-1")}, {"k": "call", "call": {**_call("r-1"), "port": "x"}},
+        {"k": "start", "call": {**_call("r-2"), "port": "x"}}, {**_end("r-1"), "status": 1},
+        {"k": "hello"}, "not an object"]}
+    result = wire.sort_batch(batch)
+    assert result.messages == [batch["messages"][0]]
+    assert [(rid, reason) for rid, reason, _ in result.drops] == [
+        ("r-1", wire.INVALID_CALL), ("r-1", wire.INVALID_END), (None, wire.INVALID_MESSAGE),
+        (None, wire.INVALID_MESSAGE)]
+    assert result.unusable_starts == [("r-2", "1")]
+
+
+def test_an_end_keeps_its_required_fields_and_loses_only_the_bad_others() -> None:
+    end = {**_end("r-1"), "durationMs": "5", "dropped": {"bufferFull": 2}, "overheadUs": True}
+    assert wire.check_end(end) == ["durationMs", "overheadUs"]
+    assert end == {**_end("r-1"), "dropped": {"bufferFull": 2}}
+
+
+@given(text=st.text())
+def test_valid_text_is_the_identity_on_valid_unicode(text: str) -> None:
+    assert wire.valid_text(text) is text
+
+
+@given(text=st.text(alphabet=st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF)
+                    | st.characters(max_codepoint=0x10FFFF)))
+def test_valid_text_always_encodes_and_keeps_every_other_character(text: str) -> None:
+    valid = wire.valid_text(text)
+    valid.encode("utf-8")
+    assert len(valid) == len(text)
+    assert all(new in (old, "\ufffd") for new, old in zip(valid, text, strict=True))
