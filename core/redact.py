@@ -29,6 +29,8 @@ What is masked (the value becomes ``REDACTED``):
   value: ...`` for a sensitive parameter; the text of XML elements with a sensitive name and
   of everything inside them (``<Credentials>``, ``<SecretAccessKey>``), XML attributes
   through ``name="value"``; the value of a multipart/form-data part with a sensitive ``name``;
+  and all of these in URL-encoded text too (``payload=%7B%22token%22...``), which is then
+  kept decoded;
 - error messages are shortened to 300 characters and bodies cut to
   ``HTTPRECAP_BODY_MAX_BYTES`` (with a truncation marker) *after* redaction, and a value cut
   short before it (a JSON string, object or array, an XML element, a multipart part, a quoted
@@ -163,6 +165,18 @@ class Redactor:
         """`text` with the free-text rules applied (see the module docstring), full length."""
         if not self.patterns and not _may_hold_secret(text):
             return text  # the common case: nothing that could name a secret
+        masked = self._masked(text)
+        if "%" in text:
+            # URL-encoded text (a form field holding JSON, a query in a message) may hide a
+            # name that only its decoded form shows: then the decoded form is kept, masked.
+            decoded = unquote_plus(text)
+            if decoded != text:
+                masked_decoded = self._masked(decoded)
+                if masked_decoded.count(MASK) > masked.count(MASK):
+                    return masked_decoded
+        return masked
+
+    def _masked(self, text: str) -> str:
         patterns = _compiled()
         if "://" in text:
             text = patterns.url.sub(self._mask_url, text)

@@ -17,9 +17,12 @@ from functools import lru_cache
 
 from httprecap.redact import AUTH_SCHEMES, MASK, TOKEN_SCHEMES
 
-# A quoted string as Python or JSON prints it (`'x'`, `b"x"`), possibly cut before its end.
-_QUOTED = r"b?'(?:[^'\\]|\\.)*'?|b?\"(?:[^\"\\]|\\.)*\"?"
+# A quoted string as Python or JSON prints it (`'x'`, `b"x"`, `\"x\"` inside a JSON string),
+# possibly cut before its end.
+_QUOTED = (r"b?'(?:[^'\\]|\\.)*'?|b?\"(?:[^\"\\]|\\.)*\"?"
+           r"|\\\"(?:[^\\]|\\[^\"])*(?:\\\")?")
 
+_QUOTES = ("b'", 'b"', "'", '"', '\\"')  # the openings of _QUOTED's strings
 Span = tuple[int, int, str]  # start, end, what replaces text[start:end]
 IsSensitive = Callable[[str], bool]
 
@@ -42,8 +45,8 @@ class _Rules:
         schemes = "|".join(re.escape(s) + ("[a-z0-9-]*" if s.endswith("-") else r"\b")
                            for s in AUTH_SCHEMES)
         self.scheme = re.compile(
-            rf"(?<![\w-])(?P<scheme>(?:{schemes})|AWS(?= [A-Z0-9]{{12,128}}:))[ \t]+(?=[^\s=:])",
-            re.I)
+            rf"(?<![\w-])(?P<scheme>(?:{schemes})|AWS(?= [A-Z0-9]{{12,128}}:))"
+            r"[ \t]+(?=[^\s=:{}()\[\]<>,;])", re.I)
         self.header_value = re.compile(
             r"\bheader (?:value|part)\b[\s:=(]*(?P<value>" + _QUOTED + r"|[^\r\n]*)", re.I)
         # A named value: the head that names it, and the value after it.
@@ -203,14 +206,14 @@ def _named(text: str, head: re.Pattern[str], value: re.Pattern[str],
 
 
 def _add_inner(start: int, value: str, spans: list[Span]) -> None:
-    """`value` at `start` without the quotes it was written in (`b'...'`, `"..."`)."""
+    """`value` at `start` without the quotes it was written in (`b'...'`, `"..."`, `\"...\"`)."""
     end = start + len(value)
-    prefix = 2 if value[:2] in ("b'", 'b"') else 1 if value[:1] in ("'", '"') else 0
-    if prefix:
-        quote = value[prefix - 1]
-        closed = len(value) > prefix and value.endswith(quote)
-        start, end = start + prefix, end - 1 if closed else end
-    if value[prefix:].strip() and end > start:
+    quote = next((q for q in _QUOTES if value.startswith(q)), "")
+    if quote:
+        closing = quote.lstrip("b")
+        closed = len(value) >= len(quote) + len(closing) and value.endswith(closing)
+        start, end = start + len(quote), end - len(closing) if closed else end
+    if value[len(quote):].strip() and end > start:
         spans.append((start, end, MASK))
 
 

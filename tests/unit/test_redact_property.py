@@ -223,8 +223,22 @@ def plain_bodies(draw: st.DrawFn) -> str:
     return "\n".join([draw(filler_text), line, draw(filler_text)])
 
 
+@st.composite
+def embedded_bodies(draw: st.DrawFn) -> str:
+    """A secret inside another format: JSON or a GraphQL query in a JSON string, JSON in a
+    form field (URL-encoded), a query string in a JSON string."""
+    document = draw(_json_with_secret(draw(secrets)))
+    name, secret = draw(sensitive_names), draw(secrets)
+    return draw(st.sampled_from([
+        json.dumps({"body": json.dumps(document)}),
+        json.dumps({"query": f'mutation {{ login(user: "bob", {name}: "{secret}") {{ id }} }}'}),
+        urlencode({"payload": json.dumps(document), "note": "50% off"}),
+        json.dumps({"next": f"/items?page=2&{name}={secret}"}),
+    ]))
+
+
 bodies = st.one_of(json_bodies(), xml_bodies(), form_bodies(), multipart_bodies(),
-                   plain_bodies())
+                   plain_bodies(), embedded_bodies())
 
 
 @PROPERTY
