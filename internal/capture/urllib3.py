@@ -47,10 +47,11 @@ def _argument(args: tuple[Any, ...], kwargs: dict[str, Any], index: int, name: s
 def _describe_pool(call: calls.Call, pool: Any, args: tuple[Any, ...],
                    kwargs: dict[str, Any]) -> None:
     # HTTPConnectionPool.urlopen(method, url, body=None, headers=None, retries=None, ...)
-    _describe_target(call, args, kwargs)
     if len(args) == 2:  # how urllib3's own `request` calls it: (method, url, **options)
+        call.method, call.target = args[0] or "", args[1] or ""
         calls.note_request(call, kwargs.get("body"), kwargs.get("headers"))
     else:
+        _describe_target(call, args, kwargs)
         calls.note_request(call, _argument(args, kwargs, 2, "body"),
                            _argument(args, kwargs, 3, "headers"))
     if not call.target.startswith(ABSOLUTE):
