@@ -115,6 +115,7 @@ class Redactor:
         self.invalid_patterns = tuple(pattern for pattern, regex in compiled if regex is None)
         self.body_max_bytes = body_max_bytes
         self._verdicts: dict[str, bool] = {}  # field names repeat: decide each once
+        self._headers_shown: dict[tuple[str, str], str] = {}  # and most headers, whole
 
     def is_sensitive(self, name: str) -> bool:
         """Whether a query/form/JSON field called `name` holds a secret."""
@@ -199,9 +200,17 @@ class Redactor:
         return result
 
     def _header(self, name: str, value: str) -> str:
+        key = (name, value)
+        shown = self._headers_shown.get(key)
+        if shown is None:
+            if len(self._headers_shown) >= CACHE_SIZE:
+                self._headers_shown.clear()
+            shown = self._headers_shown[key] = self._show_header(name, str(value)[:1024])
+        return shown
+
+    def _show_header(self, name: str, value: str) -> str:
         if self.is_secret_header(name):
             return MASK
-        value = str(value)[:1024]
         if name.lower() == "host":
             # http.client sends what it was given: urllib.request passes on a URL's user-info.
             return value.rpartition("@")[2]
