@@ -85,7 +85,8 @@ def _follow(call: calls.Call, response: Any) -> None:
     try:
         _outcome(call, response)
         content = response.content
-        if content.is_eof():
+        if content.is_eof():  # (most small bodies): its size as it came
+            _settle(content, call)
             calls.close(call)
             return
         response.__dict__[CALL] = call

@@ -74,9 +74,8 @@ def _request(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
         # one of its hops.
         return _send_hop(outer, wrapped, instance, args, kwargs)
     call = calls.open_call(LIBRARY, _describe, instance, args, kwargs, nest=False)
-    if call is None:
+    if call is None or not _park(instance, call, None):
         return wrapped(*args, **kwargs)
-    _park(instance, call, None)
     try:
         return wrapped(*args, **kwargs)
     except BaseException as exc:
@@ -90,9 +89,8 @@ def _send_hop(outer: calls.Call, wrapped: Callable[..., Any], connection: Any,
     """A request urllib.request's call sends: its attempt is listed once its response's head
     arrives (or the request fails)."""
     hop = _hop(outer, connection, args, kwargs)
-    if hop is None:
+    if hop is None or not _park(connection, hop, outer):
         return wrapped(*args, **kwargs)
-    _park(connection, hop, outer)
     try:
         return wrapped(*args, **kwargs)
     except BaseException as exc:
@@ -131,7 +129,9 @@ def _list_hop(outer: calls.Call, hop: calls.Call, response: Any,
         pass
 
 
-def _park(connection: Any, call: calls.Call, outer: calls.Call | None) -> None:
+def _park(connection: Any, call: calls.Call, outer: calls.Call | None) -> bool:
+    """Keep `call` (a hop of `outer`'s, if given) on `connection` until its response's head
+    arrives; False if it cannot be (the call is forgotten)."""
     try:
         state = connection.__dict__
         previous = state.get(ATTRIBUTE)
@@ -140,9 +140,11 @@ def _park(connection: Any, call: calls.Call, outer: calls.Call | None) -> None:
         state[ATTRIBUTE] = call, outer
         # Shadows the class's method on this object only; removed when it runs.
         state[HOOK] = MethodType(_getresponse, connection)
+        return True
     except Exception:
         if outer is None:
             calls.discard(call)
+        return False
 
 
 def _unpark(connection: Any) -> None:

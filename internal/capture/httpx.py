@@ -72,6 +72,8 @@ def _proxy_of(client: Any, url: Any) -> tuple[str, int] | None:
 
 def _outcome(call: calls.Call, response: Any) -> None:
     calls.note_response(call, response.status_code, response, "_content")
+    if "_content" in response.__dict__:  # read: its size as it came (before decompression)
+        call.bytes_received = response.num_bytes_downloaded
 
 
 def _follow(call: calls.Call, response: Any) -> Any:
@@ -82,7 +84,7 @@ def _follow(call: calls.Call, response: Any) -> Any:
             calls.close(call, result=response, outcome=_outcome)
             return response
         _outcome(call, response)
-        body = reading.Body()
+        body = _Body()
         response.__dict__[BODY] = call, body
         response.__class__ = _following(type(response))
         reading.close_later(call, body.settle)
@@ -106,46 +108,81 @@ def _ended(response: Any, exc: BaseException | None, whole: bool) -> None:
         pass
 
 
+class _Body(reading.Body):
+    """A streamed body: `stepping` while httpx's own `iter_raw` runs a step, where it closes
+    the response once the stream is exhausted (a close in the user's loop is not that)."""
+
+    __slots__ = ("stepping",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stepping = False
+
+
 def _iter_raw(self: Any, *args: Any, **kwargs: Any) -> Any:
     """`iter_raw` of a response whose body is followed (every sync read goes through it)."""
-    try:
-        yield from self.__class__._httprecap_followed.iter_raw(self, *args, **kwargs)
-    except GeneratorExit:  # the user stopped reading: not a failure of the body
-        raise
-    except BaseException as exc:
-        if BODY in self.__dict__:
-            _ended(self, exc, False)
-        raise
+    chunks = self.__class__._httprecap_followed.iter_raw(self, *args, **kwargs)
+    body = self.__dict__[BODY][1]
+    while True:
+        body.stepping = True
+        try:
+            chunk = next(chunks)
+        except StopIteration:
+            break
+        except BaseException as exc:
+            _failed(self, exc)
+            raise
+        finally:
+            body.stepping = False
+        try:
+            yield chunk
+        except GeneratorExit:  # the user stopped reading: not a failure of the body
+            chunks.close()
+            raise
     if BODY in self.__dict__:
         _ended(self, None, True)
 
 
 async def _aiter_raw(self: Any, *args: Any, **kwargs: Any) -> Any:
     """`aiter_raw` of a response whose body is followed (every async read goes through it)."""
-    try:
-        async for chunk in self.__class__._httprecap_followed.aiter_raw(self, *args, **kwargs):
+    chunks = self.__class__._httprecap_followed.aiter_raw(self, *args, **kwargs)
+    body = self.__dict__[BODY][1]
+    while True:
+        body.stepping = True
+        try:
+            chunk = await chunks.__anext__()
+        except StopAsyncIteration:
+            break
+        except BaseException as exc:
+            _failed(self, exc)
+            raise
+        finally:
+            body.stepping = False
+        try:
             yield chunk
-    except GeneratorExit:
-        raise
-    except BaseException as exc:
-        if BODY in self.__dict__:
-            _ended(self, exc, False)
-        raise
+        except GeneratorExit:
+            await chunks.aclose()
+            raise
     if BODY in self.__dict__:
         _ended(self, None, True)
+
+
+def _failed(response: Any, exc: BaseException) -> None:
+    if BODY in response.__dict__:
+        _ended(response, exc, False)
 
 
 def _close(self: Any) -> None:
     followed = self.__class__._httprecap_followed
     if BODY in self.__dict__:
-        _ended(self, None, False)
+        _ended(self, None, self.__dict__[BODY][1].stepping)
     followed.close(self)
 
 
 async def _aclose(self: Any) -> None:
     followed = self.__class__._httprecap_followed
     if BODY in self.__dict__:
-        _ended(self, None, False)
+        _ended(self, None, self.__dict__[BODY][1].stepping)
     await followed.aclose(self)
 
 

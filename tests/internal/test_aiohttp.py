@@ -13,7 +13,7 @@ import httpx
 import pytest
 from aiohttp import web
 from truncating_server import DECLARED, PAUSE_S, SENT, TruncatingServer
-from wire_support import WireProxy
+from wire_support import WireProxy, WireUpstream
 
 from httprecap import wire
 from httprecap.internal import invocation
@@ -374,3 +374,10 @@ def test_proxy_is_noted_beside_the_target(installed: Capture, server: str) -> No
     assert [(c["url"], c["proxy"]) for c in calls] == [
         (f"{server}/ok?via=request", address), (f"{server}/ok?via=session", address)]
     assert "s3cr3t" not in str(installed.collector.batches)
+
+
+def test_chunked_body_that_came_with_its_head_counts_what_came(installed: Capture) -> None:
+    with WireUpstream() as wire:
+        assert with_session(lambda s: fetch(s, "GET", f"{wire.url}/chunked?n=999")) == 200
+    call = installed.only_call()  # no Content-Length to tell it
+    assert (call["bytesReceived"], call["error"]) == (999, None)

@@ -17,7 +17,7 @@ import httpx
 import pytest
 import urllib3
 from truncating_server import DECLARED, PAUSE_S, SENT, TruncatingServer
-from wire_support import WireProxy
+from wire_support import WireProxy, WireUpstream
 
 from httprecap import wire
 from httprecap.internal import invocation
@@ -466,3 +466,35 @@ def test_capture_is_loaded_and_patched_when_the_client_is_imported() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True, timeout=60)
     assert done.stdout.split() == ["True", "True"]
+
+
+@pytest.fixture(scope="module")
+def wire_upstream() -> Iterator[WireUpstream]:
+    with WireUpstream() as server:
+        yield server
+
+
+def test_streamed_chunked_body_read_to_its_end_counts_what_came(
+        installed: Capture, wire_upstream: WireUpstream) -> None:
+    with httpx.Client(timeout=5) as client, \
+            client.stream("GET", f"{wire_upstream.url}/chunked?n=888") as response:
+        assert sum(len(piece) for piece in response.iter_raw()) == 888
+    call = installed.only_call()  # no Content-Length to tell it
+    assert (call["bytesReceived"], call["error"]) == (888, None)
+
+
+def test_stream_closed_midway_is_no_error(installed: Capture,
+                                          wire_upstream: WireUpstream) -> None:
+    with httpx.Client(timeout=5) as client, \
+            client.stream("GET", f"{wire_upstream.url}/chunked?n=100000") as response:
+        for _ in response.iter_raw(1000):
+            break
+    call = installed.only_call()
+    assert (call["status"], call["error"], call["bytesReceived"]) == (200, None, None)
+
+
+def test_compressed_body_counts_the_bytes_that_came(installed: Capture,
+                                                     wire_upstream: WireUpstream) -> None:
+    response = httpx.get(f"{wire_upstream.url}/gzip?n=5000", timeout=5)
+    assert len(response.content) == 5000
+    assert installed.only_call()["bytesReceived"] == response.num_bytes_downloaded < 5000
