@@ -104,8 +104,8 @@ def _settle(content: Any, call: calls.Call) -> None:
     error = content.exception()
     if error is not None and not _released(error):
         call.error = calls.describe_error(error)
-    elif not content.is_eof():
-        return
+    elif not content.is_eof() or call.bytes_received is not None:
+        return  # (a whole body's Content-Length is exact: aiohttp checks it)
     total = getattr(content, "total_raw_bytes", None)  # (aiohttp 3.12 and later)
     call.bytes_received = total if isinstance(total, int) else content.total_bytes
 
