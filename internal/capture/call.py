@@ -15,7 +15,7 @@ botocore (it never re-enters ``_make_api_call`` for its own retries): botocore f
 credentials from STS inside an S3 call is two calls. The inner call remembers the outer one
 (`Call.outer`) and gives the slot back to it when it closes. requests' response hooks run inside
 the outer ``send`` (`Call.in_hooks`): a client entered there makes a call of its own too, while
-the pool runs an auth hook makes (``HTTPDigestAuth`` resends through the adapter) stay attempts.
+a resend an auth hook makes through the adapter (``HTTPDigestAuth``'s) stays an attempt.
 
 A call that got its answer without reaching the wire (moto's in-process mock, ``responses``,
 a stubbed client) is not an HTTP call and leaves no trace: no record, and no `start` notice
