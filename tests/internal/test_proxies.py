@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -93,6 +94,11 @@ CLIENTS: dict[str, tuple[Callable[[str, str, Certificate], int], str, bool]] = {
 }
 
 
+# What each client raises for a proxy it cannot reach.
+REFUSED = (requests.exceptions.ProxyError, urllib3.exceptions.MaxRetryError,
+           urllib.error.URLError, httpx.ConnectError, aiohttp.ClientProxyConnectionError)
+
+
 def _callers_calls(capture: Capture) -> list[dict[str, Any]]:
     """The calls this thread made (not the in-process proxy's own, made on its threads)."""
     return [call for call in capture.calls() if call["thread"] == "MainThread"]
@@ -114,4 +120,17 @@ def test_a_call_through_a_proxy_names_its_target(
     assert (call["scheme"], call["host"], call["port"], call["path"], call["url"]) == (
         upstream.scheme, host, upstream.port, "/bytes", url)
     assert call.get("proxy") == (f"127.0.0.1:{proxy.port}" if notes_proxy else None)
+    assert SECRET not in str(installed.collector.batches)
+
+
+@pytest.mark.parametrize("client", sorted(CLIENTS))
+def test_a_refused_proxy_s_credentials_stay_out_of_the_recap(
+        client: str, installed: Capture, certificate: Certificate) -> None:
+    get, library, notes_proxy = CLIENTS[client]
+    with pytest.raises(REFUSED):
+        get("http://example.invalid/x", f"http://user:{SECRET}@127.0.0.1:9", certificate)
+    (call,) = _callers_calls(installed)
+    assert (call["library"], call["host"], call["status"]) == (library, "example.invalid", None)
+    assert call["error"] is not None
+    assert call.get("proxy") == ("127.0.0.1:9" if notes_proxy else None)
     assert SECRET not in str(installed.collector.batches)
