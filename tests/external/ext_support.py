@@ -9,6 +9,8 @@ import threading
 import time
 from typing import Any
 
+from httprecap.external.aggregate.store import Aggregator
+
 T0 = 1_790_000_000_000_000  # epoch µs of a fixed invocation start
 
 
@@ -43,6 +45,29 @@ def end_msg(request_id: str, calls: int, status: str = "success", duration_ms: f
     return {"k": "end", "requestId": request_id, "status": status, "calls": calls,
             "startedAtUs": T0, "durationMs": duration_ms, "dropped": {}, "overheadUs": 40,
             **fields}
+
+
+class Clock:
+    """A monotonic clock the test moves (`now`)."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def clocked_aggregator(max_calls: int = 100) -> tuple[Aggregator, Clock]:
+    """An Aggregator on a test clock, its wall clock half a second after T0."""
+    clock = Clock()
+    return Aggregator(max_calls, clock=clock, wall_us=lambda: T0 + 500_000), clock
+
+
+def invoke(agg: Aggregator, request_id: str, deadline_in_s: float = 3.0) -> None:
+    """The INVOKE event for `request_id`, its deadline `deadline_in_s` away."""
+    agg.on_invoke({"eventType": "INVOKE", "requestId": request_id,
+                   "deadlineMs": (T0 + 500_000) // 1000 + int(deadline_in_s * 1000),
+                   "tracing": {"type": "X-Amzn-Trace-Id", "value": "Root=1-abc"}})
 
 
 def batch(*messages: dict[str, Any], pid: int | None = None) -> bytes:

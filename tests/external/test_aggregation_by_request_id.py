@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 
-from ext_support import T0, call_msg, end_msg, start_msg
+from ext_support import call_msg, clocked_aggregator, end_msg, invoke, start_msg
 
 from httprecap.external.aggregate.recap import HINT_NO_WRAPPER
 from httprecap.external.aggregate.store import Aggregator
@@ -15,28 +15,9 @@ from httprecap.external.aggregate.store import Aggregator
 HANDOFF = 0.2
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def _aggregator(max_calls: int = 100) -> tuple[Aggregator, Clock]:
-    clock = Clock()
-    return Aggregator(max_calls, clock=clock, wall_us=lambda: T0 + 500_000), clock
-
-
-def _invoke(agg: Aggregator, request_id: str, deadline_in_s: float = 3.0) -> None:
-    agg.on_invoke({"eventType": "INVOKE", "requestId": request_id,
-                   "deadlineMs": (T0 + 500_000) // 1000 + int(deadline_in_s * 1000),
-                   "tracing": {"type": "X-Amzn-Trace-Id", "value": "Root=1-abc"}})
-
-
 def test_complete_when_end_and_every_counted_call_arrived() -> None:
-    agg, _ = _aggregator()
-    _invoke(agg, "r1")
+    agg, _ = clocked_aggregator()
+    invoke(agg, "r1")
     agg.apply([call_msg("r1", "a"), end_msg("r1", calls=2)])
     assert agg.completion("r1", HANDOFF)[0] is None
     agg.apply([call_msg("r1", "b", offset_ms=5)])
@@ -47,15 +28,15 @@ def test_complete_when_end_and_every_counted_call_arrived() -> None:
 
 
 def test_data_before_the_invoke_event_lands_in_the_right_recap() -> None:
-    agg, _ = _aggregator()
+    agg, _ = clocked_aggregator()
     agg.apply([call_msg("r1", "a"), end_msg("r1", calls=1)])
-    _invoke(agg, "r1")
+    invoke(agg, "r1")
     assert agg.completion("r1", HANDOFF)[0] == "handoff"
     assert [c["id"] for c in agg.take("r1")[0]["calls"]] == ["a"]
 
 
 def test_interleaved_invocations_never_mix() -> None:
-    agg, _ = _aggregator()
+    agg, _ = clocked_aggregator()
     agg.apply([call_msg("r2", "x"), call_msg("r1", "a"), end_msg("r2", 1),
                call_msg("r1", "b"), end_msg("r1", 2)])
     assert [c["id"] for c in agg.take("r1")[-1]["calls"]] == ["a", "b"]
@@ -63,7 +44,7 @@ def test_interleaved_invocations_never_mix() -> None:
 
 
 def test_concurrent_senders_land_every_call_in_its_own_recap() -> None:
-    agg, _ = _aggregator(max_calls=10_000)
+    agg, _ = clocked_aggregator(max_calls=10_000)
     ids = [f"r{n}" for n in range(8)]
 
     def send(request_id: str) -> None:
@@ -84,14 +65,14 @@ def test_concurrent_senders_land_every_call_in_its_own_recap() -> None:
 
 
 def test_a_resent_call_counts_once() -> None:
-    agg, _ = _aggregator()
+    agg, _ = clocked_aggregator()
     agg.apply([call_msg("r1", "a"), call_msg("r1", "a"), end_msg("r1", 2)])
     assert agg.completion("r1", HANDOFF)[0] is None
     assert len(agg.take("r1")[0]["calls"]) == 1
 
 
 def test_finished_call_replaces_its_start_notice() -> None:
-    agg, _ = _aggregator()
+    agg, _ = clocked_aggregator()
     agg.apply([start_msg("r1", "a"), call_msg("r1", "a", duration_ms=7.0), end_msg("r1", 1)])
     [recap] = agg.take("r1")
     assert len(recap["calls"]) == 1
@@ -99,8 +80,8 @@ def test_finished_call_replaces_its_start_notice() -> None:
 
 
 def test_counted_calls_that_never_come_are_reported_after_the_handoff_timeout() -> None:
-    agg, clock = _aggregator()
-    _invoke(agg, "r1")
+    agg, clock = clocked_aggregator()
+    invoke(agg, "r1")
     agg.apply([call_msg("r1", "a"), end_msg("r1", calls=3)])
     reason, wake = agg.completion("r1", HANDOFF)
     assert reason is None and wake == clock.now + HANDOFF
@@ -110,9 +91,9 @@ def test_counted_calls_that_never_come_are_reported_after_the_handoff_timeout() 
 
 
 def test_runtime_done_without_end_waits_the_handoff_timeout_then_uses_telemetry() -> None:
-    agg, clock = _aggregator()
+    agg, clock = clocked_aggregator()
     agg.apply([{"k": "hello", "pid": 1}])
-    _invoke(agg, "r1")
+    invoke(agg, "r1")
     agg.apply_telemetry([{"type": "platform.runtimeDone", "time": "2026-11-23T18:20:01.000Z",
                           "record": {"requestId": "r1", "status": "error",
                                      "errorType": "Runtime.ExitError",
@@ -125,30 +106,30 @@ def test_runtime_done_without_end_waits_the_handoff_timeout_then_uses_telemetry(
 
 
 def test_without_internal_extension_runtime_done_completes_at_once_with_a_hint() -> None:
-    agg, _ = _aggregator()
+    agg, _ = clocked_aggregator()
     agg.telemetry_active = True
-    _invoke(agg, "r1")
+    invoke(agg, "r1")
     assert agg.completion("r1", HANDOFF)[0] is None
     agg.apply_telemetry([{"type": "platform.runtimeDone", "record": {
         "requestId": "r1", "status": "success", "metrics": {"durationMs": 3.0}}}])
     assert agg.completion("r1", HANDOFF)[0] == "runtimeDone"
     first = agg.take("r1")[0]
     assert first["hint"] == HINT_NO_WRAPPER and first["calls"] == []
-    _invoke(agg, "r2")
+    invoke(agg, "r2")
     assert "hint" not in agg.take("r2")[0]  # one-time
 
 
 def test_without_any_source_nothing_waits() -> None:
-    agg, _ = _aggregator()
-    _invoke(agg, "r1")
+    agg, _ = clocked_aggregator()
+    invoke(agg, "r1")
     assert agg.completion("r1", HANDOFF)[0] == "noSource"
     assert agg.take("r1")[0]["status"] is None
 
 
 def test_deadline_completes_with_timeout_and_in_flight_calls() -> None:
-    agg, clock = _aggregator()
+    agg, clock = clocked_aggregator()
     agg.apply([{"k": "hello", "pid": 1}])
-    _invoke(agg, "r1", deadline_in_s=3.0)
+    invoke(agg, "r1", deadline_in_s=3.0)
     agg.apply([call_msg("r1", "a"), start_msg("r1", "hang", offset_ms=20)])
     reason, wake = agg.completion("r1", HANDOFF)
     assert reason is None and wake is not None and abs(wake - (clock.now + 3.0)) < 0.01
@@ -160,9 +141,9 @@ def test_deadline_completes_with_timeout_and_in_flight_calls() -> None:
 
 
 def test_shutdown_partial_recap_takes_the_shutdown_reason() -> None:
-    agg, _ = _aggregator()
+    agg, _ = clocked_aggregator()
     agg.apply([{"k": "hello", "pid": 1}])
-    _invoke(agg, "r1")
+    invoke(agg, "r1")
     agg.apply([start_msg("r1", "hang", offset_ms=1)])
     [recap] = agg.take_all(current="r1", status="timeout")
     assert recap["status"] == "timeout"
@@ -170,7 +151,7 @@ def test_shutdown_partial_recap_takes_the_shutdown_reason() -> None:
 
 
 def test_late_calls_are_counted_in_the_next_recap() -> None:
-    agg, _ = _aggregator()
+    agg, _ = clocked_aggregator()
     agg.apply([end_msg("r1", 0)])
     agg.take("r1")
     agg.apply([call_msg("r1", "late"), start_msg("r1", "ignored")])
@@ -181,7 +162,7 @@ def test_late_calls_are_counted_in_the_next_recap() -> None:
 
 
 def test_calls_beyond_the_cap_are_counted_not_kept() -> None:
-    agg, _ = _aggregator(max_calls=2)
+    agg, _ = clocked_aggregator(max_calls=2)
     agg.apply([call_msg("r1", str(n)) for n in range(5)] + [end_msg("r1", 5)])
     assert agg.completion("r1", HANDOFF)[0] == "handoff"
     recap = agg.take("r1")[0]
@@ -190,7 +171,7 @@ def test_calls_beyond_the_cap_are_counted_not_kept() -> None:
 
 
 def test_init_recap_ships_with_the_first_invocation_only_if_it_has_calls() -> None:
-    agg, _ = _aggregator()
+    agg, _ = clocked_aggregator()
     agg.apply([call_msg("init", "i1"), end_msg("init", 1), end_msg("r1", 0)])
     init, first = agg.take("r1")
     assert init["phase"] == "init" and init["requestId"] == "init"
@@ -201,7 +182,7 @@ def test_init_recap_ships_with_the_first_invocation_only_if_it_has_calls() -> No
 
 
 def test_trace_and_start_time_from_platform_start_when_no_end() -> None:
-    agg, _ = _aggregator()
+    agg, _ = clocked_aggregator()
     agg.telemetry_active = True
     agg.apply_telemetry([{"type": "platform.start", "time": "2026-11-23T18:20:01.123Z",
                           "record": {"requestId": "r1", "tracing": {"value": "Root=1-x"}}}])
@@ -211,14 +192,14 @@ def test_trace_and_start_time_from_platform_start_when_no_end() -> None:
 
 
 def test_shipper_losses_are_carried_into_the_next_invocation_recap() -> None:
-    agg, _ = _aggregator()
+    agg, _ = clocked_aggregator()
     agg.carry({"sinkRetryQueueFull": 4})
     agg.apply([end_msg("r1", 0)])
     assert agg.take("r1")[0]["dropped"]["reasons"] == {"sinkRetryQueueFull": 4}
 
 
 def test_telemetry_for_a_shipped_invocation_is_ignored() -> None:
-    agg, _ = _aggregator()
+    agg, _ = clocked_aggregator()
     agg.apply([end_msg("r1", 0)])
     agg.take("r1")
     agg.apply_telemetry([{"type": "platform.report", "record": {"requestId": "r1",
@@ -237,9 +218,9 @@ def test_wait_complete_wakes_when_the_end_arrives() -> None:
 
 
 def test_an_expected_internal_extension_is_waited_for_before_its_first_batch() -> None:
-    agg, _ = _aggregator()
+    agg, _ = clocked_aggregator()
     agg.expect_internal()
-    _invoke(agg, "r1")
+    invoke(agg, "r1")
     assert agg.completion("r1", HANDOFF)[0] is None  # not `noSource`: its batch is coming
     agg.apply([{"k": "hello", "pid": 1}, end_msg("r1", 0)])
     assert agg.completion("r1", HANDOFF)[0] == "handoff"
@@ -247,13 +228,13 @@ def test_an_expected_internal_extension_is_waited_for_before_its_first_batch() -
 
 
 def test_an_expected_but_silent_internal_extension_is_waited_for_only_once() -> None:
-    agg, clock = _aggregator()
+    agg, clock = clocked_aggregator()
     agg.expect_internal()
-    _invoke(agg, "r1", deadline_in_s=1.0)
+    invoke(agg, "r1", deadline_in_s=1.0)
     clock.now += 1.0
     assert agg.completion("r1", HANDOFF)[0] == "deadline"
     assert "has not reported" in agg.take("r1", deadline_passed=True)[0]["hint"]
-    _invoke(agg, "r2")
+    invoke(agg, "r2")
     assert agg.completion("r2", HANDOFF)[0] == "noSource"
 
 
@@ -261,10 +242,10 @@ def test_a_silent_internal_extension_under_relaxed_telemetry_costs_one_wait_only
     # Wrapper set, relaxed telemetry: the first invocation waits for runtimeDone and the
     # hand-off timeout; once the internal extension is known silent, the next ones ship at
     # once (they have no calls to wait for) instead of waiting up to a second for telemetry.
-    agg, clock = _aggregator()
+    agg, clock = clocked_aggregator()
     agg.expect_internal()
     agg.telemetry_active, agg.telemetry_prompt = True, False
-    _invoke(agg, "r1")
+    invoke(agg, "r1")
     assert agg.completion("r1", HANDOFF)[0] is None
     agg.apply_telemetry([{"type": "platform.runtimeDone", "record": {
         "requestId": "r1", "status": "success", "metrics": {"durationMs": 3.0}}}])
@@ -272,20 +253,20 @@ def test_a_silent_internal_extension_under_relaxed_telemetry_costs_one_wait_only
     clock.now += HANDOFF
     assert agg.completion("r1", HANDOFF)[0] == "runtimeDone"
     assert "has not reported" in agg.take("r1")[0]["hint"]
-    _invoke(agg, "r2")
+    invoke(agg, "r2")
     assert agg.completion("r2", HANDOFF)[0] == "silent"
     assert agg.take("r2")[0]["calls"] == []
 
 
 def test_a_silent_internal_extension_under_prompt_telemetry_waits_for_runtime_done() -> None:
-    agg, clock = _aggregator()
+    agg, clock = clocked_aggregator()
     agg.expect_internal()
     agg.telemetry_active = True
-    _invoke(agg, "r1", deadline_in_s=1.0)
+    invoke(agg, "r1", deadline_in_s=1.0)
     clock.now += 1.0
     assert agg.completion("r1", HANDOFF)[0] == "deadline"
     agg.take("r1", deadline_passed=True)
-    _invoke(agg, "r2")
+    invoke(agg, "r2")
     assert agg.completion("r2", HANDOFF)[0] is None  # runtimeDone comes within 25 ms
     agg.apply_telemetry([{"type": "platform.runtimeDone", "record": {
         "requestId": "r2", "status": "error", "metrics": {"durationMs": 3.0}}}])
@@ -294,11 +275,11 @@ def test_a_silent_internal_extension_under_prompt_telemetry_waits_for_runtime_do
 
 
 def test_an_active_internal_extension_is_never_taken_for_silent() -> None:
-    agg, _ = _aggregator()
+    agg, _ = clocked_aggregator()
     agg.expect_internal()
     agg.telemetry_active, agg.telemetry_prompt = True, False
     agg.apply([{"k": "hello", "pid": 1}])
-    _invoke(agg, "r1")
+    invoke(agg, "r1")
     assert agg.completion("r1", HANDOFF)[0] is None
     agg.apply([end_msg("r1", 0)])
     assert agg.completion("r1", HANDOFF)[0] == "handoff"
@@ -310,7 +291,7 @@ STALE = 900.0
 
 
 def test_each_workers_init_is_a_recap_of_its_own_complete_at_its_end() -> None:
-    agg, _ = _aggregator()
+    agg, _ = clocked_aggregator()
     agg.apply([call_msg("init:101", "a"), call_msg("init:102", "b"), end_msg("init:101", 1)])
     assert agg.wait_completed(HANDOFF, STALE, 0) == [("init:101", "handoff")]
     [recap] = agg.take("init:101")
@@ -322,7 +303,7 @@ def test_each_workers_init_is_a_recap_of_its_own_complete_at_its_end() -> None:
 
 
 def test_a_worker_whose_init_ends_after_others_served_loses_nothing() -> None:
-    agg, _ = _aggregator()
+    agg, _ = clocked_aggregator()
     agg.apply([call_msg("init:101", "a"), end_msg("init:101", 1),
                call_msg("r1", "x"), end_msg("r1", 1)])
     shipped = [r for rid, _ in agg.wait_completed(HANDOFF, STALE, 0) for r in agg.take(rid)]
@@ -337,7 +318,7 @@ def test_a_worker_whose_init_ends_after_others_served_loses_nothing() -> None:
 
 
 def test_a_workers_init_without_calls_ships_nothing() -> None:
-    agg, _ = _aggregator()
+    agg, _ = clocked_aggregator()
     agg.apply([end_msg("init:101", 0)])
     assert agg.wait_completed(HANDOFF, STALE, 0) == [("init:101", "handoff")]
     assert agg.take("init:101") == []
@@ -345,7 +326,7 @@ def test_a_workers_init_without_calls_ships_nothing() -> None:
 
 
 def test_a_workers_init_gets_no_losses_or_hint_meant_for_invocations() -> None:
-    agg, _ = _aggregator()
+    agg, _ = clocked_aggregator()
     agg.carry({"sinkRetryQueueFull": 2})
     agg.apply([call_msg("init:101", "a"), end_msg("init:101", 1), end_msg("r1", 0)])
     [init] = agg.take("init:101")
@@ -354,7 +335,7 @@ def test_a_workers_init_gets_no_losses_or_hint_meant_for_invocations() -> None:
 
 
 def test_a_workers_init_that_never_ends_ships_at_shutdown() -> None:
-    agg, _ = _aggregator()
+    agg, _ = clocked_aggregator()
     agg.apply([call_msg("init:101", "a")])
     assert agg.wait_completed(HANDOFF, STALE, 0) == []
     [recap] = agg.take_all()
@@ -363,7 +344,7 @@ def test_a_workers_init_that_never_ends_ships_at_shutdown() -> None:
 
 
 def test_an_init_without_its_end_at_shutdown_takes_the_shutdown_reason() -> None:
-    agg, _ = _aggregator()
+    agg, _ = clocked_aggregator()
     agg.apply([call_msg("init", "a"), call_msg("init:7", "b"), end_msg("init:8", 0)])
     recaps = agg.take_all(status="timeout")
     assert {recap["requestId"]: recap["status"] for recap in recaps} == {
@@ -371,10 +352,10 @@ def test_an_init_without_its_end_at_shutdown_takes_the_shutdown_reason() -> None
 
 
 def test_made_up_init_ids_push_out_only_init_phases() -> None:
-    agg, _ = _aggregator()
+    agg, _ = clocked_aggregator()
     agg.max_open = 4
     for request_id in ("r1", "r2"):
-        _invoke(agg, request_id)
+        invoke(agg, request_id)
         agg.apply([call_msg(request_id, f"{request_id}-a")])
     agg.apply([call_msg(f"init:{pid}", str(pid)) for pid in range(100, 110)])
     agg.apply([end_msg("r1", 1), end_msg("r2", 1)])

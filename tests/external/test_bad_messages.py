@@ -11,31 +11,13 @@ import json
 from typing import Any
 
 import pytest
-from ext_support import T0, call_msg, end_msg, start_msg
+from ext_support import call_msg, clocked_aggregator, end_msg, invoke, start_msg
 
 from httprecap import wire
 from httprecap.external.aggregate.store import Aggregator
 from httprecap.external.collect.collector import _decode
 
 HANDOFF = 0.2
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def _aggregator() -> tuple[Aggregator, Clock]:
-    clock = Clock()
-    return Aggregator(100, clock=clock, wall_us=lambda: T0 + 500_000), clock
-
-
-def _invoke(agg: Aggregator, request_id: str, deadline_in_s: float = 3.0) -> None:
-    agg.on_invoke({"eventType": "INVOKE", "requestId": request_id,
-                   "deadlineMs": (T0 + 500_000) // 1000 + int(deadline_in_s * 1000)})
 
 
 def _post(agg: Aggregator, *messages: Any) -> wire.Sorted:
@@ -53,8 +35,8 @@ def _post(agg: Aggregator, *messages: Any) -> wire.Sorted:
     ("overheadUs", "40"), ("overheadUs", -1),
 ])
 def test_an_end_with_a_bad_field_still_completes_its_recap(field: str, value: Any) -> None:
-    agg, _ = _aggregator()
-    _invoke(agg, "r1")
+    agg, _ = clocked_aggregator()
+    invoke(agg, "r1")
     _post(agg, call_msg("r1", "a"), end_msg("r1", 1, status="error", **{field: value}))
     assert agg.completion("r1", HANDOFF)[0] == "handoff"
     (recap,) = agg.take("r1")
@@ -67,8 +49,8 @@ def test_an_end_with_a_bad_field_still_completes_its_recap(field: str, value: An
                                     {"calls": True}, {"status": None}])
 def test_an_unusable_end_is_counted_and_the_recap_ships_by_the_deadline(
         fields: dict[str, Any]) -> None:
-    agg, clock = _aggregator()
-    _invoke(agg, "r1", deadline_in_s=3.0)
+    agg, clock = clocked_aggregator()
+    invoke(agg, "r1", deadline_in_s=3.0)
     _post(agg, call_msg("r1", "a"), {**end_msg("r1", 1), **fields})
     assert agg.completion("r1", HANDOFF)[0] is None
     clock.now += 3.0
@@ -79,9 +61,9 @@ def test_an_unusable_end_is_counted_and_the_recap_ships_by_the_deadline(
 
 
 def test_an_unusable_end_ships_with_runtime_done_when_telemetry_speaks() -> None:
-    agg, clock = _aggregator()
+    agg, clock = clocked_aggregator()
     agg.telemetry_active = True
-    _invoke(agg, "r1")
+    invoke(agg, "r1")
     _post(agg, {**end_msg("r1", 0), "status": 3})
     agg.apply_telemetry([{"type": "platform.runtimeDone",
                           "record": {"requestId": "r1", "status": "success"}}])
@@ -91,8 +73,8 @@ def test_an_unusable_end_ships_with_runtime_done_when_telemetry_speaks() -> None
 
 
 def test_a_call_that_breaks_the_contract_is_counted_and_nothing_waits_for_it() -> None:
-    agg, _ = _aggregator()
-    _invoke(agg, "r1")
+    agg, _ = clocked_aggregator()
+    invoke(agg, "r1")
     bad = call_msg("r1", "b", status="200")
     sorted_batch = _post(agg, call_msg("r1", "a"), bad, end_msg("r1", 2))
     assert [m["k"] for m in sorted_batch.messages] == ["call", "end"]
@@ -103,8 +85,8 @@ def test_a_call_that_breaks_the_contract_is_counted_and_nothing_waits_for_it() -
 
 
 def test_a_not_a_number_is_null_and_fails_only_its_own_message() -> None:
-    agg, _ = _aggregator()
-    _invoke(agg, "r1")
+    agg, _ = clocked_aggregator()
+    invoke(agg, "r1")
     body = json.dumps({"v": 1, "messages": [call_msg("r1", "a", duration_ms=float("nan")),
                                             call_msg("r1", "b"), end_msg("r1", 2)]}).encode()
     assert b"NaN" in body
@@ -119,8 +101,8 @@ def test_a_not_a_number_is_null_and_fails_only_its_own_message() -> None:
                                     {"durationMs": 10**400}])
 def test_a_call_with_a_clock_beyond_any_calendar_is_counted_not_fatal(
         fields: dict[str, Any]) -> None:
-    agg, _ = _aggregator()
-    _invoke(agg, "r1")
+    agg, _ = clocked_aggregator()
+    invoke(agg, "r1")
     _post(agg, call_msg("r1", "a", **fields), call_msg("r1", "b"), end_msg("r1", 2))
     (recap,) = agg.take("r1")
     assert [c["id"] for c in recap["calls"]] == ["b"]
@@ -128,8 +110,8 @@ def test_a_call_with_a_clock_beyond_any_calendar_is_counted_not_fatal(
 
 
 def test_lone_surrogates_arriving_escaped_become_replacement_characters() -> None:
-    agg, _ = _aggregator()
-    _invoke(agg, "r1")
+    agg, _ = clocked_aggregator()
+    invoke(agg, "r1")
     _post(agg, call_msg("r1", "a", url="http://h/\udcff", thread="w\udcff",
                         error={"type": "E", "message": "bad \udcfe"}), end_msg("r1", 1))
     (recap,) = agg.take("r1")
@@ -145,9 +127,9 @@ def test_a_valid_pair_of_surrogate_escapes_is_the_character_it_spells() -> None:
 
 
 def test_an_unusable_start_notice_counts_only_if_its_call_never_ends() -> None:
-    agg, _ = _aggregator()
-    _invoke(agg, "r1")
-    _invoke(agg, "r2")
+    agg, _ = clocked_aggregator()
+    invoke(agg, "r1")
+    invoke(agg, "r2")
     bad_start = start_msg("r1", "hang")
     bad_start["call"]["port"] = "80"
     ended = start_msg("r2", "quick")
@@ -160,12 +142,12 @@ def test_an_unusable_start_notice_counts_only_if_its_call_never_ends() -> None:
 
 
 def test_a_message_for_a_shipped_invocation_goes_to_the_next_recap() -> None:
-    agg, _ = _aggregator()
-    _invoke(agg, "r1")
+    agg, _ = clocked_aggregator()
+    invoke(agg, "r1")
     _post(agg, end_msg("r1", 0))
     agg.take("r1")
     _post(agg, call_msg("r1", "late", port="x"))
-    _invoke(agg, "r2")
+    invoke(agg, "r2")
     _post(agg, end_msg("r2", 0))
     assert agg.take("r2")[0]["dropped"]["reasons"] == {"invalidCall": 1}
 

@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from ext_support import T0, batch, call_msg, end_msg, start_msg
+from ext_support import batch, call_msg, clocked_aggregator, end_msg, invoke, start_msg
 
 from httprecap import wire
 from httprecap.external.aggregate.store import Aggregator
@@ -21,28 +21,10 @@ from httprecap.external.http11 import Connection, Server
 HANDOFF = 0.2
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def _aggregator() -> tuple[Aggregator, Clock]:
-    clock = Clock()
-    return Aggregator(100, clock=clock, wall_us=lambda: T0 + 500_000), clock
-
-
-def _invoke(agg: Aggregator, request_id: str, deadline_in_s: float = 3.0) -> None:
-    agg.on_invoke({"eventType": "INVOKE", "requestId": request_id,
-                   "deadlineMs": (T0 + 500_000) // 1000 + int(deadline_in_s * 1000)})
-
-
 def test_the_classic_runtimes_death_fails_the_invocation_it_was_running() -> None:
-    agg, _ = _aggregator()
+    agg, _ = clocked_aggregator()
     agg.apply([call_msg("init", "i"), end_msg("init", 1)], pid=7)
-    _invoke(agg, "r1")
+    invoke(agg, "r1")
     agg.process_gone(7)
     assert agg.completion("r1", HANDOFF)[0] == "processGone"
     init, recap = agg.take("r1")
@@ -50,18 +32,18 @@ def test_the_classic_runtimes_death_fails_the_invocation_it_was_running() -> Non
 
 
 def test_the_classic_runtime_is_known_as_such_after_later_invocations() -> None:
-    agg, _ = _aggregator()
+    agg, _ = clocked_aggregator()
     agg.apply([end_msg("init", 0)], pid=7)
-    _invoke(agg, "r1")
+    invoke(agg, "r1")
     agg.apply([call_msg("r1", "a"), end_msg("r1", 1)], pid=7)
     agg.take("r1")
-    _invoke(agg, "r2")  # dies before posting anything for it
+    invoke(agg, "r2")  # dies before posting anything for it
     agg.process_gone(7)
     assert agg.completion("r2", HANDOFF)[0] == "processGone"
 
 
 def test_a_dead_worker_fails_only_the_invocations_it_posted_for() -> None:
-    agg, _ = _aggregator()
+    agg, _ = clocked_aggregator()
     agg.apply([end_msg("init:7", 0)], pid=7)
     agg.apply([end_msg("init:8", 0)], pid=8)
     agg.apply([start_msg("r1", "a")], pid=7)
@@ -76,18 +58,18 @@ def test_a_dead_worker_fails_only_the_invocations_it_posted_for() -> None:
 
 
 def test_a_process_killed_at_its_deadline_timed_out() -> None:
-    agg, clock = _aggregator()
+    agg, clock = clocked_aggregator()
     agg.apply([end_msg("init", 0)], pid=7)
-    _invoke(agg, "r1", deadline_in_s=3.0)
+    invoke(agg, "r1", deadline_in_s=3.0)
     clock.now += 2.95
     agg.process_gone(7)
     assert agg.completion("r1", HANDOFF)[0] == "deadline"
 
 
 def test_an_out_of_memory_kill_is_a_failure_as_telemetry_names_it() -> None:
-    agg, _ = _aggregator()
+    agg, _ = clocked_aggregator()
     agg.apply([end_msg("init", 0)], pid=7)
-    _invoke(agg, "r1")
+    invoke(agg, "r1")
     agg.apply_telemetry([{"type": "platform.runtimeDone", "record": {
         "requestId": "r1", "status": "error", "errorType": "Runtime.OutOfMemory"}}])
     agg.process_gone(7)
