@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import http.client
 import ssl
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 import weakref
@@ -19,7 +21,7 @@ from wire_support import WireProxy, WireUpstream, self_signed
 from httprecap.internal import invocation
 
 if TYPE_CHECKING:
-    from conftest import Capture
+    from conftest import Capture, Collector
 
 
 def test_urllib_request_call(installed: Capture, server: str) -> None:
@@ -276,3 +278,13 @@ def test_a_kept_traceback_does_not_keep_the_response(installed: Capture, server:
     assert alive() is None  # at once, not at the cyclic collector's next run
     _KeepsAnError.kept.clear()
     assert installed.only_call()["status"] == 200
+
+
+def test_unread_body_s_call_is_handed_over_at_exit(collector: Collector, server: str) -> None:
+    code = ("import sys, urllib.request; from httprecap.internal import bootstrap; "
+            "bootstrap.install({'HTTPRECAP_PORT': sys.argv[1]}); "
+            "KEPT = urllib.request.urlopen(sys.argv[2], timeout=5)")
+    subprocess.run([sys.executable, "-c", code, str(collector.port), f"{server}/ok?exit=1"],
+                   check=True, timeout=60)
+    collector.wait_for(lambda: bool(collector.calls()))
+    assert [c["url"] for c in collector.calls()] == [f"{server}/ok?exit=1"]
