@@ -51,8 +51,11 @@ def _describe(call: calls.Call, connection: Any, args: tuple[Any, ...],
     if tunnel_host:  # through a proxy's tunnel: the call goes beyond the connection's host
         call.origin = (scheme, tunnel_host, getattr(connection, "_tunnel_port", None) or 443)
         call.proxy = (connection.host, connection.port)
-    elif target.startswith(ABSOLUTE):  # absolute-form: the connection is a forward proxy's
-        call.proxy = (connection.host, connection.port)
+    elif isinstance(target, str) and target.startswith(ABSOLUTE):
+        # Absolute-form: the connection is a forward proxy's, unless it is the target's own.
+        if target.split("/", 3)[2] not in (connection.host, f"{connection.host}:"
+                                           f"{connection.port}"):
+            call.proxy = (connection.host, connection.port)
     else:
         call.origin = (scheme, connection.host, connection.port)
     calls.note_request(call, args[2] if len(args) > 2 else kwargs.get("body"),

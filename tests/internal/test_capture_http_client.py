@@ -288,3 +288,14 @@ def test_unread_body_s_call_is_handed_over_at_exit(collector: Collector, server:
                    check=True, timeout=60)
     collector.wait_for(lambda: bool(collector.calls()))
     assert [c["url"] for c in collector.calls()] == [f"{server}/ok?exit=1"]
+
+
+def test_absolute_form_to_the_target_itself_has_no_proxy(installed: Capture,
+                                                         server: str) -> None:
+    port = int(server.rsplit(":", 1)[1])
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    connection.request("GET", f"{server}/ok?form=absolute")
+    assert connection.getresponse().read() == b"hello world"
+    connection.close()
+    call = installed.only_call()
+    assert call["url"] == f"{server}/ok?form=absolute" and "proxy" not in call
