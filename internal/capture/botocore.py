@@ -1,16 +1,20 @@
-"""Capture: wraps botocore's ``BaseClient._make_api_call`` (runs in the function process).
+"""Capture: wraps botocore's ``BaseClient._make_api_call`` and its credentials' refresh (runs in
+the function process).
 
 One record per API call, named by service, operation and region (``s3 GetObject``). Its
 method and URL are those of the first wire attempt, which urllib3 records inside it; the
-retries botocore makes are the following attempts. An API call made inside another one is a
-call of its own (STS ``AssumeRole`` when botocore refreshes credentials inside an S3 call).
-An API call that never reached the wire (a parameter validation error, a stubbed client,
-moto's in-process mock) is not an HTTP call and leaves no trace: no record, and no `start`
-notice while it runs (it is located by its first wire attempt).
+retries botocore makes are the following attempts. What botocore fetches to refresh
+credentials inside an API call is no part of it (``RefreshableCredentials._protected_refresh``
+runs with the thread's slot empty): STS ``AssumeRole`` for a role, or a request to the
+container or instance metadata endpoint, each a call of its own. An API call that never
+reached the wire (a parameter validation error, a stubbed client, moto's in-process mock) is
+not an HTTP call and leaves no trace: no record, and no `start` notice while it runs (it is
+located by its first wire attempt).
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -19,6 +23,7 @@ from httprecap.internal import patching
 from httprecap.internal.capture import call as calls
 
 MODULE = "botocore.client"
+CREDENTIALS = "botocore.credentials"  # loaded by botocore.client
 
 
 def _describe(call: calls.Call, client: Any, args: tuple[Any, ...],
@@ -52,5 +57,25 @@ def _close(call: calls.Call, exc: BaseException | None) -> None:
         calls.discard(call)
 
 
+def _protected_refresh(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+                       kwargs: dict[str, Any]) -> Any:
+    """Credentials refreshed inside an API call: their requests are not its attempts (botocore
+    sends the metadata endpoints' through its own urllib3 pool, which nothing else tells
+    apart), so the call steps out of the slot meanwhile. Runs only when a refresh is due."""
+    slot = calls.local.slot
+    outer = slot.call
+    if outer is None:
+        return wrapped(*args, **kwargs)
+    slot.call = None
+    try:
+        return wrapped(*args, **kwargs)
+    finally:
+        slot.call = outer
+
+
 def patch(module: ModuleType) -> None:
     patching.wrap(module.BaseClient, "_make_api_call", _make_api_call)
+    credentials = sys.modules.get(CREDENTIALS)
+    refreshable = getattr(credentials, "RefreshableCredentials", None)
+    if isinstance(refreshable, type):
+        patching.wrap(refreshable, "_protected_refresh", _protected_refresh)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -15,6 +18,7 @@ from botocore.credentials import (
     Credentials,
     DeferredRefreshableCredentials,
 )
+from botocore.utils import ContainerMetadataFetcher
 from moto import mock_aws
 from moto.server import ThreadedMotoServer
 
@@ -112,6 +116,49 @@ def test_credentials_fetched_inside_a_call_are_a_call_of_their_own(installed: Ca
     assert s3_call["bytesSent"] == 0 and s3_call["bytesReceived"] > 0
     assert sts["attempts"] == [] and s3_call["attempts"] == []
     assert s3_call["startedAtUs"] <= sts["startedAtUs"]
+
+
+@pytest.fixture
+def container_endpoint() -> Iterator[str]:
+    """A loopback stand-in for the container credentials endpoint (Lambda SnapStart's)."""
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps({"AccessKeyId": "testing", "SecretAccessKey": "testing",
+                               "Token": "t", "Expiration": "2099-01-01T00:00:00Z"}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/credentials"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_credentials_from_the_container_endpoint_are_a_call_of_their_own(
+        installed: Capture, moto_endpoint: str, container_endpoint: str) -> None:
+    # botocore fetches them through a urllib3 pool of its own, inside the S3 call.
+    def fetch() -> dict[str, str]:
+        fetched = ContainerMetadataFetcher().retrieve_full_uri(container_endpoint)
+        return {"access_key": fetched["AccessKeyId"], "secret_key": fetched["SecretAccessKey"],
+                "token": fetched["Token"], "expiry_time": fetched["Expiration"]}
+
+    session = botocore.session.Session()
+    session._credentials = DeferredRefreshableCredentials(refresh_using=fetch,
+                                                          method="container-role")
+    boto3.Session(botocore_session=session, region_name="eu-west-1").client(
+        "s3", endpoint_url=moto_endpoint).list_buckets()
+    fetched, s3_call = installed.calls()
+    assert (fetched["library"], fetched["path"], fetched["status"]) == \
+        ("urllib3", "/credentials", 200)
+    assert (s3_call["aws"]["operation"], s3_call["method"], s3_call["path"]) == \
+        ("ListBuckets", "GET", "/")
+    assert s3_call["status"] == 200 and s3_call["attempts"] == []
 
 
 def test_a_call_answered_by_moto_in_process_leaves_no_trace(
