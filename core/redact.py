@@ -21,7 +21,8 @@ What is masked (the value becomes ``REDACTED``):
   appears: URLs as above; a sensitive name's value in ``name=value`` (quoted or not),
   ``Name: value`` (quoted, or up to a comma, a quote or the end of the line),
   ``"name": value`` and ``'name': value`` (an object or array value whole, also in JSON inside
-  a JSON string), ``('name', b'value')``; the credentials after an auth scheme (one token
+  a JSON string), ``('name', b'value')``; the credentials after an auth scheme, spelled as
+  headers spell it (``Bearer``/``BEARER``/``bearer``, not the prose "security token"; one token
   after ``Bearer``, ``Basic``, ``Token``, ``Negotiate``, ``NTLM``; the rest of the line after
   ``Digest``, ``AWS4-HMAC-SHA256 Credential=...`` and other schemes with parameters; the rest
   of the quoted string when the scheme opens one); a value printed after ``header value``

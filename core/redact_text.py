@@ -42,11 +42,13 @@ class _Rules:
         self.part = re.compile(
             r"content-disposition:[^\r\n]*?\bname=(?P<q>\"?)(?P<name>[^\"\r\n;]*)(?P=q)"
             r"[^\r\n]*(?:\r?\n[^\r\n]+)*\r?\n\r?\n(?P<value>.*?)(?=\r?\n--|\Z)", re.I | re.S)
-        schemes = "|".join(re.escape(s) + ("[a-z0-9-]*" if s.endswith("-") else r"\b")
-                           for s in AUTH_SCHEMES)
+        # A scheme as headers write it (`Bearer`, `BASIC`; `bearer` too), not as prose does
+        # ("the security token included", "failed to negotiate", "sha256 digest").
+        schemes = "|".join(sorted({_spelled(s, spelling) for s in AUTH_SCHEMES
+                                   for spelling in (str.title, str.upper)} | {"bearer\\b"}))
         self.scheme = re.compile(
-            rf"(?<![\w-])(?P<scheme>(?:{schemes})|AWS(?= [A-Z0-9]{{12,128}}:))"
-            r"[ \t]+(?=[^\s=:{}()\[\]<>,;])", re.I)
+            rf"(?<![\w-])(?P<scheme>{schemes}|AWS(?= [A-Z0-9]{{12,128}}:))"
+            r"[ \t]+(?=[^\s=:{}()\[\]<>,;])")
         self.header_value = re.compile(
             r"\bheader (?:value|part)\b[\s:=(]*(?P<value>" + _QUOTED + r"|[^\r\n]*)", re.I)
         # A named value: the head that names it, and the value after it.
@@ -67,6 +69,13 @@ class _Rules:
         self.strings = {quote: re.compile(rf"(?:[^{quote}\\]|\\.)*(?:\\\Z)?")
                         for quote in ("'", '"')}
         self.bracket = re.compile(r"[\[\]{}\"'\\]")
+
+
+def _spelled(scheme: str, spelling: Callable[[str], str]) -> str:
+    """`scheme` as a pattern, spelled one way (`aws4-` is a prefix: AWS4-HMAC-SHA256)."""
+    if scheme.endswith("-"):
+        return re.escape(spelling(scheme)) + "[A-Za-z0-9-]*"
+    return re.escape(spelling(scheme)) + r"\b"
 
 
 @lru_cache(maxsize=1)

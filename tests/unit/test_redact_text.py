@@ -70,6 +70,9 @@ def test_a_secret_anywhere_in_a_message_is_masked(message: str) -> None:
     "Failed to establish a new connection: [Errno 111] Connection refused'))",
     "500 Server Error: Internal Server Error for url: https://api.example.com/v1/items",
     "timed out",
+    "An error occurred (UnrecognizedClientException) when calling the GetItem operation: "
+    "The security token included in the request is invalid.",
+    "[SSL] failed to negotiate mutual TLS with the peer: sha256 digest mismatch",
 ])
 def test_a_message_without_secrets_is_kept_as_it_is(message: str) -> None:
     assert redactor.text(message, limit=10_000) == message
