@@ -172,33 +172,25 @@ def _first_run(call: calls.Call, first: tuple[float, Any, tuple[Any, ...], dict[
 
 
 def _settle(call: calls.Call) -> None:
-    """Locate a call from its kept first run (botocore's: its method and URL are its first
-    request's), and, when that was its only one, take its outcome. Runs when the call closes
-    (`calls.close`), or before, on the sender thread, for a `start` notice; idempotent. Never
+    """Locate a call from its kept first run (botocore's: its method, URL and request size are
+    its first request's). Runs when a second run begins, when the call closes (`calls.close`,
+    which also takes the outcome of a call's only run), or before, on the sender thread, for a
+    `start` notice: never the outcome here, which a retry may yet replace. Idempotent; never
     raises."""
     try:
         first = call.first
-        if first is None:
+        if first is None or call.target:
             return
         _, pool, args, kwargs = first
-        if not call.target:
-            target = _argument(args, kwargs, 1, "url") or ""
-            call.method = _argument(args, kwargs, 0, "method") or ""
-            call.origin = None if target.startswith(ABSOLUTE) else _origin(pool)
-            call.target = target
-            if call.bytes_sent is None:  # the body in memory, else its Content-Length
-                call.bytes_sent = calls.body_size(_argument(args, kwargs, 2, "body"))
-                headers = _argument(args, kwargs, 3, "headers")
-                if call.bytes_sent is None and headers is not None:
-                    call.bytes_sent = calls.sent_length(headers)
-        ended = call.first_end
-        if ended is None or call.attempts or call.status is not None:
-            return
-        _, status, _, size = ended
-        if status is not None:
-            call.status = status
-            if call.bytes_received is None:
-                call.bytes_received = size
+        target = _argument(args, kwargs, 1, "url") or ""
+        call.method = _argument(args, kwargs, 0, "method") or ""
+        call.origin = None if target.startswith(ABSOLUTE) else _origin(pool)
+        call.target = target
+        if call.bytes_sent is None:  # the body in memory, else its Content-Length
+            call.bytes_sent = calls.body_size(_argument(args, kwargs, 2, "body"))
+            headers = _argument(args, kwargs, 3, "headers")
+            if call.bytes_sent is None and headers is not None:
+                call.bytes_sent = calls.sent_length(headers)
     except Exception:
         return
 

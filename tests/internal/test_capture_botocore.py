@@ -161,6 +161,43 @@ def test_credentials_from_the_container_endpoint_are_a_call_of_their_own(
     assert s3_call["status"] == 200 and s3_call["attempts"] == []
 
 
+BUCKET_LIST = b"<ListAllMyBucketsResult><Buckets/></ListAllMyBucketsResult>"
+
+
+@pytest.fixture
+def flaky_s3() -> Iterator[str]:
+    """A loopback S3 stand-in: 503 to the first request, then an empty bucket list."""
+    answers = [(503, b"<Error><Code>SlowDown</Code></Error>"), (200, BUCKET_LIST)]
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            status, body = answers.pop(0) if len(answers) > 1 else answers[0]
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_a_retried_call_ends_with_its_last_attempt(installed: Capture, flaky_s3: str) -> None:
+    s3 = _s3(flaky_s3, retries={"total_max_attempts": 2, "mode": "standard"})
+    assert s3.list_buckets()["Buckets"] == []
+    call = installed.only_call()
+    assert [a["status"] for a in call["attempts"]] == [503, 200]
+    assert (call["status"], call["error"]) == (200, None)
+    assert call["bytesReceived"] == len(BUCKET_LIST)
+
+
 def test_a_call_answered_by_moto_in_process_leaves_no_trace(
         installed: Capture, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
