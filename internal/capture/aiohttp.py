@@ -74,7 +74,8 @@ def _describe(call: calls.Call, session: Any, args: tuple[Any, ...],
 
 def _outcome(call: calls.Call, response: Any) -> None:
     call.status = response.status
-    call.bytes_received = calls.header_length(response.headers.get("Content-Length"))
+    call.bytes_received = calls.received_length(call.method, response.status,
+                                                response.headers.get("Content-Length"))
     if calls.options.headers:
         call.response_headers = calls.header_pairs(response.headers)
 
@@ -198,7 +199,8 @@ def _list_hop(call: calls.Call, response: Any, exc: BaseException | None) -> Non
         if exc is not None:
             _add_hop(call, None, calls.describe_error(exc), target, None)
         else:
-            size = calls.header_length(response.headers.get("Content-Length"))
+            size = calls.received_length(response.method, response.status,
+                                         response.headers.get("Content-Length"))
             _add_hop(call, response.status, None, target, size)
             _note_redirect(call, response)
     except Exception:
