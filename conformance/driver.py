@@ -97,8 +97,7 @@ def _call(spec: dict[str, Any]) -> int | str:
 
 def main(argv: list[str]) -> int:
     spec = json.loads(Path(argv[0]).read_text())
-    if spec.get("namespace"):
-        bring_loopback_up()
+    bring_loopback_up()
     result = run(spec)
     Path(spec["result"]).write_text(json.dumps(result))
     return 0

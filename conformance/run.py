@@ -35,7 +35,6 @@ class Setup:
 
     python: Path  # the conformance venv's interpreter
     opt: Path  # the unpacked layer
-    namespace: bool = True
     parallel: bool = True
 
 
@@ -114,16 +113,17 @@ def start(setup: Setup, suite: Suite, source: Path, paths: tuple[str, ...], *, m
         "command": pytest_command(setup, suite, paths, mode, out / "report.jsonl"),
         "cwd": str(cwd), "env": child_env(setup.python, mode), "port": COLLECTOR_PORT,
         "log": str(out / "pytest.log"), "result": str(out / "result.json"),
-        "timeout": TIMEOUT_S, "namespace": setup.namespace,
+        "timeout": TIMEOUT_S,
     }
     spec_path = out / "spec.json"
     spec_path.write_text(json.dumps(spec, indent=1))
-    driver = [sys.executable, "-m", "conformance.driver", str(spec_path)]
-    command = ["unshare", "--net", "--", *driver] if setup.namespace else driver
+    command = ["unshare", "--net", "--", sys.executable, "-m", "conformance.driver",
+               str(spec_path)]
     return subprocess.Popen(command, cwd=prepare.ROOT), spec_path
 
 
 def finish(process: subprocess.Popen[bytes], spec_path: Path, mode: str) -> ModeRun:
+    """Waits for a run started by `start` and reads what it left."""
     process.wait()
     out = spec_path.parent
     result_path = out / "result.json"
