@@ -138,6 +138,8 @@ class RecordBuilder:
             url = target
         else:
             scheme, host, port = origin
+            # urllib.request hands http.client a URL's user-info as part of the host.
+            host = host.rpartition("@")[2] if "@" in host else host
             path = target.partition("?")[0] or "/"
             shown_host = f"[{host}]" if ":" in host else host
             netloc = shown_host if DEFAULT_PORTS.get(scheme) == port else f"{shown_host}:{port}"

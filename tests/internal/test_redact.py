@@ -248,8 +248,6 @@ def test_a_url_s_user_info_passed_to_http_client_stays_out_of_its_host_header(
     assert call["requestHeaders"]["Host"] == server.split("://", 1)[1]
 
 
-@pytest.mark.xfail(strict=True, reason="the record's host is the host http.client was given "
-                   "(record.py RecordBuilder._split keeps its user-info)")
 def test_a_url_s_user_info_passed_to_http_client_stays_out_of_the_record(
         capture: Capture, server: str) -> None:
     assert SECRET not in json.dumps(_urlopen_with_user_info(capture, server))

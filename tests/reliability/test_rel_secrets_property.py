@@ -107,10 +107,7 @@ def calls(draw: st.DrawFn) -> tuple[dict[str, Any], list[str]]:
         headers.append(("Content-Type", content_type))
     else:
         url = f"{{closed}}/callback?{draw(sensitive_names)}={secret()}"
-    # urllib.request passes a URL's user-info on to http.client as part of the host, which
-    # the record keeps as its host: tests/internal/test_redact.py holds that case (xfail).
-    clients = [c for c in CLIENTS if not (place == "userinfo" and c == "urllib")]
-    return {"client": draw(st.sampled_from(clients)), "method": method, "url": url,
+    return {"client": draw(st.sampled_from(CLIENTS)), "method": method, "url": url,
             "headers": headers, "body": body}, carried
 
 
