@@ -140,7 +140,7 @@ def _cold_targets(read: Reading) -> list[Target]:
                 "which Lambda's init waits for and which, on one vCPU, competes with the "
                 "runtime's own init for the CPU. Where the extension's "
                 "start-up goes: profile *extension imports* (external/main.py -> "
-                "external/modes.py -> external/lambda_api/telemetry.py and the stdlib modules "
+                "external/mode.py -> external/lambda_api/telemetry.py and the stdlib modules "
                 "they pull in) plus the interpreter's own start." + control)
     return [Target("6", "cold start (init duration), httprecap / no layer", "≤ 1.10x",
                    f"{ratio.text(3, 'x')}, +{added.median:.0f} ms", met, note)]

@@ -67,17 +67,27 @@ def _wall_us() -> int:
 
 
 class Aggregator:
+    """Open invocations and their completion; fed from any thread, waited on by the run loop.
+
+    Configured by its constructor with what is known at launch (see mode.py): how many
+    invocations may be open at once, whether our wrapper is set, whether telemetry comes
+    promptly. Three facts come later, each through its own method: whether the telemetry
+    subscription worked (`telemetry_subscribed`), the function's name (`identify_function`,
+    from the registration) and who ships a failed init (`when_init_fails`).
+    """
+
     def __init__(self, max_calls: int, clock: Callable[[], float] = time.monotonic,
-                 wall_us: Callable[[], int] = _wall_us) -> None:
+                 wall_us: Callable[[], int] = _wall_us, *, max_open: int = MAX_OPEN,
+                 wrapper_set: bool = False, telemetry_prompt: bool = True) -> None:
         self.max_calls = max_calls
-        self.max_open = MAX_OPEN  # Lambda Managed Instances keep many invocations open at once
+        self.max_open = max_open  # Lambda Managed Instances keep many invocations open at once
         self.function_name = ""
         self.function_version = ""
         self.internal_active = False  # any valid batch arrived: the wrapper is set
         self.wrapper_set = False  # see expect_internal()
         self.internal_expected = False
-        self.telemetry_active = False
-        self.telemetry_prompt = True  # subscribed with the shortest buffering (main.start)
+        self.telemetry_active = False  # see telemetry_subscribed()
+        self.telemetry_prompt = telemetry_prompt  # subscribed with the shortest buffering
         self._clock = clock
         self._wall_us = wall_us
         self._cond = threading.Condition()
@@ -96,6 +106,21 @@ class Aggregator:
         # Processes that said in their hello they are helpers of another's invocations (a
         # child the function started): their exit ends none of those invocations.
         self._helper_pids: set[int] = set()
+        if wrapper_set:
+            self.expect_internal()
+
+    def telemetry_subscribed(self, active: bool) -> None:
+        """Whether the Telemetry API will deliver to us (known once registered)."""
+        with self._cond:
+            self.telemetry_active = active
+
+    def identify_function(self, name: str, version: str) -> None:
+        """The function's name and version, as registration told them, for every recap."""
+        self.function_name, self.function_version = name, version
+
+    def when_init_fails(self, report: Callable[[], None]) -> None:
+        """Call `report` once (outside the lock) when the classic init's `end` says it failed."""
+        self.on_init_failed = report
 
     # ------------------------------------------------------------------ inputs (any thread)
 

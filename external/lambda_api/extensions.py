@@ -26,7 +26,29 @@ EVENTS = ("INVOKE", "SHUTDOWN")
 
 
 class LambdaApiError(Exception):
-    """The Lambda API refused a call or could not be reached."""
+    """The Lambda API refused a call or could not be reached.
+
+    LambdaApiError                 unreachable, or an answer we cannot use
+     +-- ApiRefusal                an error status, with the API's `errorType` when it sent one
+          +-- InvalidEventType     `Extension.InvalidEventType`: an event this platform does
+                                   not send to extensions (INVOKE, on Lambda Managed Instances)
+    """
+
+
+class ApiRefusal(LambdaApiError):
+    """The API answered a call with an error status."""
+
+    def __init__(self, message: str, status: int, error_type: str | None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error_type = error_type
+
+
+class InvalidEventType(ApiRefusal):
+    """Registration named an event this platform does not send to extensions."""
+
+
+REFUSALS: dict[str, type[ApiRefusal]] = {"Extension.InvalidEventType": InvalidEventType}
 
 
 class Registration:
@@ -64,15 +86,19 @@ def _split_address(address: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def _refusal(what: str, response: Response) -> LambdaApiError:
+def _refusal(what: str, response: Response) -> ApiRefusal:
+    """The refusal's exception, typed by the `errorType` of its JSON body."""
     import json
 
+    error_type = None
     try:
         detail = json.loads(response.body)
-        reason = f"{detail.get('errorType')}: {detail.get('errorMessage')}"
+        error_type = detail.get("errorType")
+        reason = f"{error_type}: {detail.get('errorMessage')}"
     except (ValueError, AttributeError):
         reason = response.body[:200].decode("utf-8", "replace")
-    return LambdaApiError(f"{what} answered {response.status} ({reason})")
+    kind = REFUSALS.get(error_type, ApiRefusal) if isinstance(error_type, str) else ApiRefusal
+    return kind(f"{what} answered {response.status} ({reason})", response.status, error_type)
 
 
 class ExtensionsClient:

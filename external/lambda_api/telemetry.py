@@ -5,7 +5,8 @@ status of an invocation whose end-of-invocation hand-off never came (`platform.r
 `platform.report`). The recap never waits for them when the hand-off is there: Lambda buffers
 telemetry for at least 25 ms, far longer than shipping takes.
 
-How long Lambda may buffer them is chosen at subscription (`modes.telemetry_buffering_ms`).
+How long Lambda may buffer them is chosen at subscription (`Mode.telemetry_buffering_ms`,
+mode.py).
 Each delivery wakes the extension beside the runtime, and with a short buffer one lands in
 nearly every invocation of a busy function (its `platform.start`, or the previous one's
 `runtimeDone` when the environment thaws). Where the function process's hand-off says when an

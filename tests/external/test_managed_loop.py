@@ -1,4 +1,4 @@
-"""The Lambda Managed Instances ship loop (external/modes.py): a recap after a quiet spell ships
+"""The Lambda Managed Instances ship loop (external/managed.py): a recap after a quiet spell ships
 at once; recaps completing while the loop rests after a round ship together in one round;
 SHUTDOWN does not wait for the rest to end."""
 
@@ -12,11 +12,12 @@ from typing import Any
 import pytest
 from ext_support import end_msg
 
-from httprecap.external import modes
+from httprecap.external import managed
 from httprecap.external.aggregate.store import Aggregator
+from httprecap.external.extension import Extension
 from httprecap.external.lambda_api.telemetry import subscription
-from httprecap.external.main import Extension
-from httprecap.external.modes import ManagedLoop
+from httprecap.external.managed import ManagedLoop
+from httprecap.external.mode import Mode
 from httprecap.external.ship.shipper import Shipper
 from httprecap.external.ship.sink import Entry, Sink
 from httprecap.settings import Settings
@@ -51,7 +52,7 @@ def _end(aggregator: Aggregator, request_id: str) -> None:
 
 def test_a_lone_recap_ships_at_once_and_a_burst_in_one_round(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(modes, "COALESCE_S", 1.0)  # a rest no loaded machine overruns
+    monkeypatch.setattr(managed, "COALESCE_S", 1.0)  # a rest no loaded machine overruns
     loop, aggregator, sink = _loop()
     loop._thread.start()
     try:
@@ -68,7 +69,7 @@ def test_a_lone_recap_ships_at_once_and_a_burst_in_one_round(
 
 
 def test_stop_ends_the_rest_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(modes, "COALESCE_S", 30.0)
+    monkeypatch.setattr(managed, "COALESCE_S", 30.0)
     loop, aggregator, sink = _loop()
     loop._thread.start()
     _end(aggregator, "a")
@@ -86,9 +87,10 @@ def test_stop_ends_the_rest_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
 ])
 def test_telemetry_buffering_is_relaxed_only_where_the_hand_off_tells_the_end(
         environ: dict[str, str], wrapper_set: bool, expected: int) -> None:
-    buffering_ms = modes.telemetry_buffering_ms(environ, wrapper_set)
+    mode = Mode(managed=Mode.from_environ(environ).managed, wrapper_set=wrapper_set)
+    buffering_ms = mode.telemetry_buffering_ms
     assert buffering_ms == expected
-    body = json.loads(subscription(9398, modes.schema(environ), buffering_ms))
+    body = json.loads(subscription(9398, mode.schema, buffering_ms))
     assert body["buffering"]["timeoutMs"] == expected and body["types"] == ["platform"]
 
 

@@ -46,3 +46,51 @@ def test_core_imports_only_the_standard_library() -> None:
     outside = [f"{path.name}: {name}" for path, name in _imports("core")
                if name.split(".")[0] not in stdlib and not name.startswith("httprecap")]
     assert outside == []
+
+
+
+def _module_graph(folder: str, package: str) -> dict[str, set[str]]:
+    """Each module of `folder` -> the modules of the same folder it imports (anywhere in the
+    file, under TYPE_CHECKING too: a cycle there is one a reader has to untangle all the same)."""
+    paths = {path: ".".join((package, *path.relative_to(ROOT / folder).with_suffix("").parts))
+             .removesuffix(".__init__") for path in (ROOT / folder).rglob("*.py")}
+    modules = set(paths.values())
+    graph: dict[str, set[str]] = {}
+    for path, module in paths.items():
+        names: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names.add(node.module)
+                names.update(f"{node.module}.{alias.name}" for alias in node.names)
+        graph[module] = (names & modules) - {module}
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every import cycle, each as the path that closes it (depth-first)."""
+    found: list[list[str]] = []
+    done: set[str] = set()
+
+    def visit(module: str, trail: list[str]) -> None:
+        for target in sorted(graph[module]):
+            if target in trail:
+                found.append([*trail[trail.index(target):], target])
+            elif target not in done:
+                visit(target, [*trail, target])
+        done.add(module)
+
+    for module in sorted(graph):
+        if module not in done:
+            visit(module, [module])
+    return found
+
+
+def test_the_extension_modules_import_in_one_direction() -> None:
+    assert _cycles(_module_graph("external", "httprecap.external")) == []
+
+
+def test_the_cycle_finder_finds_a_cycle() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert _cycles(graph) == [["a", "b", "c", "a"]]

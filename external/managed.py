@@ -1,21 +1,12 @@
-"""Modes: classic Lambda or Lambda Managed Instances, and the run loop of the latter
-(extension process).
+"""Lifecycle: the run loop on Lambda Managed Instances (extension process).
 
-Lambda Managed Instances (`AWS_LAMBDA_INITIALIZATION_TYPE=lambda-managed-instances`) run
-several invocations at once in one environment and send external extensions no INVOKE
-(reference section 7). There the extension
-
-- registers for SHUTDOWN only (INVOKE would be refused with 403 Extension.InvalidEventType);
-- subscribes to telemetry with schema 2025-01-29, the only one LMI accepts;
-- keys everything by request id (as always) and ships each recap from a background thread as
-  soon as *that* invocation is complete: its `end` hand-off with every counted call, or its
-  `platform.report` (after the hand-off timeout, when the internal extension is active), or,
-  when nothing speaks for STALE_S, as it stands. Unrelated invocations never hold it up;
-  under load the thread rests COALESCE_S after each round, so what completes meanwhile ships
-  in one round;
-- on SHUTDOWN stops that thread, ships whatever is still open and flushes the sinks.
-
-Classic Lambda keeps the INVOKE-driven loop of main.py.
+There no INVOKE comes and many invocations run at once (see mode.py). Everything is keyed by
+request id (as always), and each recap ships from a background thread as soon as *that*
+invocation is complete: its `end` hand-off with every counted call, or its `platform.report`
+(after the hand-off timeout, when the internal extension is active), or, when nothing speaks
+for STALE_S, as it stands. Unrelated invocations never hold it up; under load the thread rests
+COALESCE_S after each round, so what completes meanwhile ships in one round. On SHUTDOWN the
+thread stops, and the extension ships whatever is still open and flushes the sinks.
 """
 
 from __future__ import annotations
@@ -23,26 +14,13 @@ from __future__ import annotations
 import threading
 
 from httprecap.external import log
-from httprecap.external.lambda_api.telemetry import (
-    PROMPT_BUFFERING_MS,
-    RELAXED_BUFFERING_MS,
-    SCHEMA_VERSION,
-)
 
 TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)
 if TYPE_CHECKING:
-    from collections.abc import Mapping
     from typing import Any
 
-    from httprecap.external.aggregate.store import Aggregator
-    from httprecap.external.main import Extension
+    from httprecap.external.extension import Extension
 
-MANAGED_INIT_TYPE = "lambda-managed-instances"
-MANAGED_SCHEMA = "2025-01-29"
-CLASSIC_EVENTS = ("INVOKE", "SHUTDOWN")
-MANAGED_EVENTS = ("SHUTDOWN",)
-# Invocations open at once: LMI runs up to 64 per vCPU; past this the oldest are evicted.
-MANAGED_MAX_OPEN = 4096
 # Lambda's longest function timeout: an invocation silent for this long will not speak again.
 STALE_S = 900.0
 # How long the ship loop sleeps when nothing is open (it is woken by any input anyway).
@@ -53,44 +31,6 @@ IDLE_S = 60.0
 # invocations in flight: under load, rounds of one recap each cost about twice the CPU. A
 # recap after a quiet spell still ships at once.
 COALESCE_S = 0.05
-
-
-def is_managed(environ: Mapping[str, str]) -> bool:
-    return environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == MANAGED_INIT_TYPE
-
-
-def events(environ: Mapping[str, str]) -> tuple[str, ...]:
-    """The events to register for."""
-    return MANAGED_EVENTS if is_managed(environ) else CLASSIC_EVENTS
-
-
-def schema(environ: Mapping[str, str]) -> str:
-    """The Telemetry API schema version to subscribe with."""
-    return MANAGED_SCHEMA if is_managed(environ) else SCHEMA_VERSION
-
-
-def telemetry_buffering_ms(environ: Mapping[str, str], wrapper_set: bool) -> int:
-    """How long Lambda may hold telemetry for us (see lambda_api/telemetry.py).
-
-    Relaxed only where the function process's hand-off tells when each invocation ends: our
-    wrapper is set, on classic Lambda. Without it `runtimeDone` is that signal, and on Lambda
-    Managed Instances `platform.start` is what says an invocation exists at all.
-    """
-    if wrapper_set and not is_managed(environ):
-        return RELAXED_BUFFERING_MS
-    return PROMPT_BUFFERING_MS
-
-
-def configure(aggregator: Aggregator, environ: Mapping[str, str]) -> None:
-    if is_managed(environ):
-        aggregator.max_open = MANAGED_MAX_OPEN
-
-
-def run(extension: Extension, environ: Mapping[str, str]) -> int:
-    """The run loop for this mode; returns the process's exit code."""
-    if is_managed(environ):
-        return ManagedLoop(extension).run()
-    return extension.run()
 
 
 class ManagedLoop:
