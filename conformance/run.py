@@ -23,8 +23,6 @@ from conformance.suites import Suite
 RERUNS = 2
 COLLECTOR_PORT = 9399  # httprecap's default; each namespace has its own loopback
 TIMEOUT_S = 3600.0  # a run that hangs this long is stopped and reported
-# Set in both modes: botocore must never look for the instance metadata service.
-FIXED_ENV = {"AWS_EC2_METADATA_DISABLED": "true"}
 DROPPED_ENV_PREFIXES = ("HTTPRECAP_", "_HTTPRECAP_", "AWS_")
 DROPPED_ENV = ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")
 
@@ -84,11 +82,12 @@ class SuiteResult:
 
 
 def child_env(python: Path, mode: str) -> dict[str, str]:
-    """The suites' environment: ours, minus anything of httprecap's, AWS's or another venv's."""
+    """The suites' environment: ours, minus anything of httprecap's, AWS's or another venv's.
+    (Nothing is set to keep botocore from the instance metadata service: the namespace does,
+    and its own tests of that service need it enabled.)"""
     env = {name: value for name, value in os.environ.items()
            if not name.startswith(DROPPED_ENV_PREFIXES) and name not in DROPPED_ENV}
     env["PATH"] = f"{python.parent}{os.pathsep}{env.get('PATH', '')}"
-    env.update(FIXED_ENV)
     if mode == "on":
         env["HTTPRECAP_PORT"] = str(COLLECTOR_PORT)
     return env

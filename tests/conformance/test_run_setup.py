@@ -38,7 +38,6 @@ def test_the_environment_keeps_nothing_of_httprecaps_or_aws(
         assert "HTTPRECAP_DISABLED" not in env
         assert "AWS_ACCESS_KEY_ID" not in env
         assert "PYTHONPATH" not in env
-        assert env["AWS_EC2_METADATA_DISABLED"] == "true"
         assert env["PATH"].startswith("/c/venv/bin")
 
 
