@@ -188,7 +188,8 @@ def _warm_targets(read: Reading) -> list[Target]:
            + "), and the capture's cost scales with it. The function process posts nothing to "
            "the extension during these invocations (calls are held until the invocation ends, "
            "0.2 s at most, or until one runs longer than 20 ms: internal/transport/sender.py), "
-           "so the extension's per-call work (external/collect/, external/aggregate/call.py) "
+           "so the extension's per-call work (external/collect/, "
+           "external/aggregate/encoded_call.py) "
            "comes after the response, in the post-runtime time. With a real upstream "
            "(milliseconds per call, not this ~50 µs loopback server) the same absolute cost "
            "is a far smaller ratio.")

@@ -32,7 +32,7 @@ def register(subparsers: Any) -> None:
 
 def execute(args: argparse.Namespace) -> int:
     from httprecap.demo.run import SCENARIOS, Scenario, run_demo, stderr_progress
-    from httprecap.view.summary import summarize
+    from httprecap.view.host_stats import summarize
 
     style = Style(color=args.color == "always" or (args.color == "auto" and sys.stdout.isatty()))
     numbered = {scenario.title: index for index, scenario in enumerate(SCENARIOS, start=1)}

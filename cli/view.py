@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from httprecap.errors import HttprecapError, UsageError
+from httprecap.view.filters import Selection, select
 from httprecap.view.read import ReadResult, Recap, read_lines, read_text
-from httprecap.view.select import Selection, select
 from httprecap.view.text import Style, render_overview, render_recap
 
 
@@ -109,7 +109,7 @@ def _show(recaps: list[Recap], args: argparse.Namespace, style: Style) -> None:
         for recap in recaps:
             print(json.dumps(recap, separators=(",", ":")))
     elif args.summary:
-        from httprecap.view.summary import summarize
+        from httprecap.view.host_stats import summarize
 
         print(render_overview(summarize(recaps), style))
     else:
@@ -129,7 +129,7 @@ def _follow(args: argparse.Namespace, selection: Selection, style: Style) -> int
 
 
 def _write_html(path: Path, recaps: list[Recap], name: str) -> None:
-    from httprecap.view.html import render_html
+    from httprecap.view.report_html import render_html
 
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

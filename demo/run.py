@@ -80,7 +80,7 @@ def run_demo(out_dir: Path, layer_path: Path, progress: Progress,
             seen = len(recaps)
     recaps = _read_recaps(recaps_path)
     html_path = out_dir / "report.html"
-    from httprecap.view.html import render_html
+    from httprecap.view.report_html import render_html
 
     html_path.write_text(render_html(recaps, title="httprecap demo: orders-api"),
                          encoding="utf-8")

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any
 
-    from httprecap.external.aggregate.encode import Recap
+    from httprecap.external.aggregate.encode import EncodedRecap
     from httprecap.external.aggregate.store import Aggregator
     from httprecap.external.collect.collector import Collector
     from httprecap.external.lambda_api.extensions import ExtensionsClient
@@ -73,7 +73,7 @@ class Extension:
         except Exception as exc:
             log.error(f"init recap lost: {type(exc).__name__}: {exc}")
 
-    def ship(self, recaps: list[Recap], budget_s: float) -> None:
+    def ship(self, recaps: list[EncodedRecap], budget_s: float) -> None:
         for recap in recaps:
             if recap.get("hint"):
                 log.warning(recap["hint"])

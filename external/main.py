@@ -35,8 +35,8 @@ from httprecap.external.lambda_api.extensions import (
 from httprecap.external.lambda_api.telemetry import HostLookup, start_listener, subscribe
 from httprecap.external.managed import ManagedLoop
 from httprecap.external.mode import Mode
+from httprecap.external.ship.registry import build_sinks
 from httprecap.external.ship.shipper import Shipper
-from httprecap.external.ship.sinks import build_sinks
 from httprecap.settings import Settings
 
 TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)

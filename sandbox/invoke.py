@@ -23,7 +23,7 @@ from httprecap.sandbox.lifecycle import Lifecycle
 from httprecap.sandbox.logs import ReportFigures, billed_ms, end_line, report_line, start_line
 from httprecap.sandbox.results import InvokeResponse, InvokeResult
 from httprecap.sandbox.state import Failure, Instance, Invocation
-from httprecap.sandbox.telemetry import iso_time, span
+from httprecap.sandbox.telemetry_delivery import iso_time, span
 
 MIB = 1024 * 1024
 OnResponse = Callable[[InvokeResponse], None]

@@ -28,7 +28,7 @@ from httprecap.sandbox.lifecycle import ABORTED, Lifecycle
 from httprecap.sandbox.logs import billed_ms, end_line, start_line
 from httprecap.sandbox.results import InvokeResponse, InvokeResult
 from httprecap.sandbox.state import Failure, Instance, Invocation
-from httprecap.sandbox.telemetry import span
+from httprecap.sandbox.telemetry_delivery import span
 
 MIB = 1024 * 1024
 T = TypeVar("T")

@@ -44,7 +44,7 @@ from httprecap.sandbox.managed import ManagedInvoker, run_and_wait
 from httprecap.sandbox.opt import unpack_layers
 from httprecap.sandbox.results import InvokeResult
 from httprecap.sandbox.state import Platform
-from httprecap.sandbox.telemetry import Event, TelemetryHub
+from httprecap.sandbox.telemetry_delivery import Event, TelemetryHub
 
 RUNTIME_FILES = Path(__file__).resolve().parent / "runtime"
 ROUTES = runtime_api.ROUTES + extensions_api.ROUTES + telemetry_api.ROUTES

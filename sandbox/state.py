@@ -19,7 +19,7 @@ from typing import Literal
 
 from httprecap.sandbox.config import FunctionConfig
 from httprecap.sandbox.processes import ManagedProcess
-from httprecap.sandbox.telemetry import TelemetryHub
+from httprecap.sandbox.telemetry_delivery import TelemetryHub
 
 RuntimeState = Literal["starting", "idle", "busy", "replied"]
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from httprecap.view.host_stats import Overview
 from httprecap.view.read import Call, Recap, calls_of, duration_of, host_label, is_failed
-from httprecap.view.summary import Overview
 
 RED, GREEN, YELLOW, MAGENTA, BOLD, DIM = "31", "32", "33", "35", "1", "2"
 STATUS_COLOURS = {"success": GREEN, "error": RED, "timeout": RED, "failure": RED}

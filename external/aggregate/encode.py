@@ -2,14 +2,15 @@
 
 A recap can hold thousands of calls, and the time the extension spends after the runtime's
 response is billed to the function. So every call is encoded once, when it arrives (see
-call.py), and a `Recap` keeps the invocation's fields and the calls' JSON pieces side by side:
+encoded_call.py), and an `EncodedRecap` keeps the invocation's fields and the calls' JSON
+pieces side by side:
 
 - every sink that wants JSON shares one `line()`, built once by joining the pieces;
 - a sink with a size limit (CloudWatch's 256 KiB event, Kinesis's 1 MiB record) cuts the
   calls by their summed sizes (`with_calls`) instead of re-encoding the recap per guess;
 - the few readers that want the calls as objects (the OTLP sink, tests) decode them on demand.
 
-A `Recap` reads like the recap's JSON object (`recap["summary"]`, `recap.get("hint")`).
+An `EncodedRecap` reads like the recap's JSON object (`recap["summary"]`, `recap.get("hint")`).
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ if TYPE_CHECKING:
     from json import JSONEncoder
     from typing import Any
 
-    _RecapBase = Mapping[str, Any]
+    _EncodedRecapBase = Mapping[str, Any]
 else:
-    _RecapBase = Mapping
+    _EncodedRecapBase = Mapping
 
 # One encoder for everything: json.dumps with options builds a new encoder per call, which
 # costs more than encoding a small call record. Made when first needed: `json` (and the `re`
@@ -57,7 +58,7 @@ def utf8_size(text: str) -> int:
     return len(text) if text.isascii() else len(text.encode())
 
 
-class Recap(_RecapBase):
+class EncodedRecap(_EncodedRecapBase):
     """One recap: its fields in schema order (`calls` empty) and its calls as JSON pieces."""
 
     __slots__ = ("_calls", "_fields_json", "_line", "_lock", "fields", "pieces", "sizes")
@@ -73,7 +74,7 @@ class Recap(_RecapBase):
         self._lock = threading.Lock()  # sinks run on their own threads; encode once
 
     @classmethod
-    def from_dict(cls, recap: Mapping[str, Any]) -> Recap:
+    def from_dict(cls, recap: Mapping[str, Any]) -> EncodedRecap:
         """A recap given as one JSON object (tests, tools): its calls are encoded here."""
         calls = list(recap.get("calls") or [])
         pieces = [compact_json(call) for call in calls]

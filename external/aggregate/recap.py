@@ -2,7 +2,7 @@
 
 Pure functions of their inputs (no clock, no locks), so the schema and the summary maths are
 tested without sockets. Field order follows docs/RECAP.md; readers should not rely on it.
-The calls arrive already encoded (call.py): what is left after the runtime's response is to
+The calls arrive already encoded (encoded_call.py): what is left after the runtime's response is to
 order them, write their offsets and sum them up, each in one pass.
 """
 
@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections import Counter
 from operator import attrgetter
 
-from httprecap.external.aggregate.call import EncodedCall, iso_us, ms, render_call
-from httprecap.external.aggregate.encode import Recap
-from httprecap.external.aggregate.summary import covered_share
+from httprecap.external.aggregate.encode import EncodedRecap
+from httprecap.external.aggregate.encoded_call import EncodedCall, iso_us, ms, render_call
+from httprecap.external.aggregate.recap_summary import covered_share
 from httprecap.wire import INVALID_CALL
 
 TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any
 
-    from httprecap.external.aggregate.invocation import Invocation
+    from httprecap.external.aggregate.invocation_state import Invocation
 
 __all__ = ["Context", "Outcome", "build_recap", "http_share", "iso_us", "parse_iso_us",
            "render_call", "resolve_outcome", "telemetry_status"]
@@ -128,7 +128,7 @@ def _started_us(inv: Invocation, now_us: int) -> int:
     return min(starts, default=now_us)
 
 
-def build_recap(inv: Invocation, outcome: Outcome, context: Context) -> Recap:
+def build_recap(inv: Invocation, outcome: Outcome, context: Context) -> EncodedRecap:
     calls, running = ordered_calls(inv, outcome)
     started = outcome.started_us
     offsets = [round((call.begin_us - started) / 1000, 3) for call in calls]  # ms()
@@ -156,7 +156,7 @@ def build_recap(inv: Invocation, outcome: Outcome, context: Context) -> Recap:
     }
     if context.hint:
         fields["hint"] = context.hint
-    return Recap(fields, pieces, sizes)
+    return EncodedRecap(fields, pieces, sizes)
 
 
 def _function_us(inv: Invocation) -> int | None:

@@ -36,8 +36,8 @@ import time
 from collections import Counter, deque
 
 from httprecap import wire
-from httprecap.external.aggregate.call import EncodedCall
-from httprecap.external.aggregate.invocation import Invocation
+from httprecap.external.aggregate.encoded_call import EncodedCall
+from httprecap.external.aggregate.invocation_state import Invocation
 from httprecap.external.aggregate.recap import (
     HINT_NO_WRAPPER,
     HINT_SILENT,
@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
     from typing import Any
 
-    from httprecap.external.aggregate.encode import Recap
+    from httprecap.external.aggregate.encode import EncodedRecap
 
 MAX_OPEN = 64
 REMEMBER_SHIPPED = 512
@@ -391,7 +391,7 @@ class Aggregator:
     # ----------------------------------------------------------------------------- output
 
     def take(self, request_id: str, *, status: str | None = None,
-             deadline_passed: bool = False) -> list[Recap]:
+             deadline_passed: bool = False) -> list[EncodedRecap]:
         """The recaps to ship now: the init recap (once, if it has calls) and R's (if R is a
         worker's init phase, only if it has calls).
 
@@ -407,7 +407,7 @@ class Aggregator:
             return recaps
 
     def take_all(self, current: str | None = None,
-                 status: str | None = None) -> list[Recap]:
+                 status: str | None = None) -> list[EncodedRecap]:
         """Everything still open (SHUTDOWN): `status` applies to `current` only, and to an init
         phase that never ended (which, absent a reason, is a `failure`: it did not complete)."""
         with self._cond:
@@ -425,12 +425,12 @@ class Aggregator:
                     recaps.append(self._build(inv, override, passed))
             return recaps
 
-    def take_init(self) -> list[Recap]:
+    def take_init(self) -> list[EncodedRecap]:
         """The classic init recap, once (a failed init ships on its own: `on_init_failed`)."""
         with self._cond:
             return self._take_init()
 
-    def _take_init(self, unfinished: str | None = None) -> list[Recap]:
+    def _take_init(self, unfinished: str | None = None) -> list[EncodedRecap]:
         """The classic init recap, once; `unfinished` is its status if its `end` never came."""
         if self._init_settled:
             return []
@@ -442,7 +442,7 @@ class Aggregator:
         return [self._build(inv, unfinished if inv.end is None else None, False)]
 
     def _build(self, inv: Invocation, status: str | None,
-               deadline_passed: bool) -> Recap:
+               deadline_passed: bool) -> EncodedRecap:
         now_us = self._wall_us()
         if status == "timeout" and inv.deadline_us is not None:
             now_us = min(now_us, inv.deadline_us)

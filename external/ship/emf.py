@@ -10,7 +10,7 @@ from __future__ import annotations
 import calendar
 import time
 
-from httprecap.external.ship.sink import Sink, compact_json
+from httprecap.external.ship.sink_base import Sink, compact_json
 from httprecap.external.ship.stdout import write_lines
 
 TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any, BinaryIO
 
-    from httprecap.external.ship.sink import Entry
+    from httprecap.external.ship.sink_base import Entry
 
 NAMESPACE = "httprecap"
 MAX_HOSTS = 30  # lines per recap; the busiest hosts come first in the summary

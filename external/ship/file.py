@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from httprecap.external.ship.sink import Entry, Sink, SinkError
+from httprecap.external.ship.sink_base import Entry, Sink, SinkError
 
 
 class FileSink(Sink):

@@ -6,8 +6,8 @@ lines. At most 500 records and about 3.5 MiB per request; records over 1,000 KiB
 
 from __future__ import annotations
 
-from httprecap.external.ship import aws
-from httprecap.external.ship.sink import Sink, SinkError
+from httprecap.external.ship import aws_streams as aws
+from httprecap.external.ship.sink_base import Sink, SinkError
 from httprecap.external.ship.trim import fit_line
 
 TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any
 
-    from httprecap.external.ship.sink import Entry
+    from httprecap.external.ship.sink_base import Entry
 
 RECORD_LIMIT = 1000 * 1024 - 1
 REQUEST_LIMIT = 3_500_000  # under PutRecordBatch's 4 MiB

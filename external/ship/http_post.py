@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from httprecap.external.ship.sink import Sink, SinkError
+from httprecap.external.ship.sink_base import Sink, SinkError
 
 TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)
 if TYPE_CHECKING:
     from typing import Any
 
-    from httprecap.external.ship.sink import Entry
+    from httprecap.external.ship.sink_base import Entry
 
 TIMEOUT = 5.0  # the run loop never waits this long: the ship budget bounds its wait
 

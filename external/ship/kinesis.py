@@ -8,8 +8,8 @@ STREAM is a name or a stream ARN.
 
 from __future__ import annotations
 
-from httprecap.external.ship import aws
-from httprecap.external.ship.sink import Sink, SinkError
+from httprecap.external.ship import aws_streams as aws
+from httprecap.external.ship.sink_base import Sink, SinkError
 from httprecap.external.ship.trim import fit_line
 
 TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any
 
-    from httprecap.external.ship.sink import Entry
+    from httprecap.external.ship.sink_base import Entry
 
 RECORD_LIMIT = 1024 * 1024 - 1024  # the partition key counts towards the 1 MiB
 REQUEST_LIMIT = 4_500_000  # under PutRecords' 5 MiB

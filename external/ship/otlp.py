@@ -17,14 +17,14 @@ from urllib.parse import urlsplit
 from httprecap import __version__
 from httprecap.external.http11 import Connection
 from httprecap.external.ship.emf import epoch_ms
-from httprecap.external.ship.sink import Sink, SinkError, compact_json
+from httprecap.external.ship.sink_base import Sink, SinkError, compact_json
 
 TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any
 
-    from httprecap.external.ship.sink import Entry
+    from httprecap.external.ship.sink_base import Entry
 
 SPAN_KIND_SERVER = 2
 SPAN_KIND_CLIENT = 3

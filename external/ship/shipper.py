@@ -20,15 +20,15 @@ import time
 from collections import deque
 
 from httprecap.external import log
-from httprecap.external.ship.sink import Entry
+from httprecap.external.ship.sink_base import Entry
 
 TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
     from typing import Any
 
-    from httprecap.external.aggregate.encode import Recap
-    from httprecap.external.ship.sink import Sink
+    from httprecap.external.aggregate.encode import EncodedRecap
+    from httprecap.external.ship.sink_base import Sink
 
 
 class Backoff:
@@ -160,7 +160,7 @@ class Shipper:
                  backoff: Backoff | None = None) -> None:
         self.workers = [SinkWorker(sink, queue_limit, backoff or Backoff()) for sink in sinks]
 
-    def ship(self, recaps: list[Recap] | list[Mapping[str, Any]], budget_s: float) -> None:
+    def ship(self, recaps: list[EncodedRecap] | list[Mapping[str, Any]], budget_s: float) -> None:
         """Hand `recaps` to every sink; return within `budget_s` whatever the sinks do."""
         deadline = time.monotonic() + budget_s
         entries = [Entry(recap) for recap in recaps]

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import sys
 
-from httprecap.external.ship.sink import Sink
+from httprecap.external.ship.sink_base import Sink
 from httprecap.external.ship.trim import fit_line
 
 TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)
 if TYPE_CHECKING:
     from typing import BinaryIO
 
-    from httprecap.external.ship.sink import Entry
+    from httprecap.external.ship.sink_base import Entry
 
 CLOUDWATCH_EVENT_LIMIT = 256 * 1024
 # CloudWatch counts 26 bytes of overhead per event; keep a margin for any prefix Lambda adds.

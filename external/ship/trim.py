@@ -15,8 +15,8 @@ from httprecap.external.aggregate.encode import compact_json, utf8_size
 
 TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)
 if TYPE_CHECKING:
-    from httprecap.external.aggregate.encode import Recap
-    from httprecap.external.ship.sink import Entry
+    from httprecap.external.aggregate.encode import EncodedRecap
+    from httprecap.external.ship.sink_base import Entry
 
 
 def fit_line(entry: Entry, limit: int) -> str:
@@ -41,7 +41,7 @@ def fit_line(entry: Entry, limit: int) -> str:
                         {"truncated": {"calls": count, "hosts": len(hosts), "fields": True}})
 
 
-def _most_calls_fitting(recap: Recap, limit: int) -> int:
+def _most_calls_fitting(recap: EncodedRecap, limit: int) -> int:
     """How many leading calls fit in `limit` with the `truncated` marker (maybe none)."""
     # The marker with the largest possible count is at least as wide as the final one.
     room = limit - utf8_size(recap.with_calls(0, {"truncated": {"calls": len(recap.pieces)}}))

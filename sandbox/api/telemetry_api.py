@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from httprecap.sandbox.api.extensions_api import find_agent
 from httprecap.sandbox.api.server import Reply, Request, Route, error_reply, json_reply, route
 from httprecap.sandbox.state import Platform
-from httprecap.sandbox.telemetry import (
+from httprecap.sandbox.telemetry_delivery import (
     BUFFERING_BOUNDS,
     DEFAULT_BUFFERING,
     MANAGED_SCHEMA_VERSION,

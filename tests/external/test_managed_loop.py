@@ -19,7 +19,7 @@ from httprecap.external.lambda_api.telemetry import subscription
 from httprecap.external.managed import ManagedLoop
 from httprecap.external.mode import Mode
 from httprecap.external.ship.shipper import Shipper
-from httprecap.external.ship.sink import Entry, Sink
+from httprecap.external.ship.sink_base import Entry, Sink
 from httprecap.settings import Settings
 
 

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from ext_support import T0, call
 
-from httprecap.external.aggregate.call import EncodedCall
 from httprecap.external.aggregate.encode import compact_json
-from httprecap.external.aggregate.invocation import Invocation
+from httprecap.external.aggregate.encoded_call import EncodedCall
+from httprecap.external.aggregate.invocation_state import Invocation
 from httprecap.external.aggregate.recap import (
     Context,
     Outcome,

@@ -14,22 +14,22 @@ import pytest
 from ext_support import T0, Receiver, call
 from layer_support import free_port
 
-from httprecap.external.aggregate.call import EncodedCall
-from httprecap.external.aggregate.encode import Recap
-from httprecap.external.aggregate.invocation import Invocation
+from httprecap.external.aggregate.encode import EncodedRecap
+from httprecap.external.aggregate.encoded_call import EncodedCall
+from httprecap.external.aggregate.invocation_state import Invocation
 from httprecap.external.aggregate.recap import Context, Outcome, build_recap
 from httprecap.external.ship.emf import EmfSink
 from httprecap.external.ship.file import FileSink
 from httprecap.external.ship.http_post import HttpSink
 from httprecap.external.ship.otlp import OtlpSink, trace_id_of
-from httprecap.external.ship.sink import Entry
-from httprecap.external.ship.sinks import build_sinks
+from httprecap.external.ship.registry import build_sinks
+from httprecap.external.ship.sink_base import Entry
 from httprecap.external.ship.stdout import LINE_LIMIT, PIPE_BYTES, StdoutSink
 
 TRACE = "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419;Sampled=1"
 
 
-def recap(request_id: str = "r1", calls: int = 2, **overrides: Any) -> Recap:
+def recap(request_id: str = "r1", calls: int = 2, **overrides: Any) -> EncodedRecap:
     inv = Invocation(request_id, "invoke", 0.0)
     inv.trace = TRACE
     for n in range(calls):
@@ -113,7 +113,7 @@ def test_http_sink_posts_a_json_array_with_the_configured_headers(receiver: Rece
 
 
 def test_http_sink_raises_on_a_server_error(receiver: Receiver) -> None:
-    from httprecap.external.ship.sink import SinkError
+    from httprecap.external.ship.sink_base import SinkError
 
     receiver.status = 503
     with pytest.raises(SinkError, match="503"):
@@ -254,7 +254,7 @@ def test_firehose_sink_puts_newline_terminated_records(moto_env: dict[str, str])
 
 def test_a_missing_stream_fails_the_batch(moto_env: dict[str, str]) -> None:
     from httprecap.external.ship.kinesis import KinesisSink
-    from httprecap.external.ship.sink import SinkError
+    from httprecap.external.ship.sink_base import SinkError
 
     sink = KinesisSink("no-such-stream", moto_env)
     sink.prepare()

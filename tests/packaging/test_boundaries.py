@@ -94,3 +94,25 @@ def test_the_extension_modules_import_in_one_direction() -> None:
 def test_the_cycle_finder_finds_a_cycle() -> None:
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
     assert _cycles(graph) == [["a", "b", "c", "a"]]
+
+
+PRODUCT_FOLDERS = ("core", "internal", "external", "wrapper", "layer", "sandbox", "view", "cli",
+                   "demo")
+
+
+def _shadowing(root: Path) -> list[str]:
+    """Modules and packages named like a standard-library module (`import select` in the
+    same folder, or a reader, would take one for the other)."""
+    import sys
+
+    found = []
+    for folder in PRODUCT_FOLDERS:
+        for path in sorted((root / folder).rglob("*")):
+            name = path.stem if path.suffix == ".py" else path.name if path.is_dir() else ""
+            if name in sys.stdlib_module_names and not name.startswith("__"):
+                found.append(str(path.relative_to(root)))
+    return found
+
+
+def test_no_module_shadows_a_standard_library_module() -> None:
+    assert _shadowing(ROOT) == []

@@ -30,7 +30,7 @@ from rel_support import FUNCTIONS, Figures, Receiver, free_port, layer_env, reca
 
 from httprecap.demo.upstream import UpstreamServer
 from httprecap.sandbox import FunctionConfig, Sandbox
-from httprecap.view.html import render_html
+from httprecap.view.report_html import render_html
 from httprecap.view.text import render_recaps
 
 pytestmark = pytest.mark.e2e

@@ -9,7 +9,7 @@ import pytest
 from httprecap.external import log
 from httprecap.external.ship.http_post import HttpSink
 from httprecap.external.ship.otlp import OtlpSink
-from httprecap.external.ship.sinks import build_sinks
+from httprecap.external.ship.registry import build_sinks
 from httprecap.internal import bootstrap
 from httprecap.settings import Settings
 

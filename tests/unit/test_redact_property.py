@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from httprecap.external import log
-from httprecap.external.ship.sinks import build_sinks
+from httprecap.external.ship.registry import build_sinks
 from httprecap.internal import bootstrap
 from httprecap.redact import ALWAYS_MASKED_HEADERS, SENSITIVE_NAMES, SENSITIVE_PARTS, Redactor
 from httprecap.settings import Settings

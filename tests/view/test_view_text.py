@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from httprecap.view.summary import summarize
+from httprecap.view.host_stats import summarize
 from httprecap.view.text import (
     Style,
     format_bytes,

@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections import Counter
 
 from httprecap import wire
-from httprecap.external.aggregate.summary import Tally
+from httprecap.external.aggregate.recap_summary import Tally
 
 TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)
 if TYPE_CHECKING:
     from typing import Any
 
-    from httprecap.external.aggregate.call import EncodedCall
+    from httprecap.external.aggregate.encoded_call import EncodedCall
 
 
 class Invocation:

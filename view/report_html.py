@@ -16,8 +16,8 @@ from importlib import resources
 from typing import Any
 
 from httprecap import __version__
+from httprecap.view.host_stats import summarize
 from httprecap.view.read import Recap
-from httprecap.view.summary import summarize
 
 TEMPLATE = "report.html"
 

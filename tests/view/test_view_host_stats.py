@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from httprecap.view.summary import percentile, summarize
+from httprecap.view.host_stats import percentile, summarize
 
 
 def test_percentile_is_nearest_rank() -> None:

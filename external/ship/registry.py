@@ -11,7 +11,7 @@ TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from httprecap.external.ship.sink import Sink
+    from httprecap.external.ship.sink_base import Sink
 
 
 def _build(spec: str, headers: tuple[tuple[str, str], ...], environ: Mapping[str, str]) -> Sink:

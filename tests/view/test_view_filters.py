@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from httprecap.view.select import Selection, host_matches, select
+from httprecap.view.filters import Selection, host_matches, select
 
 Recaps = list[dict[str, Any]]
 

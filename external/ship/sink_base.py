@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-from httprecap.external.aggregate.encode import Recap, compact_json
+from httprecap.external.aggregate.encode import EncodedRecap, compact_json
 
 TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)
 if TYPE_CHECKING:
@@ -29,8 +29,8 @@ class Entry:
 
     __slots__ = ("recap",)
 
-    def __init__(self, recap: Recap | Mapping[str, Any]) -> None:
-        self.recap = recap if isinstance(recap, Recap) else Recap.from_dict(recap)
+    def __init__(self, recap: EncodedRecap | Mapping[str, Any]) -> None:
+        self.recap = recap if isinstance(recap, EncodedRecap) else EncodedRecap.from_dict(recap)
 
     def line(self) -> str:
         return self.recap.line()

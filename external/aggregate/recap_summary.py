@@ -9,13 +9,13 @@ known at the end: it is one pass over the calls, already in start order.
 
 from __future__ import annotations
 
-from httprecap.external.aggregate.call import ms
+from httprecap.external.aggregate.encoded_call import ms
 
 TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)
 if TYPE_CHECKING:
     from typing import Any
 
-    from httprecap.external.aggregate.call import EncodedCall
+    from httprecap.external.aggregate.encoded_call import EncodedCall
 
 
 class Tally:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from httprecap.view.html import embed_json, render_html
+from httprecap.view.report_html import embed_json, render_html
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"

@@ -11,14 +11,14 @@ from __future__ import annotations
 import os
 import threading
 
-from httprecap.external.ship.sink import SinkError
+from httprecap.external.ship.sink_base import SinkError
 
 TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any
 
-    from httprecap.external.ship.sink import Entry
+    from httprecap.external.ship.sink_base import Entry
 
 RUNTIME_DIR = "/var/runtime"
 CONNECT_TIMEOUT = 2.0
