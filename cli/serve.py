@@ -11,18 +11,17 @@ otherwise they take turns as on classic Lambda.
 from __future__ import annotations
 
 import argparse
-import re
 import signal
 import sys
 import threading
 from concurrent.futures import Future
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from httprecap.cli.run import add_function_options, config_from_args, print_log
 from httprecap.errors import UsageError
+from httprecap.sandbox.api.server import ApiServer, Reply, Request, Route, route
 
-INVOKE_PATH = re.compile(r"/2015-03-31/functions/[^/]+/invocations")
+INVOKE_PATH = r"/2015-03-31/functions/[^/]+/invocations"
 
 
 def register(subparsers: Any) -> None:
@@ -37,37 +36,9 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=execute)
 
 
-class _InvokeHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-    server: _InvokeServer
+class Invoker:
+    """The Invoke API's context: the warm sandbox, once it has started."""
 
-    def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        if not INVOKE_PATH.fullmatch(self.path.split("?", 1)[0]):
-            self._send(404, b'{"message":"not found"}', {})
-            return
-        response = self.server.invoke(body or b"{}", self.headers.get("X-Amzn-Trace-Id"))
-        headers = {"Content-Type": response.content_type, "X-Amz-Executed-Version": "$LATEST"}
-        if response.function_error:
-            headers["X-Amz-Function-Error"] = response.function_error
-        self._send(response.status_code, response.payload, headers)
-
-    def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
-        self.send_response(status)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib's name)
-        pass
-
-
-class _InvokeServer(ThreadingHTTPServer):
-    daemon_threads = True
     sandbox: Any = None
 
     def invoke(self, body: bytes, trace_id: str | None) -> Any:
@@ -78,6 +49,17 @@ class _InvokeServer(ThreadingHTTPServer):
         return response.result()
 
 
+def _invoke(invoker: Invoker, request: Request, _match: Any) -> Reply:
+    response = invoker.invoke(request.read_body() or b"{}", request.header("X-Amzn-Trace-Id"))
+    headers = {"Content-Type": response.content_type, "X-Amz-Executed-Version": "$LATEST"}
+    if response.function_error:
+        headers["X-Amz-Function-Error"] = response.function_error
+    return Reply(response.status_code, response.payload, headers)
+
+
+ROUTES: list[Route] = [route("POST", INVOKE_PATH, _invoke)]
+
+
 def _settle(response: Future[Any], invocation: Future[Any]) -> None:
     """An invoke that ended without responding (it crashed in the sandbox) must not hang."""
     if not response.done():
@@ -85,9 +67,9 @@ def _settle(response: Future[Any], invocation: Future[Any]) -> None:
         response.set_exception(error)
 
 
-def _bind(port: int) -> _InvokeServer:
+def _bind(invoker: Invoker, port: int) -> ApiServer:
     try:
-        return _InvokeServer(("127.0.0.1", port), _InvokeHandler)
+        return ApiServer(invoker, ROUTES, port, name="httprecap-serve")
     except OSError as exc:
         raise UsageError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}") from None
 
@@ -98,22 +80,23 @@ def execute(args: argparse.Namespace) -> int:
 
     config = config_from_args(args)
     validate(config)
-    server = _bind(args.port)
+    invoker = Invoker()
+    server = _bind(invoker, args.port)
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set())
                 for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         with Sandbox(config, on_log=print_log) as sandbox:
-            server.sandbox = sandbox
-            threading.Thread(target=server.serve_forever, daemon=True).start()
+            invoker.sandbox = sandbox
+            server.start()
             print(f"httprecap: serving {config.handler} on http://127.0.0.1:{args.port}"
                   "/2015-03-31/functions/function/invocations (Ctrl-C to stop)",
                   file=sys.stderr, flush=True)
             while not stop.wait(0.5):
                 pass
-            server.shutdown()
+            server.close()  # before the sandbox shuts down: no invoke may reach it then
     finally:
-        server.server_close()
+        server.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return 0

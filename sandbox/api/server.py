@@ -1,9 +1,11 @@
-"""The sandbox's one HTTP server: routes requests of the three APIs to their handlers
-(dev-time sandbox process, a thread per connection).
+"""The sandbox's one HTTP server: routes requests of the three APIs to their handlers, and
+`httprecap serve`'s Invoke API to its own (dev-time sandbox process, a thread per connection).
 
-Long polls (`/runtime/invocation/next`, `/extension/event/next`) block their connection's
-thread until the lifecycle hands them something, so the server is threaded. It speaks
-HTTP/1.1 with keep-alive, as awslambdaric's libcurl client expects.
+Each route's handler gets the server's context (the sandbox's `Platform`, or what `serve`
+invokes), the request and the path's match. Long polls (`/runtime/invocation/next`,
+`/extension/event/next`) block their connection's thread until the lifecycle hands them
+something, so the server is threaded. It speaks HTTP/1.1 with keep-alive, as awslambdaric's
+libcurl client expects.
 """
 
 from __future__ import annotations
@@ -74,7 +76,8 @@ class Request:
             self._stream.readline()
 
 
-Handler = Callable[[Platform, Request, "re.Match[str]"], Reply]
+# The first argument is the server's context: a `Platform` for the Lambda APIs.
+Handler = Callable[[Any, Request, "re.Match[str]"], Reply]
 
 
 @dataclass(frozen=True)
@@ -114,7 +117,7 @@ class _Handler(BaseHTTPRequestHandler):
         for candidate in self.server.routes:
             match = candidate.pattern.match(request.path)
             if match and candidate.method == request.method:
-                return candidate.handle(self.server.platform, request, match)
+                return candidate.handle(self.server.context, request, match)
         return _not_found(request.path)
 
     do_GET = do_POST = do_PUT = do_DELETE = _dispatch
@@ -132,26 +135,32 @@ class _Server(ThreadingHTTPServer):
         if not isinstance(sys.exc_info()[1], OSError):
             super().handle_error(request, client_address)
 
-    def __init__(self, platform: Platform, routes: list[Route]) -> None:
-        self.platform = platform
+    def __init__(self, context: object, routes: list[Route], port: int) -> None:
+        self.context = context
         self.routes = routes
-        super().__init__(("127.0.0.1", 0), _Handler)
+        # A fixed port (serve's) is bound again right after a restart, its old connections
+        # still in TIME_WAIT; a free port is never shared.
+        self.allow_reuse_address = port != 0
+        super().__init__(("127.0.0.1", port), _Handler)
 
 
 class ApiServer:
-    """Serves the Runtime, Extensions and Telemetry APIs on 127.0.0.1:<free port>."""
+    """Serves `routes` on 127.0.0.1:`port` (a free one by default): the Runtime, Extensions and
+    Telemetry APIs with a `Platform` as context. Binds at once (OSError if it cannot)."""
 
-    def __init__(self, platform: Platform, routes: list[Route]) -> None:
-        self._server = _Server(platform, routes)
+    def __init__(self, context: Platform | object, routes: list[Route], port: int = 0,
+                 name: str = "lambda-api") -> None:
+        self._server = _Server(context, routes, port)
         port = self._server.server_address[1]
         self.address = f"127.0.0.1:{port}"
         self._thread = threading.Thread(target=self._server.serve_forever,
                                         kwargs={"poll_interval": 0.05}, daemon=True,
-                                        name="lambda-api")
+                                        name=name)
 
     def start(self) -> None:
         self._thread.start()
 
     def close(self) -> None:
-        self._server.shutdown()
+        if self._thread.is_alive():  # shutdown() waits for serve_forever, which must be running
+            self._server.shutdown()
         self._server.server_close()
