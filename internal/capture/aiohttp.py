@@ -41,7 +41,7 @@ from types import ModuleType
 from typing import Any
 
 from httprecap.internal import patching
-from httprecap.internal.capture import asynccall, reading
+from httprecap.internal.capture import asynccall, reading, sending
 from httprecap.internal.capture import call as calls
 
 LIBRARY = "aiohttp"
@@ -65,6 +65,10 @@ def _describe(call: calls.Call, session: Any, args: tuple[Any, ...],
     call.target = str(build_url(url) if build_url is not None else url)
     body = kwargs.get("data")
     calls.note_request(call, body, kwargs.get("headers"))
+    if call.bytes_sent is None and body is not None:
+        # An async iterable, sent chunked: handed to aiohttp counted (capture/sending.py).
+        # These are the very arguments `_request` runs with (asynccall.run).
+        kwargs["data"] = sending.counted_async(call, body)
     if body is None and kwargs.get("json") is not None:
         call.bytes_sent = None  # known once aiohttp has encoded it: see _first_hop
     proxy = kwargs.get("proxy") or getattr(session, "_default_proxy", None)

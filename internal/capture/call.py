@@ -49,6 +49,7 @@ from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from httprecap.internal import invocation
+from httprecap.internal.capture import sending
 
 if TYPE_CHECKING:  # typing.Protocol is slow to build; this module loads at interpreter start
     from typing import Protocol
@@ -176,7 +177,10 @@ sink: Sink | None = None  # set by bootstrap.install
 options = Options()
 
 Describe = Callable[[Call, Any, tuple[Any, ...], dict[str, Any]], None]
-Outcome = Callable[[Call, Any], "bool | None"]
+# What an outcome returns: False for a call that never reached the wire (discarded), LATER for
+# one whose body the user reads after the call returned (handed over by capture/reading.py).
+Outcome = Callable[[Call, Any], "bool | str | None"]
+LATER = "later"
 
 
 def current() -> Call | None:
@@ -270,19 +274,25 @@ def close(call: Call, result: Any = None, outcome: Outcome | None = None,
           exc: BaseException | None = None) -> None:
     """Finish `call` and hand it to the sink; never raises. What its client did not say (its
     status, its size) the sender takes from its last attempt (record.py). An `outcome` that
-    returns False says the call never reached the wire: it is discarded instead."""
+    returns False says the call never reached the wire: it is discarded instead; one that
+    returns LATER has its body followed (capture/reading.py), which hands the call over."""
     slot = call.slot
     if slot.call is call:
         slot.call = call.outer
     try:
         call.duration_ms = (perf_counter() - call.t0) * 1000.0
+        kept = None
         if exc is not None:
             call.error = describe_error(exc)
-        elif outcome is not None and outcome(call, result) is False:
-            discard(call)
-            return
+        elif outcome is not None:
+            kept = outcome(call, result)
+            if kept is False:
+                discard(call)
+                return
         if call.first is not None:
             _release_first(call)
+        if kept is LATER:  # its body comes after: capture/reading.py hands it over
+            return
         target = sink
         if target is not None:
             target.inflight.discard(call)  # (http.client's and the async clients' calls)
@@ -339,7 +349,10 @@ def describe_error(exc: BaseException) -> tuple[str, str] | None:
 def note_request(call: Call, body: Any, headers: Any) -> None:
     """Body size, and headers/body when opted in, of the request being sent."""
     size = 0 if body is None else body_size(body)
-    call.bytes_sent = size if size is not None or headers is None else sent_length(headers)
+    if size is None and headers is not None:
+        size = sent_length(headers)
+    # A stream sent chunked: a file's size is known now, any other's as it is sent (sending.py).
+    call.bytes_sent = size if size is not None else sending.file_size(body)
     if options.headers:
         call.request_headers = header_pairs(headers)
     if options.bodies:

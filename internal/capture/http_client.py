@@ -32,7 +32,7 @@ from typing import Any
 
 from httprecap.internal import patching
 from httprecap.internal.capture import call as calls
-from httprecap.internal.capture import reading
+from httprecap.internal.capture import reading, sending
 
 MODULE = "http.client"
 LIBRARY = "http.client"
@@ -79,6 +79,8 @@ def _request(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
     call = calls.open_call(LIBRARY, _describe, instance, args, kwargs, nest=False)
     if call is None or not _park(instance, call, None):
         return wrapped(*args, **kwargs)
+    if call.bytes_sent is None:  # a streamed body: counted as it is sent
+        args, kwargs = _counting(call, args, kwargs)
     try:
         return wrapped(*args, **kwargs)
     except BaseException as exc:
@@ -94,12 +96,25 @@ def _send_hop(outer: calls.Call, wrapped: Callable[..., Any], connection: Any,
     hop = _hop(outer, connection, args, kwargs)
     if hop is None or not _park(connection, hop, outer):
         return wrapped(*args, **kwargs)
+    if hop.bytes_sent is None:  # a streamed body: the call's size, if it is its first request
+        args, kwargs = _counting(outer if outer.bytes_sent is None else hop, args, kwargs)
     try:
         return wrapped(*args, **kwargs)
     except BaseException as exc:
         _unpark(connection)
         _list_hop(outer, hop, None, exc)
         raise
+
+
+def _counting(call: calls.Call, args: tuple[Any, ...], kwargs: dict[str, Any]
+              ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """``request(method, url, body, ...)``'s arguments with its body as capture/sending.py
+    counts it into `call`."""
+    if len(args) > 2:
+        return (*args[:2], sending.counted(call, args[2]), *args[3:]), kwargs
+    if "body" in kwargs:
+        kwargs["body"] = sending.counted(call, kwargs["body"])
+    return args, kwargs
 
 
 def _hop(outer: calls.Call, connection: Any, args: tuple[Any, ...],

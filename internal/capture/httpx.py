@@ -32,7 +32,7 @@ from types import ModuleType
 from typing import Any
 
 from httprecap.internal import patching
-from httprecap.internal.capture import asynccall, reading
+from httprecap.internal.capture import asynccall, reading, sending
 from httprecap.internal.capture import call as calls
 
 LIBRARY = "httpx"
@@ -277,11 +277,74 @@ def _send_single_request(wrapped: Callable[..., Any], instance: Any, args: tuple
     if call is None:
         return wrapped(*args, **kwargs)
     hop = _Hop(call, args, kwargs)
+    stream = None if call.bytes_sent is not None else _count_stream(call, args, kwargs)
     try:
         return hop.answered(wrapped(*args, **kwargs))  # (passed on, never bound here)
     except BaseException as exc:
         hop.failed(exc)
         raise
+    finally:
+        if stream is not None:
+            _request_of(args, kwargs).stream = stream
+
+
+def _count_stream(call: calls.Call, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """A streamed upload (``content=`` an iterator): the request's stream is handed to httpx
+    counted for this hop (capture/sending.py), and the user's own put back after it; returns
+    that one, or None when nothing was swapped. Never raises."""
+    try:
+        counting = _Types.counted_stream
+        request = _request_of(args, kwargs)
+        stream = request.stream
+        if counting is None or isinstance(stream, counting):
+            return None
+        request.stream = counting(stream, call)
+        call.bytes_sent = call.bytes_sent or 0
+        return stream
+    except Exception:
+        return None
+
+
+class _Types:
+    """The counting request stream, built on httpx's stream types when httpx is patched."""
+
+    counted_stream: type | None = None
+
+
+def _counted_stream_type(module: ModuleType) -> type | None:
+    """A request stream both sync and async (httpx checks which it is given), counting what
+    httpx takes from the stream it stands for."""
+    sync, asynchronous = (getattr(module, "SyncByteStream", None),
+                          getattr(module, "AsyncByteStream", None))
+    if not isinstance(sync, type) or not isinstance(asynchronous, type):
+        return None
+
+    def __init__(self: Any, stream: Any, call: calls.Call) -> None:
+        self._stream, self._call = stream, call
+
+    def __iter__(self: Any) -> Any:
+        for piece in self._stream:
+            sending.add(self._call, piece)
+            yield piece
+
+    async def __aiter__(self: Any) -> Any:
+        async for piece in self._stream:
+            sending.add(self._call, piece)
+            yield piece
+
+    def close(self: Any) -> None:
+        close = getattr(self._stream, "close", None)
+        if close is not None:
+            close()
+
+    async def aclose(self: Any) -> None:
+        aclose = getattr(self._stream, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+    return type("CountedStream", (sync, asynchronous), {
+        "__init__": __init__, "__iter__": __iter__, "__aiter__": __aiter__, "close": close,
+        "aclose": aclose, "__module__": __name__})
 
 
 def _send_single_request_async(wrapped: Callable[..., Any], instance: Any,
@@ -296,15 +359,20 @@ def _send_single_request_async(wrapped: Callable[..., Any], instance: Any,
 async def _timed_hop(call: calls.Call, wrapped: Callable[..., Any], args: tuple[Any, ...],
                      kwargs: dict[str, Any]) -> Any:
     hop = _Hop(call, args, kwargs)
+    stream = None if call.bytes_sent is not None else _count_stream(call, args, kwargs)
     try:
         return hop.answered(await wrapped(*args, **kwargs))  # (passed on, never bound here)
     except BaseException as exc:
         hop.failed(exc)
         raise
+    finally:
+        if stream is not None:
+            _request_of(args, kwargs).stream = stream
 
 
 def patch(module: ModuleType) -> None:
     """Post-import hook for ``httpx``: patch where each method is defined, once."""
+    _Types.counted_stream = _counted_stream_type(module)
     for class_name, send, hop in (
         ("Client", _send, _send_single_request),
         ("AsyncClient", _send_async, _send_single_request_async),

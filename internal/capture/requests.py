@@ -17,11 +17,13 @@ is one call whose hops urllib3 lists as attempts.
 from __future__ import annotations
 
 from collections.abc import Callable
+from http.client import HTTPResponse
 from types import ModuleType
 from typing import Any
 
 from httprecap.internal import patching
 from httprecap.internal.capture import call as calls
+from httprecap.internal.capture import sending, urllib3, urllib3_body
 
 MODULE = "requests.sessions"
 
@@ -51,11 +53,23 @@ def _hook(module: ModuleType | None) -> None:
         patching.wrap(module, "dispatch_hook", _dispatch_hook)
 
 
-def _outcome(call: calls.Call, response: Any) -> bool:
-    if not call.wire_runs:  # answered without a urllib3 run: a mock or a non-wire adapter
-        return False
-    calls.note_response(call, response.status_code, response, "_content")
-    return True
+def _outcome(call: calls.Call, response: Any) -> bool | str:
+    if not call.wire_runs and not _from_wire(response.raw):
+        return False  # a mock's answer, or a non-wire adapter's
+    raw = response.raw
+    if urllib3.note_response(call, response.status_code, response.headers,
+                             getattr(response, "_content", None), raw):
+        return True
+    return urllib3_body.follow(call, raw)  # stream=True: the body comes later
+
+
+def _from_wire(raw: Any) -> bool:
+    """Whether a response that no urllib3 pool run produced came off a connection all the
+    same: requests before 2.32 sends a chunked body through a pooled connection's http.client
+    methods (no ``urlopen``), and an adapter of the user's may use http.client directly.
+    ``responses`` and ``requests-mock`` build theirs from no ``http.client`` response."""
+    original = getattr(raw, "_original_response", None)
+    return isinstance(raw, HTTPResponse) or isinstance(original, HTTPResponse)
 
 
 def _send(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
@@ -63,7 +77,25 @@ def _send(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
     call = calls.open_call("requests", _describe, instance, args, kwargs)
     if call is None:
         return wrapped(*args, **kwargs)
+    if call.bytes_sent is None:  # a streamed body: counted as it is sent
+        return _send_counted(call, wrapped, args, kwargs)
     return calls.run(call, wrapped, args, kwargs, _outcome)
+
+
+def _send_counted(call: calls.Call, wrapped: Callable[..., Any], args: tuple[Any, ...],
+                  kwargs: dict[str, Any]) -> Any:
+    """The call, its request's body handed to the adapter as a counting proxy
+    (capture/sending.py), and the user's own body put back on the request when it returns."""
+    request = args[0] if args else kwargs["request"]
+    body = request.body
+    proxy = sending.counted(call, body)
+    if proxy is body:
+        return calls.run(call, wrapped, args, kwargs, _outcome)
+    request.body = proxy
+    try:
+        return calls.run(call, wrapped, args, kwargs, _outcome)
+    finally:
+        request.body = body
 
 
 def _dispatch_hook(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],

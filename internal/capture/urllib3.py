@@ -29,6 +29,7 @@ from typing import Any
 
 from httprecap.internal import patching
 from httprecap.internal.capture import call as calls
+from httprecap.internal.capture import sending, urllib3_body
 
 POOL_MODULE = "urllib3.connectionpool"
 MANAGER_MODULE = "urllib3.poolmanager"
@@ -74,8 +75,42 @@ def _describe_target(call: calls.Call, args: tuple[Any, ...], kwargs: dict[str, 
         call.target = _argument(args, kwargs, 1, "url") or ""
 
 
-def _outcome(call: calls.Call, response: Any) -> None:
-    calls.note_response(call, response.status, response, "_body")
+def _outcome(call: calls.Call, response: Any) -> bool | str:
+    if note_response(call, response.status, response.headers, getattr(response, "_body", None),
+                     response):
+        return True
+    return urllib3_body.follow(call, response)  # preload_content=False: the body comes later
+
+
+def note_response(call: calls.Call, status: int, headers: Any, body: Any, raw: Any) -> bool:
+    """Status, size, and headers/body when opted in, of the urllib3 response `raw` (requests'
+    ``response.raw``), whose body `body` is bytes if it was read inside the call; False if the
+    body is still to come. The size is the body's as it came: a decoded (gzip) body's length
+    is not, the bytes urllib3 read from the wire are."""
+    call.status = status
+    if body.__class__ is bytes:
+        call.bytes_received = len(body) if getattr(raw, "_decoder", None) is None else \
+            decoded_size(raw)
+        read = True
+    else:
+        call.bytes_received = calls.received_length(call.method, status,
+                                                    headers.get("content-length"))
+        read = False
+    if calls.options.headers:
+        call.response_headers = calls.header_pairs(headers)
+    if calls.options.bodies:
+        call.response_body = calls.body_prefix(body)
+    return read
+
+
+def decoded_size(raw: Any) -> int | None:
+    """The wire size of a body urllib3 read and decoded (gzip, deflate...): the bytes it read
+    (``tell``), which a chunked body's framing bypasses (urllib3 reads its chunks itself and
+    counts none): None for that one."""
+    try:
+        return None if raw.chunked else int(raw._fp_bytes_read)
+    except Exception:
+        return None
 
 
 def _pool_urlopen(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
@@ -89,6 +124,8 @@ def _pool_urlopen(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, .
     if call is None:
         return wrapped(*args, **kwargs)
     call.wire_runs = call.wire_depth = 1  # this run is the call's first attempt
+    if call.bytes_sent is None:  # a streamed body: counted as it is sent
+        args, kwargs = _counting(call, args, kwargs, positional=True)
     return calls.run(call, wrapped, args, kwargs, _outcome)
 
 
@@ -97,7 +134,20 @@ def _manager_urlopen(wrapped: Callable[..., Any], instance: Any, args: tuple[Any
     call = calls.open_call("urllib3", _describe_manager, instance, args, kwargs)
     if call is None:  # a redirect the manager follows, or requests' call: not a new call
         return wrapped(*args, **kwargs)
+    if call.bytes_sent is None:  # a streamed body: counted as it is sent
+        args, kwargs = _counting(call, args, kwargs)
     return calls.run(call, wrapped, args, kwargs, _outcome)
+
+
+def _counting(call: calls.Call, args: tuple[Any, ...], kwargs: dict[str, Any],
+              positional: bool = False) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """`args` and `kwargs` of a urlopen with its body as capture/sending.py counts it: a
+    pool's may come third (`positional`), a PoolManager's is a keyword."""
+    if positional and len(args) > 2:
+        return (*args[:2], sending.counted(call, args[2]), *args[3:]), kwargs
+    if "body" in kwargs:
+        kwargs["body"] = sending.counted(call, kwargs["body"])
+    return args, kwargs
 
 
 def _run_attempt(call: calls.Call, wrapped: Callable[..., Any], pool: Any,
@@ -124,9 +174,12 @@ def _run_first(call: calls.Call, wrapped: Callable[..., Any], pool: Any,
     `calls.Call.first`). A call its client did not locate (botocore's) is located from it
     later, when it closes (`_settle`)."""
     call.wire_runs = call.wire_depth = 1
-    call.first = perf_counter(), pool, args, kwargs
-    if not call.target:
+    if not call.target:  # botocore's call, located later (`_settle`)
         call.settle = _settle
+        body = kwargs.get("body")
+        if body is not None and body.__class__ is not bytes:  # (aws-chunked, a file)
+            kwargs["body"] = sending.counted(call, body)
+    call.first = perf_counter(), pool, args, kwargs
     try:
         response = wrapped(*args, **kwargs)
     except BaseException as exc:

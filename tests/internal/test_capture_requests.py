@@ -215,9 +215,9 @@ def test_a_body_sent_from_a_file_counts_its_length(installed: Capture, server: s
     assert installed.only_call()["bytesSent"] == 1000
 
 
-def test_a_chunked_body_has_no_known_size(installed: Capture, server: str) -> None:
+def test_a_chunked_body_counts_what_was_sent(installed: Capture, server: str) -> None:
     requests.post(f"{server}/ok", data=iter([b"abc"]), timeout=5)
-    assert installed.only_call()["bytesSent"] is None
+    assert installed.only_call()["bytesSent"] == 3
 
 
 class _AuthServer:
