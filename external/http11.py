@@ -6,6 +6,9 @@ All three are loopback, plain HTTP/1.1 with `Content-Length` bodies, so this mod
 that. The standard library's `http.client`/`http.server` would do too, but they import `email`
 and `ssl` (about 40 ms), and the extension must be ready within 60 ms of launch.
 
+The function process's sender (internal/transport/sender.py) has its own, smaller client:
+the two processes share no code outside core/, and this module has no place there.
+
 Every read has a deadline (not just a per-`recv` timeout), so a client that trickles bytes
 (slow-loris) is cut off, and every size is bounded before anything is buffered.
 """

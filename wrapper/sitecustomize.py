@@ -29,6 +29,10 @@ import sys
 _BOOT = os.path.dirname(os.path.abspath(__file__))
 _ROOT = os.path.dirname(os.path.dirname(_BOOT))  # the layer root: /opt on Lambda
 _OURS = (_BOOT, os.path.join(os.path.dirname(_BOOT), "lib"))
+# The words core/settings.py reads as true. Not parsed through it: this decides what to do
+# with PYTHONPATH before install() reads every setting (and warns once about a malformed
+# value, which means false both ways); parsing them all here too would do that work twice
+# at every cold start for one variable.
 _TRUE = ("1", "true", "yes", "on")
 
 

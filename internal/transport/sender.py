@@ -12,7 +12,11 @@ not at start-up, where it would compete with the function's own imports. Encodin
 redaction happen here, and the thread's CPU time is reported as ``overheadUs`` in each `end`.
 
 The connection is a raw socket speaking just enough HTTP/1.1: http.client would be captured
-by our own hooks, and the function's traffic is the only traffic we record. When the
+by our own hooks, and the function's traffic is the only traffic we record. It is not the
+extension's client (external/http11.py): the function process never imports the extension's
+package (tests/packaging/test_boundaries.py guards that), and sharing one would mean moving
+http11's client, server and limits into core/, loaded by every function process for the one
+POST and status line needed here. When the
 extension refuses or does not answer, a circuit breaker backs off exponentially, drops (and
 counts) what arrives meanwhile and logs one line; the user's threads never wait for it.
 """
