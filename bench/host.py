@@ -3,7 +3,7 @@
 Pinning: the benchmark process pins itself to CPU 0 and every child it starts (the sandbox's
 runtime and extensions, the loopback servers) inherits that. On this noisy 2-vCPU machine,
 client and server on one CPU repeat within a few per cent, where spreading them varied by
-tens of per cent (shared/reference/performance-facts.md). It also plays a Lambda function of
+tens of per cent. It also plays a Lambda function of
 up to 1,769 MB, which has at most one vCPU: whatever an extension or a background thread
 does competes with the function for the same CPU, as it would there.
 

@@ -1,7 +1,7 @@
 """Lifecycle: the external extension process, from launch to SHUTDOWN (extension process).
 
 Lambda starts `/opt/extensions/httprecap` (wrapper/httprecap-extension), which execs this in
-an isolated interpreter. The lifecycle, top to bottom (see docs/PROTOCOL.md, "Extensions API"):
+an isolated interpreter. The lifecycle, top to bottom (docs/PROTOCOL.md, 2 and 3):
 
     read the mode once  -> classic Lambda or Lambda Managed Instances (mode.py)
     listen              -> the collector, for the function process's batches (before

@@ -4,7 +4,7 @@ Classic Lambda sends external extensions INVOKE and SHUTDOWN, one invocation at 
 Lambda Managed Instances (`AWS_LAMBDA_INITIALIZATION_TYPE=lambda-managed-instances`) run
 several invocations at once in one environment and send external extensions SHUTDOWN only
 (registering for INVOKE is refused with 403 `Extension.InvalidEventType`), and their Telemetry
-API accepts schema 2025-01-29 only. See docs/PROTOCOL.md, "Lambda Managed Instances".
+API accepts schema 2025-01-29 only (docs/PROTOCOL.md, 7).
 
 Whether our wrapper is set matters too: extensions see the function's variables, so we know
 whether the function process will hand each invocation's end over to us.

@@ -1,6 +1,6 @@
 """Environment variables the sandbox gives the runtime and the extensions (dev-time process).
 
-Mirrors RAPID's split (reference section 1.6): extensions get the function's variables,
+Mirrors Lambda's split (docs/PROTOCOL.md, 2.5): extensions get the function's variables,
 the credentials and the platform variables; the runtime additionally gets the runtime-only
 ones (`_HANDLER`, `LAMBDA_TASK_ROOT`, log group/stream, X-Ray, `AWS_EXECUTION_ENV`). Nothing
 is inherited from the caller's environment except what the host needs to run programs.
@@ -132,7 +132,7 @@ def runtime_env(config: FunctionConfig, places: Places, api: str,
 
 
 def _managed_runtime_env(config: FunctionConfig, places: Places) -> dict[str, str]:
-    """What the runtime gets only on Lambda Managed Instances (reference sections 1.6, 7)."""
+    """What the runtime gets only on Lambda Managed Instances (docs/PROTOCOL.md, 2.5 and 7)."""
     env = {"AWS_LAMBDA_MAX_CONCURRENCY": str(config.max_concurrency),
            # LMI's Python runtime always logs JSON; a function may still choose otherwise.
            "AWS_LAMBDA_LOG_FORMAT": "JSON"}

@@ -1,11 +1,12 @@
 """Invoke: one invocation from platform.start to platform.report (dev-time sandbox process,
 run by the sandbox's worker thread).
 
-Reference 2.2: the INVOKE event goes to the subscribed extensions and the event to the runtime
-together; the caller gets the response the moment the runtime posts it; platform.runtimeDone
-follows the runtime's next /next; the invoke ends when every INVOKE-subscribed extension called
-/event/next again, and then the environment freezes. The function timeout bounds all of it
-(and a re-init the invoke may need first); a timeout or a crash resets the environment.
+As Lambda does (docs/PROTOCOL.md, 3.2): the INVOKE event goes to the subscribed extensions and
+the event to the runtime together; the caller gets the response the moment the runtime posts
+it; platform.runtimeDone follows the runtime's next /next; the invoke ends when every
+INVOKE-subscribed extension called /event/next again, and then the environment freezes. The
+function timeout bounds all of it (and a re-init the invoke may need first); a timeout or a
+crash resets the environment.
 """
 
 from __future__ import annotations
@@ -244,7 +245,7 @@ class Invoker:
         peak = instance.peak_rss if instance is not None else 0
         return ReportFigures(
             request_id=run.request_id, duration_ms=duration_ms,
-            # On-demand init is billed since 2025-08 (reference 2.1); a suppressed init is
+            # On-demand init is billed since 2025-08 (docs/PROTOCOL.md, 3.1); a suppressed init is
             # already inside the duration.
             billed_duration_ms=billed_ms(
                 duration_ms + (0.0 if run.init_in_invoke else run.init_ms or 0.0)),

@@ -1,10 +1,10 @@
 """Lifecycle: init, reset and shutdown of the execution environment in RAPID's order
 (dev-time sandbox process, run by the sandbox's worker thread).
 
-Init (reference 2.1): platform.initStart -> launch every extension -> wait until every launched
-one registered -> start the runtime -> wait for its first /next (registration closes) -> wait
-until every agent called /event/next -> close subscriptions -> initRuntimeDone ->
-platform.extension per agent -> initReport. Shutdown and reset (2.3, 2.4): runtime SIGTERM,
+Init (docs/PROTOCOL.md, 3.1): platform.initStart -> launch every extension -> wait until every
+launched one registered -> start the runtime -> wait for its first /next (registration closes)
+-> wait until every agent called /event/next -> close subscriptions -> initRuntimeDone ->
+platform.extension per agent -> initReport. Shutdown and reset (3.3, 3.4): runtime SIGTERM,
 30 % of the budget, SIGKILL; SHUTDOWN to the externals subscribed to it, SIGKILL for the
 others; wait for their exit until the budget ends; SIGKILL whatever is left.
 
@@ -34,7 +34,7 @@ from httprecap.sandbox.state import Failure, Instance, Platform
 TIMED_OUT = Failure("Sandbox.Timedout", "Task timed out", status="timeout")
 ABORTED = Failure("Sandbox.Failure", "the sandbox is shutting down", status="failure")
 
-# Shutdown budgets (reference 2.3): none without extensions, 500 ms with internal ones only,
+# Shutdown budgets (docs/PROTOCOL.md, 3.3): none without extensions, 500 ms with internal ones only,
 # 2 s as soon as one external extension registered. The runtime gets 30 % of it.
 BUDGET_INTERNAL_S = 0.5
 BUDGET_EXTERNAL_S = 2.0

@@ -2,7 +2,7 @@
 (dev-time sandbox process; each invoke runs on a thread of its own, while the init and the
 resets run on the sandbox's lifecycle thread).
 
-Reference section 7: the runtime's workers take invocations concurrently; extensions get no
+docs/PROTOCOL.md, 7: the runtime's workers take invocations concurrently; extensions get no
 INVOKE, so an invocation is over for the platform the moment its response is posted; there is
 no `platform.runtimeDone`, `platform.report` carries only `durationMs` and the response spans,
 `platform.start` names the function ARN, and nothing is frozen between invocations. A timeout

@@ -2,10 +2,10 @@
 (dev-time sandbox process).
 
 An extension is *external* when its `Lambda-Extension-Name` is the file name of an executable
-the sandbox launched from /opt/extensions, *internal* otherwise (RAPID's rule, reference
-section 1.1). Every failure is a 403 with RAPID's error type. Which events each kind may take
-depends on the mode (section 1.4): classic externals INVOKE and SHUTDOWN, internals INVOKE;
-on Lambda Managed Instances externals SHUTDOWN only, internals nothing.
+the sandbox launched from /opt/extensions, *internal* otherwise (Lambda's rule:
+docs/PROTOCOL.md, 2.1). Every failure is a 403 with RAPID's error type. Which events each kind
+may take depends on the mode (docs/PROTOCOL.md, 2.2): classic externals INVOKE and SHUTDOWN,
+internals INVOKE; on Lambda Managed Instances externals SHUTDOWN only, internals nothing.
 """
 
 from __future__ import annotations

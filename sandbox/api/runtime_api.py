@@ -2,9 +2,9 @@
 
 `/next` hands the runtime its invocation (and, the first time, ends the extensions'
 registration window); `/response` and `/error` deliver the result to the waiting caller;
-`/init/error` fails the init. Status codes and error types are RAPID's (reference section 4).
+`/init/error` fails the init. Status codes and error types are RAPID's (docs/PROTOCOL.md, 5).
 
-In Lambda Managed Instances mode (reference section 7) the runtime's workers poll `/next`
+In Lambda Managed Instances mode (docs/PROTOCOL.md, 7) the runtime's workers poll `/next`
 concurrently: each takes the oldest queued invocation, and `/response`/`/error` find theirs by
 request id among those under way. There is no per-worker state to check: RAPID cannot tell
 which worker is calling.

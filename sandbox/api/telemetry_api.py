@@ -1,6 +1,6 @@
 """Telemetry API 2022-07-01: `PUT /telemetry` subscriptions (dev-time sandbox process).
 
-Validates the body as Lambda's subscription schema does (reference section 3.1), maps the
+Validates the body as Lambda's subscription schema does (docs/PROTOCOL.md, 4.1), maps the
 destination host `sandbox.localdomain` (or `sandbox`) to 127.0.0.1, keeping port and path,
 and accepts subscriptions only during the extension's own init. With
 `FunctionConfig.telemetry_supported=False` it answers like AWS SAM local / the classic RIE.

@@ -1,7 +1,7 @@
 """Runtime start-up: plays /var/runtime/bootstrap.py of Lambda's managed Python runtime (runs in
 the runtime process, started by `bootstrap` or by the exec wrapper).
 
-Applies the managed runtime's PYTHONPATH-dependent sys.path rules (reference section 5.3), with
+Applies the managed runtime's PYTHONPATH-dependent sys.path rules (docs/PROTOCOL.md, 6), with
 /opt being the sandbox's private directory next to this one, then hands over to the real
 awslambdaric: `awslambdaric.__main__.main([task_root, handler])`.
 """

@@ -28,7 +28,7 @@ from httprecap.demo.upstream import UpstreamServer
 pytestmark = pytest.mark.e2e
 
 BURST = 20
-SHUTDOWN_BUDGET_S = 2.0  # Lambda's, with an external extension (reference 2.3)
+SHUTDOWN_BUDGET_S = 2.0  # Lambda's, with an external extension (docs/PROTOCOL.md, 3.3)
 
 
 @pytest.fixture
