@@ -1,7 +1,8 @@
 """Capture: calls whose client returned before their response's body was read (runs in the
 function process).
 
-http.client (and urllib.request over it) and aiohttp return at the response's head; the user
+http.client (and urllib.request over it), aiohttp, and requests with ``stream=True``, urllib3
+with ``preload_content=False`` and httpx's ``stream`` return at the response's head; the user
 reads the body later, and it may break midway. Such a call is finished at the head (its
 duration ends there) but handed over only once its body is done (read to its end, broken,
 closed: the client module follows it and calls `body_done`), or at the latest when its
@@ -9,8 +10,8 @@ invocation ends (`hand_over_all`, from bootstrap's hand-off, before the `end` ma
 is always in its invocation's recap. Meanwhile it stays in the sink's in-flight set, where
 the sender names it with a `start` notice, as any call still running.
 
-Calls that get their body inside the client's own call (requests, urllib3, botocore, httpx
-without ``stream``) never come here.
+Calls that get their body inside the client's own call (requests, urllib3 and httpx without
+streaming, botocore) never come here.
 """
 
 from __future__ import annotations

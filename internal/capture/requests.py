@@ -4,9 +4,15 @@ At the Session level, so a redirect chain (``resolve_redirects`` calls ``send`` 
 is one call whose hops urllib3 lists as attempts.
 
 - A call answered without reaching the wire (``responses``, ``requests-mock``, an adapter of
-  the user's that never runs urllib3) is not an HTTP call: it leaves no record. One that failed
-  before the wire (no adapter for the URL, a proxy or adapter error) keeps its record, with
-  the error.
+  the user's that answers itself) is not an HTTP call: it leaves no record. It reached the
+  wire if a urllib3 pool ran inside it, or if its response came off an ``http.client``
+  connection all the same (requests before 2.32 sends a chunked body through a pooled
+  connection's http.client methods, with no ``urlopen``). One that failed before the wire (no
+  adapter for the URL, a proxy or adapter error) keeps its record, with the error.
+- Sizes are the wire's: a gzip body's compressed bytes (capture/urllib3.py `note_response`); a
+  streamed upload counted as it is sent (capture/sending.py: the adapter is handed a counting
+  proxy, the user's body is put back when the call returns); with ``stream=True``, the body
+  the user reads later is followed (capture/urllib3_body.py).
 - The response hooks run inside the outer ``send``: a call a hook makes (requests again,
   urllib3's PoolManager, boto3) is a call of its own, not an attempt of the outer one; the
   resend of ``HTTPDigestAuth``, made through the adapter, stays an attempt. ``dispatch_hook``
@@ -57,7 +63,7 @@ def _outcome(call: calls.Call, response: Any) -> bool | str:
     if not call.wire_runs and not _from_wire(response.raw):
         return False  # a mock's answer, or a non-wire adapter's
     raw = response.raw
-    if urllib3.note_response(call, response.status_code, response.headers,
+    if urllib3.note_response(call, response.status_code, response,
                              getattr(response, "_content", None), raw):
         return True
     return urllib3_body.follow(call, raw)  # stream=True: the body comes later

@@ -16,6 +16,11 @@ request on the wire: it is an attempt of the call.
   described (requests, a PoolManager) the first run keeps raw references only (`_run_first`)
   and is read into an attempt only when a second run begins.
 
+A body read inside the call counts its bytes as they came (a gzip one's compressed bytes);
+one left unread (``preload_content=False``) is followed as the user reads it
+(capture/urllib3_body.py); a streamed request body is counted as it is sent
+(capture/sending.py).
+
 No other urllib3 method is hooked: a pool used directly costs one wrapper per call, and a call
 through requests, botocore or a PoolManager two. Works with urllib3 1.26 and 2.x.
 """
@@ -76,17 +81,17 @@ def _describe_target(call: calls.Call, args: tuple[Any, ...], kwargs: dict[str, 
 
 
 def _outcome(call: calls.Call, response: Any) -> bool | str:
-    if note_response(call, response.status, response.headers, getattr(response, "_body", None),
+    if note_response(call, response.status, response, getattr(response, "_body", None),
                      response):
         return True
     return urllib3_body.follow(call, response)  # preload_content=False: the body comes later
 
 
-def note_response(call: calls.Call, status: int, headers: Any, body: Any, raw: Any) -> bool:
-    """Status, size, and headers/body when opted in, of the urllib3 response `raw` (requests'
-    ``response.raw``), whose body `body` is bytes if it was read inside the call; False if the
-    body is still to come. The size is the body's as it came: a decoded (gzip) body's length
-    is not, the bytes urllib3 read from the wire are."""
+def note_response(call: calls.Call, status: int, response: Any, body: Any, raw: Any) -> bool:
+    """Status, size, and headers/body when opted in, of `response` (urllib3's, or requests'
+    with `raw` its urllib3 response), whose body `body` is bytes if it was read inside the
+    call; False if the body is still to come. The size is the body's as it came: a decoded
+    (gzip) body's length is not, the bytes urllib3 read from the wire are."""
     call.status = status
     if body.__class__ is bytes:
         call.bytes_received = len(body) if getattr(raw, "_decoder", None) is None else \
@@ -94,10 +99,10 @@ def note_response(call: calls.Call, status: int, headers: Any, body: Any, raw: A
         read = True
     else:
         call.bytes_received = calls.received_length(call.method, status,
-                                                    headers.get("content-length"))
+                                                    response.headers.get("content-length"))
         read = False
     if calls.options.headers:
-        call.response_headers = calls.header_pairs(headers)
+        call.response_headers = calls.header_pairs(response.headers)
     if calls.options.bodies:
         call.response_body = calls.body_prefix(body)
     return read
