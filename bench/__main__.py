@@ -1,11 +1,12 @@
-"""The benchmark suite: `python -m bench` (full, writes docs/BENCHMARKS.md) and
+"""The benchmark suite: `python -m bench` (full; writes its generated report to
+build/bench/BENCHMARKS-full.md, the figures docs/BENCHMARKS.md quotes) and
 `python -m bench --quick --check` (CI: a couple of minutes; non-zero exit when httprecap's
 overhead passes the bounds of bench/targets.py). Dev-time; runs on the local sandbox.
 
 Every configuration available here is measured in the same run, interleaved round by round:
 (a) no layer, (b) httprecap, (c) the OpenTelemetry layer's equivalent, (d) the X-Ray SDK.
 (c) and (d) need the `bench` extra (`pip install -e '.[bench]'` plus
-opentelemetry-instrumentation-aws-lambda); without it they are skipped and the document says
+opentelemetry-instrumentation-aws-lambda); without it they are skipped and the report says
 so, and --check still judges httprecap against (a).
 """
 
@@ -42,7 +43,7 @@ from bench.servers import Servers
 from bench.targets import check_bounds
 
 ROOT = Path(__file__).resolve().parent.parent
-DOC = ROOT / "docs" / "BENCHMARKS.md"
+DOC = ROOT / "build" / "bench" / "BENCHMARKS-full.md"  # generated: never docs/
 QUICK_DOC = ROOT / "build" / "bench" / "BENCHMARKS-quick.md"
 RESULTS = ROOT / "build" / "bench" / "results.json"
 COMPANION_TIMEOUT_S = 300
@@ -54,7 +55,7 @@ FULL = {"startup": {"rounds": 40}, "ext_startup": {"rounds": 15}, "coldstart": {
 QUICK = {"startup": {"rounds": 5}, "ext_startup": {"rounds": 5}, "coldstart": {"rounds": 6},
          "warm": {"rounds": 8}, "extension": {"rounds": 5, "big": 0},
          "micro": {"rounds": 20, "block": 100}, "sandbox": {"invokes": 0}}
-COMPANIONS = {  # other engineers' benches, run as they are (full runs only)
+COMPANIONS = {  # focused benches, run as they are (full runs only)
     "bench/extension_ship.py": ["-m", "bench.extension_ship", "--repeat", "20", "--startups", "15"],
     "bench/percall.py": ["bench/percall.py", "--pairs", "20", "--otel"],
     "bench/percall_async.py": ["-m", "bench.percall_async", "--pairs", "20"],
@@ -198,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true",
                         help="exit 1 when httprecap's overhead passes the bounds")
     parser.add_argument("--output", type=Path, help="where to write the Markdown (default: "
-                        "docs/BENCHMARKS.md, or build/bench/BENCHMARKS-quick.md with --quick)")
+                        "build/bench/BENCHMARKS-full.md, or build/bench/BENCHMARKS-quick.md "
+                        "with --quick)")
     parser.add_argument("--no-profiles", action="store_true", help="skip the py-spy profiles")
     parser.add_argument("--render", type=Path, metavar="RESULTS_JSON",
                         help="measure nothing: write the Markdown from a saved results.json")

@@ -1,5 +1,6 @@
-"""Renders docs/BENCHMARKS.md from one run's results (dev-time). Nothing in it is typed by
-hand: every figure and every verdict comes from the results of the run that writes it."""
+"""Renders the generated benchmark report (build/bench/BENCHMARKS-full.md) from one run's
+results (dev-time). Nothing in it is typed by hand: every figure and every verdict comes from
+the results of the run that writes it. docs/BENCHMARKS.md, for users, quotes such a run."""
 
 from __future__ import annotations
 
@@ -49,11 +50,12 @@ def _head(results: dict[str, Any]) -> str:
         else "full run"
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(results["finished"]))
     return (
-        "# Benchmarks\n\n"
+        "# Benchmarks: full report of one run (generated)\n\n"
         "httprecap next to no layer and next to what users would pick instead, measured on "
         "whole invocations in the local Lambda sandbox (docs/SANDBOX.md) and in process. "
-        f"This file is generated whole by `{FULL_COMMAND}` (about 6 minutes here; "
-        f"`make bench` runs it); do not edit it by hand. `{QUICK_COMMAND}` runs the same suite "
+        f"This file is generated whole by `{FULL_COMMAND}` (about 6 minutes; `make bench` "
+        "runs it) and is an output, not documentation: docs/BENCHMARKS.md is the summary for "
+        "users. `{QUICK_COMMAND}` runs the same suite "
         "with few rounds and exits non-zero when httprecap's overhead passes the generous "
         "bounds of `bench/targets.py` (CI). Each module also runs alone, e.g. "
         "`.venv/bin/python -m bench.warm --rounds 30`; `--no-pin` leaves the CPUs unpinned.\n\n"
@@ -76,9 +78,9 @@ def _head(results: dict[str, Any]) -> str:
 
 
 def _targets(targets: list[Target]) -> str:
-    lines = ["## Targets (issues 2, 3, 4, 6)", "",
-             "| issue | target | bound | this run | verdict |", "|---|---|---|---|---|"]
-    lines += [f"| {t.issue} | {t.what} | {t.bound} | {t.measured} | {t.verdict} |"
+    lines = ["## Targets", "",
+             "| area | target | bound | this run | verdict |", "|---|---|---|---|---|"]
+    lines += [f"| {t.area} | {t.what} | {t.bound} | {t.measured} | {t.verdict} |"
               for t in targets]
     missed = [t for t in targets if t.met is False]
     if missed:

@@ -1,4 +1,4 @@
-"""The targets of issues 2, 3, 4 and 6, read against one run's results (dev-time).
+"""The performance targets, read against one run's results (dev-time).
 
 Each `Target` says what was promised, what this run measured, whether it is met, and, when
 it is not, by how much and where the time goes (pointing at the profiles of the same run).
@@ -28,7 +28,7 @@ CHECK_COLD_RATIO = 1.5
 
 @dataclass(frozen=True)
 class Target:
-    issue: str
+    area: str  # what is measured: per call, start-up, warm invocation, extension, memory...
     what: str
     bound: str
     measured: str
@@ -105,14 +105,13 @@ def _per_call_targets(read: Reading) -> list[Target]:
             "`close`, requests.py `_send`, urllib3.py `_pool_urlopen`/`_run_first`, "
             "botocore.py; and the sender thread: record.py `call_message`, "
             "internal/transport/sender.py `_next_batch`/`_post`).")
-        issues = "6" if client == "boto3" else "3, 6"  # issue 3 names requests and urllib3
-        found.append(Target(issues, f"per-call overhead, {client}", "≤ 15 µs",
+        found.append(Target("per call", f"per-call overhead, {client}", "≤ 15 µs",
                             f"{ours:.1f} µs CPU (fastest blocks {fastest:.1f} µs; wall "
                             f"{wall:.1f} µs)", met, note))
         if "otel" in read.r["micro"][client]:
             theirs = read.per_call(client, "otel")
             share = ours / theirs if theirs > 0 else float("inf")
-            found.append(Target(issues, f"per-call overhead, {client}, vs OpenTelemetry",
+            found.append(Target("per call", f"per-call overhead, {client}, vs OpenTelemetry",
                                 "≤ 1/10 of OpenTelemetry's",
                                 f"{share:.3f} ({ours:.1f} vs {theirs:.1f} µs CPU)",
                                 share <= 0.1, "" if share <= 0.1 else
@@ -142,7 +141,7 @@ def _cold_targets(read: Reading) -> list[Target]:
                 "start-up goes: profile *extension imports* (external/main.py -> "
                 "external/mode.py -> external/lambda_api/telemetry.py and the stdlib modules "
                 "they pull in) plus the interpreter's own start." + control)
-    return [Target("6", "cold start (init duration), httprecap / no layer", "≤ 1.10x",
+    return [Target("cold start", "cold start (init duration), httprecap / no layer", "≤ 1.10x",
                    f"{ratio.text(3, 'x')}, +{added.median:.0f} ms", met, note)]
 
 
@@ -194,12 +193,13 @@ def _warm_targets(read: Reading) -> list[Target]:
            "(milliseconds per call, not this ~50 µs loopback server) the same absolute cost "
            "is a far smaller ratio.")
     found = [
-        Target("6", "warm duration, 100 calls, httprecap / no layer", "≤ 1.10x",
+        Target("warm invocation", "warm duration, 100 calls, httprecap / no layer", "≤ 1.10x",
                duration.text(3, "x"), duration.median <= 1.10,
                "" if duration.median <= 1.10 else
                f"{_missed_by(duration.median, 1.10, 'x')}. Duration also holds the post-runtime "
                f"extension time ({extension:.2f} ms median here). " + why),
-        Target("6", "warm response latency, 100 calls, httprecap / no layer", "≤ 1.02x",
+        Target("warm invocation", "warm response latency, 100 calls, httprecap / no layer",
+               "≤ 1.02x",
                latency.text(3, "x"), latency.median <= 1.02,
                "" if latency.median <= 1.02 else
                f"{_missed_by(latency.median, 1.02, 'x')}. " + why),
@@ -209,7 +209,7 @@ def _warm_targets(read: Reading) -> list[Target]:
 
 
 def _per_invocation_target(read: Reading, added_latency: float) -> Target:
-    """Issue 3's 0.2 ms: what the invocation's own machinery adds to the response (the event
+    """The 0.2 ms bound: what the invocation's own machinery adds to the response (the event
     delivered to the handler, the handler's return to the response), beside the per-call cost
     inside the handler that the per-call targets bound: 100 calls at a bare wrapt hook's 5 µs
     alone would exceed 0.2 ms, so the bound cannot be on the total."""
@@ -225,18 +225,18 @@ def _per_invocation_target(read: Reading, added_latency: float) -> Target:
         "telemetry deliveries landing beside the runtime (relaxed to one a second while the "
         "wrapper is set: external/lambda_api/telemetry.py)"
         f"{_control_share(read, 'outside_100', outside)}.")
-    return Target("3", "added response latency per invocation, 100 calls (outside the "
-                  "handler's calls)", "≤ 0.2 ms",
+    return Target("warm invocation", "added response latency per invocation, 100 calls "
+                  "(outside the handler's calls)", "≤ 0.2 ms",
                   f"{outside:+.2f} ms (all of it: {added_latency:+.2f} ms, of which "
                   f"{inside:+.2f} ms inside the handler: the calls' capture)", met, note)
 
 
 def _extension_targets(read: Reading) -> list[Target]:
     found = []
-    for calls, bound, issues in ((100, 2.0, "4, 6"), (1000, 10.0, "4")):
+    for calls, bound in ((100, 2.0), (1000, 10.0)):
         value = read.extension_ms(calls)
         met = value <= bound
-        found.append(Target(issues, f"post-runtime extension time, {calls:,} calls (stdout)",
+        found.append(Target("extension", f"post-runtime extension time, {calls:,} calls (stdout)",
                             f"≤ {bound:g} ms", f"{value:.2f} ms", met, "" if met else
                             f"{_missed_by(value, bound, 'ms')}. Where it goes: profile "
                             "*extension, 1,000-call invokes*: building the recap "
@@ -253,7 +253,7 @@ def _extension_targets(read: Reading) -> list[Target]:
             f"recap found: {big['recap_found']}, counted {big['recap_count']}, dropped "
             f"{big['dropped']}, extension peak RSS {peak:.1f} MiB"
             + (f"; the extension logged: {' / '.join(big['errors'])}" if big["errors"] else ""))
-        found.append(Target("4", f"{big['calls']:,} calls in one invocation",
+        found.append(Target("extension", f"{big['calls']:,} calls in one invocation",
                             "shipped, nothing dropped, RSS ≤ 60 MiB",
                             f"count {big['recap_count']}, dropped {big['dropped']}, "
                             f"peak {peak:.1f} MiB", ok, note))
@@ -264,9 +264,9 @@ def _memory_targets(read: Reading) -> list[Target]:
     warm = read.r["warm"]
     extension = warm["httprecap"].get("extension_peak_mib", [0.0])[0]
     added = warm["httprecap"]["runtime_peak_mib"][0] - warm["none"]["runtime_peak_mib"][0]
-    found = [Target("4, 6", "extension RSS (peak, after the warm rounds)", "≤ 25 MiB",
+    found = [Target("memory", "extension RSS (peak, after the warm rounds)", "≤ 25 MiB",
                     f"{extension:.1f} MiB", extension <= 25),
-             Target("6", "function-process RSS added (peak, after the warm rounds)", "≤ 5 MiB",
+             Target("memory", "function-process RSS added (peak, after the warm rounds)", "≤ 5 MiB",
                     f"{added:+.1f} MiB", added <= 5)]
     return found
 
@@ -292,7 +292,8 @@ def _startup_targets(read: Reading) -> list[Target]:
         start = read.r["startup"]
         cpu = differences(start["httprecap"].get("cpu_ms", []),
                           start["none"].get("cpu_ms", [])).median
-        found.append(Target("3", "added runtime-process start-up (requests + boto3)", "≤ 10 ms",
+        found.append(Target("start-up", "added runtime-process start-up (requests + boto3)",
+                            "≤ 10 ms",
                             f"{added.text(1, ' ms')}; fastest runs {fastest:+.1f} ms; CPU "
                             f"{cpu:+.1f} ms",
                             added.median <= 10, "" if added.median <= 10 else
@@ -307,7 +308,8 @@ def _startup_targets(read: Reading) -> list[Target]:
                             "PYTHONPATH shows them."))
     if read.has("ext_startup"):
         ready = read.ready_ms()
-        found.append(Target("4", "extension ready after launch", "≤ 60 ms", f"{ready:.1f} ms",
+        found.append(Target("start-up", "extension ready after launch", "≤ 60 ms",
+                            f"{ready:.1f} ms",
                             ready <= 60, "" if ready <= 60 else
                             f"{_missed_by(ready, 60, 'ms')}. Where it goes: profile "
                             "*extension imports* (its own modules' imports and the stdlib "
@@ -330,7 +332,7 @@ def evaluate(results: dict[str, Any]) -> list[Target]:
         if read.has(key):
             found += section(read)
     if results.get("sandbox"):
-        found.append(Target("2", "sandbox's own overhead per warm invocation measured and "
+        found.append(Target("sandbox", "sandbox's own overhead per warm invocation measured and "
                             "stated", "stated", "see *Sandbox overhead*", True))
     return found
 

@@ -126,3 +126,11 @@ def test_missing_peers_are_named_not_raised() -> None:
     assert _importable("json")
     assert not _importable("opentelemetry.instrumentation.no_such_instrumentation")
     assert not _importable("no_such_package.child")
+
+
+def test_the_full_report_is_generated_output_not_a_doc() -> None:
+    from bench.__main__ import DOC, QUICK_DOC, ROOT
+
+    for generated in (DOC, QUICK_DOC):
+        assert generated.is_relative_to(ROOT / "build")
+    assert "generated" in report.render(_results(20.0, 1.3)).splitlines()[0]
