@@ -25,7 +25,7 @@ def _register_build(commands: Any) -> None:
     build = commands.add_parser(
         "build", help="build the layer zip (deterministic)",
         description="Build the layer zip: the loaders, httprecap's runtime code, wrapt's C "
-        "module for Python 3.9-3.14 and bytecode for every Python 3.10+ on this machine.")
+        "module for Python 3.10-3.14 and bytecode for every Python 3.10+ on this machine.")
     build.add_argument("--out", type=Path, default=DEFAULT_ZIP,
                        help=f"where to write the zip (default {DEFAULT_ZIP})")
     build.add_argument("--arch", choices=("x86_64", "arm64"), default="x86_64",

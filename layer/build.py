@@ -6,7 +6,7 @@ The zip is the product's interface, unpacked by Lambda under /opt:
     httprecap-wrapper                        0755  AWS_LAMBDA_EXEC_WRAPPER target
     httprecap/boot/sitecustomize.py                loads the internal extension
     httprecap/lib/httprecap/**.py                  core/, internal/, external/ (runtime code only)
-    httprecap/lib/httprecap/_vendor/wrapt/         wrapt 1.17.3's C module, cp39..cp314
+    httprecap/lib/httprecap/_vendor/wrapt/         wrapt 1.17.3's C module, cp310..cp314
     **/__pycache__/*.cpython-3XX.pyc               bytecode for each Python 3.10+ found here
 
 /opt is read-only on Lambda, so a layer without bytecode makes every cold start recompile our

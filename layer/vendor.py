@@ -24,8 +24,8 @@ from pathlib import Path
 from httprecap.errors import HttprecapError
 
 WRAPT_VERSION = "1.17.3"
-# cp39 costs one small file and lets the same zip serve an old runtime someone still pins.
-PYTHON_TAGS = ("39", "310", "311", "312", "313", "314")
+# Every Python runtime Lambda offers (python3.9 is deprecated; the layer's code needs 3.10).
+PYTHON_TAGS = ("310", "311", "312", "313", "314")
 ARCHES = {"x86_64": "x86_64", "arm64": "aarch64"}
 
 
@@ -51,7 +51,7 @@ def machine_arch(arch: str) -> str:
 
 
 def wrapt_files(arch: str, cache_dir: Path | None = None) -> list[VendoredFile]:
-    """Every `_wrappers` module (cp39..cp314) for `arch`, plus `wrappers.py` and `LICENSE`."""
+    """Every `_wrappers` module (cp310..cp314) for `arch`, plus `wrappers.py` and `LICENSE`."""
     cache = cache_dir or default_cache_dir()
     machine = machine_arch(arch)
     files: list[VendoredFile] = []
