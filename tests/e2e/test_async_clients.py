@@ -1,4 +1,4 @@
-"""Issue 9 end to end: an async handler (asyncio.run in the sync handler, or an event loop kept
+"""End to end: an async handler (asyncio.run in the sync handler, or an event loop kept
 across invocations) gathering httpx and aiohttp calls, through the built layer in the sandbox:
 each recap holds exactly its invocation's calls, with hops as attempts and failures named."""
 

@@ -1,4 +1,4 @@
-"""Issue 3 end to end: the built wrapper loads the internal extension in the runtime only, and
+"""End to end: the built wrapper loads the internal extension in the runtime only, and
 every call of three consecutive invocations lands in its own invocation's recap."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 8 acceptance: on Lambda Managed Instances (the sandbox's LMI mode, 4 forked workers),
+"""End to end on Lambda Managed Instances (the sandbox's LMI mode, 4 forked workers),
 invocations sent 8 at a time, each making a known, distinct set of calls (some slow, some
 failing, some from a helper thread, some ending in a handler error), give one recap each,
 shipped while the environment runs, holding exactly that invocation's calls."""

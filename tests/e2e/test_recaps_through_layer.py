@@ -1,4 +1,4 @@
-"""Issue 4 end to end: recaps shipped to stdout and a file at once, after each response, and
+"""End to end: recaps shipped to stdout and a file at once, after each response, and
 partial recaps with the right status when the function times out, raises or crashes."""
 
 from __future__ import annotations
