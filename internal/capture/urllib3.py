@@ -21,12 +21,15 @@ one left unread (``preload_content=False``) is followed as the user reads it
 (capture/urllib3_body.py); a streamed request body is counted as it is sent
 (capture/sending.py).
 
-No other urllib3 method is hooked: a pool used directly costs one wrapper per call, and a call
-through requests, botocore or a PoolManager two. Works with urllib3 1.26 and 2.x.
+Besides the two ``urlopen`` methods only ``HTTPResponse._handle_chunk`` is hooked, which runs
+for a chunked body only (urllib3 reads its chunks itself, around the count ``tell`` keeps): a
+pool used directly costs one wrapper per call, and a call through requests, botocore or a
+PoolManager two. Works with urllib3 1.26 and 2.x.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from time import perf_counter
 from types import ModuleType
@@ -38,6 +41,8 @@ from httprecap.internal.capture import sending, urllib3_body
 
 POOL_MODULE = "urllib3.connectionpool"
 MANAGER_MODULE = "urllib3.poolmanager"
+RESPONSE_MODULE = "urllib3.response"
+CHUNKS = "_httprecap_chunks"  # on a response read chunked: the bytes of its chunks so far
 ABSOLUTE = ("http://", "https://")
 RETRIES = 4  # urlopen(method, url, body, headers, retries, ...): how urllib3 calls itself again
 
@@ -109,13 +114,32 @@ def note_response(call: calls.Call, status: int, response: Any, body: Any, raw: 
 
 
 def decoded_size(raw: Any) -> int | None:
-    """The wire size of a body urllib3 read and decoded (gzip, deflate...): the bytes it read
-    (``tell``), which a chunked body's framing bypasses (urllib3 reads its chunks itself and
-    counts none): None for that one."""
+    """The wire size of a body urllib3 read and decoded (gzip, deflate...): the bytes it read,
+    ``tell`` and the chunks it read around it (`wire_read`)."""
     try:
-        return None if raw.chunked else int(raw._fp_bytes_read)
+        return wire_read(raw)
     except Exception:
         return None
+
+
+def wire_read(raw: Any) -> int:
+    """The body bytes urllib3 read off the wire for `raw` so far, before decoding: its count
+    (``tell``), and a chunked body's chunks, which urllib3 reads itself around that count
+    (`_handle_chunk`)."""
+    return int(raw._fp_bytes_read or 0) + int(raw.__dict__.get(CHUNKS, 0))
+
+
+def _handle_chunk(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+                  kwargs: dict[str, Any]) -> Any:
+    """``HTTPResponse._handle_chunk``: each chunk of a chunked body counted on its response
+    (only chunked bodies pay for it: one wrapper per chunk)."""
+    chunk = wrapped(*args, **kwargs)
+    try:
+        state = instance.__dict__
+        state[CHUNKS] = state.get(CHUNKS, 0) + len(chunk)
+    except Exception:
+        pass
+    return chunk
 
 
 def _pool_urlopen(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
@@ -321,6 +345,9 @@ def _end_outer(call: calls.Call, retries: Any, now: float) -> None:
 
 def patch_pool(module: ModuleType) -> None:
     patching.wrap(module.HTTPConnectionPool, "urlopen", _pool_urlopen)
+    response = getattr(sys.modules.get(RESPONSE_MODULE), "HTTPResponse", None)
+    if isinstance(response, type):  # (loaded by urllib3.connectionpool)
+        patching.wrap(response, "_handle_chunk", _handle_chunk)
 
 
 def patch_manager(module: ModuleType) -> None:

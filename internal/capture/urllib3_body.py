@@ -8,9 +8,8 @@ capture/reading.py once its body is done: read to its end, broken, released or c
 latest when its invocation ends. The body is followed on the one response object (its class
 swapped for a subclass, as capture/http_client.py does), so no other response pays for it.
 
-What came is counted as it came off the wire: urllib3's own count of the bytes it read
-(``tell``, before any content decoding), plus the chunks of a chunked body, which urllib3
-reads itself around that count (``_handle_chunk``). An error that broke the body is the one
+What came is counted as it came off the wire, before any content decoding
+(capture/urllib3.py `wire_read`). An error that broke the body is the one
 the user saw: urllib3's, or for requests the one requests raised in its place
 (``ChunkedEncodingError`` for urllib3's ``ProtocolError``, and so on).
 """
@@ -21,7 +20,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from httprecap.internal.capture import call as calls
-from httprecap.internal.capture import reading
+from httprecap.internal.capture import reading, urllib3
 
 BODY = "_httprecap_body"  # on a response whose body is followed: (its call, its `_Body`)
 # What requests raises in place of urllib3's errors while it reads a body (models.py).
@@ -31,8 +30,8 @@ REQUESTS_ERRORS = {"ProtocolError": "ChunkedEncodingError",
 
 
 class _Body(reading.Body):
-    """A followed body: its chunks' bytes (a chunked one's), and whether a read runs (a read
-    method calling another, or releasing the connection, counts and ends once)."""
+    """A followed body, and whether a read runs (a read method calling another, or releasing
+    the connection, ends it once)."""
 
     __slots__ = ("depth", "library")
 
@@ -69,7 +68,7 @@ def _ended(raw: Any, exc: BaseException | None) -> None:
     try:
         raw.__class__ = raw.__class__._httprecap_followed
         call, body = raw.__dict__.pop(BODY)
-        body.received += int(getattr(raw, "_fp_bytes_read", 0) or 0)
+        body.received = urllib3.wire_read(raw)
         if exc is not None:
             body.error = _error_seen(body.library, exc)
             body.received += _partial(exc)
@@ -161,15 +160,6 @@ def _stream(raw: Any, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
         _ended(raw, None)
 
 
-def _handle_chunk(self: Any, *args: Any, **kwargs: Any) -> Any:
-    """A chunk urllib3 read itself (chunked transfer): counted, as ``tell`` does not."""
-    chunk = self.__class__._httprecap_followed._handle_chunk(self, *args, **kwargs)
-    followed = self.__dict__.get(BODY)
-    if followed is not None and isinstance(chunk, bytes):
-        followed[1].received += len(chunk)
-    return chunk
-
-
 def _letting_go(name: str) -> Callable[..., Any]:
     """``release_conn``/``close``: outside a read, the body is done (whole if the wire is)."""
     def let_go(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -211,8 +201,7 @@ def _following(cls: type) -> type:
             **{name: _reader(name) for name in ("read", "read1") if hasattr(cls, name)},
             **{name: _streamer(name) for name in ("stream", "read_chunked")
                if hasattr(cls, name)},
-            **{name: _letting_go(name) for name in ("release_conn", "close")},
-            "_handle_chunk": _handle_chunk}
+            **{name: _letting_go(name) for name in ("release_conn", "close")}}
         following = _classes[cls] = type(cls.__name__, (cls,), {
             "__slots__": (), "__module__": cls.__module__, "__qualname__": cls.__qualname__,
             "_httprecap_followed": cls, **methods})
