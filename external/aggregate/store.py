@@ -4,21 +4,9 @@ The collector and the telemetry listener feed the `Aggregator` from their thread
 waits on it for the invocation Lambda just announced and takes its recap. Everything is keyed by
 request id, never by arrival order, so late, early or interleaved data lands where it belongs.
 
-When is invocation R complete (checked in this order)?
-  1. `handoff`      its `end` arrived and every call the `end` counts has arrived;
-     `processGone`  the process running R died before R's `end` (the collector saw its
-                    connection close and the process gone): R is a `failure`, shipped at once;
-  2. `callsMissing` its `end` arrived but some counted calls did not come within the hand-off
-                    timeout (they are reported as dropped `notReceived`);
-  3. `runtimeDone`  telemetry says the runtime finished R, and either no internal extension is
-                    active or no `end` came within the hand-off timeout;
-  4. `noSource`     no internal extension and no Telemetry API: nothing will ever tell;
-     `silent`       the wrapper is set but its internal extension has not spoken (rule 3
-                    found out, once), and telemetry is relaxed (up to a second late): the
-                    recap has no calls to wait for, so it ships at once, with its hint,
-                    rather than bill the function the wait;
-  5. `deadline`     R's deadline passed (the function timed out). If the internal extension
-                    was expected but never spoke, it is no longer waited for.
+When an invocation is complete is decided by the rules in completion.py; this module keeps the
+state they read and lets the run loop wait for them.
+
 The init phase: `wire.INIT_REQUEST_ID` ships with the first invocation's recap (`take`); on
 Lambda Managed Instances each worker's init (`init:<pid>`) is complete on its own, by rule 1
 or 2, whenever that worker's init ends. A classic init that failed (its `end` says `error`:
@@ -36,6 +24,7 @@ import time
 from collections import Counter, deque
 
 from httprecap import wire
+from httprecap.external.aggregate.completion import check
 from httprecap.external.aggregate.encoded_call import EncodedCall
 from httprecap.external.aggregate.invocation_state import Invocation
 from httprecap.external.aggregate.recap import (
@@ -57,9 +46,6 @@ if TYPE_CHECKING:
 MAX_OPEN = 64
 REMEMBER_SHIPPED = 512
 IDLE_WAIT = 60.0  # re-check at least this often even when no deadline is known
-# A process gone this close to its invocation's deadline was killed for the timeout (our
-# deadline, from the INVOKE, trails Lambda's by the event's delivery).
-KILLED_AT_DEADLINE_S = 0.1
 
 
 def _wall_us() -> int:
@@ -304,48 +290,13 @@ class Aggregator:
             inv = self._open.get(request_id)
             if inv is None:
                 return "gone", None
-            reason, wake = self._check(inv, handoff_s, self._clock())
+            reason, wake = check(inv, self, handoff_s, self._clock())
             if reason and inv.completed_at is None:
                 inv.completed_at = inv.touched_at if reason == "handoff" else self._clock()
             return reason, wake
 
-    def _check(self, inv: Invocation, handoff_s: float,
-               now: float) -> tuple[str | None, float | None]:
-        if inv.handed_over:
-            return "handoff", None
-        if inv.gone:
-            if inv.deadline_at is not None and now >= inv.deadline_at - KILLED_AT_DEADLINE_S:
-                return "deadline", None  # killed for its timeout, not crashed
-            return "processGone", None
-        wakes: list[float] = []
-        if inv.end is not None and inv.end_at is not None:
-            if now >= inv.end_at + handoff_s:
-                return "callsMissing", None
-            wakes.append(inv.end_at + handoff_s)
-        internal = self.internal_active or self.internal_expected
-        if inv.runtime_done_at is not None:
-            if not internal:
-                return "runtimeDone", None
-            if inv.end is None:
-                if now >= inv.runtime_done_at + handoff_s:
-                    # Never spoke (the wrapper is set but the function process did not load
-                    # us): waiting the hand-off timeout again would bill every invocation.
-                    self.internal_expected = self.internal_active
-                    return "runtimeDone", None
-                wakes.append(inv.runtime_done_at + handoff_s)
-        if not internal and not self.telemetry_active:
-            return "noSource", None
-        if not internal and self.wrapper_set and not self.telemetry_prompt:
-            return "silent", None
-        if inv.deadline_at is not None:
-            if now >= inv.deadline_at:
-                self.internal_expected = self.internal_active  # silent so far: stop waiting
-                return "deadline", None
-            wakes.append(inv.deadline_at)
-        return None, min(wakes, default=None)
-
     def wait_complete(self, request_id: str, handoff_s: float) -> str:
-        """Block until `request_id` is complete; return why (see the module docstring)."""
+        """Block until `request_id` is complete; return why (see completion.py)."""
         with self._cond:
             while True:
                 reason, wake = self.completion(request_id, handoff_s)
@@ -377,7 +328,7 @@ class Aggregator:
         for inv in self._open.values():
             if inv.request_id == wire.INIT_REQUEST_ID:
                 continue  # shipped with the first invocation's recap (take); workers' are not
-            reason, check_at = self._check(inv, handoff_s, now)
+            reason, check_at = check(inv, self, handoff_s, now)
             if reason is None and now >= inv.touched_at + stale_s:
                 reason = "stale"
             if reason is None:
