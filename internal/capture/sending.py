@@ -54,6 +54,16 @@ def file_size(body: Any) -> int | None:
         return None
 
 
+def _buffer_size(body: Any) -> int | None:
+    """The size of a body that is a buffer (an ``array``, an ``mmap``): clients send it
+    whole, as they do bytes (a proxy would hide the buffer from their ``memoryview``)."""
+    try:
+        with memoryview(body) as view:
+            return view.nbytes
+    except TypeError:
+        return None
+
+
 def counted(call: Call, body: Any) -> Any:
     """`body` as the client should be handed it so that `call.bytes_sent` ends as the bytes
     sent: the body itself when its size is known now (set in the call), else a counting proxy;
@@ -61,7 +71,9 @@ def counted(call: Call, body: Any) -> Any:
     if body is None or isinstance(body, IN_MEMORY):
         return body
     try:
-        size = file_size(body)
+        size = _buffer_size(body)
+        if size is None:
+            size = file_size(body)
         if size is not None:
             call.bytes_sent = size
             return body

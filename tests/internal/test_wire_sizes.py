@@ -6,6 +6,7 @@ the logging upstream's own account of each exchange (tests/wire_support.py)."""
 
 from __future__ import annotations
 
+import array
 import asyncio
 import gzip
 import http.client
@@ -256,6 +257,16 @@ def test_http_client_generator_and_file_bodies_count_what_was_sent(
             assert len(reply.read()) == 555
     assert [call["bytesSent"] for call in installed.calls()] == [321, 555]
     assert (exchange(upstream, 111).received, exchange(upstream, 112).received) == (321, 555)
+
+
+def test_a_buffer_body_is_sent_whole_and_counted(installed: Capture,
+                                                 upstream: WireUpstream) -> None:
+    body = array.array("B", b"q" * 300)  # a buffer with `__iter__`: not a stream to count
+    connection = http.client.HTTPConnection(upstream.host, upstream.port, timeout=5)
+    connection.request("POST", "/echo?w=117", body=body)
+    assert connection.getresponse().read() == b"q" * 300
+    connection.close()
+    assert installed.only_call()["bytesSent"] == exchange(upstream, 117).received == 300
 
 
 def test_httpx_iterator_bodies_count_what_was_sent(installed: Capture,
