@@ -99,9 +99,22 @@ def _send_counted(call: calls.Call, wrapped: Callable[..., Any], args: tuple[Any
         return calls.run(call, wrapped, args, kwargs, _outcome)
     request.body = proxy
     try:
-        return calls.run(call, wrapped, args, kwargs, _outcome)
+        # Passed on, never bound here: a kept traceback through this frame would keep it.
+        return _given_back(calls.run(call, wrapped, args, kwargs, _outcome), proxy, body)
     finally:
         request.body = body
+
+
+def _given_back(response: Any, proxy: Any, body: Any) -> Any:
+    """`response`, whose requests (a 307 or 308 redirect's copies too) hold the user's `body`
+    again where they held its `proxy`."""
+    try:
+        for answer in (*response.history, response):
+            if answer.request.body is proxy:
+                answer.request.body = body
+    except Exception:
+        pass
+    return response
 
 
 def _dispatch_hook(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],

@@ -19,13 +19,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
+import botocore.session
 import httpx
 import pytest
 import requests
 import requests_mock
 import urllib3
+from botocore.config import Config
 from truncating_server import DECLARED, SENT, TruncatingServer
-from wire_support import Exchange, WireUpstream
+from wire_support import Exchange, WireUpstream, self_signed
 
 from httprecap.internal import invocation
 
@@ -223,6 +225,14 @@ def test_requests_generator_body_counts_what_was_sent(installed: Capture,
     assert installed.only_call()["bytesSent"] == exchange(upstream, 107).received == 450
 
 
+def test_a_redirected_request_holds_the_user_s_own_body(installed: Capture,
+                                                       upstream: WireUpstream) -> None:
+    body = pieces(300)
+    response = requests.post(f"{upstream.url}/redirect?answer=307&to=/echo&w=118", data=body,
+                             timeout=5)
+    assert [answer.request.body for answer in (*response.history, response)] == [body, body]
+
+
 def test_urllib3_generator_and_readable_bodies_count_what_was_sent(
         installed: Capture, upstream: WireUpstream) -> None:
     pool = urllib3.HTTPConnectionPool(upstream.host, upstream.port)
@@ -240,6 +250,22 @@ def test_a_rewound_body_counts_one_sending(installed: Capture, upstream: WireUps
     assert reply.status == 200
     assert [e.received for e in upstream.log.tagged(110)] == [64, 64]
     assert installed.only_call()["bytesSent"] == 64
+
+
+def test_botocore_aws_chunked_upload_counts_what_was_sent(installed: Capture,
+                                                          tmp_path: Path) -> None:
+    # Over HTTPS botocore sends PutObject's body aws-chunked with a trailing checksum, chunked
+    # on the wire (no Content-Length): the aws-chunked encoding is part of the body.
+    certificate = self_signed(tmp_path)
+    with WireUpstream(tls=certificate) as secure:
+        s3 = botocore.session.get_session().create_client(
+            "s3", endpoint_url=secure.url, region_name="us-east-1",
+            verify=str(certificate.cert), aws_access_key_id="k", aws_secret_access_key="s",
+            config=Config(s3={"addressing_style": "path"}))
+        s3.put_object(Bucket="bucket", Key="w-119/a.bin", Body=b"b" * 2048)
+        sent = exchange(secure, 119).received
+    assert sent > 2048  # the aws-chunked framing and trailer
+    assert installed.only_call()["bytesSent"] == sent
 
 
 def test_http_client_generator_and_file_bodies_count_what_was_sent(
