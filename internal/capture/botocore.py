@@ -10,6 +10,10 @@ container or instance metadata endpoint, each a call of its own. An API call tha
 reached the wire (a parameter validation error, a stubbed client, moto's in-process mock) is
 not an HTTP call and leaves no trace: no record, and no `start` notice while it runs (it is
 located by its first wire attempt).
+
+Its size is its response's ``Content-Length``; a response of no declared length (chunked) is
+sized from what was read of it: by botocore inside the call, or, for a streaming output's
+body, by the user afterwards (followed as capture/urllib3_body.py follows urllib3's).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Any
 
 from httprecap.internal import patching
 from httprecap.internal.capture import call as calls
+from httprecap.internal.capture import urllib3, urllib3_body
 
 MODULE = "botocore.client"
 CREDENTIALS = "botocore.credentials"  # loaded by botocore.client
@@ -51,10 +56,44 @@ def _make_api_call(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, 
 
 
 def _close(call: calls.Call, exc: BaseException | None) -> None:
-    if call.wire_runs:  # it reached the wire
+    if not call.wire_runs:  # it never reached the wire
+        calls.discard(call)
+    elif call.unsized is None:
         calls.close(call, exc=exc)
     else:
-        calls.discard(call)
+        _close_unsized(call, exc)
+
+
+def _close_unsized(call: calls.Call, exc: BaseException | None) -> None:
+    """A call whose only response declared no length (chunked): its size is what botocore
+    read of it inside the call, or, for a body the user reads afterwards (a streaming output),
+    what the user reads (capture/urllib3_body.py)."""
+    response, call.unsized = call.unsized, None
+    if exc is not None:
+        _size_read(call, response)
+        calls.close(call, exc=exc)
+    else:
+        calls.close(call, result=response, outcome=_sized)
+
+
+def _sized(call: calls.Call, response: Any) -> bool | str:
+    if _size_read(call, response):
+        return True
+    return urllib3_body.follow(call, response)
+
+
+def _size_read(call: calls.Call, response: Any) -> bool:
+    """Size `call` from `response` if botocore read its body to its end; False if the body is
+    still to come. (A call retried since keeps its last attempt's size: unknown.)"""
+    try:
+        if call.attempts:
+            return True
+        if not urllib3_body.wire_done(response):
+            return False
+        call.bytes_received = urllib3.wire_read(response)
+    except Exception:
+        pass
+    return True
 
 
 def _protected_refresh(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],

@@ -132,6 +132,9 @@ class Call:
     first_end: tuple[float, int | None, tuple[str, str] | None, int | None] | None = None
     # What fills in what the first run left unread (capture/urllib3.py `_settle`).
     settle: Callable[[Call], None] | None = None
+    # The response of a botocore call's only run when it declared no length (chunked): its
+    # body, read by botocore or the user, is counted from it (capture/botocore.py `_close`).
+    unsized: Any = None
 
     def __init__(self, library: str, slot: Slot | None = None) -> None:
         self.library = library

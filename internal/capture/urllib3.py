@@ -221,7 +221,9 @@ def _run_first(call: calls.Call, wrapped: Callable[..., Any], pool: Any,
         if call.wire_runs == 1:
             # Not the response itself: holding it until the sender reads it would keep its
             # socket file open past the user's own use of it.
-            call.first_end = perf_counter(), *_answered(response)
+            ended = call.first_end = perf_counter(), *_answered(response)
+            if ended[3] is None and call.aws is not None:  # botocore's, of no declared length
+                call.unsized = response  # (until the call closes: capture/botocore.py)
         return response
     finally:
         del response  # this frame may outlive the call (see capture/call.py)

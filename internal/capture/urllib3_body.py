@@ -24,9 +24,13 @@ from httprecap.internal.capture import reading, urllib3
 
 BODY = "_httprecap_body"  # on a response whose body is followed: (its call, its `_Body`)
 # What requests raises in place of urllib3's errors while it reads a body (models.py).
-REQUESTS_ERRORS = {"ProtocolError": "ChunkedEncodingError",
-                   "DecodeError": "ContentDecodingError",
-                   "ReadTimeoutError": "ConnectionError", "SSLError": "SSLError"}
+# What requests and botocore (StreamingBody) raise in place of urllib3's errors while they
+# read a body.
+RAISED_INSTEAD = {
+    "requests": {"ProtocolError": "ChunkedEncodingError", "DecodeError": "ContentDecodingError",
+                 "ReadTimeoutError": "ConnectionError", "SSLError": "SSLError"},
+    "botocore": {"ProtocolError": "ResponseStreamingError",
+                 "ReadTimeoutError": "ReadTimeoutError"}}
 
 
 class _Body(reading.Body):
@@ -45,7 +49,7 @@ def follow(call: calls.Call, raw: Any) -> bool | str:
     """Follow `raw`'s body if it is still to come (returns `calls.LATER`: reading.py hands
     the call over); else True: the call closes now. Never raises."""
     try:
-        if call.bytes_received == 0 or _wire_done(raw):
+        if call.bytes_received == 0 or wire_done(raw):
             return True  # no body (HEAD, 204, 304, empty), or nothing more comes
         body = _Body(call.library)
         raw.__dict__[BODY] = call, body
@@ -56,7 +60,7 @@ def follow(call: calls.Call, raw: Any) -> bool | str:
         return True
 
 
-def _wire_done(raw: Any) -> bool:
+def wire_done(raw: Any) -> bool:
     """Whether nothing more of `raw`'s body can come: http.client lets go of the socket at
     the body's end (and a response with no http.client one under it reads none)."""
     return getattr(raw._fp, "fp", None) is None
@@ -72,7 +76,7 @@ def _ended(raw: Any, exc: BaseException | None) -> None:
         if exc is not None:
             body.error = _error_seen(body.library, exc)
             body.received += _partial(exc)
-        elif _wire_done(raw):
+        elif wire_done(raw):
             body.whole = True
             remaining = getattr(raw, "length_remaining", None)
             if remaining:  # closed short of its Content-Length (urllib3 1.26 does not say)
@@ -84,12 +88,13 @@ def _ended(raw: Any, exc: BaseException | None) -> None:
 
 
 def _error_seen(library: str, exc: BaseException) -> tuple[str, str] | None:
-    """The error the user saw: urllib3's, or requests' in its place."""
+    """The error the user saw: urllib3's, or requests' or botocore's in its place."""
     error = calls.describe_error(exc)
-    if library != "requests" or error is None:
+    instead = RAISED_INSTEAD.get(library)
+    if instead is None or error is None:
         return error
     for kind in type(exc).__mro__:
-        seen = REQUESTS_ERRORS.get(kind.__name__)
+        seen = instead.get(kind.__name__)
         if seen is not None:
             return seen, error[1]
     return error
@@ -124,7 +129,7 @@ def _read(raw: Any, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) ->
         _ended(raw, exc)
         raise
     body.depth -= 1
-    if BODY in raw.__dict__ and _wire_done(raw):
+    if BODY in raw.__dict__ and wire_done(raw):
         _ended(raw, None)
     return data
 
@@ -156,7 +161,7 @@ def _stream(raw: Any, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
             chunks.close()
             raise
     body.depth -= 1
-    if BODY in raw.__dict__ and _wire_done(raw):
+    if BODY in raw.__dict__ and wire_done(raw):
         _ended(raw, None)
 
 

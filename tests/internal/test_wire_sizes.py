@@ -138,6 +138,50 @@ def test_a_gzip_body_sent_chunked_and_read_inside_the_call_counts_its_compressed
     assert sizes == [len(_GzipChunked.body)] * 2
 
 
+class _ChunkedS3(BaseHTTPRequestHandler):
+    """S3 answering in chunked bodies: a listing (read by botocore inside the call) and an
+    object (read by the user afterwards), in 64-byte chunks."""
+
+    protocol_version = "HTTP/1.1"
+    listing = (b'<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.'
+               b'amazonaws.com/doc/2006-03-01/"><Name>bucket</Name><KeyCount>0</KeyCount>'
+               b"<IsTruncated>false</IsTruncated></ListBucketResult>")
+    data = b"o" * 700
+
+    def do_GET(self) -> None:
+        body = self.listing if "list-type" in self.path else self.data
+        self.send_response(200)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for start in range(0, len(body), 64):
+            piece = body[start:start + 64]
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+        self.wfile.write(b"0\r\n\r\n")
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_botocore_chunked_responses_count_what_came(installed: Capture) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _ChunkedS3)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    try:
+        s3 = botocore.session.get_session().create_client(
+            "s3", endpoint_url=f"http://127.0.0.1:{server.server_address[1]}",
+            region_name="us-east-1", aws_access_key_id="k", aws_secret_access_key="s",
+            config=Config(s3={"addressing_style": "path"}))
+        assert s3.list_objects_v2(Bucket="bucket")["KeyCount"] == 0
+        answer = s3.get_object(Bucket="bucket", Key="a.bin")
+        assert answer["Body"].read() == _ChunkedS3.data
+    finally:
+        server.shutdown()
+        server.server_close()
+    calls = installed.calls()
+    assert [(c["aws"]["operation"], c["bytesReceived"]) for c in calls] == [
+        ("ListObjectsV2", len(_ChunkedS3.listing)), ("GetObject", len(_ChunkedS3.data))]
+
+
 # ---------------------------------------------------------------- bodies read after the call
 
 
