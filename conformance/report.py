@@ -15,7 +15,7 @@ from conformance.run import ModeRun, SuiteResult
 
 COLUMNS = ("passed", "failed", "skipped", "xfailed", "xpassed", "error")
 HEADER = ("| suite | version | tests | with the capture | without | differences | records "
-          "| time on / off |")
+          "| time with / without |")
 RULE = "|---|---|--:|--:|--:|--:|--:|--:|"
 OUTCOMES_NOTE = "Outcomes are passed / failed / skipped / xfailed / xpassed / errors."
 
@@ -54,7 +54,7 @@ def outcome_cell(run: ModeRun) -> str:
 def row(result: SuiteResult) -> str:
     confirmed = len(result.confirmed)
     flaky = len(result.differences) - confirmed
-    differences = f"{confirmed}" + (f" (+{flaky} flaky)" if flaky else "")
+    differences = f"{confirmed}" + (f" ({flaky} flaky)" if flaky else "")
     time = f"{result.on.seconds:.0f} s / {result.off.seconds:.0f} s"
     return (f"| {result.suite} | {result.version} | {result.tests:,} | "
             f"{outcome_cell(result.on)} | {outcome_cell(result.off)} | {differences} | "
