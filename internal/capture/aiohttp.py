@@ -146,20 +146,14 @@ def _close(self: Any) -> None:
     followed.close(self)
 
 
+# What a followed response does differently: its release and close end the body's following.
+_FOLLOWING = {"release": _release, "close": _close}
 _classes: dict[type, type] = {}
 
 
 def _following(cls: type) -> type:
-    """`cls` with `release` and `close` that end the body's following: set on the one
-    response whose body is followed, so no other response pays for it, and no hook in its
-    __dict__ holds it in a cycle. Named as `cls` is (its repr is unchanged); one base only,
-    or the object's layout would differ (Python 3.11's managed __dict__)."""
-    following = _classes.get(cls)
-    if following is None:
-        following = _classes[cls] = type(cls.__name__, (cls,), {
-            "__slots__": (), "__module__": cls.__module__, "__qualname__": cls.__qualname__,
-            "_httprecap_followed": cls, "release": _release, "close": _close})
-    return following
+    """`cls` as its followed response's class (capture/reading.py `following_class`)."""
+    return reading.following_class(cls, _FOLLOWING, _classes)
 
 
 def _request(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],

@@ -40,6 +40,7 @@ ATTRIBUTE = "_httprecap_call"
 HOOK = "getresponse"
 ABSOLUTE = ("http://", "https://")
 BODY = "_httprecap_body"  # on a response whose body is followed: (its call, its `_Body`)
+BODY_ARGUMENT = 2  # request(method, url, body, headers, ...)
 
 
 def _describe(call: calls.Call, connection: Any, args: tuple[Any, ...],
@@ -80,7 +81,7 @@ def _request(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
     if call is None or not _park(instance, call, None):
         return wrapped(*args, **kwargs)
     if call.bytes_sent is None:  # a streamed body: counted as it is sent
-        args, kwargs = _counting(call, args, kwargs)
+        args, kwargs = sending.counted_arguments(call, args, kwargs, BODY_ARGUMENT)
     try:
         return wrapped(*args, **kwargs)
     except BaseException as exc:
@@ -97,24 +98,14 @@ def _send_hop(outer: calls.Call, wrapped: Callable[..., Any], connection: Any,
     if hop is None or not _park(connection, hop, outer):
         return wrapped(*args, **kwargs)
     if hop.bytes_sent is None:  # a streamed body: the call's size, if it is its first request
-        args, kwargs = _counting(outer if outer.bytes_sent is None else hop, args, kwargs)
+        args, kwargs = sending.counted_arguments(
+            outer if outer.bytes_sent is None else hop, args, kwargs, BODY_ARGUMENT)
     try:
         return wrapped(*args, **kwargs)
     except BaseException as exc:
         _unpark(connection)
         _list_hop(outer, hop, None, exc)
         raise
-
-
-def _counting(call: calls.Call, args: tuple[Any, ...], kwargs: dict[str, Any]
-              ) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    """``request(method, url, body, ...)``'s arguments with its body as capture/sending.py
-    counts it into `call`."""
-    if len(args) > 2:
-        return (*args[:2], sending.counted(call, args[2]), *args[3:]), kwargs
-    if "body" in kwargs:
-        kwargs["body"] = sending.counted(call, kwargs["body"])
-    return args, kwargs
 
 
 def _hop(outer: calls.Call, connection: Any, args: tuple[Any, ...],
@@ -301,17 +292,8 @@ _classes: dict[type, type] = {}
 
 
 def _following(cls: type) -> type:
-    """`cls` with the `_FOLLOWING` methods, set on the one response whose body is followed:
-    no other response pays for it, and no hook in its __dict__ holds it in a cycle (a
-    response dropped unread would keep its socket until the cyclic collector; this way it
-    still closes, through `_close`, at once). Named as `cls` is (its repr is unchanged); one
-    base only, or the object's layout would differ (a managed __dict__)."""
-    following = _classes.get(cls)
-    if following is None:
-        following = _classes[cls] = type(cls.__name__, (cls,), {
-            "__slots__": (), "__module__": cls.__module__, "__qualname__": cls.__qualname__,
-            "_httprecap_followed": cls, **_FOLLOWING})
-    return following
+    """`cls` as its followed response's class (capture/reading.py `following_class`)."""
+    return reading.following_class(cls, _FOLLOWING, _classes)
 
 
 def patch(module: ModuleType) -> None:

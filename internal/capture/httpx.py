@@ -186,21 +186,15 @@ async def _aclose(self: Any) -> None:
     await followed.aclose(self)
 
 
+# What a followed response does differently: its raw reads and its close end the following.
+_FOLLOWING = {"iter_raw": _iter_raw, "aiter_raw": _aiter_raw, "close": _close,
+              "aclose": _aclose}
 _classes: dict[type, type] = {}
 
 
 def _following(cls: type) -> type:
-    """`cls` whose raw reads and close end the body's following: set on the one response
-    whose body is followed, so no other response pays for it, and no hook in its __dict__
-    holds it in a cycle. Named as `cls` is (its repr is unchanged); one base only, or the
-    object's layout would differ (a managed __dict__)."""
-    following = _classes.get(cls)
-    if following is None:
-        following = _classes[cls] = type(cls.__name__, (cls,), {
-            "__slots__": (), "__module__": cls.__module__, "__qualname__": cls.__qualname__,
-            "_httprecap_followed": cls, "iter_raw": _iter_raw, "aiter_raw": _aiter_raw,
-            "close": _close, "aclose": _aclose})
-    return following
+    """`cls` as its followed response's class (capture/reading.py `following_class`)."""
+    return reading.following_class(cls, _FOLLOWING, _classes)
 
 
 _ASYNC = asynccall.Client(LIBRARY, _describe, _outcome, follow=_follow)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from time import perf_counter
+from typing import Any
 
 from httprecap.internal.capture import call as calls
 
@@ -46,6 +47,22 @@ class Body:
             call.error = self.error
         if self.whole or self.error is not None:
             call.bytes_received = self.received
+
+
+def following_class(cls: type, methods: dict[str, Any], made: dict[type, type]) -> type:
+    """`cls` with `methods` in place of its own (reads that count, a close that ends the
+    body), kept in `made`, one per class. It is set on the one response whose body is
+    followed: no other response pays for it, and no hook in its __dict__ holds it in a cycle
+    (a response dropped unread would keep its socket until the cyclic collector; this way it
+    still closes at once). Named as `cls` is (its repr is unchanged); one base only, or the
+    object's layout would differ (a managed __dict__). The class it stands for is its
+    ``_httprecap_followed``."""
+    following = made.get(cls)
+    if following is None:
+        following = made[cls] = type(cls.__name__, (cls,), {
+            "__slots__": (), "__module__": cls.__module__, "__qualname__": cls.__qualname__,
+            "_httprecap_followed": cls, **methods})
+    return following
 
 
 def close_later(call: calls.Call, settle: Settle) -> None:

@@ -91,6 +91,17 @@ def counted(call: Call, body: Any) -> Any:
         return body
 
 
+def counted_arguments(call: Call, args: tuple[Any, ...], kwargs: dict[str, Any],
+                      index: int | None) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """A client method's `args` and `kwargs` with its ``body`` (positional at `index`, if it
+    may be, or a keyword) as `counted` hands it over."""
+    if index is not None and len(args) > index:
+        return (*args[:index], counted(call, args[index]), *args[index + 1:]), kwargs
+    if "body" in kwargs:
+        kwargs["body"] = counted(call, kwargs["body"])
+    return args, kwargs
+
+
 def counted_async(call: Call, body: Any) -> Any:
     """`body` (an async iterable: aiohttp's ``data``) as a counting async generator; the body
     itself for anything else. Never raises."""

@@ -44,7 +44,7 @@ MANAGER_MODULE = "urllib3.poolmanager"
 RESPONSE_MODULE = "urllib3.response"
 CHUNKS = "_httprecap_chunks"  # on a response read chunked: the bytes of its chunks so far
 ABSOLUTE = ("http://", "https://")
-RETRIES = 4  # urlopen(method, url, body, headers, retries, ...): how urllib3 calls itself again
+BODY, RETRIES = 2, 4  # positions in urlopen(method, url, body, headers, retries, ...)
 
 
 def _origin(pool: Any) -> calls.Origin:
@@ -154,7 +154,7 @@ def _pool_urlopen(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, .
         return wrapped(*args, **kwargs)
     call.wire_runs = call.wire_depth = 1  # this run is the call's first attempt
     if call.bytes_sent is None:  # a streamed body: counted as it is sent
-        args, kwargs = _counting(call, args, kwargs, positional=True)
+        args, kwargs = sending.counted_arguments(call, args, kwargs, BODY)
     return calls.run(call, wrapped, args, kwargs, _outcome)
 
 
@@ -164,19 +164,8 @@ def _manager_urlopen(wrapped: Callable[..., Any], instance: Any, args: tuple[Any
     if call is None:  # a redirect the manager follows, or requests' call: not a new call
         return wrapped(*args, **kwargs)
     if call.bytes_sent is None:  # a streamed body: counted as it is sent
-        args, kwargs = _counting(call, args, kwargs)
+        args, kwargs = sending.counted_arguments(call, args, kwargs, None)  # (a keyword)
     return calls.run(call, wrapped, args, kwargs, _outcome)
-
-
-def _counting(call: calls.Call, args: tuple[Any, ...], kwargs: dict[str, Any],
-              positional: bool = False) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    """`args` and `kwargs` of a urlopen with its body as capture/sending.py counts it: a
-    pool's may come third (`positional`), a PoolManager's is a keyword."""
-    if positional and len(args) > 2:
-        return (*args[:2], sending.counted(call, args[2]), *args[3:]), kwargs
-    if "body" in kwargs:
-        kwargs["body"] = sending.counted(call, kwargs["body"])
-    return args, kwargs
 
 
 def _run_attempt(call: calls.Call, wrapped: Callable[..., Any], pool: Any,

@@ -197,17 +197,15 @@ def _streamer(name: str) -> Callable[..., Any]:
 _classes: dict[type, type] = {}
 
 
-def _following(cls: type) -> type:
-    """`cls` whose reads count and whose end settles the call, set on the one response whose
-    body is followed (see capture/http_client.py `_following`: same reasons)."""
-    following = _classes.get(cls)
-    if following is None:
-        methods: dict[str, Any] = {
-            **{name: _reader(name) for name in ("read", "read1") if hasattr(cls, name)},
+def _methods(cls: type) -> dict[str, Any]:
+    """What a followed response of `cls` does differently: its reads may end the body, and
+    releasing or closing it does."""
+    return {**{name: _reader(name) for name in ("read", "read1") if hasattr(cls, name)},
             **{name: _streamer(name) for name in ("stream", "read_chunked")
                if hasattr(cls, name)},
             **{name: _letting_go(name) for name in ("release_conn", "close")}}
-        following = _classes[cls] = type(cls.__name__, (cls,), {
-            "__slots__": (), "__module__": cls.__module__, "__qualname__": cls.__qualname__,
-            "_httprecap_followed": cls, **methods})
-    return following
+
+
+def _following(cls: type) -> type:
+    """`cls` as its followed response's class (capture/reading.py `following_class`)."""
+    return reading.following_class(cls, _methods(cls), _classes)
