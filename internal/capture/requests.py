@@ -60,9 +60,9 @@ def _hook(module: ModuleType | None) -> None:
 
 
 def _outcome(call: calls.Call, response: Any) -> bool | str:
-    if not call.wire_runs and not _from_wire(response.raw):
+    raw = getattr(response, "raw", None)
+    if not call.wire_runs and not _from_wire(raw):
         return False  # a mock's answer, or a non-wire adapter's
-    raw = response.raw
     if urllib3.note_response(call, response.status_code, response,
                              getattr(response, "_content", None), raw):
         return True
