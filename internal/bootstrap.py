@@ -23,7 +23,7 @@ import importlib
 import os
 import sys
 
-from httprecap.internal import hooks, invocation, patching
+from httprecap.internal import diagnostics, hooks, invocation, patching
 from httprecap.internal.capture import call as calls
 from httprecap.internal.capture import reading
 from httprecap.internal.capture.record import RecordBuilder
@@ -84,13 +84,15 @@ def install(environ: Mapping[str, str] | None = None) -> bool:
         settings = Settings.from_environ(env)
         if settings.disabled:
             return False
+        diagnostics.configure(settings.log_level, settings.redact)
         _warn(settings)
         _start(settings, env)
         for module, patch in _targets():
             hooks.when_imported(module, patch)
         _register_process_hooks()
         return True
-    except Exception:
+    except Exception as exc:
+        diagnostics.swallowed("bootstrap.install", exc)
         return False
 
 
@@ -103,6 +105,7 @@ def uninstall() -> None:
     patching.unwrap_all()
     if active is not None:
         active.sender.stop()
+    diagnostics.configure("warning")
     _state.installed = False
 
 
@@ -192,8 +195,8 @@ def _after_fork_in_child() -> None:
         calls.current_reset()
         reading.forget_all()
         _start(active.settings, active.environ, worker=worker, helper=not worker)
-    except Exception:
-        pass
+    except Exception as exc:
+        diagnostics.swallowed("bootstrap.after_fork_in_child", exc)
 
 
 def _targets() -> list[tuple[str, Callable[[Any], None]]]:
@@ -227,8 +230,8 @@ def _patch_os_exit(module: Any) -> None:
 def _flush_then_exit(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
     try:
         _flush_at_exit()
-    except Exception:
-        pass
+    except Exception as exc:
+        diagnostics.swallowed("bootstrap.flush_then_exit", exc)
     return wrapped(*args, **kwargs)
 
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import sys
 
+from httprecap.internal import diagnostics
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -92,7 +94,8 @@ def run_safely(callback: Callback, module: ModuleType) -> None:
     """A failing patch must never break the user's import: it is skipped."""
     try:
         callback(module)
-    except Exception:
+    except Exception as exc:
+        diagnostics.swallowed(f"hooks.run_safely:{getattr(module, '__name__', '?')}", exc)
         return
 
 

@@ -39,7 +39,7 @@ from types import ModuleType
 from typing import Any
 
 from httprecap import wire
-from httprecap.internal import patching
+from httprecap.internal import diagnostics, patching
 
 RUNTIME_CLIENT_MODULE = "awslambdaric.lambda_runtime_client"
 # The request id a Python subprocess inherits (exported only with HTTPRECAP_CAPTURE_SUBPROCESSES).
@@ -157,8 +157,8 @@ def _export(request_id: str) -> None:
     if state.export:
         try:
             os.environ[REQUEST_ID_VAR] = request_id
-        except Exception:
-            pass
+        except Exception as exc:
+            diagnostics.swallowed("invocation.export", exc)
 
 
 def _clock(now_us: int) -> None:
@@ -178,8 +178,8 @@ def end(status: str) -> None:
             return
         hand_off(End(current_request_id(), status, state.started_us,
                      round((time.perf_counter() - state.t0) * 1000.0, 3)))
-    except Exception:
-        pass
+    except Exception as exc:
+        diagnostics.swallowed("invocation.end", exc)
 
 
 def _wait_next_invocation(wrapped: Callable[..., Any], instance: Any,
@@ -218,8 +218,8 @@ def _post_init_error(wrapped: Callable[..., Any], instance: Any, args: tuple[Any
         try:
             if flush is not None:
                 flush()
-        except Exception:
-            pass
+        except Exception as exc:
+            diagnostics.swallowed("invocation.post_init_error", exc)
     return wrapped(*args, **kwargs)
 
 
@@ -248,8 +248,8 @@ def _preparing(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...]
     try:
         if isinstance(data, dict):
             data[PREPARATION_KEY] = current_request_id()
-    except Exception:
-        pass
+    except Exception as exc:
+        diagnostics.swallowed("invocation.preparing", exc)
     return data
 
 
@@ -261,8 +261,8 @@ def _preparing_child(wrapped: Callable[..., Any], instance: Any, args: tuple[Any
             if isinstance(data, dict) else None
         if request_id is not None and state.helper:
             state.request_id = request_id
-    except Exception:
-        pass
+    except Exception as exc:
+        diagnostics.swallowed("invocation.preparing_child", exc)
     return wrapped(*args, **kwargs)
 
 

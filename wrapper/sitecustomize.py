@@ -120,16 +120,39 @@ def _chain() -> None:
               f"{type(exc).__name__}: {exc}", file=sys.stderr)
 
 
+def _swallowed(place: str, exc: Exception) -> None:
+    """A start-up failure, logged once with HTTPRECAP_LOG_LEVEL=debug as the function
+    process logs what it swallows (httprecap.internal.diagnostics). It may come before
+    install() configured that, so the level is read here, on this failure path only."""
+    try:
+        if os.environ.get("HTTPRECAP_LOG_LEVEL", "").strip().lower() != "debug":
+            return
+        from httprecap.internal import diagnostics
+
+        if not diagnostics.enabled():
+            diagnostics.configure("debug")
+        diagnostics.swallowed(f"sitecustomize.{place}", exc)
+    except Exception:
+        # httprecap itself cannot load: the type alone, since its redaction is what is missing.
+        try:
+            print(f"httprecap: debug: sitecustomize.{place} failed open: "
+                  f"{type(exc).__name__}", file=sys.stderr)
+        except Exception:  # not logged: stderr is where it would go
+            pass
+
+
 def _main() -> None:
     try:
         import httprecap  # noqa: F401  (while its directory is still on sys.path)
-    except Exception:
+    except Exception as exc:
+        _swallowed("import", exc)
         _restore_environment()
         return
     for step in (_install, _chain):
         try:
             step()
-        except Exception:
+        except Exception as exc:
+            _swallowed(step.__name__.lstrip("_"), exc)
             continue
 
 

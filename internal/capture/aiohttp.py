@@ -40,7 +40,7 @@ from time import perf_counter
 from types import ModuleType
 from typing import Any
 
-from httprecap.internal import patching
+from httprecap.internal import diagnostics, patching
 from httprecap.internal.capture import asynccall, reading, sending
 from httprecap.internal.capture import call as calls
 
@@ -98,7 +98,8 @@ def _follow(call: calls.Call, response: Any) -> None:
         response.__class__ = _following(type(response))
         reading.close_later(call, partial(_settle, content))
         content.on_eof(partial(reading.body_done, call))
-    except Exception:
+    except Exception as exc:
+        diagnostics.swallowed("capture.aiohttp.follow", exc)
         calls.close(call)
 
 
@@ -128,8 +129,8 @@ def _ended(response: Any) -> None:
         call = response.__dict__.pop(CALL, None)
         if call is not None:
             reading.body_done(call)  # before aiohttp marks the body as cut short
-    except Exception:
-        pass
+    except Exception as exc:
+        diagnostics.swallowed("capture.aiohttp.ended", exc)
 
 
 def _release(self: Any) -> Any:
@@ -201,8 +202,8 @@ def _list_hop(call: calls.Call, response: Any, exc: BaseException | None) -> Non
                                          response.headers.get("Content-Length"))
             _add_hop(call, response.status, None, target, size)
             _note_redirect(call, response)
-    except Exception:
-        pass
+    except Exception as failure:
+        diagnostics.swallowed("capture.aiohttp.list_hop", failure)
 
 
 def _note_redirect(call: calls.Call, response: Any) -> None:

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from contextvars import ContextVar, Token
 from typing import Any
 
+from httprecap.internal import diagnostics
 from httprecap.internal.capture import call as calls
 
 Failed = Callable[[calls.Call, BaseException], None]
@@ -84,8 +85,8 @@ def _answered(client: Client, call: calls.Call, token: Token[calls.Call | None],
 def _forget(token: Token[calls.Call | None]) -> None:
     try:
         _current.reset(token)
-    except Exception:  # resumed in another context (a coroutine driven by hand): clear it here
-        _current.set(None)
+    except Exception:  # not logged: resumed in another context (a coroutine driven by hand)
+        _current.set(None)  # so it is cleared here
 
 
 def _note_failure(failed: Failed | None, call: calls.Call, exc: BaseException) -> None:
@@ -93,5 +94,5 @@ def _note_failure(failed: Failed | None, call: calls.Call, exc: BaseException) -
         return
     try:
         failed(call, exc)
-    except Exception:
-        pass
+    except Exception as failure:
+        diagnostics.swallowed("capture.asynccall.note_failure", failure)

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-from httprecap.internal import patching
+from httprecap.internal import diagnostics, patching
 from httprecap.internal.capture import call as calls
 from httprecap.internal.capture import urllib3, urllib3_body
 
@@ -91,8 +91,8 @@ def _size_read(call: calls.Call, response: Any) -> bool:
         if not urllib3_body.wire_done(response):
             return False
         call.bytes_received = urllib3.wire_read(response)
-    except Exception:
-        pass
+    except Exception as exc:
+        diagnostics.swallowed("capture.botocore.size_read", exc)
     return True
 
 

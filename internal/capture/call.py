@@ -48,7 +48,7 @@ from threading import current_thread
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
-from httprecap.internal import invocation
+from httprecap.internal import diagnostics, invocation
 from httprecap.internal.capture import sending
 
 if TYPE_CHECKING:  # typing.Protocol is slow to build; this module loads at interpreter start
@@ -243,7 +243,8 @@ def open_call(library: str, describe: Describe, instance: Any, args: tuple[Any, 
         if not nest:
             target.inflight.add(call)
             return call
-    except Exception:
+    except Exception as exc:
+        diagnostics.swallowed("capture.call.open_call", exc)
         return None
     if outer is not None:
         call.outer = outer
@@ -300,8 +301,8 @@ def close(call: Call, result: Any = None, outcome: Outcome | None = None,
         if target is not None:
             target.inflight.discard(call)  # (http.client's and the async clients' calls)
             target.put_call(call)
-    except Exception:
-        pass
+    except Exception as failure:
+        diagnostics.swallowed("capture.call.close", failure)
 
 
 def _release_first(call: Call) -> None:
@@ -345,7 +346,8 @@ def describe_error(exc: BaseException) -> tuple[str, str] | None:
     """(type name, raw message): redacted and shortened later, on the sender thread."""
     try:
         return type(exc).__name__, str(exc)[:2000]
-    except Exception:
+    except Exception as failure:
+        diagnostics.swallowed("capture.call.describe_error", failure)
         return type(exc).__name__, ""
 
 
@@ -388,7 +390,8 @@ def sent_length(headers: Any) -> int | None:
     """A request's Content-Length header (a body sent from a file, say), or None (chunked)."""
     try:
         return header_length(headers.get("Content-Length", headers.get("content-length")))
-    except Exception:
+    except Exception as exc:
+        diagnostics.swallowed("capture.call.sent_length", exc)
         return None
 
 
@@ -429,7 +432,8 @@ def header_pairs(headers: Any) -> list[tuple[str, str]] | None:
     try:
         items = headers.items() if hasattr(headers, "items") else headers
         return [(str(name), str(value)) for name, value in items]
-    except Exception:
+    except Exception as exc:
+        diagnostics.swallowed("capture.call.header_pairs", exc)
         return None
 
 

@@ -30,7 +30,7 @@ from time import perf_counter
 from types import MethodType, ModuleType
 from typing import Any
 
-from httprecap.internal import patching
+from httprecap.internal import diagnostics, patching
 from httprecap.internal.capture import call as calls
 from httprecap.internal.capture import reading, sending
 
@@ -116,7 +116,8 @@ def _hop(outer: calls.Call, connection: Any, args: tuple[Any, ...],
         if not outer.attempts:  # the first request on the wire describes the call
             _take_description(outer, hop)
         return hop
-    except Exception:
+    except Exception as exc:
+        diagnostics.swallowed("capture.http_client.hop", exc)
         return None
 
 
@@ -134,8 +135,8 @@ def _list_hop(outer: calls.Call, hop: calls.Call, response: Any,
         calls._add_attempt(outer, (
             hop.wall_offset_us + hop.t0 * 1e6, (perf_counter() - hop.t0) * 1000.0, status,
             None if exc is None else calls.describe_error(exc), hop.origin, hop.target, size))
-    except Exception:
-        pass
+    except Exception as failure:
+        diagnostics.swallowed("capture.http_client.list_hop", failure)
 
 
 def _park(connection: Any, call: calls.Call, outer: calls.Call | None) -> bool:
@@ -150,7 +151,8 @@ def _park(connection: Any, call: calls.Call, outer: calls.Call | None) -> bool:
         # Shadows the class's method on this object only; removed when it runs.
         state[HOOK] = MethodType(_getresponse, connection)
         return True
-    except Exception:
+    except Exception as exc:
+        diagnostics.swallowed("capture.http_client.park", exc)
         if outer is None:
             calls.discard(call)
         return False
@@ -161,8 +163,8 @@ def _unpark(connection: Any) -> None:
         state = connection.__dict__
         state.pop(HOOK, None)
         state.pop(ATTRIBUTE, None)
-    except Exception:
-        pass
+    except Exception as exc:
+        diagnostics.swallowed("capture.http_client.unpark", exc)
 
 
 def _getresponse(connection: Any, *args: Any, **kwargs: Any) -> Any:
@@ -206,7 +208,8 @@ def follow(call: calls.Call, response: Any) -> None:
         response.__dict__[BODY] = call, body
         response.__class__ = _following(type(response))
         reading.close_later(call, body.settle)
-    except Exception:
+    except Exception as exc:
+        diagnostics.swallowed("capture.http_client.follow", exc)
         calls.close(call)
 
 
@@ -237,8 +240,8 @@ def _ended(response: Any, exc: BaseException | None) -> None:
                 body.error = ("IncompleteRead", f"IncompleteRead({body.received} bytes read, "
                               f"{response.length} more expected)")  # (http.client's words)
         reading.body_done(call)
-    except Exception:
-        pass
+    except Exception as failure:
+        diagnostics.swallowed("capture.http_client.ended", failure)
 
 
 def _read(response: Any, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -263,8 +266,8 @@ def _counted(response: Any, body: _Body, result: Any) -> Any:
         body.received += result if isinstance(result, int) else len(result)
         if response.fp is None:  # http.client lets go of the socket at the body's end
             _ended(response, None)
-    except Exception:
-        pass
+    except Exception as exc:
+        diagnostics.swallowed("capture.http_client.counted", exc)
     return result
 
 

@@ -31,7 +31,7 @@ from time import perf_counter, time_ns
 from types import ModuleType
 from typing import Any
 
-from httprecap.internal import patching
+from httprecap.internal import diagnostics, patching
 from httprecap.internal.capture import asynccall, reading, sending
 from httprecap.internal.capture import call as calls
 
@@ -66,7 +66,8 @@ def _proxy_of(client: Any, url: Any) -> tuple[str, int] | None:
             return None
         port = proxy.port or (443 if proxy.scheme == b"https" else 80)
         return proxy.host.decode("ascii"), int(port)
-    except Exception:
+    except Exception as exc:
+        diagnostics.swallowed("capture.httpx.proxy_of", exc)
         return None
 
 
@@ -88,7 +89,8 @@ def _follow(call: calls.Call, response: Any) -> Any:
         response.__dict__[BODY] = call, body
         response.__class__ = _following(type(response))
         reading.close_later(call, body.settle)
-    except Exception:
+    except Exception as exc:
+        diagnostics.swallowed("capture.httpx.follow", exc)
         calls.close(call)
     return response
 
@@ -104,8 +106,8 @@ def _ended(response: Any, exc: BaseException | None, whole: bool) -> None:
         if exc is not None:
             body.error = calls.describe_error(exc)
         reading.body_done(call)
-    except Exception:
-        pass
+    except Exception as failure:
+        diagnostics.swallowed("capture.httpx.ended", failure)
 
 
 class _Body(reading.Body):
@@ -238,15 +240,15 @@ class _Hop:
     def answered(self, response: Any) -> Any:
         try:
             self._list(response.status_code, None)
-        except Exception:
-            pass
+        except Exception as exc:
+            diagnostics.swallowed("capture.httpx.hop.answered", exc)
         return response
 
     def failed(self, exc: BaseException) -> None:
         try:
             self._list(None, calls.describe_error(exc))
-        except Exception:
-            pass
+        except Exception as failure:
+            diagnostics.swallowed("capture.httpx.hop.failed", failure)
 
     def _list(self, status: int | None, error: tuple[str, str] | None) -> None:
         call = self.call
@@ -261,7 +263,8 @@ class _Hop:
 def _url_text(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
     try:
         return str(_request_of(args, kwargs).url)
-    except Exception:
+    except Exception as exc:
+        diagnostics.swallowed("capture.httpx.url_text", exc)
         return ""
 
 
@@ -295,7 +298,8 @@ def _count_stream(call: calls.Call, args: tuple[Any, ...], kwargs: dict[str, Any
         request.stream = counting(stream, call)
         call.bytes_sent = call.bytes_sent or 0
         return stream
-    except Exception:
+    except Exception as exc:
+        diagnostics.swallowed("capture.httpx.count_stream", exc)
         return None
 
 

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from time import perf_counter
 from typing import Any
 
+from httprecap.internal import diagnostics
 from httprecap.internal.capture import call as calls
 
 Settle = Callable[[calls.Call], None]
@@ -78,8 +79,8 @@ def close_later(call: calls.Call, settle: Settle) -> None:
             return
         sink.inflight.add(call)  # named by a `start` notice while its body comes
         _reading[call] = settle
-    except Exception:
-        pass
+    except Exception as exc:
+        diagnostics.swallowed("capture.reading.close_later", exc)
 
 
 def is_reading(call: calls.Call) -> bool:
@@ -94,8 +95,8 @@ def body_done(call: calls.Call) -> None:
         return
     try:
         settle(call)
-    except Exception:
-        pass
+    except Exception as exc:
+        diagnostics.swallowed("capture.reading.body_done", exc)
     sink = calls.sink
     if sink is not None:
         sink.inflight.discard(call)
@@ -108,8 +109,8 @@ def hand_over_all() -> None:
     try:
         for call in tuple(_reading):
             body_done(call)
-    except Exception:
-        pass
+    except Exception as exc:
+        diagnostics.swallowed("capture.reading.hand_over_all", exc)
 
 
 def forget_all() -> None:

@@ -17,6 +17,7 @@ from json.encoder import encode_basestring_ascii
 from typing import Any
 from urllib.parse import urlsplit
 
+from httprecap.internal import diagnostics
 from httprecap.internal.capture.call import Attempt, Call, Origin
 from httprecap.redact import MAX_FIELD_CHARS, Redactor
 from httprecap.wire import valid_text, valid_value
@@ -214,7 +215,8 @@ def _proxy(proxy: tuple[str, int] | str) -> str:
             host, port = proxy
         shown = f"[{host}]" if ":" in host else host
         return f',"proxy":{_text(f"{shown}:{int(port)}")}'
-    except Exception:
+    except Exception as exc:
+        diagnostics.swallowed("capture.record.proxy", exc)
         return ""
 
 

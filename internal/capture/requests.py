@@ -27,7 +27,7 @@ from http.client import HTTPResponse
 from types import ModuleType
 from typing import Any
 
-from httprecap.internal import patching
+from httprecap.internal import diagnostics, patching
 from httprecap.internal.capture import call as calls
 from httprecap.internal.capture import sending, urllib3, urllib3_body
 
@@ -112,8 +112,8 @@ def _given_back(response: Any, proxy: Any, body: Any) -> Any:
         for answer in (*response.history, response):
             if answer.request.body is proxy:
                 answer.request.body = body
-    except Exception:
-        pass
+    except Exception as exc:
+        diagnostics.swallowed("capture.requests.given_back", exc)
     return response
 
 
@@ -124,7 +124,7 @@ def _dispatch_hook(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, 
     default: an empty list) it costs one lookup."""
     try:
         hooked = bool(args[1].get(args[0]))
-    except Exception:  # called some other way, or with no hooks at all (None)
+    except Exception:  # not logged: called some other way, or with no hooks at all (None)
         hooked = False
     call = calls.local.slot.call if hooked else None
     if call is None:

@@ -31,6 +31,8 @@ from collections.abc import AsyncIterator, Iterator
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from httprecap.internal import diagnostics
+
 if TYPE_CHECKING:
     from httprecap.internal.capture.call import Call
 
@@ -50,7 +52,7 @@ def file_size(body: Any) -> int | None:
         if not stat.S_ISREG(status.st_mode):  # a pipe, a socket: fstat says nothing
             return None
         return max(status.st_size - int(tell()), 0)
-    except Exception:
+    except Exception:  # not logged: a probe (BytesIO's fileno raises); None says "not a file"
         return None
 
 
@@ -87,7 +89,8 @@ def counted(call: Call, body: Any) -> Any:
             return body
         call.bytes_sent = 0
         return proxy
-    except Exception:
+    except Exception as exc:
+        diagnostics.swallowed("capture.sending.counted", exc)
         return body
 
 
@@ -117,8 +120,8 @@ def add(call: Call, piece: Any) -> None:
     try:
         size = len(piece.encode("utf-8")) if isinstance(piece, str) else len(piece)
         call.bytes_sent = (call.bytes_sent or 0) + size
-    except Exception:
-        pass
+    except Exception as exc:
+        diagnostics.swallowed("capture.sending.add", exc)
 
 
 class CountedIterable:

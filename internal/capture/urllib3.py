@@ -35,7 +35,7 @@ from time import perf_counter
 from types import ModuleType
 from typing import Any
 
-from httprecap.internal import patching
+from httprecap.internal import diagnostics, patching
 from httprecap.internal.capture import call as calls
 from httprecap.internal.capture import sending, urllib3_body
 
@@ -118,7 +118,8 @@ def decoded_size(raw: Any) -> int | None:
     ``tell`` and the chunks it read around it (`wire_read`)."""
     try:
         return wire_read(raw)
-    except Exception:
+    except Exception as exc:
+        diagnostics.swallowed("capture.urllib3.decoded_size", exc)
         return None
 
 
@@ -137,8 +138,8 @@ def _handle_chunk(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, .
     try:
         state = instance.__dict__
         state[CHUNKS] = state.get(CHUNKS, 0) + len(chunk)
-    except Exception:
-        pass
+    except Exception as exc:
+        diagnostics.swallowed("capture.urllib3.handle_chunk", exc)
     return chunk
 
 
@@ -264,7 +265,8 @@ def _settle(call: calls.Call) -> None:
             headers = _argument(args, kwargs, 3, "headers")
             if call.bytes_sent is None and headers is not None:
                 call.bytes_sent = calls.sent_length(headers)
-    except Exception:
+    except Exception as exc:
+        diagnostics.swallowed("capture.urllib3.settle", exc)
         return
 
 
@@ -293,7 +295,8 @@ def _begin(call: calls.Call, pool: Any, args: tuple[Any, ...],
         run = call.wire_runs + 1, t0, origin, target
         call.wire, call.wire_runs = run, run[0]
         call.wire_depth += 1
-    except Exception:
+    except Exception as exc:
+        diagnostics.swallowed("capture.urllib3.begin", exc)
         return None
     return run
 
@@ -307,7 +310,8 @@ def _end(call: calls.Call, run: Run, outcome: Any) -> None:
             return
         _list(call, run, perf_counter(),
               _failed(outcome) if isinstance(outcome, BaseException) else _answered(outcome))
-    except Exception:
+    except Exception as exc:
+        diagnostics.swallowed("capture.urllib3.end", exc)
         return
 
 

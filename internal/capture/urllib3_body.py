@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from httprecap.internal import diagnostics
 from httprecap.internal.capture import call as calls
 from httprecap.internal.capture import reading, urllib3
 
@@ -56,7 +57,8 @@ def follow(call: calls.Call, raw: Any) -> bool | str:
         raw.__class__ = _following(type(raw))
         reading.close_later(call, body.settle)
         return calls.LATER
-    except Exception:
+    except Exception as exc:
+        diagnostics.swallowed("capture.urllib3_body.follow", exc)
         return True
 
 
@@ -83,8 +85,8 @@ def _ended(raw: Any, exc: BaseException | None) -> None:
                 body.error = ("IncompleteRead", f"IncompleteRead({body.received} bytes read, "
                               f"{remaining} more expected)")
         reading.body_done(call)
-    except Exception:
-        pass
+    except Exception as failure:
+        diagnostics.swallowed("capture.urllib3_body.ended", failure)
 
 
 def _error_seen(library: str, exc: BaseException) -> tuple[str, str] | None:

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-from httprecap.internal import patching
+from httprecap.internal import diagnostics, patching
 from httprecap.internal.capture import call as calls
 from httprecap.internal.capture import http_client
 
@@ -37,7 +37,8 @@ def _url_of(fullurl: Any) -> str:
 def _is_http(fullurl: Any) -> bool:
     try:
         return _url_of(fullurl)[:5].lower() in SCHEMES
-    except Exception:
+    except Exception as exc:
+        diagnostics.swallowed("capture.urllib_request.is_http", exc)
         return False
 
 

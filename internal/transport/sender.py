@@ -31,6 +31,7 @@ import time
 
 import httprecap
 from httprecap import wire
+from httprecap.internal import diagnostics
 from httprecap.internal.capture.call import Call, on_wire, open_calls
 from httprecap.internal.capture.record import RecordBuilder
 from httprecap.internal.invocation import End
@@ -166,19 +167,11 @@ class Breaker:
         self.open_until = 0.0
 
 
-def _stderr(line: str) -> None:
-    try:
-        sys.stderr.write(line + "\n")
-        sys.stderr.flush()
-    except Exception:
-        pass
-
-
 class Sender:
     """The background thread: drains `buffer`, encodes with `builder`, posts to `port`."""
 
     def __init__(self, buffer: Buffer, builder: RecordBuilder, port: int,
-                 log: Callable[[str], None] = _stderr) -> None:
+                 log: Callable[[str], None] = diagnostics.write) -> None:
         self.buffer = buffer
         self.builder = builder
         self.connection = Connection(port)
@@ -234,8 +227,8 @@ class Sender:
             self.busy = True
             try:
                 self._send_pending()
-            except Exception:
-                pass
+            except Exception as exc:
+                diagnostics.swallowed("transport.sender.send_pending", exc)
             finally:
                 self.busy = False
                 self.cpu_ns += time.thread_time_ns() - self.cpu_mark
@@ -318,7 +311,8 @@ class Sender:
                     encoded = _encode(self._end(item.end, counts, again=False))
                 else:
                     continue
-            except Exception:
+            except Exception as exc:
+                diagnostics.swallowed("transport.sender.encode", exc)
                 self.buffer.drop(ENCODING)
                 continue
             parts.append(encoded)
@@ -348,8 +342,8 @@ class Sender:
             try:
                 notices.append(self.builder.start_message(call))
                 call.noticed = True
-            except Exception:
-                pass
+            except Exception as exc:
+                diagnostics.swallowed("transport.sender.start_notice", exc)
         return notices
 
     def _hello(self) -> dict[str, Any]:

@@ -151,3 +151,43 @@ def test_isolated_interpreter_never_loads_us(layer: Path) -> None:
          "import sys; print('httprecap' in sys.modules)"],
         env=_environ(), capture_output=True, text=True, timeout=60, check=True)
     assert done.stdout.strip() == "False"
+
+
+def _broken_layer(layer: Path, root: Path, broken: str) -> Path:
+    """A copy of `layer` whose module `broken` (a path under the package) raises on import."""
+    shutil.copytree(layer, root, symlinks=True)
+    package = root / "httprecap" / "lib" / "httprecap"
+    internal = package / "internal"
+    internal.unlink()
+    shutil.copytree(ROOT / "internal", internal,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    (package / broken).unlink()
+    (package / broken).write_text(
+        'raise RuntimeError("broken at https://x.example/?token=abc123")\n')
+    return root
+
+
+def _start_broken(root: Path, **extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(root / "httprecap-wrapper"), sys.executable, "-c", "print('handler ran')"],
+        env=_environ(**extra), capture_output=True, text=True, timeout=60, check=True)
+
+
+@pytest.mark.parametrize(("broken", "expected"), [
+    ("__init__.py", "httprecap: debug: sitecustomize.import failed open: RuntimeError"),
+    ("internal/bootstrap.py", "httprecap: debug: sitecustomize.install failed open: "
+                              "RuntimeError: broken at https://x.example/?token=REDACTED "
+                              "(raised in <module>)"),
+])
+def test_a_failed_start_is_logged_at_debug_and_the_function_runs(
+        layer: Path, tmp_path: Path, broken: str, expected: str) -> None:
+    root = _broken_layer(layer, tmp_path / "layer", broken)
+    done = _start_broken(root, HTTPRECAP_LOG_LEVEL="debug")
+    assert done.stdout == "handler ran\n"
+    assert done.stderr.splitlines() == [expected]
+
+
+def test_a_failed_start_is_silent_at_the_default_level(layer: Path, tmp_path: Path) -> None:
+    root = _broken_layer(layer, tmp_path / "layer", "internal/bootstrap.py")
+    done = _start_broken(root)
+    assert (done.stdout, done.stderr) == ("handler ran\n", "")
