@@ -92,6 +92,9 @@ class Aggregator:
         # Processes that said in their hello they are helpers of another's invocations (a
         # child the function started): their exit ends none of those invocations.
         self._helper_pids: set[int] = set()
+        # Classic Lambda's runtime died with no announced invocation open: Lambda had already
+        # given it the next one, whose INVOKE reaches us after its connection closed.
+        self._runtime_gone = False
         if wrapper_set:
             self.expect_internal()
 
@@ -150,6 +153,8 @@ class Aggregator:
         if kind == "end" and pid is not None:
             classic = request_id == wire.INIT_REQUEST_ID or self._runtime_pids.get(pid, False)
             self._runtime_pids[pid] = classic
+            if classic:
+                self._runtime_gone = False  # a new runtime (after a reset) is running
         if request_id in self._shipped_set:
             if kind == "call":
                 self._carried["lateArrival"] += 1
@@ -226,6 +231,10 @@ class Aggregator:
                 inv.deadline_us = int(deadline_ms * 1000)
                 inv.deadline_at = self._clock() + (inv.deadline_us - inv.invoked_at_us) / 1e6
             inv.trace = _trace_value(event.get("tracing")) or inv.trace
+            if self._runtime_gone and inv.pid is None and inv.end is None:
+                self._runtime_gone = False
+                inv.gone = True
+                self._cond.notify_all()
         return request_id
 
     def process_gone(self, pid: int) -> None:
@@ -236,10 +245,13 @@ class Aggregator:
         with self._cond:
             self._helper_pids.discard(pid)
             classic = self._runtime_pids.pop(pid, False)
+            announced = False
             for inv in self._open.values():
                 if inv.end is None and (inv.pid == pid or (
                         classic and inv.pid is None and inv.invoked and inv.phase == "invoke")):
                     inv.gone = True
+                    announced = announced or inv.invoked
+            self._runtime_gone = classic and not announced
             self._cond.notify_all()
 
     def expect_internal(self) -> None:

@@ -42,6 +42,28 @@ def test_the_classic_runtime_is_known_as_such_after_later_invocations() -> None:
     assert agg.completion("r2", HANDOFF)[0] == "processGone"
 
 
+def test_the_classic_runtimes_death_noticed_before_its_invoke_fails_that_invocation() -> None:
+    agg, _ = clocked_aggregator()
+    agg.apply([end_msg("init", 0)], pid=7)
+    invoke(agg, "r1")
+    agg.apply([call_msg("r1", "a"), end_msg("r1", 1)], pid=7)
+    agg.take("r1")
+    agg.process_gone(7)  # it died at once on r2, before its INVOKE reached the extension
+    invoke(agg, "r2")
+    assert agg.completion("r2", HANDOFF)[0] == "processGone"
+    (recap,) = agg.take("r2")
+    assert recap["status"] == "failure"
+
+
+def test_a_new_runtime_after_a_death_is_not_taken_for_dead() -> None:
+    agg, _ = clocked_aggregator()
+    agg.apply([end_msg("init", 0)], pid=7)
+    agg.process_gone(7)
+    agg.apply([end_msg("init", 0)], pid=8)  # the environment was reset: a new runtime
+    invoke(agg, "r1")
+    assert agg.completion("r1", HANDOFF)[0] is None
+
+
 def test_a_dead_worker_fails_only_the_invocations_it_posted_for() -> None:
     agg, _ = clocked_aggregator()
     agg.apply([end_msg("init:7", 0)], pid=7)
