@@ -23,6 +23,8 @@ from conformance.suites import Suite
 RERUNS = 2
 COLLECTOR_PORT = 9399  # httprecap's default; each namespace has its own loopback
 TIMEOUT_S = 3600.0  # a run that hangs this long is stopped and reported
+# A test that hangs this long fails (pytest-timeout) rather than holding up its whole run.
+TEST_TIMEOUT_S = 120
 DROPPED_ENV_PREFIXES = ("HTTPRECAP_", "_HTTPRECAP_", "AWS_")
 DROPPED_ENV = ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")
 
@@ -97,7 +99,8 @@ def pytest_command(setup: Setup, suite: Suite, paths: tuple[str, ...], mode: str
                    report_log: Path) -> list[str]:
     """``python -m pytest``, behind the layer's exec wrapper when the capture is on."""
     command = [str(setup.python), "-m", "pytest", "-p", "no:cacheprovider", "-q",
-               f"--report-log={report_log}", *suite.options, *paths]
+               f"--report-log={report_log}", f"--timeout={TEST_TIMEOUT_S}",
+               *suite.options, *paths]
     return [str(setup.opt / "httprecap-wrapper"), *command] if mode == "on" else command
 
 

@@ -38,6 +38,9 @@ SUITES = (
           requires=("pytest-httpbin==2.1.0", "httpbin~=0.10.0", "PySocks", "trustme",
                     "pytest-mock")),
     Suite("urllib3", ("test",), ("test", "dummyserver", "pyproject.toml"),
+          # This test compares thread ids the system may reuse, and its threads can deadlock
+          # on a loaded machine: it fails or hangs with the capture off as often as on.
+          options=("-k", "not test_http2_probe_blocked_per_thread"),
           requires=("anyio[trio]", "h2", "hypercorn", "PySocks", "pytest-socket",
                     "pytest-timeout", "quart", "quart-trio", "trio", "trustme", "cryptography",
                     "pyopenssl", "idna", "brotli", "backports.zstd")),
@@ -63,7 +66,7 @@ SUITES = (
           requires=("jsonschema==4.23.0",)),
 )
 # Every suite's run also needs these.
-COMMON_REQUIRES = ("pytest", "pytest-reportlog")
+COMMON_REQUIRES = ("pytest", "pytest-reportlog", "pytest-timeout")
 
 
 def by_name(names: list[str] | None) -> tuple[Suite, ...]:

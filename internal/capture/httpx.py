@@ -290,10 +290,10 @@ def _count_stream(call: calls.Call, args: tuple[Any, ...], kwargs: dict[str, Any
     counted for this hop (capture/sending.py), and the user's own put back after it; returns
     that one, or None when nothing was swapped. Never raises."""
     try:
-        counting = _Types.counted_stream
         request = _request_of(args, kwargs)
         stream = request.stream
-        if counting is None or isinstance(stream, counting):
+        counting = _Types.counted_for(stream)
+        if counting is None:
             return None
         request.stream = counting(stream, call)
         call.bytes_sent = call.bytes_sent or 0
@@ -304,18 +304,31 @@ def _count_stream(call: calls.Call, args: tuple[Any, ...], kwargs: dict[str, Any
 
 
 class _Types:
-    """The counting request stream, built on httpx's stream types when httpx is patched."""
+    """The counting request streams, built on httpx's stream types when httpx is patched: one
+    per kind (sync, async, both), since httpx refuses a sync client an async stream and the
+    reverse by the stream's type, and must go on doing so."""
 
-    counted_stream: type | None = None
+    sync: type | None = None
+    asynchronous: type | None = None
+    counted: dict[tuple[bool, bool], type] = {}
+
+    @classmethod
+    def counted_for(cls, stream: Any) -> type | None:
+        """The counting type standing for `stream`'s kind; None if it is one already."""
+        if cls.sync is None or cls.asynchronous is None or \
+                getattr(stream, "_httprecap_counted", False):
+            return None
+        kind = (isinstance(stream, cls.sync), isinstance(stream, cls.asynchronous))
+        return cls.counted.get(kind)
 
 
-def _counted_stream_type(module: ModuleType) -> type | None:
-    """A request stream both sync and async (httpx checks which it is given), counting what
-    httpx takes from the stream it stands for."""
+def _counted_stream_types(module: ModuleType) -> None:
+    """Build `_Types`' counting streams, counting what httpx takes from the stream each
+    stands for."""
     sync, asynchronous = (getattr(module, "SyncByteStream", None),
                           getattr(module, "AsyncByteStream", None))
     if not isinstance(sync, type) or not isinstance(asynchronous, type):
-        return None
+        return
 
     def __init__(self: Any, stream: Any, call: calls.Call) -> None:
         self._stream, self._call = stream, call
@@ -340,9 +353,16 @@ def _counted_stream_type(module: ModuleType) -> type | None:
         if aclose is not None:
             await aclose()
 
-    return type("CountedStream", (sync, asynchronous), {
-        "__init__": __init__, "__iter__": __iter__, "__aiter__": __aiter__, "close": close,
-        "aclose": aclose, "__module__": __name__})
+    common = {"__init__": __init__, "_httprecap_counted": True, "__module__": __name__}
+    sync_part = {"__iter__": __iter__, "close": close}
+    async_part = {"__aiter__": __aiter__, "aclose": aclose}
+    _Types.sync, _Types.asynchronous = sync, asynchronous
+    _Types.counted = {
+        (True, False): type("CountedStream", (sync,), {**common, **sync_part}),
+        (False, True): type("CountedStream", (asynchronous,), {**common, **async_part}),
+        (True, True): type("CountedStream", (sync, asynchronous),
+                           {**common, **sync_part, **async_part}),
+    }
 
 
 def _send_single_request_async(wrapped: Callable[..., Any], instance: Any,
@@ -370,7 +390,7 @@ async def _timed_hop(call: calls.Call, wrapped: Callable[..., Any], args: tuple[
 
 def patch(module: ModuleType) -> None:
     """Post-import hook for ``httpx``: patch where each method is defined, once."""
-    _Types.counted_stream = _counted_stream_type(module)
+    _counted_stream_types(module)
     for class_name, send, hop in (
         ("Client", _send, _send_single_request),
         ("AsyncClient", _send_async, _send_single_request_async),

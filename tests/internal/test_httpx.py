@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
@@ -432,6 +432,23 @@ def test_streamed_upload_counts_what_was_sent(installed: Capture, server: str) -
     httpx.post(f"{server}/echo", content=chunks(), timeout=5)
     call = installed.only_call()
     assert call["bytesSent"] == 5 and call["status"] == 200  # chunked: counted as sent
+
+
+def test_a_sync_client_still_refuses_an_async_body(installed: Capture, server: str) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b"hello"
+
+    with httpx.Client(timeout=5) as client, pytest.raises(RuntimeError):
+        client.post(f"{server}/", content=chunks())
+
+
+def test_an_async_client_still_refuses_a_sync_body(installed: Capture, server: str) -> None:
+    async def post() -> None:
+        async with httpx.AsyncClient(timeout=5) as client:
+            await client.post(f"{server}/", content=iter([b"hello"]))
+
+    with pytest.raises(RuntimeError):
+        asyncio.run(post())
 
 
 def test_calls_succeed_when_the_extension_is_gone(capture: Capture, server: str) -> None:
