@@ -39,7 +39,7 @@ LIBRARY = "http.client"
 ATTRIBUTE = "_httprecap_call"
 HOOK = "getresponse"
 ABSOLUTE = ("http://", "https://")
-BODY = "_httprecap_body"  # on a response whose body is followed: (its call, its `_Body`)
+BODY = reading.BODY
 BODY_ARGUMENT = 2  # request(method, url, body, headers, ...)
 
 
@@ -205,9 +205,7 @@ def follow(call: calls.Call, response: Any) -> None:
             calls.close(call)
             return
         body = _Body()
-        response.__dict__[BODY] = call, body
-        response.__class__ = _following(type(response))
-        reading.close_later(call, body.settle)
+        reading.follow(call, response, body, _following(type(response)))
     except Exception as exc:
         diagnostics.swallowed("capture.http_client.follow", exc)
         calls.close(call)

@@ -36,7 +36,7 @@ from httprecap.internal.capture import asynccall, reading, sending
 from httprecap.internal.capture import call as calls
 
 LIBRARY = "httpx"
-BODY = "_httprecap_body"  # on a response whose body is followed: (its call, its Body)
+BODY = reading.BODY
 
 
 def _request_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -86,9 +86,7 @@ def _follow(call: calls.Call, response: Any) -> Any:
             return response
         _outcome(call, response)
         body = _Body()
-        response.__dict__[BODY] = call, body
-        response.__class__ = _following(type(response))
-        reading.close_later(call, body.settle)
+        reading.follow(call, response, body, _following(type(response)))
     except Exception as exc:
         diagnostics.swallowed("capture.httpx.follow", exc)
         calls.close(call)

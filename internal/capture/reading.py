@@ -25,6 +25,9 @@ from httprecap.internal.capture import call as calls
 
 Settle = Callable[[calls.Call], None]
 
+# On a response whose body is followed: (its call, its `Body`).
+BODY = "_httprecap_body"
+
 # call -> what settles it from its body (the bytes read, the error that broke it).
 _reading: dict[calls.Call, Settle] = {}
 
@@ -64,6 +67,15 @@ def following_class(cls: type, methods: dict[str, Any], made: dict[type, type]) 
             "__slots__": (), "__module__": cls.__module__, "__qualname__": cls.__qualname__,
             "_httprecap_followed": cls, **methods})
     return following
+
+
+def follow(call: calls.Call, response: Any, body: Body, following: type) -> None:
+    """Follow `response`'s body for `call`: `body` kept on it, its class `following` (see
+    `following_class`) until the body is done, the call closed at the head meanwhile. May raise
+    before the call is parked: the client module closes it then."""
+    response.__dict__[BODY] = call, body
+    response.__class__ = following
+    close_later(call, body.settle)
 
 
 def close_later(call: calls.Call, settle: Settle) -> None:

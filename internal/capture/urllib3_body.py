@@ -23,7 +23,7 @@ from httprecap.internal import diagnostics
 from httprecap.internal.capture import call as calls
 from httprecap.internal.capture import reading, urllib3
 
-BODY = "_httprecap_body"  # on a response whose body is followed: (its call, its `_Body`)
+BODY = reading.BODY
 # What requests raises in place of urllib3's errors while it reads a body (models.py).
 # What requests and botocore (StreamingBody) raise in place of urllib3's errors while they
 # read a body.
@@ -53,9 +53,7 @@ def follow(call: calls.Call, raw: Any) -> bool | str:
         if call.bytes_received == 0 or wire_done(raw):
             return True  # no body (HEAD, 204, 304, empty), or nothing more comes
         body = _Body(call.library)
-        raw.__dict__[BODY] = call, body
-        raw.__class__ = _following(type(raw))
-        reading.close_later(call, body.settle)
+        reading.follow(call, raw, body, _following(type(raw)))
         return calls.LATER
     except Exception as exc:
         diagnostics.swallowed("capture.urllib3_body.follow", exc)
