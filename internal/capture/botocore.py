@@ -31,11 +31,35 @@ MODULE = "botocore.client"
 CREDENTIALS = "botocore.credentials"  # loaded by botocore.client
 
 
+# The API parameters that name the resource a call works on (a table, bucket, queue, stream,
+# topic, function, ...): the findings group calls by it (docs/FINDINGS.md `repeated-call`).
+RESOURCE_PARAMETERS = frozenset((
+    "TableName", "Bucket", "QueueUrl", "StreamName", "StreamARN", "TopicArn", "FunctionName",
+    "DeliveryStreamName", "StateMachineArn", "LogGroupName", "EventBusName"))
+MAX_RESOURCE_CHARS = 256
+
+
 def _describe(call: calls.Call, client: Any, args: tuple[Any, ...],
               kwargs: dict[str, Any]) -> None:
     meta = client.meta
     operation = args[0] if args else kwargs.get("operation_name", "")
-    call.aws = (meta.service_model.service_name, str(operation), meta.region_name or "")
+    params = args[1] if len(args) > 1 else kwargs.get("api_params")
+    call.aws = (meta.service_model.service_name, str(operation), meta.region_name or "",
+                resource(params) if type(params) is dict else None)
+
+
+def resource(params: dict[str, Any]) -> str | None:
+    """The resource named by an API call's parameters, or None. An API call has a handful of
+    parameters: walking them costs less than looking up every name. A batch over several
+    tables (``RequestItems``) names none; over one table, that one."""
+    for name, value in params.items():
+        if name in RESOURCE_PARAMETERS:
+            return value[:MAX_RESOURCE_CHARS] if type(value) is str else None
+    items = params.get("RequestItems")
+    if type(items) is dict and len(items) == 1:
+        (table,) = items
+        return table[:MAX_RESOURCE_CHARS] if type(table) is str else None
+    return None
 
 
 def _make_api_call(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],

@@ -104,7 +104,7 @@ class Call:
     bytes_sent: int | None = None
     bytes_received: int | None = None
     attempts: list[Attempt] | None = None
-    aws: tuple[str, str, str] | None = None
+    aws: tuple[str, str, str, str | None] | None = None  # service, operation, region, resource
     # The forward proxy the request went through: (host, port), or the proxy's URL as its
     # client was given it (userinfo and all: the sender keeps only host and port).
     proxy: tuple[str, int] | str | None = None

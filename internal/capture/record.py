@@ -111,9 +111,10 @@ class RecordBuilder:
         scheme, host, port, path, url = self._locate(origin, target)
         aws_text = "null"
         if aws is not None:
-            service, operation, region = aws
+            service, operation, region, resource = aws
+            named = "" if resource is None else f',"resource":{_text(resource)}'
             aws_text = (f'{{"service":{_quote(service)},"operation":{_quote(operation)}'
-                        f',"region":{_quote(region)}}}')
+                        f',"region":{_quote(region)}{named}}}')
         described = (f'"requestId":{_text(request_id)},"method":{_text(method)}'
                      f',"scheme":{_text(scheme)},"host":{_text(host)},"port":{port}'
                      f',"path":{_text(path)},"url":{_text(url)},"library":{_quote(library)}'

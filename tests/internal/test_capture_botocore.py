@@ -208,3 +208,36 @@ def test_a_call_answered_by_moto_in_process_leaves_no_trace(
         s3.meta.events.register("before-call", lambda **kwargs: time.sleep(0.15))
         assert s3.list_buckets()["Buckets"] == []
     assert installed.calls() == [] and installed.collector.of_kind("start") == []
+
+
+def _client(service: str, endpoint: str) -> Any:
+    return boto3.client(service, region_name="eu-west-1", endpoint_url=endpoint,
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+def test_a_call_names_the_resource_its_parameters_name(installed: Capture,
+                                                      moto_endpoint: str) -> None:
+    s3, sqs = _s3(moto_endpoint), _client("sqs", moto_endpoint)
+    s3.create_bucket(Bucket="bucket-named",
+                     CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    queue = sqs.create_queue(QueueName="q-named")["QueueUrl"]
+    sqs.send_message(QueueUrl=queue, MessageBody="hello")
+    s3.list_buckets()
+    calls = installed.calls()
+    assert [c["aws"].get("resource") for c in calls] == ["bucket-named", None, queue, None]
+    assert "resource" not in calls[3]["aws"]  # no resource: no member at all
+
+
+def test_a_batch_over_one_table_names_it_and_over_several_none(installed: Capture,
+                                                              moto_endpoint: str) -> None:
+    dynamodb = _client("dynamodb", moto_endpoint)
+    for name in ("t-one", "t-two"):
+        dynamodb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
+                              KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                              AttributeDefinitions=[{"AttributeName": "pk",
+                                                     "AttributeType": "S"}])
+    keys = {"Keys": [{"pk": {"S": "a"}}]}
+    dynamodb.batch_get_item(RequestItems={"t-one": keys})
+    dynamodb.batch_get_item(RequestItems={"t-one": keys, "t-two": keys})
+    calls = installed.calls()
+    assert [c["aws"].get("resource") for c in calls] == ["t-one", "t-two", "t-one", None]
