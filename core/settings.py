@@ -41,6 +41,13 @@ def _parse_bool(raw: str) -> bool:
     raise ValueError("expected 1/0, true/false, yes/no or on/off")
 
 
+def is_true(raw: str | None) -> bool:
+    """Whether a switch's raw value reads as true, for the one switch sitecustomize needs
+    before `Settings.from_environ` runs: a malformed value is false, every switch's default
+    (the warning about it is for `from_environ` to give, once)."""
+    return raw is not None and raw.strip().lower() in _TRUE
+
+
 def _bounded_int(low: int, high: int) -> Callable[[str], int]:
     def parse(raw: str) -> int:
         value = int(raw.strip())
@@ -80,6 +87,14 @@ def _text(raw: str) -> str:
 
 
 _LOG_LEVELS = ("debug", "info", "warning", "error")
+_KEEP_MODES = ("all", "notable")
+
+
+def _keep(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in _KEEP_MODES:
+        raise ValueError("expected all or notable")
+    return value
 
 
 def _log_level(raw: str) -> str:
@@ -126,6 +141,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("RETRY_QUEUE", 1000, _bounded_int(0, 100_000),
             "Recaps kept for retry when a sink fails; beyond it the oldest are dropped "
             "and counted."),
+    Setting("KEEP", "all", _keep,
+            "Which recaps ship their calls: all, or notable (an error, a failed call, a finding, "
+            "or a duration over HTTPRECAP_KEEP_SLOW_MS); the others ship compact, without calls."),
+    Setting("KEEP_SLOW_MS", 1000, _bounded_int(0, 900_000),
+            "With HTTPRECAP_KEEP=notable, an invocation longer than this (ms) ships its calls."),
     Setting("LOG_LEVEL", "warning", _log_level,
             "httprecap's own log level: debug, info, warning or error."),
 )

@@ -35,6 +35,7 @@ from httprecap.external.lambda_api.extensions import (
 from httprecap.external.lambda_api.telemetry import HostLookup, start_listener, subscribe
 from httprecap.external.managed import ManagedLoop
 from httprecap.external.mode import Mode
+from httprecap.external.ship.keep import keep_policy
 from httprecap.external.ship.registry import build_sinks
 from httprecap.external.ship.shipper import Shipper
 from httprecap.settings import Settings
@@ -101,7 +102,8 @@ def start(client: ExtensionsClient, settings: Settings, mode: Mode,
         sinks, warnings = build_sinks(settings.sinks, settings.http_headers, environ)
         for warning in warnings:
             log.warning(warning)
-        shipper = Shipper(sinks, settings.retry_queue)
+        shipper = Shipper(sinks, settings.retry_queue,
+                          keep=keep_policy(settings.keep, settings.keep_slow_ms))
     except Exception as exc:
         message = str(exc) if isinstance(exc, StartupError) else f"{type(exc).__name__}: {exc}"
         log.error(f"cannot start: {message}")

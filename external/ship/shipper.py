@@ -24,7 +24,7 @@ from httprecap.external.ship.sink_base import Entry
 
 TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
     from typing import Any
 
     from httprecap.external.aggregate.encode import EncodedRecap
@@ -156,19 +156,29 @@ class SinkWorker:
 class Shipper:
     """Every configured sink, each behind its worker."""
 
-    def __init__(self, sinks: Iterable[Sink], queue_limit: int,
-                 backoff: Backoff | None = None) -> None:
+    def __init__(self, sinks: Iterable[Sink], queue_limit: int, backoff: Backoff | None = None,
+                 keep: Callable[[EncodedRecap], EncodedRecap] | None = None) -> None:
         self.workers = [SinkWorker(sink, queue_limit, backoff or Backoff()) for sink in sinks]
+        self._keep = keep  # HTTPRECAP_KEEP (keep.py); None ships every recap as it is
 
     def ship(self, recaps: list[EncodedRecap] | list[Mapping[str, Any]], budget_s: float) -> None:
         """Hand `recaps` to every sink; return within `budget_s` whatever the sinks do."""
         deadline = time.monotonic() + budget_s
-        entries = [Entry(recap) for recap in recaps]
+        entries = [self._entry(recap) for recap in recaps]
         for worker in self.workers:
             worker.submit(entries)
             worker.kick(deadline)
         for worker in self.workers:
             worker.wait(deadline)
+
+    def _entry(self, recap: EncodedRecap | Mapping[str, Any]) -> Entry:
+        entry = Entry(recap)
+        if self._keep is not None:
+            try:
+                entry.recap = self._keep(entry.recap)
+            except Exception as exc:  # a recap ships in full rather than not at all
+                log.debug(f"HTTPRECAP_KEEP skipped: {type(exc).__name__}: {exc}")
+        return entry
 
     def flush(self, deadline: float) -> dict[str, int]:
         """Try everything queued once more (SHUTDOWN); return what is still not delivered."""

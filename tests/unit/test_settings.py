@@ -45,3 +45,16 @@ def test_unknown_variable_is_reported() -> None:
 
 def test_every_setting_documents_itself() -> None:
     assert all(setting.doc.endswith(".") for setting in SETTINGS)
+
+
+def test_keep_is_all_or_notable_in_any_case() -> None:
+    assert Settings.from_environ({}).keep == "all"
+    assert Settings.from_environ({"HTTPRECAP_KEEP": " Notable "}).keep == "notable"
+
+
+def test_a_bad_keep_value_warns_and_keeps_everything() -> None:
+    settings = Settings.from_environ({"HTTPRECAP_KEEP": "errors",
+                                      "HTTPRECAP_KEEP_SLOW_MS": "-5"})
+    assert (settings.keep, settings.keep_slow_ms) == ("all", 1000)
+    assert "HTTPRECAP_KEEP='errors' ignored (expected all or notable)" in settings.warnings[0]
+    assert "HTTPRECAP_KEEP_SLOW_MS='-5' ignored" in settings.warnings[1]
