@@ -29,11 +29,6 @@ import sys
 _BOOT = os.path.dirname(os.path.abspath(__file__))
 _ROOT = os.path.dirname(os.path.dirname(_BOOT))  # the layer root: /opt on Lambda
 _OURS = (_BOOT, os.path.join(os.path.dirname(_BOOT), "lib"))
-# The words core/settings.py reads as true. Not parsed through it: this decides what to do
-# with PYTHONPATH before install() reads every setting (and warns once about a malformed
-# value, which means false both ways); parsing them all here too would do that work twice
-# at every cold start for one variable.
-_TRUE = ("1", "true", "yes", "on")
 
 
 def _same(a: str, b: str) -> bool:
@@ -45,7 +40,11 @@ def _is_ours(entry: str) -> bool:
 
 
 def _capture_subprocesses() -> bool:
-    return os.environ.get("HTTPRECAP_CAPTURE_SUBPROCESSES", "").strip().lower() in _TRUE
+    # Read by the settings' own parser: install() imports httprecap.settings a moment later
+    # anyway (about 1 ms, -X importtime), so importing it first costs nothing more.
+    from httprecap.settings import is_true
+
+    return is_true(os.environ.get("HTTPRECAP_CAPTURE_SUBPROCESSES"))
 
 
 def _restore_environment() -> None:
