@@ -20,11 +20,14 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from httprecap import wire
 from httprecap.external.aggregate.store import Aggregator
 from httprecap.external.collect.collector import Collector
+
+if TYPE_CHECKING:
+    from httprecap.wire import WireCall
 
 # struct ifreq (name, flags, the rest of its union) and the ioctls that read and set the flags.
 IFREQ = "16sh22x"
@@ -53,7 +56,7 @@ class CountingAggregator(Aggregator):
         super().apply_batch(batch, pid)
 
 
-def _target(call: dict[str, Any]) -> str:
+def _target(call: WireCall) -> str:
     return f"{call.get('library')} {call.get('host')}:{call.get('port')}"
 
 

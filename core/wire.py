@@ -37,13 +37,126 @@ cannot (not JSON, another version, no message list, too large). Within a readabl
 message that breaks the contract costs only itself (`sort_batch`): the extension keeps the
 others and counts it, against the invocation it names when it names one.
 Bounds below are part of the contract: both sides enforce them.
+
+Every message kind has one typed definition below (`HelloMessage`, `StartMessage`,
+`CallMessage`, `EndMessage`, and `Batch`; a CALL is `WireCall`, its parts `WireAttempt`,
+`ErrorInfo`, `AwsInfo`). They are `TypedDict`s for mypy only: at run time a message is the
+plain dict ``json`` made, and the classes do not exist (``typing`` costs start-up time), so
+other modules import them under ``if TYPE_CHECKING:`` and name them in annotations only.
+What the extension makes of the calls, the recap, has its types in ``httprecap.recap_schema``.
 """
 
 from __future__ import annotations
 
 TYPE_CHECKING = False  # `typing` costs start-up time; see httprecap.settings
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, Literal, TypedDict
+
+    # Required keys in one class, optional ones (`total=False`) in a subclass: `NotRequired`
+    # is Python 3.11's, and core imports nothing outside the standard library.
+
+    class ErrorInfo(TypedDict):
+        """The exception the caller saw: its class name and its message, redacted and cut."""
+
+        type: str
+        message: str
+
+    class _AwsRequired(TypedDict):
+        service: str
+        operation: str
+        region: str  # "" when botocore knew none
+
+    class AwsInfo(_AwsRequired, total=False):
+        """An AWS SDK call's service, operation and region, as botocore names them."""
+
+        resource: str  # the table, bucket, queue ... the call's parameters name
+
+    class WireAttempt(TypedDict):
+        """One wire attempt inside a call (a redirect hop, a retry)."""
+
+        startedAtUs: int  # wall clock, microseconds since the epoch
+        durationMs: float
+        status: int | None
+        error: ErrorInfo | None
+        url: str  # redacted
+
+    class _WireCallRequired(TypedDict):
+        # REQUIRED_CALL_FIELDS: what a `start` notice carries at least.
+        id: str
+        requestId: str
+        startedAtUs: int
+        method: str
+        host: str
+        url: str  # redacted
+
+    class WireCall(_WireCallRequired, total=False):
+        """A CALL: the fields of `CALL_FIELDS` (validate_call checks their types; nested
+        objects and lists are bounded, their items not checked). A finished call has them
+        all but the opt-in ones; a `start` notice has no outcome (durationMs, status, error,
+        sizes, attempts)."""
+
+        scheme: str
+        port: int
+        path: str
+        library: str
+        thread: str
+        aws: AwsInfo | None
+        durationMs: float
+        status: int | None
+        error: ErrorInfo | None
+        bytesSent: int | None
+        bytesReceived: int | None
+        attempts: list[WireAttempt]  # empty for a call of one attempt
+        proxy: str | None  # a forward proxy's host:port
+        # Opt-in (HTTPRECAP_CAPTURE_HEADERS / _BODIES), as redacted: header name -> value.
+        requestHeaders: dict[str, str] | None
+        responseHeaders: dict[str, str] | None
+        requestBody: str | None
+        responseBody: str | None
+
+    class _HelloRequired(TypedDict):
+        k: Literal["hello"]
+        pid: int
+
+    class HelloMessage(_HelloRequired, total=False):
+        python: str
+        version: str
+        helper: bool  # a child the function started: it never posts an `end`
+
+    class StartMessage(TypedDict):
+        k: Literal["start"]
+        call: WireCall  # without its outcome
+
+    class CallMessage(TypedDict):
+        k: Literal["call"]
+        call: WireCall
+
+    class _EndRequired(TypedDict):
+        k: Literal["end"]
+        requestId: str
+        status: Literal["success", "error"]
+        calls: int  # the `call` messages sent for the invocation
+
+    class EndMessage(_EndRequired, total=False):
+        """Every call of an invocation has been handed over (`check_end` drops an optional
+        field of the wrong type)."""
+
+        startedAtUs: int
+        durationMs: float
+        dropped: dict[str, int]  # reason -> calls
+        overheadUs: int
+
+    Message = HelloMessage | StartMessage | CallMessage | EndMessage
+
+    class _BatchRequired(TypedDict):
+        v: int  # VERSION
+        messages: list[Message]
+
+    class Batch(_BatchRequired, total=False):
+        """What the sender POSTs (the extension checks only `v` and `messages`)."""
+
+        pid: int
+        seq: int
 
 VERSION = 1
 PATH = "/v1/batch"
@@ -106,7 +219,7 @@ class Sorted:
     __slots__ = ("drops", "messages", "unusable_starts")
 
     def __init__(self) -> None:
-        self.messages: list[dict[str, Any]] = []
+        self.messages: list[Message] = []
         self.drops: list[tuple[str | None, str, str]] = []
         # A bad `start` notice loses nothing if its call ends (that call's own message counts
         # then): (request id, call id or "") of each, counted only if the call never ends.
@@ -214,9 +327,10 @@ def _explain(value: Any, where: str, depth: int = 0) -> None:
             _explain(item, where, depth + 1)
 
 
-def validate_call(call: Any) -> dict[str, Any]:
+def validate_call(call: Any) -> WireCall:
     """Check one CALL (a ``start`` notice carries the same shape without the outcome fields)."""
     # This runs on every call the extension receives: no text is formatted unless it fails.
+    checked: WireCall = call  # once the checks below pass (bound first: they narrow `call`)
     if not isinstance(call, dict):
         raise WireError("call: not an object")
     for name in REQUIRED_CALL_FIELDS:
@@ -241,7 +355,6 @@ def validate_call(call: Any) -> dict[str, Any]:
     check_request_id(call["requestId"], "call")
     if not bounded:
         _check_strings(call, "call")
-    checked: dict[str, Any] = call
     return checked
 
 
@@ -266,8 +379,9 @@ _END_FIELDS = {"startedAtUs": _is_count, "durationMs": _is_duration,
 
 
 def check_end(message: dict[str, Any]) -> list[str]:
-    """Check an `end` (WireError if its requestId, status or calls is bad: it is unusable);
-    remove the optional fields of a wrong type and return their names."""
+    """Check an `end` as parsed, before it is an `EndMessage` (WireError if its requestId,
+    status or calls is bad: it is unusable); remove the optional fields of a wrong type and
+    return their names."""
     check_request_id(message.get("requestId"), "end")
     _check(message.get("status") in END_STATUSES, "end: bad status")
     _check(_is_count(message.get("calls")), "end: bad calls count")
@@ -279,10 +393,10 @@ def check_end(message: dict[str, Any]) -> list[str]:
     return ignored
 
 
-def validate_message(message: Any) -> dict[str, Any]:
+def validate_message(message: Any) -> Message:
     """Check one message (an `end` loses its optional fields of a wrong type: `check_end`)."""
     _check_message(message)
-    checked: dict[str, Any] = message
+    checked: Message = message
     return checked
 
 
@@ -312,7 +426,7 @@ def _messages(batch: Any) -> list[Any]:
     return checked
 
 
-def validate_batch(batch: Any) -> list[dict[str, Any]]:
+def validate_batch(batch: Any) -> list[Message]:
     """Return the batch's messages, or raise WireError naming the first that breaks the
     contract (a strict reader; the extension sorts instead: `sort_batch`)."""
     return [validate_message(message) for message in _messages(batch)]
@@ -323,7 +437,7 @@ def sort_batch(batch: Any) -> Sorted:
     batch as a whole is unreadable). An `end` with some bad optional fields is kept without
     them, and counted."""
     result = Sorted()
-    kept = result.messages
+    kept: list[Any] = result.messages  # each appended once checked
     for message in _messages(batch):
         try:
             # This runs for every call the extension receives: a call is checked directly.

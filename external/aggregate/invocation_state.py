@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from httprecap.external.aggregate.encoded_call import EncodedCall
+    from httprecap.wire import EndMessage, WireCall
 
 
 class Invocation:
@@ -33,11 +34,11 @@ class Invocation:
         self.touched_at = touched_at  # monotonic time of the latest input, for eviction
         self.calls: list[EncodedCall] = []  # finished calls, in arrival order
         self.tally = Tally()  # the summary of `calls` so far
-        self.starts: dict[str, dict[str, Any]] = {}  # calls not finished yet
+        self.starts: dict[str, WireCall] = {}  # calls not finished yet: their `start` notices
         self.seen: set[str] = set()  # ids of the `call`s received (bounded)
         self.received = 0  # distinct `call` messages received, including those the cap dropped
         self.dropped: Counter[str] = Counter()
-        self.end: dict[str, Any] | None = None
+        self.end: EndMessage | None = None
         self.end_at: float | None = None
         self.invoked = False  # an INVOKE event named it
         self.deadline_at: float | None = None  # monotonic
@@ -46,6 +47,7 @@ class Invocation:
         self.invoked_at_us: int | None = None  # wall clock, when the INVOKE was seen
         self.trace: str | None = None
         self.platform_start_us: int | None = None
+        # Lambda's telemetry record (runtimeDone, or report): its shape is Lambda's.
         self.runtime_done: dict[str, Any] | None = None
         self.runtime_done_at: float | None = None
         self.report_status: str | None = None
@@ -96,13 +98,13 @@ class Invocation:
                 self.dropped[wire.INVALID_CALL] += lost
         self.unusable_starts = set()
 
-    def add_start(self, call: dict[str, Any], cap: int) -> None:
+    def add_start(self, call: WireCall, cap: int) -> None:
         call_id = call["id"]
         if call_id in self.seen or len(self.starts) >= cap:
             return
         self.starts[call_id] = call
 
-    def set_end(self, end: dict[str, Any], now: float) -> None:
+    def set_end(self, end: EndMessage, now: float) -> None:
         if self.end is None:
             self.end = end
             self.end_at = now

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from httprecap.external.aggregate.encode import EncodedRecap
+    from httprecap.wire import Message
 
 MAX_OPEN = 64
 REMEMBER_SHIPPED = 512
@@ -113,7 +114,7 @@ class Aggregator:
 
     # ------------------------------------------------------------------ inputs (any thread)
 
-    def apply(self, messages: Iterable[dict[str, Any]], pid: int | None = None) -> None:
+    def apply(self, messages: Iterable[Message], pid: int | None = None) -> None:
         """Messages of one validated batch (see httprecap.wire); `pid` is the posting
         process's (see `process_gone`)."""
         sorted_batch = wire.Sorted()
@@ -141,15 +142,16 @@ class Aggregator:
             report, self.on_init_failed = self.on_init_failed, None
             report()
 
-    def _apply_message(self, message: dict[str, Any], call: EncodedCall | None,
+    def _apply_message(self, message: Message, call: EncodedCall | None,
                        now: float, pid: int | None) -> None:
+        # Tested as message["k"] (not a local copy) where mypy must tell the kinds apart.
         kind = message["k"]
-        if kind == "hello":
+        if message["k"] == "hello":
             if message.get("helper") is True and pid is not None:
                 self._helper_pids.add(pid)
             return
-        request_id = message["call"]["requestId"] if kind in ("start", "call") else \
-            message["requestId"]
+        request_id = message["requestId"] if message["k"] == "end" else \
+            message["call"]["requestId"]
         if kind == "end" and pid is not None:
             classic = request_id == wire.INIT_REQUEST_ID or self._runtime_pids.get(pid, False)
             self._runtime_pids[pid] = classic
@@ -164,9 +166,9 @@ class Aggregator:
             inv.pid = pid
         if call is not None:
             inv.add_call(call, self.max_calls)
-        elif kind == "call":  # could not be encoded (a value out of any real range)
+        elif message["k"] == "call":  # could not be encoded (a value out of any real range)
             inv.add_unusable_call(message["call"]["id"], self.max_calls)
-        elif kind == "start":
+        elif message["k"] == "start":
             inv.add_start(message["call"], self.max_calls)
         else:
             inv.set_end(message, now)
@@ -426,7 +428,7 @@ class Aggregator:
         return build_recap(inv, outcome, context)
 
 
-def _encoded(message: dict[str, Any]) -> EncodedCall | None:
+def _encoded(message: Message) -> EncodedCall | None:
     """A `call` message's recap call; None for other kinds, and for a call whose values no
     real call has (a clock beyond any calendar): counted as unusable, never the batch."""
     if message["k"] != "call":

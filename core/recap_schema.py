@@ -1,0 +1,134 @@
+"""The recap's shape: docs/RECAP.md as types (shared; written by the extension, read by the viewer).
+
+The extension writes one recap per invocation (external/aggregate/recap.py builds it from the
+wire CALLs of httprecap.wire); sinks ship it and the viewer reads it back. Each part of it has
+one typed definition here, named as docs/RECAP.md names it, with the JSON field names of the
+contract. Like the wire's, they are `TypedDict`s for mypy only: a recap is a plain dict (or
+the extension's `EncodedRecap`) at run time, the classes do not exist (``typing`` costs
+start-up time), and other modules import them under ``if TYPE_CHECKING:``.
+
+A recap read from a log is only as good as what wrote it: readers that take recaps from
+outside (the viewer) still check each value as they use it.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False  # `typing` costs start-up time; see httprecap.settings
+if TYPE_CHECKING:
+    from typing import Any, TypedDict
+
+    from httprecap.wire import AwsInfo, ErrorInfo
+
+    # Required keys in one class, optional ones (`total=False`) in a subclass, as in
+    # httprecap.wire.
+
+    class RecapAttempt(TypedDict):
+        """A wire attempt (redirect hop, retry) inside a call."""
+
+        startedAt: str  # ISO-8601 UTC with microseconds
+        durationMs: float
+        status: int | None
+        error: ErrorInfo | None
+        url: str  # redacted
+
+    class _RecapCallRequired(TypedDict):
+        id: str
+        method: str
+        url: str  # redacted
+        scheme: str
+        host: str
+        port: int
+        path: str
+        status: int | None
+        startedAt: str
+        offsetMs: float  # after the invocation's start
+        durationMs: float
+        error: ErrorInfo | None
+        bytesSent: int | None
+        bytesReceived: int | None
+        library: str
+        thread: str
+        attempts: list[RecapAttempt]  # empty for a call of one attempt
+
+    class RecapCall(_RecapCallRequired, total=False):
+        """One outbound HTTP call (docs/RECAP.md, *Call fields*); the optional fields are
+        present only when they say something."""
+
+        aws: AwsInfo
+        proxy: str
+        inFlight: bool  # always true when present
+        # Opt-in (HTTPRECAP_CAPTURE_HEADERS / _BODIES), as redacted: header name -> value.
+        requestHeaders: dict[str, str]
+        responseHeaders: dict[str, str]
+        requestBody: str
+        responseBody: str
+
+    class Slowest(TypedDict):
+        id: str
+        method: str
+        host: str
+        path: str
+        durationMs: float
+
+    class HostSummary(TypedDict):
+        host: str
+        count: int
+        errors: int
+        totalMs: float
+        maxMs: float
+
+    class _RecapSummaryRequired(TypedDict):
+        count: int
+        errors: int
+        totalHttpMs: float
+        httpShare: float  # 0 to 1
+        bytesSent: int
+        bytesReceived: int
+        slowest: Slowest | None
+        hosts: list[HostSummary]  # by totalMs, largest first
+
+    class RecapSummary(_RecapSummaryRequired, total=False):
+        """Aggregates over the calls (docs/RECAP.md, *Summary fields*)."""
+
+        findings: dict[str, int]  # finding kind -> how many
+
+    class Dropped(TypedDict):
+        """Calls lost to a bound, by reason (`wire.INVALID_CALL`, `bufferFull`, ...)."""
+
+        count: int
+        reasons: dict[str, int]
+
+    class Overhead(TypedDict):
+        functionUs: int | None  # None without the internal extension
+        extensionMs: float
+
+    class Truncated(TypedDict, total=False):
+        """What a sink's size limit removed."""
+
+        calls: int
+        hosts: int
+        fields: bool  # only the invocation's identity is left
+
+    class _RecapRequired(TypedDict):
+        type: str  # "httprecap.recap"
+        version: int  # 1
+        phase: str  # "invoke" or "init"
+        requestId: str
+        functionName: str
+        functionVersion: str
+        status: str | None  # success, error, timeout, failure; None when nothing could tell
+        startedAt: str
+        durationMs: float
+        traceId: str | None
+        calls: list[RecapCall]  # in start order
+        summary: RecapSummary
+        dropped: Dropped
+        overhead: Overhead
+
+    class Recap(_RecapRequired, total=False):
+        """One invocation's recap (docs/RECAP.md, *Invocation fields*)."""
+
+        hint: str
+        truncated: Truncated
+        # Each: kind, severity, message, callIds, and the fields of its kind.
+        findings: list[dict[str, Any]]
