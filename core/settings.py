@@ -97,6 +97,30 @@ def _keep(raw: str) -> str:
     return value
 
 
+# The findings' kinds (docs/FINDINGS.md), as HTTPRECAP_FINDINGS_OFF names them.
+FINDING_KINDS = ("repeated-call", "identical-call", "sequential-calls", "retries", "no-timeout",
+                 "new-connection", "slow-call", "large-payload", "after-response", "http-bound")
+
+
+def _finding_kinds(raw: str) -> tuple[str, ...]:
+    kinds = tuple(kind.lower() for kind in _csv(raw))
+    unknown = [kind for kind in kinds if kind not in FINDING_KINDS]
+    if unknown:
+        raise ValueError(f"unknown kind {unknown[0]!r}; expected some of "
+                         f"{', '.join(FINDING_KINDS)}")
+    return kinds
+
+
+def _bounded_float(low: float, high: float) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        value = float(raw.strip())
+        if not low <= value <= high:  # (NaN fails too)
+            raise ValueError(f"expected a number from {low:g} to {high:g}")
+        return value
+
+    return parse
+
+
 def _log_level(raw: str) -> str:
     value = raw.strip().lower()
     if value not in _LOG_LEVELS:
@@ -146,6 +170,30 @@ SETTINGS: tuple[Setting, ...] = (
             "or a duration over HTTPRECAP_KEEP_SLOW_MS); the others ship compact, without calls."),
     Setting("KEEP_SLOW_MS", 1000, _bounded_int(0, 900_000),
             "With HTTPRECAP_KEEP=notable, an invocation longer than this (ms) ships its calls."),
+    Setting("FINDINGS", True, _parse_bool,
+            "Say what the calls mean: the recap's findings (docs/FINDINGS.md); 0 turns them off."),
+    Setting("FINDINGS_OFF", (), _finding_kinds,
+            "Kinds of finding to leave out, comma-separated (e.g. http-bound,slow-call)."),
+    Setting("FINDINGS_REPEATED_MIN", 5, _bounded_int(2, 1_000_000),
+            "repeated-call: calls to one endpoint in an invocation that make a finding."),
+    Setting("FINDINGS_IDENTICAL_MIN", 2, _bounded_int(2, 1_000_000),
+            "identical-call: times the same GET is made in an invocation that make a finding."),
+    Setting("FINDINGS_SEQUENTIAL_MS", 100, _bounded_int(0, 900_000),
+            "sequential-calls: least time (ms) running the calls concurrently would save."),
+    Setting("FINDINGS_SEQUENTIAL_SHARE", 0.1, _bounded_float(0.0, 1.0),
+            "sequential-calls: least share of the invocation's duration it would save."),
+    Setting("FINDINGS_RETRY_STORM_SHARE", 0.5, _bounded_float(0.0, 1.0),
+            "retries: share of an invocation's calls that retried that makes a storm."),
+    Setting("FINDINGS_SLOW_MS", 100, _bounded_int(0, 900_000),
+            "slow-call: a call shorter than this (ms) is never slow."),
+    Setting("FINDINGS_SLOW_FACTOR", 3.0, _bounded_float(1.0, 1000.0),
+            "slow-call: how many times its endpoint's usual p90 a call must take."),
+    Setting("FINDINGS_LARGE_BYTES", 1_048_576, _bounded_int(1, 1 << 40),
+            "large-payload: a request or response body of this many bytes or more."),
+    Setting("FINDINGS_HTTP_SHARE", 0.8, _bounded_float(0.0, 1.0),
+            "http-bound: least share of the invocation spent waiting on HTTP."),
+    Setting("FINDINGS_HTTP_MS", 100, _bounded_int(0, 900_000),
+            "http-bound: an invocation shorter than this (ms) is never http-bound."),
     Setting("LOG_LEVEL", "warning", _log_level,
             "httprecap's own log level: debug, info, warning or error."),
 )
