@@ -200,7 +200,7 @@ def percentile(values: list[float], share: float) -> float:
 
 class Figures:
     """What each case observed, written as JSON when RELIABILITY_FIGURES names a file
-    (docs/RELIABILITY.md is generated from it by report.py)."""
+    (docs/RELIABILITY.md quotes them under each case's name)."""
 
     def __init__(self) -> None:
         self.cases: dict[str, dict[str, Any]] = {}
