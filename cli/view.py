@@ -1,8 +1,8 @@
 """`httprecap view`: read recaps from a file, stdin or CloudWatch Logs and show them (dev-time).
 
-Recaps go to stdout (tables, `--summary`, or `--json` lines); notices about the input (lines
-skipped, nothing matched, where the HTML report went) go to stderr, so `--json` output pipes
-cleanly.
+Recaps go to stdout (tables, `--summary`, `--findings`, or `--json` lines); notices about the
+input (lines skipped, nothing matched, where the HTML report went) go to stderr, so `--json`
+output pipes cleanly.
 """
 
 from __future__ import annotations
@@ -16,8 +16,16 @@ from typing import Any, TextIO
 
 from httprecap.errors import HttprecapError, UsageError
 from httprecap.view.filters import Selection, select
-from httprecap.view.read import ReadResult, Recap, read_lines, read_text
-from httprecap.view.text import Style, render_overview, render_recap
+from httprecap.view.findings import findings_of, summarize_findings
+from httprecap.view.read import ReadResult, Recap, calls_of, read_lines, read_text
+from httprecap.view.text import (
+    Style,
+    render_findings,
+    render_findings_overview,
+    render_header,
+    render_overview,
+    render_recap,
+)
 
 
 def register(subparsers: Any) -> None:
@@ -42,6 +50,8 @@ def register(subparsers: Any) -> None:
     out.add_argument("--json", action="store_true", help="the (filtered) recaps as JSON lines")
     out.add_argument("--summary", action="store_true",
                      help="per-host calls, error rate and latency across the invocations")
+    out.add_argument("--findings", action="store_true",
+                     help="the invocations' findings, grouped by kind and endpoint")
     out.add_argument("--html", type=Path, metavar="FILE",
                      help="also write a self-contained HTML report with waterfalls")
     out.add_argument("--color", choices=("auto", "always", "never"), default="auto",
@@ -77,6 +87,8 @@ def _check(args: argparse.Namespace) -> None:
         raise UsageError("--follow needs --log-group")
     if args.follow and (args.html or args.summary):
         raise UsageError("--follow streams recaps: it cannot be combined with --html or --summary")
+    if sum((args.json, args.summary, args.findings)) > 1:
+        raise UsageError("give one of --json, --summary and --findings")
     if args.slower_than is not None and args.slower_than < 0:
         raise UsageError("--slower-than takes a number of milliseconds >= 0")
     if not args.source and not args.log_group and sys.stdin.isatty():
@@ -112,6 +124,8 @@ def _show(recaps: list[Recap], args: argparse.Namespace, style: Style) -> None:
         from httprecap.view.host_stats import summarize
 
         print(render_overview(summarize(recaps), style))
+    elif args.findings:
+        print(render_findings_overview(summarize_findings(recaps), style))
     else:
         print("\n\n".join(render_recap(recap, style) for recap in recaps))
 
@@ -123,9 +137,19 @@ def _follow(args: argparse.Namespace, selection: Selection, style: Style) -> int
     _notice(f"following {args.log_group} (Ctrl-C to stop)")
     for batch in reader.follow():
         for recap in select(read_lines(batch).recaps, selection):
-            print(json.dumps(recap, separators=(",", ":")) if args.json
-                  else render_recap(recap, style) + "\n", flush=True)
+            _print_followed(recap, args, style)
     return 0
+
+
+def _print_followed(recap: Recap, args: argparse.Namespace, style: Style) -> None:
+    """One new recap as it arrives; with --findings only its header and findings, if any."""
+    if args.json:
+        print(json.dumps(recap, separators=(",", ":")), flush=True)
+    elif not args.findings:
+        print(render_recap(recap, style) + "\n", flush=True)
+    elif findings_of(recap):
+        lines = render_findings(findings_of(recap), calls_of(recap), style)
+        print("\n".join([render_header(recap, style), *lines]) + "\n", flush=True)
 
 
 def _write_html(path: Path, recaps: list[Recap], name: str) -> None:

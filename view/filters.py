@@ -4,7 +4,8 @@ Call filters (`--errors`, `--slower-than`, `--host`) keep the calls that pass al
 invocation stays when some call passed — or, with `--errors`, when the invocation itself failed
 (a timeout can have no failing call). The kept recap is a copy with `calls` narrowed and every
 other field, `summary` included, as the extension wrote it: the header still describes the
-whole invocation.
+whole invocation. Its `findings` are narrowed with its calls: a finding stays when one of its
+calls did, or when it is about the whole invocation (no calls).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import fnmatch
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from httprecap.view.findings import Finding, call_ids_of, findings_of
 from httprecap.view.read import Call, Recap, calls_of, duration_of, host_label, is_failed
 
 
@@ -49,7 +51,17 @@ def select_recap(recap: Recap, selection: Selection) -> Recap | None:
     invocation_failed = recap.get("status") not in (None, "success")
     if not calls and not (selection.errors and invocation_failed and selection.host is None):
         return None
-    return {**recap, "calls": calls}
+    narrowed = {**recap, "calls": calls}
+    if "findings" in recap:
+        narrowed["findings"] = findings_about(recap, calls)
+    return narrowed
+
+
+def findings_about(recap: Recap, calls: list[Call]) -> list[Finding]:
+    """The recap's findings that concern one of `calls`, or the whole invocation."""
+    kept = {str(call.get("id")) for call in calls}
+    return [finding for finding in findings_of(recap)
+            if not call_ids_of(finding) or kept.intersection(call_ids_of(finding))]
 
 
 def call_matches(call: Call, selection: Selection) -> bool:

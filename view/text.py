@@ -10,15 +10,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from httprecap.view.findings import (
+    Finding,
+    FindingsOverview,
+    call_numbers,
+    findings_of,
+    format_numbers,
+)
 from httprecap.view.host_stats import Overview
 from httprecap.view.read import Call, Recap, calls_of, duration_of, host_label, is_failed
 
 RED, GREEN, YELLOW, MAGENTA, BOLD, DIM = "31", "32", "33", "35", "1", "2"
 STATUS_COLOURS = {"success": GREEN, "error": RED, "timeout": RED, "failure": RED}
 CALL_COLUMNS = ("", "#", "METHOD", "HOST", "PATH", "STATUS", "MS", "SENT", "RECV", "ERROR")
+SEVERITY_COLOURS: dict[str, tuple[str, ...]] = {"warning": (YELLOW,), "info": ()}
 RIGHT_ALIGNED = frozenset({"#", "STATUS", "MS", "SENT", "RECV", "CALLS", "ERRORS", "ERR%",
-                           "P50 MS", "P95 MS", "MAX MS"})
-WIDTHS = {"HOST": 36, "PATH": 48, "ERROR": 64}
+                           "P50 MS", "P95 MS", "MAX MS", "INVOCATIONS"})
+WIDTHS = {"HOST": 36, "PATH": 48, "ERROR": 64, "ENDPOINT": 48, "EXAMPLE": 96}
 
 
 @dataclass(frozen=True)
@@ -38,13 +46,14 @@ def render_recaps(recaps: Sequence[Recap], style: Style = Style()) -> str:
 
 
 def render_recap(recap: Recap, style: Style = Style()) -> str:
-    """The header of one invocation, its notes, and the table of its calls."""
+    """The header of one invocation, its notes, the table of its calls and its findings."""
     lines = [render_header(recap, style), *render_notes(recap)]
     calls = calls_of(recap)
     if calls:
         lines += render_calls(calls, style)
     else:
         lines.append("  (no HTTP calls)")
+    lines += render_findings(findings_of(recap), calls, style)
     return "\n".join(lines)
 
 
@@ -186,6 +195,67 @@ def _legend(calls: Sequence[Call], slowest: int | None) -> str:
     return "  ".join(parts)
 
 
+def render_findings(findings: Sequence[Finding], calls: Sequence[Call],
+                    style: Style = Style()) -> list[str]:
+    """One line per finding: severity, kind, message and the numbers of its calls in the
+    table above (`calls 3-8`)."""
+    if not findings:
+        return []
+    rows = [(str(finding.get("severity") or "info"), str(finding.get("kind") or "?"),
+             _finding_text(finding, calls)) for finding in findings]
+    widths = _column_widths(("", "", ""), rows)
+    lines = ["  " + style.paint("findings:", BOLD)]
+    for row in rows:
+        text = "  ".join((row[0].ljust(widths[0]), row[1].ljust(widths[1]), row[2]))
+        lines.append("    " + style.paint(text, *SEVERITY_COLOURS.get(row[0], ())))
+    return lines
+
+
+def _finding_text(finding: Finding, calls: Sequence[Call]) -> str:
+    message = " ".join(str(finding.get("message") or "").split())
+    numbers, missing = call_numbers(finding, calls)
+    where = []
+    if numbers:
+        where.append(f"call{'' if len(numbers) == 1 else 's'} {format_numbers(numbers)}")
+    if missing:
+        where.append(f"{missing} not shown")
+    return message + (f" ({', '.join(where)})" if where else "")
+
+
+def render_findings_overview(overview: FindingsOverview, style: Style = Style()) -> str:
+    """Findings across invocations: one row per kind and endpoint, warnings first."""
+    lines = [style.paint(_findings_title(overview), BOLD)]
+    if not overview.groups:
+        return lines[0]
+    columns = ("SEVERITY", "KIND", "ENDPOINT", "INVOCATIONS", "CALLS", "EXAMPLE")
+    rows = [(group.severity, group.kind, _shorten_endpoint(group.endpoint),
+             str(group.invocations), str(group.calls), cut_end(group.example, WIDTHS["EXAMPLE"]))
+            for group in overview.groups]
+    widths = _column_widths(columns, rows)
+    lines.append("  " + style.paint(_format_row(columns, columns, widths), DIM))
+    for group, row in zip(overview.groups, rows, strict=True):
+        lines.append("  " + style.paint(_format_row(columns, row, widths),
+                                        *SEVERITY_COLOURS.get(group.severity, ())))
+    return "\n".join(lines)
+
+
+def _shorten_endpoint(endpoint: str) -> str:
+    """A list of endpoints keeps its head (which calls it starts with); one endpoint both ends."""
+    width = WIDTHS["ENDPOINT"]
+    return cut_end(endpoint, width) if ", " in endpoint else shorten(endpoint, width)
+
+
+def _findings_title(overview: FindingsOverview) -> str:
+    plural = "" if overview.invocations == 1 else "s"
+    title = (f"findings: {overview.findings} in {overview.with_findings} of "
+             f"{overview.invocations} invocation{plural}" if overview.findings
+             else f"findings: none in {overview.invocations} invocation{plural}")
+    if overview.without_field:
+        title += (f" ({overview.without_field} recorded without findings: turned off, "
+                  "or a layer that predates them)")
+    return title
+
+
 def render_overview(overview: Overview, style: Style = Style()) -> str:
     """The summary across invocations: totals, then one row per host."""
     statuses = ", ".join(f"{count} {status}" for status, count in overview.statuses.items())
@@ -220,6 +290,11 @@ def shorten(text: str, width: int) -> str:
         return text
     head = (width - 1) // 2
     return text[:head] + "…" + text[len(text) - (width - 1 - head):]
+
+
+def cut_end(text: str, width: int) -> str:
+    """`text` cut to `width` characters at its end (prose reads from its start)."""
+    return text if len(text) <= width else text[:width - 1] + "…"
 
 
 def format_ms(value: object) -> str:

@@ -156,3 +156,34 @@ def test_cli_follow_streams_recaps_as_they_arrive(logs: Any, fixtures: Path,
         process.wait(timeout=10)
     assert [first["requestId"], second["requestId"]] == [
         "c94020d1-9001-4995-b5a7-dc0a977d4372", "5d1e7c2a-1b1f-4c52-9a43-7f0c8a9e2b10"]
+
+
+def test_findings_are_grouped_from_a_log_group(logs: Any, fixtures: Path,
+                                               capsys: Capture) -> None:
+    _put(logs, [f"2026-11-23T18:30:00.500Z\t{line}" for line in
+                (fixtures / "findings.jsonl").read_text().splitlines()])
+    code = main(["view", "--log-group", GROUP, "--findings"])
+    out, _ = capsys.readouterr()
+    assert code == 0
+    assert out.startswith("findings: 5 in 2 of 4 invocations")
+    assert "dynamodb GetItem orders" in out
+
+
+def test_follow_with_findings_prints_each_new_invocations_findings(
+        logs: Any, fixtures: Path, capsys: Capture, monkeypatch: pytest.MonkeyPatch) -> None:
+    lines = (fixtures / "findings.jsonl").read_text().splitlines()
+
+    def two_polls(self: LogGroupReader) -> Any:
+        yield lines[2:4]  # no findings: nothing printed
+        yield lines[1:2]
+
+    monkeypatch.setattr(LogGroupReader, "follow", two_polls)
+    assert main(["view", "--log-group", GROUP, "--follow", "--findings"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("invocation 0d9e4b77-2c1a-4f3e-8b6d-5a4c3b2a1f00  success")
+    assert out[1:4] == ["  findings:",
+                        "    info     identical-call  GET http://127.0.0.1:8710/customers/c-8 "
+                        "2 times (58.0 ms in all): a cache would do (calls 1, 2)",
+                        "    warning  repeated-call   5 dynamodb GetItem calls on orders "
+                        "(55.0 ms in all): one BatchGetItem would do (calls 3-7)"]
+    assert "#  METHOD" not in "\n".join(out)
