@@ -31,31 +31,38 @@ if TYPE_CHECKING:
         error: ErrorInfo | None
         url: str  # redacted
 
-    class _RecapCallRequired(TypedDict):
+    # A recap call in two parts, the fields before `offsetMs` and those after it, because
+    # the extension encodes them apart (the offset is known only once the invocation ends).
+    # None, in a field the function process always writes, only if a sender left it out.
+
+    class RecapCallHead(TypedDict):
+        """A call's fields before `offsetMs`: the request."""
+
         id: str
         method: str
         url: str  # redacted
-        scheme: str
+        scheme: str | None
         host: str
-        port: int
-        path: str
-        status: int | None
+        port: int | None
+        path: str | None
+        status: int | None  # of the final response
         startedAt: str
-        offsetMs: float  # after the invocation's start
+
+    class _RecapCallTailRequired(TypedDict):
         durationMs: float
         error: ErrorInfo | None
         bytesSent: int | None
         bytesReceived: int | None
-        library: str
-        thread: str
+        library: str | None
+        thread: str | None
         attempts: list[RecapAttempt]  # empty for a call of one attempt
 
-    class RecapCall(_RecapCallRequired, total=False):
-        """One outbound HTTP call (docs/RECAP.md, *Call fields*); the optional fields are
-        present only when they say something."""
+    class RecapCallTail(_RecapCallTailRequired, total=False):
+        """A call's fields after `offsetMs`: the outcome; the optional ones are present only
+        when they say something."""
 
         aws: AwsInfo
-        proxy: str
+        proxy: str  # a forward proxy's host:port
         inFlight: bool  # always true when present
         # Opt-in (HTTPRECAP_CAPTURE_HEADERS / _BODIES), as redacted: header name -> value.
         requestHeaders: dict[str, str]
@@ -63,11 +70,16 @@ if TYPE_CHECKING:
         requestBody: str
         responseBody: str
 
+    class RecapCall(RecapCallHead, RecapCallTail):
+        """One outbound HTTP call (docs/RECAP.md, *Call fields*)."""
+
+        offsetMs: float  # after the invocation's start
+
     class Slowest(TypedDict):
         id: str
         method: str
         host: str
-        path: str
+        path: str | None
         durationMs: float
 
     class HostSummary(TypedDict):

@@ -18,10 +18,14 @@ from httprecap.external.aggregate.encode import compact_json, utf8_size
 
 TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-    from typing import Any
+    from typing import Any, Literal
 
-_CALL_OPTIONAL = ("proxy", "requestHeaders", "responseHeaders", "requestBody", "responseBody")
+    from httprecap.recap_schema import RecapAttempt, RecapCall, RecapCallHead, RecapCallTail
+    from httprecap.wire import WireCall
+
+_CALL_OPTIONAL: tuple[Literal["proxy", "requestHeaders", "responseHeaders", "requestBody",
+                              "responseBody"], ...] = (
+    "proxy", "requestHeaders", "responseHeaders", "requestBody", "responseBody")
 _OFFSET_KEY = ',"offsetMs":'
 # No call lasts longer than this (a day; Lambda's longest timeout is 15 minutes): sums of
 # durations stay finite, and so does the recap's JSON.
@@ -45,38 +49,42 @@ def ms(value: float) -> float:
     return round(value, 3)
 
 
-def is_error(call: Mapping[str, Any]) -> bool:
+def is_error(call: WireCall) -> bool:
     status = call.get("status")
     return call.get("error") is not None or (isinstance(status, int) and status >= 400)
 
 
-def _head(call: Mapping[str, Any], begin_us: int) -> dict[str, Any]:
+def _head(call: WireCall, begin_us: int) -> RecapCallHead:
     """The fields before `offsetMs`."""
-    get = call.get
-    return {"id": get("id"), "method": get("method"), "url": get("url"),
-            "scheme": get("scheme"), "host": get("host"), "port": get("port"),
-            "path": get("path"), "status": get("status"), "startedAt": iso_us(begin_us)}
+    return {"id": call.get("id"), "method": call.get("method"), "url": call.get("url"),
+            "scheme": call.get("scheme"), "host": call.get("host"), "port": call.get("port"),
+            "path": call.get("path"), "status": call.get("status"),
+            "startedAt": iso_us(begin_us)}
 
 
-def _tail(call: Mapping[str, Any], duration_ms: float, in_flight: bool) -> dict[str, Any]:
+def _tail(call: WireCall, duration_ms: float, in_flight: bool) -> RecapCallTail:
     """The fields after `offsetMs`."""
-    get = call.get
-    tail = {"durationMs": duration_ms, "error": get("error"), "bytesSent": get("bytesSent"),
-            "bytesReceived": get("bytesReceived"), "library": get("library"),
-            "thread": get("thread"),
-            "attempts": [_attempt(item) for item in get("attempts") or []
-                         if isinstance(item, dict)]}
-    if get("aws"):
-        tail["aws"] = call["aws"]
+    tail: RecapCallTail = {
+        "durationMs": duration_ms, "error": call.get("error"), "bytesSent": call.get("bytesSent"),
+        "bytesReceived": call.get("bytesReceived"), "library": call.get("library"),
+        "thread": call.get("thread"),
+        "attempts": [_attempt(item) for item in call.get("attempts") or []
+                     if isinstance(item, dict)]}
+    aws = call.get("aws")
+    if aws:
+        tail["aws"] = aws
     if in_flight:
         tail["inFlight"] = True
     for name in _CALL_OPTIONAL:
-        if get(name) is not None:
-            tail[name] = call[name]
+        value = call.get(name)
+        if value is not None:
+            tail[name] = value
     return tail
 
 
-def _attempt(attempt: Mapping[str, Any]) -> dict[str, Any]:
+def _attempt(attempt: Any) -> RecapAttempt:
+    """A wire attempt as the recap lists it (an attempt's own fields are bounded on the wire,
+    not checked: read here as parsed JSON)."""
     started = attempt.get("startedAt")
     if isinstance(attempt.get("startedAtUs"), int):
         started = iso_us(attempt["startedAtUs"])
@@ -85,7 +93,7 @@ def _attempt(attempt: Mapping[str, Any]) -> dict[str, Any]:
             "url": attempt.get("url")}
 
 
-def _duration_ms(call: Mapping[str, Any], begin_us: int, in_flight_until_us: int | None) -> float:
+def _duration_ms(call: WireCall, begin_us: int, in_flight_until_us: int | None) -> float:
     if in_flight_until_us is None:
         duration = float(call.get("durationMs") or 0.0)
         if not -MAX_DURATION_MS <= duration <= MAX_DURATION_MS:  # (NaN fails too)
@@ -94,8 +102,8 @@ def _duration_ms(call: Mapping[str, Any], begin_us: int, in_flight_until_us: int
     return ms(max(in_flight_until_us - begin_us, 0) / 1000)
 
 
-def render_call(call: Mapping[str, Any], started_us: int,
-                in_flight_until_us: int | None = None) -> dict[str, Any]:
+def render_call(call: WireCall, started_us: int,
+                in_flight_until_us: int | None = None) -> RecapCall:
     """One wire CALL as a recap call; `in_flight_until_us` marks a call that never finished."""
     begin = int(call["startedAtUs"])
     duration = _duration_ms(call, begin, in_flight_until_us)
@@ -123,7 +131,7 @@ def _value(value: Any) -> str:
     return compact_json(value)
 
 
-def _encoded_head(call: Mapping[str, Any], begin_us: int) -> str:
+def _encoded_head(call: WireCall, begin_us: int) -> str:
     """`compact_json(_head(call, begin_us))` without its closing brace, written directly."""
     get = call.get
     return (f'{{"id":{_value(get("id"))},"method":{_value(get("method"))}'
@@ -133,7 +141,7 @@ def _encoded_head(call: Mapping[str, Any], begin_us: int) -> str:
             f',"startedAt":"{iso_us(begin_us)}"')
 
 
-def _encoded_tail(call: Mapping[str, Any], duration_ms: float, in_flight: bool) -> str:
+def _encoded_tail(call: WireCall, duration_ms: float, in_flight: bool) -> str:
     """`compact_json(_tail(...))` without its opening brace, written directly when the call
     has nothing nested to encode (most calls), else by the encoder."""
     get = call.get
@@ -161,7 +169,7 @@ class EncodedCall:
     __slots__ = ("begin_us", "bytes_received", "bytes_sent", "duration_ms", "failed", "head",
                  "host", "id", "method", "path", "size", "tail")
 
-    def __init__(self, call: Mapping[str, Any], in_flight_until_us: int | None = None) -> None:
+    def __init__(self, call: WireCall, in_flight_until_us: int | None = None) -> None:
         self.id: str = call["id"]
         self.begin_us = begin = int(call["startedAtUs"])
         self.duration_ms = duration = _duration_ms(call, begin, in_flight_until_us)
