@@ -55,7 +55,7 @@ def _head(results: dict[str, Any]) -> str:
         "whole invocations in the local Lambda sandbox (docs/SANDBOX.md) and in process. "
         f"This file is generated whole by `{FULL_COMMAND}` (about 6 minutes; `make bench` "
         "runs it) and is an output, not documentation: docs/BENCHMARKS.md is the summary for "
-        "users. `{QUICK_COMMAND}` runs the same suite "
+        f"users. `{QUICK_COMMAND}` runs the same suite "
         "with few rounds and exits non-zero when httprecap's overhead passes the generous "
         "bounds of `bench/targets.py` (CI). Each module also runs alone, e.g. "
         "`.venv/bin/python -m bench.warm --rounds 30`; `--no-pin` leaves the CPUs unpinned.\n\n"

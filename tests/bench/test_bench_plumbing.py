@@ -113,7 +113,7 @@ def test_check_fails_only_past_the_generous_bounds() -> None:
 def test_report_has_the_machine_the_command_the_tables_and_the_reading() -> None:
     text = report.render(_results(20.0, 1.3))
     for part in ("# Benchmarks", "## Machine", "test CPU", report.FULL_COMMAND,
-                 "## Targets", "**missed**", "## Reading", "## Cold start",
+                 report.QUICK_COMMAND, "## Targets", "**missed**", "## Reading", "## Cold start",
                  "## Warm invocations", "## Per-call overhead"):
         assert part in text
 
