@@ -1,6 +1,6 @@
 """A handler module that makes calls and then raises: its init recap (status error, holding
 those calls) ships as soon as the init fails, without waiting for SHUTDOWN; the caller gets
-the init error as before."""
+the init error as it would without the layer."""
 
 from __future__ import annotations
 
