@@ -140,7 +140,8 @@ if TYPE_CHECKING:
     class Recap(_RecapRequired, total=False):
         """One invocation's recap (docs/RECAP.md, *Invocation fields*)."""
 
+        # Each: kind, severity, message, callIds, then the fields of its kind (docs/FINDINGS.md).
+        findings: list[dict[str, Any]]
         hint: str
         truncated: Truncated
-        # Each: kind, severity, message, callIds, and the fields of its kind.
-        findings: list[dict[str, Any]]
+        compact: bool  # HTTPRECAP_KEEP=notable left the calls out: always true when present

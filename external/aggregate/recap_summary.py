@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from httprecap.external.aggregate.encoded_call import EncodedCall
+    from httprecap.recap_schema import HostSummary, RecapSummary
 
 
 class Tally:
@@ -51,7 +52,7 @@ class Tally:
         entry[2] += duration
         entry[3] = max(entry[3], duration)
 
-    def summary(self, share: float) -> dict[str, Any]:
+    def summary(self, share: float) -> RecapSummary:
         slowest = self.slowest
         return {
             "count": self.count,
@@ -66,10 +67,11 @@ class Tally:
             "hosts": self._hosts(),
         }
 
-    def _hosts(self) -> list[dict[str, Any]]:
-        hosts = [{"host": host, "count": count, "errors": errors, "totalMs": ms(total),
-                  "maxMs": longest}
-                 for host, (count, errors, total, longest) in self.hosts.items()]
+    def _hosts(self) -> list[HostSummary]:
+        hosts: list[HostSummary] = [
+            {"host": host, "count": count, "errors": errors, "totalMs": ms(total),
+             "maxMs": longest}
+            for host, (count, errors, total, longest) in self.hosts.items()]
         return sorted(hosts, key=lambda entry: (-entry["totalMs"], entry["host"]))
 
 
