@@ -3,8 +3,12 @@
 The page (`report.html` beside this module) carries its CSS and JavaScript inline and the
 recaps as a JSON island; its script builds a waterfall per invocation (bars placed by
 `offsetMs`/`durationMs`, like a browser's network panel), the per-host summary and the filters.
+Each invocation's findings are listed above its waterfall and their calls marked on it;
+hovering or selecting a finding highlights its calls and shows its message. Findings across
+invocations are grouped by kind and endpoint as `httprecap view --findings` groups them.
 It loads nothing from the network, so it opens from a file, an e-mail or a CI artifact.
-The filters also read the URL fragment (`#errors=1&host=...&q=...`), so a view can be linked.
+The filters and the selected finding also live in the URL fragment
+(`#errors=1&host=...&q=...&finding=REQUEST_ID:INDEX`), so a view can be linked.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from importlib import resources
 from typing import Any
 
 from httprecap import __version__
+from httprecap.view.findings import group_findings
 from httprecap.view.host_stats import summarize
 from httprecap.view.read import Recap
 
@@ -32,6 +37,7 @@ def render_html(recaps: Sequence[Recap], title: str = "httprecap report") -> str
         "summary": {**dataclasses.asdict(overview),
                     "hosts": [{**dataclasses.asdict(host), "errorRate": host.error_rate}
                               for host in overview.hosts]},
+        "findings": [dataclasses.asdict(group) for group in group_findings(recaps)],
     }
     page = resources.files("httprecap.view").joinpath(TEMPLATE).read_text(encoding="utf-8")
     return (page.replace("{{TITLE}}", _escape_html(title))

@@ -107,3 +107,100 @@ def test_a_screenshot_is_kept_as_an_artifact(report: Path, tmp_path: Path) -> No
               "--hide-scrollbars", report.as_uri())
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert shot.stat().st_size > 20_000  # a rendered page, not a blank one
+
+
+FIRST = "7f3c2a10-5b7e-4d0e-9a51-0c3e8b2f6d41"  # findings.jsonl: GetItems a-3..a-8
+
+
+@pytest.fixture
+def findings_report(fixtures: Path, tmp_path: Path) -> Path:
+    recaps = [json.loads(line) for line in (fixtures / "findings.jsonl").read_text().splitlines()]
+    path = tmp_path / "findings.html"
+    path.write_text(render_html(recaps, title="httprecap: findings"), encoding="utf-8")
+    return path
+
+
+def _classes_of_calls(dom: str) -> dict[str, set[str]]:
+    """Each call row's classes, by call id."""
+    body = dom.split('id="recap-data"', maxsplit=1)[0]
+    return {call_id: set(classes.split()) for classes, call_id in
+            re.findall(r'class="(row call[^"]*)" data-call-id="([^"]+)"', body)}
+
+
+def _detail(dom: str) -> list[str]:
+    return re.findall(r'<div class="finding-detail[^"]*"( hidden="")?[^>]*>([^<]*)<', dom)
+
+
+def test_the_page_carries_findings_grouped_across_invocations(fixtures: Path) -> None:
+    recaps = [json.loads(line) for line in (fixtures / "findings.jsonl").read_text().splitlines()]
+    page = render_html(recaps)
+    data = json.loads(page.split('id="recap-data">', 1)[1].split("</script>", 1)[0])
+    assert [(group["kind"], group["endpoint"], group["invocations"], group["calls"])
+            for group in data["findings"]][:1] == [("repeated-call", "dynamodb GetItem orders",
+                                                    2, 11)]
+
+
+@pytest.mark.chromium
+@needs_chromium
+def test_chromium_marks_every_findings_calls_and_highlights_none_unselected(
+        findings_report: Path, tmp_path: Path) -> None:
+    dom = _chromium(tmp_path, "--dump-dom", findings_report.as_uri())
+    rows = _classes_of_calls(dom)
+    assert sorted(call_id for call_id, classes in rows.items() if "flagged" in classes) == sorted(
+        [f"a-{number}" for number in range(1, 17)])  # every call of a finding, none else
+    assert {call_id for call_id, classes in rows.items() if "highlight" in classes} == set()
+    assert all(hidden for hidden, _ in _detail(dom))
+    assert _rendered(dom, "data-finding") == [f"{FIRST}:0", f"{FIRST}:1", f"{FIRST}:2",
+                                              "0d9e4b77-2c1a-4f3e-8b6d-5a4c3b2a1f00:0",
+                                              "0d9e4b77-2c1a-4f3e-8b6d-5a4c3b2a1f00:1"]
+    assert _rendered(dom, "data-kind") == ["repeated-call", "sequential-calls", "identical-call",
+                                           "http-bound"]
+
+
+@pytest.mark.chromium
+@needs_chromium
+def test_chromium_highlights_a_selected_findings_calls_and_shows_its_message(
+        findings_report: Path, tmp_path: Path) -> None:
+    dom = _chromium(tmp_path, "--dump-dom", f"{findings_report.as_uri()}#finding={FIRST}:0")
+    rows = _classes_of_calls(dom)
+    assert sorted(call_id for call_id, classes in rows.items() if "highlight" in classes) == [
+        "a-3", "a-4", "a-5", "a-6", "a-7", "a-8"]
+    shown = [text for hidden, text in _detail(dom) if not hidden]
+    assert shown == ["warning repeated-call: 6 dynamodb GetItem calls on orders (66.0 ms in all): "
+                     "one BatchGetItem would do"]
+    assert re.search(rf'class="finding warning active selected" data-finding="{FIRST}:0"', dom)
+
+
+@pytest.mark.chromium
+@needs_chromium
+def test_chromium_says_when_a_filter_hides_some_of_a_findings_calls(
+        findings_report: Path, tmp_path: Path) -> None:
+    dom = _chromium(tmp_path, "--dump-dom",
+                    f"{findings_report.as_uri()}#host=127.0.0.1:8710&finding={FIRST}:1")
+    rows = _classes_of_calls(dom)
+    assert sorted(call_id for call_id, classes in rows.items() if "highlight" in classes) == [
+        "a-1", "a-2", "a-9"]
+    dom = _chromium(tmp_path, "--dump-dom",
+                    f"{findings_report.as_uri()}#q=payments&finding={FIRST}:1")
+    assert [text for hidden, text in _detail(dom) if not hidden][0].endswith(
+        "(2 of its calls not shown)")
+
+
+@pytest.mark.chromium
+@needs_chromium
+def test_chromium_finds_calls_by_the_kind_of_their_finding(findings_report: Path,
+                                                            tmp_path: Path) -> None:
+    dom = _chromium(tmp_path, "--dump-dom", findings_report.as_uri() + "#q=identical-call")
+    assert _rendered(dom, "data-call-id") == ["a-10", "a-11"]
+
+
+@pytest.mark.chromium
+@needs_chromium
+def test_a_screenshot_of_a_selected_finding_is_kept_as_an_artifact(findings_report: Path,
+                                                                    tmp_path: Path) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "view-report-findings.png"
+    shot.unlink(missing_ok=True)
+    _chromium(tmp_path, f"--screenshot={shot}", "--window-size=1400,900", "--hide-scrollbars",
+              f"{findings_report.as_uri()}#finding={FIRST}:0")
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
