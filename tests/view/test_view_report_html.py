@@ -182,7 +182,7 @@ def test_chromium_says_when_a_filter_hides_some_of_a_findings_calls(
         "a-1", "a-2", "a-9"]
     dom = _chromium(tmp_path, "--dump-dom",
                     f"{findings_report.as_uri()}#q=payments&finding={FIRST}:1")
-    assert [text for hidden, text in _detail(dom) if not hidden][0].endswith(
+    assert next(text for hidden, text in _detail(dom) if not hidden).endswith(
         "(2 of its calls not shown)")
 
 
