@@ -17,8 +17,7 @@ from httprecap.external import log
 
 TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)
 if TYPE_CHECKING:
-    from typing import Any
-
+    from httprecap.external.aggregate.encode import EncodedRecap
     from httprecap.external.extension import Extension
 
 # Lambda's longest function timeout: an invocation silent for this long will not speak again.
@@ -76,7 +75,7 @@ class ManagedLoop:
         done = aggregator.wait_completed(settings.handoff_timeout_ms / 1000, STALE_S, wait_s)
         if self._stop.is_set():
             return 0  # SHUTDOWN takes everything from here
-        recaps: list[Any] = []
+        recaps: list[EncodedRecap] = []
         debug = log.enabled("debug")
         for request_id, reason in done:
             if debug:

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
     from httprecap.external.aggregate.store import Aggregator
     from httprecap.external.http11 import Peer, Request
+    from httprecap.wire import Batch
 
 LOOPBACK = "127.0.0.1"  # never 0.0.0.0: only the function process, on this host, may post
 # A sender's kept-alive connection is held as long as Lambda's longest function timeout: its
@@ -115,8 +116,9 @@ class Collector:
         return self._server.start()
 
 
-def _posting_pid(batch: dict[str, Any], request: Request) -> int | None:
-    """The posting process's pid, kept with its connection (see `Collector.closed`)."""
+def _posting_pid(batch: Batch, request: Request) -> int | None:
+    """The posting process's pid, kept with its connection (see `Collector.closed`); the
+    contract does not require it, so `wire.sort_batch` has not checked it."""
     pid = batch.get("pid")
     if type(pid) is not int or pid <= 0:
         return None

@@ -15,10 +15,11 @@ from httprecap.external.ship.stdout import write_lines
 
 TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)
 if TYPE_CHECKING:
-    from collections.abc import Mapping
     from typing import Any, BinaryIO
 
+    from httprecap.external.aggregate.encode import EncodedRecap
     from httprecap.external.ship.sink_base import Entry
+    from httprecap.recap_schema import Recap
 
 NAMESPACE = "httprecap"
 MAX_HOSTS = 30  # lines per recap; the busiest hosts come first in the summary
@@ -41,7 +42,7 @@ def _line(timestamp: int, dimensions: list[str], values: dict[str, Any]) -> str:
     return compact_json(document)
 
 
-def emf_lines(recap: Mapping[str, Any]) -> list[str]:
+def emf_lines(recap: EncodedRecap | Recap) -> list[str]:
     """One line for the invocation, one per host."""
     timestamp = epoch_ms(str(recap.get("startedAt", "")))
     summary = recap.get("summary") or {}

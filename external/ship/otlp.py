@@ -21,10 +21,12 @@ from httprecap.external.ship.sink_base import Sink, SinkError, compact_json
 
 TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)
 if TYPE_CHECKING:
-    from collections.abc import Mapping
     from typing import Any
 
+    from httprecap.external.aggregate.encode import EncodedRecap
     from httprecap.external.ship.sink_base import Entry
+    from httprecap.recap_schema import Recap, RecapCall
+    from httprecap.wire import AwsInfo
 
 SPAN_KIND_SERVER = 2
 SPAN_KIND_CLIENT = 3
@@ -82,7 +84,7 @@ def _span(trace_id: str, name: str, kind: int, *, start_ns: int, duration_ms: fl
     return span
 
 
-def _error_type(call: dict[str, Any]) -> str | None:
+def _error_type(call: RecapCall) -> str | None:
     error = call.get("error")
     if isinstance(error, dict) and error.get("type"):
         return str(error["type"])
@@ -90,8 +92,8 @@ def _error_type(call: dict[str, Any]) -> str | None:
     return str(status) if isinstance(status, int) and status >= 400 else None
 
 
-def client_span(call: dict[str, Any], trace_id: str, parent: str) -> dict[str, Any]:
-    aws = call.get("aws") or {}
+def client_span(call: RecapCall, trace_id: str, parent: str) -> dict[str, Any]:
+    aws: AwsInfo | dict[str, str] = call.get("aws") or {}
     attributes = {
         "http.request.method": call.get("method"), "url.full": call.get("url"),
         "server.address": call.get("host"), "server.port": call.get("port"),
@@ -107,7 +109,7 @@ def client_span(call: dict[str, Any], trace_id: str, parent: str) -> dict[str, A
                  parent=parent, failed=_error_type(call))
 
 
-def recap_spans(recap: Mapping[str, Any]) -> list[dict[str, Any]]:
+def recap_spans(recap: EncodedRecap | Recap) -> list[dict[str, Any]]:
     """The invocation's SERVER span, then one CLIENT span per call, all in one trace."""
     trace_id = trace_id_of(recap.get("traceId"))
     name = str(recap.get("functionName") or "lambda")
@@ -124,9 +126,10 @@ def recap_spans(recap: Mapping[str, Any]) -> list[dict[str, Any]]:
                       for call in recap.get("calls") or [])]
 
 
-def export_request(recaps: list[Mapping[str, Any]], region: str | None) -> dict[str, Any]:
+def export_request(recaps: list[EncodedRecap] | list[Recap],
+                   region: str | None) -> dict[str, Any]:
     """An ExportTraceServiceRequest (JSON mapping), one resource per function."""
-    first = recaps[0] if recaps else {}
+    first: EncodedRecap | Recap | dict[str, str] = recaps[0] if recaps else {}
     resource = _attributes({
         "service.name": first.get("functionName") or "lambda",
         "faas.name": first.get("functionName"), "faas.version": first.get("functionVersion"),

@@ -24,11 +24,11 @@ from httprecap.external.ship.sink_base import Entry
 
 TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping
-    from typing import Any
+    from collections.abc import Callable, Iterable
 
     from httprecap.external.aggregate.encode import EncodedRecap
     from httprecap.external.ship.sink_base import Sink
+    from httprecap.recap_schema import Recap
 
 
 class Backoff:
@@ -161,7 +161,7 @@ class Shipper:
         self.workers = [SinkWorker(sink, queue_limit, backoff or Backoff()) for sink in sinks]
         self._keep = keep  # HTTPRECAP_KEEP (keep.py); None ships every recap as it is
 
-    def ship(self, recaps: list[EncodedRecap] | list[Mapping[str, Any]], budget_s: float) -> None:
+    def ship(self, recaps: list[EncodedRecap] | list[Recap], budget_s: float) -> None:
         """Hand `recaps` to every sink; return within `budget_s` whatever the sinks do."""
         deadline = time.monotonic() + budget_s
         entries = [self._entry(recap) for recap in recaps]
@@ -171,7 +171,7 @@ class Shipper:
         for worker in self.workers:
             worker.wait(deadline)
 
-    def _entry(self, recap: EncodedRecap | Mapping[str, Any]) -> Entry:
+    def _entry(self, recap: EncodedRecap | Recap) -> Entry:
         entry = Entry(recap)
         if self._keep is not None:
             try:

@@ -14,8 +14,7 @@ from httprecap.external.aggregate.encode import EncodedRecap, compact_json
 
 TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-    from typing import Any
+    from httprecap.recap_schema import Recap
 
 __all__ = ["Entry", "Sink", "SinkError", "compact_json"]
 
@@ -29,7 +28,7 @@ class Entry:
 
     __slots__ = ("recap",)
 
-    def __init__(self, recap: EncodedRecap | Mapping[str, Any]) -> None:
+    def __init__(self, recap: EncodedRecap | Recap) -> None:
         self.recap = recap if isinstance(recap, EncodedRecap) else EncodedRecap.from_dict(recap)
 
     def line(self) -> str:
