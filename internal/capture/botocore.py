@@ -100,9 +100,9 @@ def _close_unsized(call: calls.Call, exc: BaseException | None) -> None:
         calls.close(call, result=response, outcome=_sized)
 
 
-def _sized(call: calls.Call, response: Any) -> bool | str:
+def _sized(call: calls.Call, response: Any) -> str | None:
     if _size_read(call, response):
-        return True
+        return None
     return urllib3_body.follow(call, response)
 
 

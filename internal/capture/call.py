@@ -76,12 +76,13 @@ Attempt = tuple[float, float, "int | None", "tuple[str, str] | None", "Origin | 
 class Options:
     """What to copy besides the basics (HTTPRECAP_CAPTURE_HEADERS / _BODIES)."""
 
-    __slots__ = ("bodies", "body_window", "excluded", "headers")
+    __slots__ = ("bodies", "body_window", "copies", "excluded", "headers")
 
     def __init__(self, headers: bool = False, bodies: bool = False, body_window: int = 3072,
                  excluded: frozenset[tuple[str, int]] = frozenset()) -> None:
         self.headers = headers
         self.bodies = bodies
+        self.copies = headers or bodies  # one test on the hot path for the usual case: neither
         self.body_window = body_window
         # (host, port) pairs that are never calls: the extension's collector, the Runtime API.
         self.excluded = excluded
@@ -116,6 +117,7 @@ class Call:
     noticed = False  # a `start` notice went out for it
     outer: Call | None = None  # the call open on its thread when it opened (module docstring)
     in_hooks = False  # requests is running its response hooks inside it
+    in_flight = False  # held in the sink's in-flight set (`open_call` with nest=False)
     # urllib3's pool runs inside it (capture/urllib3.py): how many began (0 in a call answered
     # without reaching the wire), how many are in progress, and the latest (number,
     # perf_counter at start, origin, target).
@@ -180,8 +182,9 @@ sink: Sink | None = None  # set by bootstrap.install
 options = Options()
 
 Describe = Callable[[Call, Any, tuple[Any, ...], dict[str, Any]], None]
-# What an outcome returns: False for a call that never reached the wire (discarded), LATER for
-# one whose body the user reads after the call returned (handed over by capture/reading.py).
+# What an outcome returns: None for a call to hand over now (the usual case: one test in
+# `close`), False for one that never reached the wire (discarded), LATER for one whose body the
+# user reads after the call returned (handed over by capture/reading.py).
 Outcome = Callable[[Call, Any], "bool | str | None"]
 LATER = "later"
 
@@ -242,6 +245,7 @@ def open_call(library: str, describe: Describe, instance: Any, args: tuple[Any, 
             target.watch()  # so a call that hangs is named by a `start` notice
         if not nest:
             target.inflight.add(call)
+            call.in_flight = True
             return call
     except Exception as exc:
         diagnostics.swallowed("capture.call.open_call", exc)
@@ -285,24 +289,31 @@ def close(call: Call, result: Any = None, outcome: Outcome | None = None,
         slot.call = call.outer
     try:
         call.duration_ms = (perf_counter() - call.t0) * 1000.0
-        kept = None
         if exc is not None:
             call.error = describe_error(exc)
         elif outcome is not None:
             kept = outcome(call, result)
-            if kept is False:
-                discard(call)
+            if kept is not None:
+                _set_aside(call, kept)
                 return
         if call.first is not None:
             _release_first(call)
-        if kept is LATER:  # its body comes after: capture/reading.py hands it over
-            return
         target = sink
         if target is not None:
-            target.inflight.discard(call)  # (http.client's and the async clients' calls)
+            if call.in_flight:  # (http.client's and the async clients' calls)
+                target.inflight.discard(call)
             target.put_call(call)
     except Exception as failure:
         diagnostics.swallowed("capture.call.close", failure)
+
+
+def _set_aside(call: Call, kept: bool | str) -> None:
+    """A call its outcome kept from being handed over now: discarded (False), or with its body
+    followed (LATER), its first run released all the same."""
+    if kept is False:
+        discard(call)
+    elif call.first is not None:
+        _release_first(call)
 
 
 def _release_first(call: Call) -> None:
@@ -315,12 +326,18 @@ def _release_first(call: Call) -> None:
     if settle is not None:
         settle(call)
         call.settle = None
+    if call.status is None:  # its client said none (botocore's; an exception's)
+        _only_run_outcome(call)
+    call.first = call.first_end = None
+
+
+def _only_run_outcome(call: Call) -> None:
+    """Status and size from the call's only run, if it ended."""
     ended = call.first_end
-    if ended is not None and not call.attempts and call.status is None:
-        _, call.status, _, size = ended  # its only run's (botocore's): its client said none
+    if ended is not None and not call.attempts:
+        _, call.status, _, size = ended
         if call.bytes_received is None:
             call.bytes_received = size
-    call.first = call.first_end = None
 
 
 def discard(call: Call) -> None:
@@ -329,7 +346,7 @@ def discard(call: Call) -> None:
     if slot.call is call:
         slot.call = call.outer
     target = sink
-    if target is not None:
+    if target is not None and call.in_flight:
         target.inflight.discard(call)
 
 
@@ -353,15 +370,34 @@ def describe_error(exc: BaseException) -> tuple[str, str] | None:
 
 def note_request(call: Call, body: Any, headers: Any) -> None:
     """Body size, and headers/body when opted in, of the request being sent."""
-    size = 0 if body is None else body_size(body)
+    call.bytes_sent = 0 if body is None else sent_size(body, headers)
+    if options.copies:
+        copy_request(call, body, headers)
+
+
+def sent_size(body: Any, headers: Any) -> int | None:
+    """A request body's size: its own, else its Content-Length header; for a stream sent
+    chunked, a file's size (known now), else None: counted as it is sent (sending.py)."""
+    size = body_size(body)
     if size is None and headers is not None:
         size = sent_length(headers)
-    # A stream sent chunked: a file's size is known now, any other's as it is sent (sending.py).
-    call.bytes_sent = size if size is not None else sending.file_size(body)
+    return size if size is not None else sending.file_size(body)
+
+
+def copy_request(call: Call, body: Any, headers: Any) -> None:
+    """The request's headers and body, as far as the user opted in."""
     if options.headers:
         call.request_headers = header_pairs(headers)
     if options.bodies:
         call.request_body = body_prefix(body)
+
+
+def copy_response(call: Call, headers: Any, body: Any) -> None:
+    """The response's headers and body, as far as the user opted in."""
+    if options.headers:
+        call.response_headers = header_pairs(headers)
+    if options.bodies:
+        call.response_body = body_prefix(body)
 
 
 def note_response(call: Call, status: int, response: Any, body_attribute: str) -> None:
@@ -371,10 +407,8 @@ def note_response(call: Call, status: int, response: Any, body_attribute: str) -
     body = getattr(response, body_attribute, None)
     call.bytes_received = len(body) if isinstance(body, bytes) else \
         received_length(call.method, status, response.headers.get("content-length"))
-    if options.headers:
-        call.response_headers = header_pairs(response.headers)
-    if options.bodies:
-        call.response_body = body_prefix(body)
+    if options.copies:
+        copy_response(call, response.headers, body)
 
 
 def received_length(method: str, status: int | None, content_length: Any) -> int | None:

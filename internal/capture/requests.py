@@ -59,13 +59,12 @@ def _hook(module: ModuleType | None) -> None:
         patching.wrap(module, "dispatch_hook", _dispatch_hook)
 
 
-def _outcome(call: calls.Call, response: Any) -> bool | str:
-    raw = getattr(response, "raw", None)
+def _outcome(call: calls.Call, response: Any) -> bool | str | None:
+    raw = response.raw  # (a requests Response: `Session.send` reads both attributes itself)
     if not call.wire_runs and not _from_wire(raw):
         return False  # a mock's answer, or a non-wire adapter's
-    if urllib3.note_response(call, response.status_code, response,
-                             getattr(response, "_content", None), raw):
-        return True
+    if urllib3.note_response(call, response.status_code, response, response._content, raw):
+        return None
     return urllib3_body.follow(call, raw)  # stream=True: the body comes later
 
 

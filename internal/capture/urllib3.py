@@ -85,10 +85,10 @@ def _describe_target(call: calls.Call, args: tuple[Any, ...], kwargs: dict[str, 
         call.target = _argument(args, kwargs, 1, "url") or ""
 
 
-def _outcome(call: calls.Call, response: Any) -> bool | str:
+def _outcome(call: calls.Call, response: Any) -> bool | str | None:
     if note_response(call, response.status, response, getattr(response, "_body", None),
                      response):
-        return True
+        return None
     return urllib3_body.follow(call, response)  # preload_content=False: the body comes later
 
 
@@ -98,19 +98,18 @@ def note_response(call: calls.Call, status: int, response: Any, body: Any, raw: 
     call; False if the body is still to come. The size is the body's as it came: a decoded
     (gzip) body's length is not, the bytes urllib3 read from the wire are."""
     call.status = status
-    if body.__class__ is bytes:
-        call.bytes_received = len(body) if getattr(raw, "_decoder", None) is None else \
-            decoded_size(raw)
-        read = True
-    else:
+    if calls.options.copies:
+        calls.copy_response(call, response.headers, body)
+    if body.__class__ is not bytes:
         call.bytes_received = calls.received_length(call.method, status,
                                                     response.headers.get("content-length"))
-        read = False
-    if calls.options.headers:
-        call.response_headers = calls.header_pairs(response.headers)
-    if calls.options.bodies:
-        call.response_body = calls.body_prefix(body)
-    return read
+        return False
+    try:
+        decoder = raw._decoder
+    except AttributeError:  # an http.client response (requests before 2.32, chunked)
+        decoder = None
+    call.bytes_received = len(body) if decoder is None else decoded_size(raw)
+    return True
 
 
 def decoded_size(raw: Any) -> int | None:
@@ -211,8 +210,8 @@ def _run_first(call: calls.Call, wrapped: Callable[..., Any], pool: Any,
         if call.wire_runs == 1:
             # Not the response itself: holding it until the sender reads it would keep its
             # socket file open past the user's own use of it.
-            ended = call.first_end = perf_counter(), *_answered(response)
-            if ended[3] is None and call.aws is not None:  # botocore's, of no declared length
+            call.first_end = perf_counter(), *_answered(response)
+            if call.aws is not None and call.first_end[3] is None:  # botocore's, no length
                 call.unsized = response  # (until the call closes: capture/botocore.py)
         return response
     finally:

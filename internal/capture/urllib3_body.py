@@ -46,18 +46,18 @@ class _Body(reading.Body):
         self.library = library
 
 
-def follow(call: calls.Call, raw: Any) -> bool | str:
+def follow(call: calls.Call, raw: Any) -> str | None:
     """Follow `raw`'s body if it is still to come (returns `calls.LATER`: reading.py hands
-    the call over); else True: the call closes now. Never raises."""
+    the call over); else None: the call closes now. Never raises."""
     try:
         if call.bytes_received == 0 or wire_done(raw):
-            return True  # no body (HEAD, 204, 304, empty), or nothing more comes
+            return None  # no body (HEAD, 204, 304, empty), or nothing more comes
         body = _Body(call.library)
         reading.follow(call, raw, body, _following(type(raw)))
         return calls.LATER
     except Exception as exc:
         diagnostics.swallowed("capture.urllib3_body.follow", exc)
-        return True
+        return None
 
 
 def wire_done(raw: Any) -> bool:
