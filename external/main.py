@@ -24,6 +24,7 @@ import sys
 
 from httprecap.external import log
 from httprecap.external.aggregate.encode import load_json
+from httprecap.external.aggregate.findings.registry import Findings
 from httprecap.external.aggregate.store import Aggregator
 from httprecap.external.collect.collector import Collector
 from httprecap.external.extension import Extension
@@ -89,7 +90,8 @@ def start(client: ExtensionsClient, settings: Settings, mode: Mode,
     """Listen, register, subscribe, load the sinks. Raises LambdaApiError or StartupError."""
     lookup = HostLookup().start()  # resolves while we register
     aggregator = Aggregator(settings.max_calls_per_recap, max_open=mode.max_open,
-                            wrapper_set=mode.wrapper_set, telemetry_prompt=mode.telemetry_prompt)
+                            wrapper_set=mode.wrapper_set, telemetry_prompt=mode.telemetry_prompt,
+                            findings=Findings.from_settings(settings))
     collector = Collector(aggregator)
     problem = _listen(collector, settings.port)
     registration = client.register(mode.events)

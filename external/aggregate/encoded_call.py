@@ -15,6 +15,7 @@ from functools import lru_cache
 
 from httprecap.external.aggregate import encode
 from httprecap.external.aggregate.encode import compact_json, utf8_size
+from httprecap.external.aggregate.findings.facts import CallFacts
 
 TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)
 if TYPE_CHECKING:
@@ -166,8 +167,8 @@ class EncodedCall:
     dictionaries).
     """
 
-    __slots__ = ("begin_us", "bytes_received", "bytes_sent", "duration_ms", "failed", "head",
-                 "host", "id", "method", "path", "size", "tail")
+    __slots__ = ("begin_us", "bytes_received", "bytes_sent", "duration_ms", "facts", "failed",
+                 "head", "host", "id", "method", "path", "size", "tail")
 
     def __init__(self, call: WireCall, in_flight_until_us: int | None = None) -> None:
         self.id: str = call["id"]
@@ -180,3 +181,4 @@ class EncodedCall:
         self.method, self.host, self.path = call.get("method"), call.get("host"), call.get("path")
         self.bytes_sent: int = call.get("bytesSent") or 0
         self.bytes_received: int = call.get("bytesReceived") or 0
+        self.facts = CallFacts(call, in_flight_until_us is not None)  # what the findings read

@@ -13,6 +13,7 @@ from operator import attrgetter
 
 from httprecap.external.aggregate.encode import EncodedRecap
 from httprecap.external.aggregate.encoded_call import EncodedCall, iso_us, ms, render_call
+from httprecap.external.aggregate.findings.facts import Facts
 from httprecap.external.aggregate.recap_summary import covered_share
 from httprecap.wire import INVALID_CALL
 
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any
 
+    from httprecap.external.aggregate.findings.registry import Findings
     from httprecap.external.aggregate.invocation_state import Invocation
 
 __all__ = ["Context", "Outcome", "build_recap", "http_share", "iso_us", "parse_iso_us",
@@ -57,15 +59,18 @@ class Outcome:
 class Context:
     """What the recap needs besides the invocation itself."""
 
-    __slots__ = ("carried", "extension_ms", "function_name", "function_version", "hint")
+    __slots__ = ("carried", "extension_ms", "findings", "function_name", "function_version",
+                 "hint")
 
     def __init__(self, function_name: str, function_version: str, carried: Mapping[str, int],
-                 extension_ms: float, hint: str | None = None) -> None:
+                 extension_ms: float, hint: str | None = None, *,
+                 findings: Findings | None = None) -> None:
         self.function_name = function_name
         self.function_version = function_version
         self.carried = carried  # losses attributed to this recap from elsewhere
         self.extension_ms = extension_ms
         self.hint = hint
+        self.findings = findings  # None: HTTPRECAP_FINDINGS is off
 
 
 def parse_iso_us(text: str) -> int | None:
@@ -154,9 +159,23 @@ def build_recap(inv: Invocation, outcome: Outcome, context: Context) -> EncodedR
         "dropped": _dropped(inv, context.carried),
         "overhead": {"functionUs": _function_us(inv), "extensionMs": ms(context.extension_ms)},
     }
+    if context.findings is not None:
+        _add_findings(fields, context.findings, Facts(
+            calls, started_us=started, duration_ms=outcome.duration_ms, status=outcome.status,
+            http_share=share, deadline_us=inv.deadline_us, phase=inv.phase))
     if context.hint:
         fields["hint"] = context.hint
     return EncodedRecap(fields, pieces, sizes)
+
+
+def _add_findings(fields: dict[str, Any], findings: Findings, facts: Facts) -> None:
+    """`findings` and `summary.findings` (docs/FINDINGS.md); a failure costs only them."""
+    try:
+        found, counts = findings.detect(facts)
+    except Exception:
+        found, counts = [], {}
+    fields["summary"]["findings"] = dict(sorted(counts.items()))
+    fields["findings"] = found
 
 
 def _function_us(inv: Invocation) -> int | None:

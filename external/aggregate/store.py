@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from httprecap.external.aggregate.encode import EncodedRecap
+    from httprecap.external.aggregate.findings.registry import Findings
     from httprecap.wire import Message
 
 MAX_OPEN = 64
@@ -65,8 +66,10 @@ class Aggregator:
 
     def __init__(self, max_calls: int, clock: Callable[[], float] = time.monotonic,
                  wall_us: Callable[[], int] = _wall_us, *, max_open: int = MAX_OPEN,
-                 wrapper_set: bool = False, telemetry_prompt: bool = True) -> None:
+                 wrapper_set: bool = False, telemetry_prompt: bool = True,
+                 findings: Findings | None = None) -> None:
         self.max_calls = max_calls
+        self.findings = findings  # the detectors, and what they remember across invocations
         self.max_open = max_open  # Lambda Managed Instances keep many invocations open at once
         self.function_name = ""
         self.function_version = ""
@@ -424,7 +427,8 @@ class Aggregator:
                 self._hint_given = True
         held_since = inv.completed_at if inv.completed_at is not None else self._clock()
         context = Context(self.function_name, self.function_version, carried,
-                          (self._clock() - held_since) * 1000, hint)
+                          (self._clock() - held_since) * 1000, hint,
+                          findings=self.findings)
         return build_recap(inv, outcome, context)
 
 

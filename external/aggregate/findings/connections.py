@@ -1,0 +1,63 @@
+"""Findings: `no-timeout` and `new-connection` (extension process; docs/FINDINGS.md).
+
+Both read what a call records only where its client exposes it: `timeoutS` (the effective
+timeout, null when unbounded) and `connection` ("new" or "reused"). A call without them says
+nothing, so neither detector fires on it.
+"""
+
+from __future__ import annotations
+
+from httprecap.external.aggregate.findings.finding import INFO, WARNING, finding, plural
+
+TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)
+if TYPE_CHECKING:
+    from httprecap.external.aggregate.encoded_call import EncodedCall
+    from httprecap.external.aggregate.findings.facts import Facts
+    from httprecap.external.aggregate.findings.finding import Finding, Thresholds
+    from httprecap.external.aggregate.findings.history import History
+
+
+def no_timeout(facts: Facts, limits: Thresholds, history: History) -> list[Finding]:
+    """Calls with no timeout, or one longer than the function had left when they started."""
+    by_host: dict[str, list[tuple[EncodedCall, float | None]]] = {}
+    deadline = facts.deadline_us
+    for call in facts.calls:
+        if not call.facts.timeout_known:
+            continue
+        timeout = call.facts.timeout_s
+        remaining = None if deadline is None else max(deadline - call.begin_us, 0) / 1e6
+        if timeout is None or (remaining is not None and timeout > remaining):
+            by_host.setdefault(str(call.host), []).append((call, remaining))
+    return [_no_timeout(host, unbounded) for host, unbounded in by_host.items()]
+
+
+def _no_timeout(host: str, unbounded: list[tuple[EncodedCall, float | None]]) -> Finding:
+    calls = [call for call, _ in unbounded]
+    timeouts = [call.facts.timeout_s for call in calls]
+    longest = None if None in timeouts else max(t for t in timeouts if t is not None)
+    known = [remaining for _, remaining in unbounded if remaining is not None]
+    remaining = round(min(known), 3) if known else None
+    what = "had no timeout" if longest is None else "had a timeout longer than the function's " \
+        "remaining time"
+    message = f"{plural(len(calls), 'call')} to {host} {what}: one could outlive the function"
+    return finding("no-timeout", WARNING, message, calls, host=host, count=len(calls),
+                   timeoutS=longest, remainingS=remaining)
+
+
+def new_connections(facts: Facts, limits: Thresholds, history: History) -> list[Finding]:
+    """New connections to hosts an earlier invocation (or the init) already called."""
+    by_host: dict[str, list[EncodedCall]] = {}
+    for call in facts.calls:
+        host = str(call.host)
+        if call.facts.connection == "new" and history.knows_host(host):
+            by_host.setdefault(host, []).append(call)
+    return [_new_connection(host, calls) for host, calls in by_host.items()]
+
+
+def _new_connection(host: str, calls: list[EncodedCall]) -> Finding:
+    connect = round(sum(call.facts.connect_ms for call in calls), 3)
+    message = (f"{plural(len(calls), 'new connection')} to {host}, which an earlier invocation "
+               "had: build the client once, outside the handler")
+    fields = {"connectMs": connect} if connect else {}
+    return finding("new-connection", INFO, message, calls, host=host, count=len(calls),
+                   **fields)

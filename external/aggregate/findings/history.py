@@ -1,0 +1,76 @@
+"""Findings: what the execution environment has seen in earlier invocations (extension process).
+
+`slow-call` compares a call with its endpoint's usual durations and `new-connection` needs the
+hosts earlier invocations called. Both are kept here, across invocations, in bounded memory:
+the last `SAMPLES` durations of each of the `ENDPOINTS` endpoints used last, and the `HOSTS`
+hosts called last (least recently used first out).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+
+SAMPLES = 100
+ENDPOINTS = 256
+HOSTS = 256
+MIN_SAMPLES = 20  # fewer durations than this say nothing about what is usual
+PERCENTILE = 0.9
+
+
+class Durations:
+    """An endpoint's last `SAMPLES` durations and, computed when first asked after a change,
+    their `PERCENTILE`."""
+
+    __slots__ = ("_baseline", "samples")
+
+    def __init__(self) -> None:
+        self.samples: deque[float] = deque(maxlen=SAMPLES)
+        self._baseline: float | None = None
+
+    def add(self, duration_ms: float) -> None:
+        self.samples.append(duration_ms)
+        self._baseline = None
+
+    def baseline(self) -> float | None:
+        """The usual duration (ms), or None while too few are known."""
+        if len(self.samples) < MIN_SAMPLES:
+            return None
+        if self._baseline is None:
+            ordered = sorted(self.samples)
+            self._baseline = ordered[min(int(len(ordered) * PERCENTILE), len(ordered) - 1)]
+        return self._baseline
+
+
+class History:
+    """Durations per endpoint and the hosts called, across the environment's invocations."""
+
+    __slots__ = ("durations", "hosts")
+
+    def __init__(self) -> None:
+        self.durations: OrderedDict[str, Durations] = OrderedDict()
+        self.hosts: OrderedDict[str, None] = OrderedDict()
+
+    def baseline(self, endpoint: str) -> float | None:
+        durations = self.durations.get(endpoint)
+        return None if durations is None else durations.baseline()
+
+    def knows_host(self, host: str) -> bool:
+        return host in self.hosts
+
+    def remember(self, endpoints: list[str], durations: list[float], hosts: set[str]) -> None:
+        """One invocation's calls, once its findings are made."""
+        table = self.durations
+        for endpoint, duration in zip(endpoints, durations, strict=True):
+            entry = table.get(endpoint)
+            if entry is None:
+                entry = table[endpoint] = Durations()
+                if len(table) > ENDPOINTS:
+                    table.popitem(last=False)
+            else:
+                table.move_to_end(endpoint)
+            entry.add(duration)
+        for host in hosts:
+            self.hosts[host] = None
+            self.hosts.move_to_end(host)
+            if len(self.hosts) > HOSTS:
+                self.hosts.popitem(last=False)

@@ -1,0 +1,97 @@
+"""Findings: `repeated-call` (N+1) and `identical-call` (extension process; docs/FINDINGS.md).
+
+Both group the invocation's calls in one pass: by endpoint (ids, numbers and query values
+left out; for AWS, service, operation and resource) and, for GETs, by URL.
+"""
+
+from __future__ import annotations
+
+from httprecap.external.aggregate.findings.finding import INFO, WARNING, finding, millis, plural
+
+TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)
+if TYPE_CHECKING:
+    from typing import Any
+
+    from httprecap.external.aggregate.encoded_call import EncodedCall
+    from httprecap.external.aggregate.findings.facts import Facts
+    from httprecap.external.aggregate.findings.finding import Finding, Thresholds
+    from httprecap.external.aggregate.findings.history import History
+
+# (service, operation) -> the operation that does many at once.
+BATCH_OPERATIONS: dict[tuple[Any, Any], str] = {
+    ("dynamodb", "GetItem"): "BatchGetItem",
+    ("dynamodb", "PutItem"): "BatchWriteItem",
+    ("dynamodb", "DeleteItem"): "BatchWriteItem",
+    ("dynamodb", "ExecuteStatement"): "BatchExecuteStatement",
+    ("sqs", "SendMessage"): "SendMessageBatch",
+    ("sqs", "DeleteMessage"): "DeleteMessageBatch",
+    ("sqs", "ChangeMessageVisibility"): "ChangeMessageVisibilityBatch",
+    ("kinesis", "PutRecord"): "PutRecords",
+    ("firehose", "PutRecord"): "PutRecordBatch",
+    ("sns", "Publish"): "PublishBatch",
+    ("events", "PutEvents"): "PutEvents",
+    ("s3", "DeleteObject"): "DeleteObjects",
+    ("secretsmanager", "GetSecretValue"): "BatchGetSecretValue",
+    ("ssm", "GetParameter"): "GetParameters",
+    ("cloudwatch", "PutMetricData"): "PutMetricData",
+}
+
+
+def _groups(facts: Facts) -> dict[str, list[EncodedCall]]:
+    groups: dict[str, list[EncodedCall]] = {}
+    for call, endpoint in zip(facts.calls, facts.endpoints, strict=True):
+        group = groups.get(endpoint)
+        if group is None:
+            groups[endpoint] = [call]
+        else:
+            group.append(call)
+    return groups
+
+
+def repeated_calls(facts: Facts, limits: Thresholds, history: History) -> list[Finding]:
+    found = []
+    for endpoint, calls in _groups(facts).items():
+        if len(calls) < limits.repeated_min:
+            continue
+        aws = calls[0].facts.aws
+        if aws is None and len({call.facts.url for call in calls}) < 2:
+            continue  # one URL again and again: `identical-call`
+        found.append(_repeated(endpoint, calls, aws))
+    return found
+
+
+def _repeated(endpoint: str, calls: list[EncodedCall], aws: dict[str, Any] | None) -> Finding:
+    total = round(sum(call.duration_ms for call in calls), 3)
+    batch = None if aws is None else BATCH_OPERATIONS.get((aws.get("service"),
+                                                          aws.get("operation")))
+    if batch is not None:
+        advice = f"one {batch} would do"
+        fields = {"batchOperation": batch}
+    else:
+        advice = ("make them in one call, or concurrently" if aws is not None else
+                  "fetch them in one request, or concurrently")
+        fields = {}
+    message = f"{len(calls):,} calls to {endpoint} ({millis(total)} in all): {advice}"
+    return finding("repeated-call", WARNING, message, calls, endpoint=endpoint,
+                   count=len(calls), totalMs=total, **fields)
+
+
+def identical_calls(facts: Facts, limits: Thresholds, history: History) -> list[Finding]:
+    by_url: dict[str, list[EncodedCall]] = {}
+    for call in facts.calls:
+        if call.method == "GET":
+            url = call.facts.url
+            group = by_url.get(url)
+            if group is None:
+                by_url[url] = [call]
+            else:
+                group.append(call)
+    return [_identical(url, calls) for url, calls in by_url.items()
+            if len(calls) >= limits.identical_min]
+
+
+def _identical(url: str, calls: list[EncodedCall]) -> Finding:
+    total = round(sum(call.duration_ms for call in calls), 3)
+    message = f"GET {url} {plural(len(calls), 'time')} ({millis(total)} in all): a cache would do"
+    return finding("identical-call", INFO, message, calls, url=url, count=len(calls),
+                   totalMs=total)
