@@ -9,10 +9,13 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from httprecap.sandbox import InvokeResult
 from httprecap.view.text import Style, render_overview, render_recap
+
+if TYPE_CHECKING:
+    from httprecap.recap_schema import Recap
 
 
 def register(subparsers: Any) -> None:
@@ -37,7 +40,7 @@ def execute(args: argparse.Namespace) -> int:
     style = Style(color=args.color == "always" or (args.color == "auto" and sys.stdout.isatty()))
     numbered = {scenario.title: index for index, scenario in enumerate(SCENARIOS, start=1)}
 
-    def show(scenario: Scenario, result: InvokeResult, recaps: list[dict[str, Any]]) -> None:
+    def show(scenario: Scenario, result: InvokeResult, recaps: list[Recap]) -> None:
         print(f"\n=== invocation {numbered[scenario.title]} of {len(SCENARIOS)}: "
               f"{scenario.title} ===")
         print(f"response: {_describe(result)}")

@@ -15,12 +15,15 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from httprecap.demo.aws import MotoServer
 from httprecap.demo.upstream import UpstreamServer
 from httprecap.layer.build import build_layer, default_source_root
 from httprecap.sandbox import FunctionConfig, InvokeResult, Sandbox
+
+if TYPE_CHECKING:
+    from httprecap.recap_schema import Recap
 
 BUCKET = "orders-receipts"
 TABLE = "orders"
@@ -53,11 +56,11 @@ class DemoResult:
     recaps_path: Path
     html_path: Path
     results: list[InvokeResult]
-    recaps: list[dict[str, Any]]
+    recaps: list[Recap]
 
 
 def run_demo(out_dir: Path, layer_path: Path, progress: Progress,
-             show: Callable[[Scenario, InvokeResult, list[dict[str, Any]]], None]) -> DemoResult:
+             show: Callable[[Scenario, InvokeResult, list[Recap]], None]) -> DemoResult:
     """Run every scenario; `show` gets each invocation's result and the recaps it produced."""
     out_dir, layer_path = out_dir.resolve(), layer_path.resolve()  # the extension has its own cwd
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -135,7 +138,7 @@ def _function(layer_path: Path, env: dict[str, str]) -> FunctionConfig:
                           env={"AWS_LAMBDA_EXEC_WRAPPER": "/opt/httprecap-wrapper", **env})
 
 
-def _read_recaps(path: Path) -> list[dict[str, Any]]:
+def _read_recaps(path: Path) -> list[Recap]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

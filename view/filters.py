@@ -51,7 +51,7 @@ def select_recap(recap: Recap, selection: Selection) -> Recap | None:
     invocation_failed = recap.get("status") not in (None, "success")
     if not calls and not (selection.errors and invocation_failed and selection.host is None):
         return None
-    narrowed = {**recap, "calls": calls}
+    narrowed: Recap = {**recap, "calls": calls}
     if "findings" in recap:
         narrowed["findings"] = findings_about(recap, calls)
     return narrowed

@@ -13,10 +13,15 @@ import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
-Recap = dict[str, Any]
-Call = dict[str, Any]
+if TYPE_CHECKING:
+    from httprecap import recap_schema
+
+    Recap = recap_schema.Recap
+    Call = recap_schema.RecapCall
+else:  # the types are mypy's (httprecap.recap_schema); a recap read is the dict json made
+    Recap = Call = dict
 
 RECAP_TYPE = "httprecap.recap"
 SCHEMA_VERSION = 1

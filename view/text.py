@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from httprecap.view.findings import (
     Finding,
@@ -19,6 +20,9 @@ from httprecap.view.findings import (
 )
 from httprecap.view.host_stats import Overview
 from httprecap.view.read import Call, Recap, calls_of, duration_of, host_label, is_failed
+
+if TYPE_CHECKING:
+    from httprecap.wire import ErrorInfo
 
 RED, GREEN, YELLOW, MAGENTA, BOLD, DIM = "31", "32", "33", "35", "1", "2"
 STATUS_COLOURS = {"success": GREEN, "error": RED, "timeout": RED, "failure": RED}
@@ -155,11 +159,15 @@ def describe_target(call: Call) -> str:
 def describe_error(call: Call) -> str:
     error = call.get("error")
     if isinstance(error, dict):
-        message = " ".join(str(error.get("message") or "").split())
-        return f"{error.get('type', 'Error')}: {message}" if message else str(error.get("type"))
+        return _error_text(error)
     if call.get("inFlight"):
         return "in flight when the invocation ended"
     return ""
+
+
+def _error_text(error: ErrorInfo) -> str:
+    message = " ".join(str(error.get("message") or "").split())
+    return f"{error.get('type', 'Error')}: {message}" if message else str(error.get("type"))
 
 
 def _row_codes(call: Call, slowest: bool) -> tuple[str, ...]:
@@ -177,7 +185,8 @@ def _attempt_lines(call: Call) -> list[str]:
     lines = []
     for number, attempt in enumerate(attempts, 1):
         status = attempt.get("status")
-        error = describe_error({"error": attempt.get("error")})
+        failure = attempt.get("error")
+        error = _error_text(failure) if isinstance(failure, dict) else ""
         outcome = error or ("-" if status is None else str(status))
         lines.append(f"          attempt {number}: {outcome} in "
                      f"{format_ms(attempt.get('durationMs'))}  {attempt.get('url', '')}")
