@@ -15,7 +15,7 @@ from functools import lru_cache
 
 from httprecap.external.aggregate import encode
 from httprecap.external.aggregate.encode import compact_json, utf8_size
-from httprecap.external.aggregate.findings.facts import CallFacts
+from httprecap.external.aggregate.findings.call_facts import CallFacts
 
 TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)
 if TYPE_CHECKING:

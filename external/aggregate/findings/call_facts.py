@@ -1,0 +1,47 @@
+"""Findings: what the detectors read about one call, taken from its wire message when it
+arrives (extension process).
+
+The collector's thread encodes each call as it arrives (encoded_call.py), while the function
+still runs, and keeps only its JSON and a few values; these are the values the detectors need
+besides, read after the response.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
+
+class CallFacts:
+    """The fields of a wire call the recap's encoded form does not keep as values."""
+
+    __slots__ = ("attempts", "aws", "connect_ms", "connection", "error_type", "in_flight",
+                 "status", "timeout_known", "timeout_s", "url")
+
+    def __init__(self, call: Mapping[str, Any], in_flight: bool = False) -> None:
+        get = call.get
+        self.url: str = get("url") or ""
+        self.status: int | None = get("status")
+        error = get("error")
+        self.error_type: str | None = str(error.get("type")) if type(error) is dict else None
+        aws = get("aws")
+        self.aws: dict[str, Any] | None = aws if type(aws) is dict else None
+        attempts = get("attempts")
+        self.attempts: list[Any] = attempts if type(attempts) is list else []
+        self.in_flight = in_flight
+        # Recorded where the client exposes them (docs/FINDINGS.md, no-timeout, new-connection).
+        self.timeout_known = "timeoutS" in call
+        self.timeout_s = _number(get("timeoutS"))
+        connection = get("connection")
+        self.connection: str | None = connection if connection in ("new", "reused") else None
+        self.connect_ms = (_number(get("connectMs")) or 0.0) + (_number(get("tlsMs")) or 0.0)
+
+
+def _number(value: Any) -> float | None:
+    """A finite number from the wire (where a newer sender's fields are not checked), or None."""
+    kind = type(value)
+    if (kind is int or kind is float) and value - value == 0:  # (bool is neither; NaN fails)
+        return float(value)
+    return None
