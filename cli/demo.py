@@ -12,7 +12,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from httprecap.sandbox import InvokeResult
-from httprecap.view.text import Style, render_overview, render_recap
+from httprecap.view.text import (
+    Style,
+    render_findings_overview,
+    render_overview,
+    render_recap,
+)
 
 if TYPE_CHECKING:
     from httprecap.recap_schema import Recap
@@ -23,7 +28,7 @@ def register(subparsers: Any) -> None:
         "demo", help="run the example function with the layer in the local sandbox",
         description="Build the layer if needed, start a local upstream API and a local AWS "
         "endpoint (moto), run the example orders function in the local Lambda sandbox with the "
-        "layer attached, and print each invocation's HTTP recap.")
+        "layer attached, and print each invocation's HTTP recap and findings.")
     parser.add_argument("--out", type=Path, default=Path("demo-output"),
                         help="where recaps.jsonl and report.html go (default: demo-output)")
     parser.add_argument("--layer", type=Path, default=Path("dist/httprecap-layer.zip"),
@@ -35,6 +40,7 @@ def register(subparsers: Any) -> None:
 
 def execute(args: argparse.Namespace) -> int:
     from httprecap.demo.run import SCENARIOS, Scenario, run_demo, stderr_progress
+    from httprecap.view.findings import summarize_findings
     from httprecap.view.host_stats import summarize
 
     style = Style(color=args.color == "always" or (args.color == "auto" and sys.stdout.isatty()))
@@ -51,6 +57,8 @@ def execute(args: argparse.Namespace) -> int:
     outcome = run_demo(args.out, args.layer, stderr_progress, show)
     print("\n=== across the invocations ===")
     print(render_overview(summarize(outcome.recaps), style))
+    print()
+    print(render_findings_overview(summarize_findings(outcome.recaps), style))
     print(f"\nraw recaps (JSON lines): {outcome.recaps_path}")
     print(f"HTML report:             {outcome.html_path}")
     return 0

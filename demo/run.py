@@ -2,9 +2,11 @@
 
 What a user would see on AWS, on a machine with no AWS: it builds the layer (when the sources
 changed), starts a local upstream API and a local AWS endpoint (moto), runs `examples/orders`
-through a few scenarios — normal, slow, redirected, failing, a dropped connection — and prints
-each invocation's recap as the viewer shows it. The raw recaps (JSON lines, as the `file://`
-sink wrote them) and an HTML report are left in the output directory.
+through a few scenarios — normal, slow, redirected, failing, a dropped connection, and a reorder
+written the way that earns findings (earlier orders read one `GetItem` at a time, the same
+catalog answer asked for again, slow services called one after another) — and prints each
+invocation's recap, findings included, as the viewer shows it. The raw recaps (JSON lines, as
+the `file://` sink wrote them) and an HTML report are left in the output directory.
 """
 
 from __future__ import annotations
@@ -48,6 +50,11 @@ SCENARIOS = (
              {**ORDER, "orderId": "1003", "endpoints": {"shipping": "/drop"}}),
     Scenario("the payment service fails with HTTP 500",
              {**ORDER, "orderId": "1004", "endpoints": {"payment": "/fail"}}),
+    Scenario("a reorder of five earlier orders, read one by one; slow customer and pricing "
+             "services called one after another",
+             {**ORDER, "orderId": "1005", "reorder": ["1000", "1001", "1002", "1003", "1004"],
+              "endpoints": {"customer": "/customers/{customerId}?delay=150",
+                            "pricing": "/pricing?delay=150"}}),
 )
 
 

@@ -2,8 +2,9 @@
 
 Endpoints cover what a recap must show: `/fast` (200), `/slow?ms=N` (200 after N ms),
 `/redirect` (302 to /fast), `/fail` (500), `/drop` (closes the connection without answering),
-`/echo` (200, echoes the request body), `/status/N` (answers status N). Every request is logged
-in `requests_seen` so tests can compare what the function sent with what the recap says.
+`/echo` (200, echoes the request body), `/status/N` (answers status N); any other path answers
+200 with a small JSON body. `?delay=N` on any path waits N ms before answering. Every request is
+logged in `requests_seen` so tests can compare what the function sent with what the recap says.
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(min(length, 1 << 20)) if length else b""
         self.server.record(self.command, self.path)
+        query = parse_qs(url.query)
+        if "delay" in query:
+            time.sleep(_millis(query["delay"][0]) / 1000)
         if url.path == "/drop":
             self.close_connection = True
             self.connection.close()
@@ -52,8 +56,8 @@ class _Handler(BaseHTTPRequestHandler):
         if url.path == "/redirect":
             self._reply(302, b"", {"Location": "/fast"})
         elif url.path == "/slow":
-            millis = int(parse_qs(url.query).get("ms", ["300"])[0])
-            time.sleep(min(max(millis, 0), MAX_SLOW_MS) / 1000)
+            millis = _millis(query.get("ms", ["300"])[0])
+            time.sleep(millis / 1000)
             self._json(200, {"slept_ms": millis})
         elif url.path == "/fail":
             self._json(500, {"error": "upstream failure"})
@@ -74,6 +78,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+
+def _millis(text: str) -> int:
+    """A wait asked for in a query, bounded; 0 when it is not a number."""
+    try:
+        return min(max(int(text), 0), MAX_SLOW_MS)
+    except ValueError:
+        return 0
 
 
 class UpstreamServer(ThreadingHTTPServer):

@@ -12,7 +12,8 @@ Configuration (environment):
 
 Event: {"orderId": "42", "customerId": "c-7", "items": [{"sku": "A1", "quantity": 2}]}
 and, optionally, "endpoints": {"customer": "/slow?ms=200", ...} to send a step to another path
-of the upstream API (the demo uses it to show slow, redirected, failing and dropped calls).
+of the upstream API (the demo uses it to show slow, redirected, failing and dropped calls), and
+"reorder": ["40", "41"] to add the items of earlier orders (the demo uses it to show findings).
 """
 
 from __future__ import annotations
@@ -52,14 +53,14 @@ class PaymentDeclined(Exception):
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     order_id = str(event.get("orderId", "0"))
     endpoints = {**ENDPOINTS, **event.get("endpoints", {})}
+    items = [*event.get("items", []), *_earlier_items(event.get("reorder", []))]
     customer = _get_json(endpoints["customer"].format(**_ids(event)))
-    price = _get_json(endpoints["pricing"], params={"items": json.dumps(event.get("items", []))})
+    price = _get_json(endpoints["pricing"], params={"items": json.dumps(items)})
     _charge(endpoints["payment"], order_id, price)
     shipping = _book_shipping(endpoints["shipping"], order_id)
     receipt = {"orderId": order_id, "customer": customer, "price": price, "shipping": shipping}
     s3.put_object(Bucket=BUCKET, Key=f"receipts/{order_id}.json", Body=json.dumps(receipt))
-    dynamodb.put_item(TableName=TABLE, Item={"orderId": {"S": order_id},
-                                             "shipping": {"S": shipping}})
+    dynamodb.put_item(TableName=TABLE, Item=_order_record(order_id, shipping, items))
     logger.info("order %s placed, shipping %s", order_id, shipping)
     return {"orderId": order_id, "shipping": shipping}
 
@@ -67,6 +68,30 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def _ids(event: dict[str, Any]) -> dict[str, str]:
     return {"customerId": str(event.get("customerId", "anonymous")),
             "orderId": str(event.get("orderId", "0"))}
+
+
+def _earlier_items(order_ids: list[str]) -> list[dict[str, Any]]:
+    """The items of earlier orders that are still sold, to order again.
+
+    Written the way handlers often are: one order read, and one catalog check, at a time. The
+    demo shows what httprecap's findings say about it: one BatchGetItem would read the orders,
+    and the catalog's answer for a SKU could be kept rather than asked for again.
+    """
+    items = []
+    for earlier in order_ids:
+        found = dynamodb.get_item(TableName=TABLE, Key={"orderId": {"S": str(earlier)}})
+        for sku in found.get("Item", {}).get("skus", {}).get("SS", []):
+            if _get_json(f"/catalog/{sku}").get("available", True):
+                items.append({"sku": sku, "quantity": 1})
+    return items
+
+
+def _order_record(order_id: str, shipping: str, items: list[dict[str, Any]]) -> dict[str, Any]:
+    record = {"orderId": {"S": order_id}, "shipping": {"S": shipping}}
+    skus = sorted({str(item["sku"]) for item in items if item.get("sku")})
+    if skus:  # DynamoDB refuses an empty string set
+        record["skus"] = {"SS": skus}
+    return record
 
 
 def _get_json(path: str, **kwargs: Any) -> Any:

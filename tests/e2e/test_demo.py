@@ -1,4 +1,5 @@
-"""The README's main command runs to completion and shows every scenario's recap."""
+"""The README's main command runs to completion and shows every scenario's recap and the
+findings of the scenario written to earn them."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ def test_demo_prints_a_recap_per_invocation_with_every_endpoint(demo: dict[str, 
     done = demo["done"]
     assert isinstance(done, subprocess.CompletedProcess)
     text = done.stdout
-    assert text.count("=== invocation ") == 4
+    assert text.count("=== invocation ") == 5
     for expected in ("/slow", "/redirect", "attempt 1: 302", "/drop", "ConnectionError",
                      "/fail", "500", "s3 PutObject", "dynamodb PutItem"):
         assert expected in text, expected
@@ -47,11 +48,41 @@ def test_demo_prints_a_recap_per_invocation_with_every_endpoint(demo: dict[str, 
 def test_demo_writes_raw_recaps_and_an_html_report(demo: dict[str, object]) -> None:
     recaps = demo["recaps"]
     assert isinstance(recaps, list)
-    assert [recap["status"] for recap in recaps] == ["success", "success", "success", "error"]
+    assert [recap["status"] for recap in recaps] == ["success", "success", "success", "error",
+                                                     "success"]
     operations = {(call["aws"]["service"], call["aws"]["operation"])
                   for recap in recaps for call in recap["calls"] if call.get("aws")}
-    assert operations == {("s3", "PutObject"), ("dynamodb", "PutItem")}
+    assert operations == {("s3", "PutObject"), ("dynamodb", "PutItem"), ("dynamodb", "GetItem")}
     out = demo["out"]
     assert isinstance(out, Path)
     html = (out / "report.html").read_text()
     assert all(recap["requestId"] in html for recap in recaps)
+
+
+REORDER_KINDS = {"repeated-call", "identical-call", "sequential-calls"}
+
+
+def test_the_reorder_scenario_carries_three_kinds_of_finding(demo: dict[str, object]) -> None:
+    recaps = demo["recaps"]
+    assert isinstance(recaps, list)
+    reorder = recaps[4]
+    kinds = {finding["kind"] for finding in reorder["findings"]}
+    assert kinds >= REORDER_KINDS
+    assert set(reorder["summary"]["findings"]) == kinds
+    repeated = next(f for f in reorder["findings"] if f["kind"] == "repeated-call")
+    assert repeated["batchOperation"] == "BatchGetItem" and repeated["count"] == 5
+    assert not any(finding["kind"] in REORDER_KINDS
+                   for recap in recaps[:4] for finding in recap.get("findings", []))
+
+
+def test_demo_prints_the_findings_under_the_table_and_across_invocations(
+        demo: dict[str, object]) -> None:
+    done = demo["done"]
+    assert isinstance(done, subprocess.CompletedProcess)
+    reorder = done.stdout.split("=== invocation 5 of 5")[1].split("=== across")[0]
+    findings = reorder.split("\n  findings:\n")[1].splitlines()
+    printed = {line.split()[1] for line in findings if line.startswith("    ")}
+    assert printed >= REORDER_KINDS
+    assert "one BatchGetItem would do (calls 1, 2, 4, 6, 8)" in reorder
+    overview = done.stdout.split("=== across the invocations ===")[1]
+    assert "\nfindings: " in overview and "dynamodb GetItem orders" in overview
