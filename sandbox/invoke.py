@@ -31,8 +31,8 @@ OnResponse = Callable[[InvokeResponse], None]
 
 
 @dataclass
-class _Run:
-    """What one invoke has gathered so far."""
+class Run:
+    """What one invoke has gathered so far (classic, or on Lambda Managed Instances)."""
 
     caller_start: float
     log_mark: int
@@ -40,12 +40,18 @@ class _Run:
     trace_id: str | None
     request_id: str = ""
     start: float = 0.0
-    deadline: float = 0.0
     init_ms: float | None = None
-    init_in_invoke: bool = False  # a suppressed init: its time is part of the duration
     invocation: Invocation | None = None
     response: InvokeResponse | None = None
     responded_at: float = 0.0
+
+
+@dataclass
+class _Run(Run):
+    """A classic invoke: one at a time, the extensions' INVOKE and telemetry tracked too."""
+
+    deadline: float = 0.0
+    init_in_invoke: bool = False  # a suppressed init: its time is part of the duration
     runtime_done_sent: bool = False
     extensions_done_at: float | None = None
     invoke_agents: int = 0
@@ -107,7 +113,7 @@ class Invoker:
                                  run.deadline)
         if failure is not None:
             return failure
-        self._respond(run, invocation.response or b"", invocation.function_error,
+        respond(run, invocation.response or b"", invocation.function_error,
                       invocation.content_type)
         failure = lifecycle.wait(instance, lambda: invocation.runtime_next_at is not None,
                                  run.deadline)
@@ -150,15 +156,6 @@ class Invoker:
         if run.trace_id:
             event["tracing"] = {"type": "X-Amzn-Trace-Id", "value": run.trace_id}
         return json.dumps(event, separators=(",", ":")).encode()
-
-    def _respond(self, run: _Run, payload: bytes, function_error: str | None,
-                 content_type: str = "application/json") -> None:
-        if run.response is not None:
-            return
-        run.responded_at = time.perf_counter()
-        run.response = InvokeResponse(run.request_id, 200, payload, function_error, content_type)
-        if run.on_response is not None:
-            run.on_response(run.response)
 
     def _runtime_done(self, run: _Run, invocation: Invocation) -> None:
         handed = invocation.handed_at or run.start
@@ -207,7 +204,7 @@ class Invoker:
     def _fail(self, run: _Run, failure: Failure) -> None:
         """The caller's error and the platform's lines for a timeout, crash or init failure."""
         payload = self._failure_payload(run, failure)
-        self._respond(run, payload, "Unhandled")
+        respond(run, payload, "Unhandled")
         if failure.status == "timeout":
             self.logs.add("platform", json.loads(payload)["errorMessage"])
         elif failure.payload is None:
@@ -300,6 +297,17 @@ class Invoker:
             error_type=figures.error_type or (
                 "Sandbox.Timedout" if figures.status == "timeout" else None),
             logs=self.logs.since(run.log_mark))
+
+
+def respond(run: Run, payload: bytes, function_error: str | None,
+            content_type: str = "application/json") -> None:
+    """Answer the caller once: the first of the runtime's result and a failure wins."""
+    if run.response is not None:
+        return
+    run.responded_at = time.perf_counter()
+    run.response = InvokeResponse(run.request_id, 200, payload, function_error, content_type)
+    if run.on_response is not None:
+        run.on_response(run.response)
 
 
 def failure_payload(request_id: str, failure: Failure, timeout_s: float) -> bytes:

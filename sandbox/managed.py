@@ -20,13 +20,12 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import CancelledError, Future
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from httprecap.sandbox.invoke import OnResponse, failure_payload, reset_reason
+from httprecap.sandbox.invoke import OnResponse, Run, failure_payload, reset_reason, respond
 from httprecap.sandbox.lifecycle import ABORTED, Lifecycle
 from httprecap.sandbox.logs import billed_ms, end_line, start_line
-from httprecap.sandbox.results import InvokeResponse, InvokeResult
+from httprecap.sandbox.results import InvokeResult
 from httprecap.sandbox.state import Failure, Instance, Invocation
 from httprecap.sandbox.telemetry_delivery import span
 
@@ -34,22 +33,6 @@ MIB = 1024 * 1024
 T = TypeVar("T")
 # Runs a lifecycle step on the thread that owns the processes, and waits for its result.
 OnLifecycle = Callable[[Callable[[], Any]], Any]
-
-
-@dataclass
-class _Run:
-    """One invocation under way."""
-
-    caller_start: float
-    log_mark: int
-    trace_id: str | None
-    on_response: OnResponse | None
-    request_id: str = ""
-    start: float = 0.0
-    init_ms: float | None = None
-    invocation: Invocation | None = None
-    response: InvokeResponse | None = None
-    responded_at: float = 0.0
 
 
 class ManagedInvoker:
@@ -66,7 +49,7 @@ class ManagedInvoker:
 
     def invoke(self, event: bytes, trace_id: str | None, on_response: OnResponse | None,
                caller_start: float) -> InvokeResult:
-        run = _Run(caller_start, self.logs.mark(), trace_id, on_response)
+        run = Run(caller_start, self.logs.mark(), on_response, trace_id)
         run.init_ms, failure = self._ready()
         instance = self.platform.instance
         run.request_id = str(uuid.uuid4())
@@ -115,7 +98,7 @@ class ManagedInvoker:
 
     # -- one invocation -----------------------------------------------------------------------
 
-    def _emit_start(self, run: _Run) -> None:
+    def _emit_start(self, run: Run) -> None:
         record: dict[str, Any] = {"requestId": run.request_id, "version": "$LATEST",
                                   "functionArn": self.config.function_arn}
         if run.trace_id:
@@ -123,7 +106,7 @@ class ManagedInvoker:
         self.telemetry.emit("platform.start", record)
         self.logs.add("platform", start_line(run.request_id))
 
-    def _run(self, run: _Run, instance: Instance, event: bytes) -> Failure | None:
+    def _run(self, run: Run, instance: Instance, event: bytes) -> Failure | None:
         deadline = run.start + self.config.timeout_s
         deadline_ms = int((time.time() + self.config.timeout_s) * 1000)
         invocation = run.invocation = Invocation(run.request_id, event, deadline_ms, run.trace_id)
@@ -139,27 +122,18 @@ class ManagedInvoker:
                 instance.runtime.queue.remove(invocation)
             instance.runtime.active.pop(invocation.request_id, None)
         if failure is None:
-            self._respond(run, invocation.response or b"", invocation.function_error,
+            respond(run, invocation.response or b"", invocation.function_error,
                           invocation.content_type)
         return failure
 
-    def _respond(self, run: _Run, payload: bytes, function_error: str | None,
-                 content_type: str = "application/json") -> None:
-        if run.response is not None:
-            return
-        run.responded_at = time.perf_counter()
-        run.response = InvokeResponse(run.request_id, 200, payload, function_error, content_type)
-        if run.on_response is not None:
-            run.on_response(run.response)
-
     # -- the end ------------------------------------------------------------------------------
 
-    def _finish(self, run: _Run, instance: Instance | None,
+    def _finish(self, run: Run, instance: Instance | None,
                 failure: Failure | None) -> InvokeResult:
         end = time.perf_counter()
         invocation = run.invocation
         if failure is not None:
-            self._respond(run, failure_payload(run.request_id, failure, self.config.timeout_s),
+            respond(run, failure_payload(run.request_id, failure, self.config.timeout_s),
                           "Unhandled")
             if failure.status == "timeout" or failure.payload is None:
                 self.logs.add("platform", self._failure_line(run, failure))
@@ -175,13 +149,13 @@ class ManagedInvoker:
             self._reset(instance, failure)
         return self._result(run, instance, status, error_type, duration_ms)
 
-    def _failure_line(self, run: _Run, failure: Failure) -> str:
+    def _failure_line(self, run: Run, failure: Failure) -> str:
         if failure.status == "timeout":
             body = json.loads(failure_payload(run.request_id, failure, self.config.timeout_s))
             return str(body["errorMessage"])
         return f"RequestId: {run.request_id} Error: {failure.message}"
 
-    def _report(self, run: _Run, status: str, error_type: str | None, duration_ms: float,
+    def _report(self, run: Run, status: str, error_type: str | None, duration_ms: float,
                 platform_level: bool) -> None:
         record: dict[str, Any] = {"requestId": run.request_id, "status": status}
         if error_type:
@@ -201,7 +175,7 @@ class ManagedInvoker:
             line += f"Status: {status}\t"
         self.logs.add("platform", line)
 
-    def _result(self, run: _Run, instance: Instance | None, status: str,
+    def _result(self, run: Run, instance: Instance | None, status: str,
                 error_type: str | None, duration_ms: float) -> InvokeResult:
         response = run.response
         assert response is not None
