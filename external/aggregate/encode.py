@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from json import JSONEncoder
     from typing import Any
 
+    from httprecap.recap_schema import Recap, RecapCall
+
     _EncodedRecapBase = Mapping[str, Any]
 else:
     _EncodedRecapBase = Mapping
@@ -63,8 +65,8 @@ class EncodedRecap(_EncodedRecapBase):
 
     __slots__ = ("_calls", "_fields_json", "_line", "_lock", "fields", "pieces", "sizes")
 
-    def __init__(self, fields: dict[str, Any], pieces: list[str], sizes: list[int],
-                 calls: list[Any] | None = None) -> None:
+    def __init__(self, fields: Recap, pieces: list[str], sizes: list[int],
+                 calls: list[RecapCall] | None = None) -> None:
         self.fields = fields  # `calls` is [] here: the calls are `pieces`; fixed once shipped
         self.pieces = pieces  # each call's JSON, in recap order
         self.sizes = sizes  # each piece's UTF-8 size
@@ -74,7 +76,7 @@ class EncodedRecap(_EncodedRecapBase):
         self._lock = threading.Lock()  # sinks run on their own threads; encode once
 
     @classmethod
-    def from_dict(cls, recap: Mapping[str, Any]) -> EncodedRecap:
+    def from_dict(cls, recap: Recap) -> EncodedRecap:
         """A recap given as one JSON object (tests, tools): its calls are encoded here."""
         calls = list(recap.get("calls") or [])
         pieces = [compact_json(call) for call in calls]
@@ -85,7 +87,8 @@ class EncodedRecap(_EncodedRecapBase):
     def __getitem__(self, name: str) -> Any:
         if name == "calls":
             return self.calls
-        return self.fields[name]
+        fields: Mapping[str, Any] = self.fields  # looked up by any name, as a mapping is
+        return fields[name]
 
     def get(self, name: str, default: Any = None) -> Any:
         return self[name] if name in self.fields else default
@@ -100,14 +103,14 @@ class EncodedRecap(_EncodedRecapBase):
         return len(self.fields)
 
     @property
-    def calls(self) -> list[Any]:
+    def calls(self) -> list[RecapCall]:
         if self._calls is None:
             import json
 
             self._calls = json.loads("[" + ",".join(self.pieces) + "]")
         return self._calls
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> Recap:
         return {**self.fields, "calls": self.calls}
 
     # --------------------------------------------------------------------------- as JSON

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     from httprecap.external.aggregate.findings.registry import Findings
     from httprecap.external.aggregate.invocation_state import Invocation
+    from httprecap.recap_schema import Dropped, Recap, RecapCall
 
 __all__ = ["Context", "Outcome", "build_recap", "http_share", "iso_us", "parse_iso_us",
            "render_call", "resolve_outcome", "telemetry_status"]
@@ -143,7 +144,7 @@ def build_recap(inv: Invocation, outcome: Outcome, context: Context) -> EncodedR
     for call in running:
         inv.tally.add(call)  # the invocation is over: its tally is final
     share = covered_share(offsets, [call.duration_ms for call in calls], outcome.duration_ms)
-    fields: dict[str, Any] = {
+    fields: Recap = {
         "type": TYPE,
         "version": VERSION,
         "phase": inv.phase,
@@ -168,7 +169,7 @@ def build_recap(inv: Invocation, outcome: Outcome, context: Context) -> EncodedR
     return EncodedRecap(fields, pieces, sizes)
 
 
-def _add_findings(fields: dict[str, Any], findings: Findings, facts: Facts) -> None:
+def _add_findings(fields: Recap, findings: Findings, facts: Facts) -> None:
     """`findings` and `summary.findings` (docs/FINDINGS.md); a failure costs only them."""
     try:
         found, counts = findings.detect(facts)
@@ -183,7 +184,7 @@ def _function_us(inv: Invocation) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _dropped(inv: Invocation, carried: Mapping[str, int]) -> dict[str, Any]:
+def _dropped(inv: Invocation, carried: Mapping[str, int]) -> Dropped:
     reasons: Counter[str] = Counter(inv.dropped)
     wire = inv.end.get("dropped") if inv.end is not None else None
     if isinstance(wire, dict):
@@ -206,7 +207,7 @@ def ordered_calls(inv: Invocation,
     return sorted(inv.calls + running, key=_ORDER), running
 
 
-def http_share(calls: list[dict[str, Any]], duration_ms: float) -> float:
+def http_share(calls: list[RecapCall], duration_ms: float) -> float:
     """Share of [0, duration] covered by at least one recap call (overlaps counted once)."""
     return covered_share([call["offsetMs"] for call in calls],
                          [call["durationMs"] for call in calls], duration_ms)

@@ -28,10 +28,9 @@ def fit_line(entry: Entry, limit: int) -> str:
     kept = _most_calls_fitting(recap, limit)
     if kept:
         return recap.with_calls(kept, {"truncated": {"calls": count - kept}})
-    summary = dict(recap.fields.get("summary") or {})
+    summary = recap.fields.get("summary") or {}
     hosts = summary.get("hosts") or []
-    summary["hosts"] = []
-    line = recap.with_calls(0, {"summary": summary,
+    line = recap.with_calls(0, {"summary": {**summary, "hosts": []},
                                 "truncated": {"calls": count, "hosts": len(hosts)}})
     if utf8_size(line) <= limit:
         return line
