@@ -4,6 +4,7 @@ findings of the scenario written to earn them."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -86,3 +87,34 @@ def test_demo_prints_the_findings_under_the_table_and_across_invocations(
     assert "one BatchGetItem would do (calls 1, 2, 4, 6, 8)" in reorder
     overview = done.stdout.split("=== across the invocations ===")[1]
     assert "\nfindings: " in overview and "dynamodb GetItem orders" in overview
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+VARYING = ((r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", "ID"), (r"127\.0\.0\.1:\d+", "HOST"),
+           (r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}Z", "TIME"),
+           (r"\d+\.\d+|\d+%|\d+ B", "N"), (r"\*", ""))
+
+
+def _shape(lines: list[str]) -> list[str]:
+    """Lines with what changes from run to run (ids, ports, times, durations, shares, sizes,
+    which of two equally slow calls is marked slowest) left out."""
+    shaped = []
+    for line in lines:
+        text = line
+        for pattern, stand_in in VARYING:
+            text = re.sub(pattern, stand_in, text)
+        shaped.append(" ".join(text.split()))
+    return shaped
+
+
+def test_the_readmes_opening_example_is_the_demos_reorder_invocation(
+        demo: dict[str, object]) -> None:
+    done = demo["done"]
+    assert isinstance(done, subprocess.CompletedProcess)
+    printed = done.stdout.split("=== invocation 5 of 5")[1].split("=== across")[0].splitlines()
+    printed = [line for line in printed[2:] if line.strip()]  # after the title and response
+    example = README.read_text().split("```\n", 2)[1].splitlines()
+    assert example[0].startswith("invocation ")
+    assert _shape(example) == _shape(printed)
