@@ -27,8 +27,8 @@ class Durations:
         self.samples: deque[float] = deque(maxlen=SAMPLES)
         self._baseline: float | None = None
 
-    def add(self, duration_ms: float) -> None:
-        self.samples.append(duration_ms)
+    def changed(self) -> None:
+        """New `samples` were appended: the percentile is computed again when asked."""
         self._baseline = None
 
     def baseline(self) -> float | None:
@@ -54,21 +54,31 @@ class History:
         durations = self.durations.get(endpoint)
         return None if durations is None else durations.baseline()
 
+    def _entry(self, endpoint: str) -> Durations:
+        """The endpoint's durations, made the most recently used."""
+        entry = self.durations.get(endpoint)
+        if entry is None:
+            entry = self.durations[endpoint] = Durations()
+        else:
+            self.durations.move_to_end(endpoint)
+        return entry
+
     def knows_host(self, host: str) -> bool:
         return host in self.hosts
 
     def remember(self, endpoints: list[str], durations: list[float], hosts: set[str]) -> None:
         """One invocation's calls, once its findings are made."""
         table = self.durations
+        touched: dict[str, Durations] = {}
         for endpoint, duration in zip(endpoints, durations, strict=True):
-            entry = table.get(endpoint)
+            entry = touched.get(endpoint)
             if entry is None:
-                entry = table[endpoint] = Durations()
-                if len(table) > ENDPOINTS:
-                    table.popitem(last=False)
-            else:
-                table.move_to_end(endpoint)
-            entry.add(duration)
+                entry = touched[endpoint] = self._entry(endpoint)
+            entry.samples.append(duration)
+        for entry in touched.values():
+            entry.changed()
+        while len(table) > ENDPOINTS:
+            table.popitem(last=False)
         for host in hosts:
             self.hosts[host] = None
             self.hosts.move_to_end(host)

@@ -83,11 +83,11 @@ class Findings:
 
     def _remember(self, facts: Facts) -> None:
         try:
-            finished = [(endpoint, call) for endpoint, call in zip(facts.endpoints, facts.calls,
-                                                                     strict=True)
-                        if not call.facts.in_flight]
-            self.history.remember([endpoint for endpoint, _ in finished],
-                                  [call.duration_ms for _, call in finished],
-                                  {str(call.host) for _, call in finished})
+            calls, endpoints = facts.calls, facts.endpoints
+            if any(call.facts.in_flight for call in calls):  # cut short: not a duration
+                kept = [n for n, call in enumerate(calls) if not call.facts.in_flight]
+                calls, endpoints = [calls[n] for n in kept], [endpoints[n] for n in kept]
+            self.history.remember(endpoints, [call.duration_ms for call in calls],
+                                  {str(call.host) for call in calls})
         except Exception as exc:
             log.debug(f"findings' history not kept: {type(exc).__name__}: {exc}")

@@ -41,17 +41,23 @@ def sequential_calls(facts: Facts, limits: Thresholds, history: History) -> list
     run: list[EncodedCall] = []
     seen: set[str] = set()
     reach = 0.0  # when the run's latest call ended (µs)
+    total = 0.0  # the run's durations summed: less than the threshold, nothing to save
+    least = limits.sequential_ms
     for call, endpoint in zip(facts.calls, facts.endpoints, strict=True):
-        if (call.begin_us < reach or endpoint in seen or call.facts.in_flight
-                or _fetches_credentials(call)):
-            found += _sequential(run, facts, limits)
-            run, seen = [], set()
-            if call.facts.in_flight or _fetches_credentials(call):
+        apart = call.facts.in_flight or _fetches_credentials(call)
+        if apart or call.begin_us < reach or endpoint in seen:
+            if total >= least:
+                found += _sequential(run, facts, limits)
+            run, seen, total = [], set(), 0.0
+            if apart:
                 reach = 0.0
                 continue
         run.append(call)
         seen.add(endpoint)
-        reach = max(reach, call.begin_us + call.duration_ms * 1000)
+        total += call.duration_ms
+        end = call.begin_us + call.duration_ms * 1000
+        if end > reach:
+            reach = end
     return found + _sequential(run, facts, limits)
 
 
