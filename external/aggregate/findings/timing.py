@@ -56,8 +56,7 @@ def sequential_calls(facts: Facts, limits: Thresholds, history: History) -> list
         seen.add(endpoint)
         total += call.duration_ms
         end = call.begin_us + call.duration_ms * 1000
-        if end > reach:
-            reach = end
+        reach = max(reach, end)
     return found + _sequential(run, facts, limits)
 
 
