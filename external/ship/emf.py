@@ -2,7 +2,8 @@
 
 CloudWatch turns these log lines into metrics without any API call: per invocation, namespace
 `httprecap`, the call count, errors and HTTP time by function name, and the same by function
-name and host, so dashboards and alarms need nothing else.
+name and host, so dashboards and alarms need nothing else; and the recap's findings
+(docs/FINDINGS.md), counted by function name and kind (metric `Findings`, dimension `Finding`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ NAMESPACE = "httprecap"
 MAX_HOSTS = 30  # lines per recap; the busiest hosts come first in the summary
 METRICS = [{"Name": "Calls", "Unit": "Count"}, {"Name": "Errors", "Unit": "Count"},
            {"Name": "HttpTime", "Unit": "Milliseconds"}]
+FINDING_METRICS = [{"Name": "Findings", "Unit": "Count"}]
 
 
 def epoch_ms(iso: str) -> int:
@@ -36,14 +38,15 @@ def epoch_ms(iso: str) -> int:
         return int(time.time() * 1000)
 
 
-def _line(timestamp: int, dimensions: list[str], values: dict[str, Any]) -> str:
-    directive = {"Namespace": NAMESPACE, "Dimensions": [dimensions], "Metrics": METRICS}
+def _line(timestamp: int, dimensions: list[str], values: dict[str, Any],
+          metrics: list[dict[str, str]] = METRICS) -> str:
+    directive = {"Namespace": NAMESPACE, "Dimensions": [dimensions], "Metrics": metrics}
     document = {"_aws": {"Timestamp": timestamp, "CloudWatchMetrics": [directive]}, **values}
     return compact_json(document)
 
 
 def emf_lines(recap: EncodedRecap | Recap) -> list[str]:
-    """One line for the invocation, one per host."""
+    """One line for the invocation, one per host, one per kind of finding."""
     timestamp = epoch_ms(str(recap.get("startedAt", "")))
     summary = recap.get("summary") or {}
     common = {"FunctionName": recap.get("functionName") or "unknown",
@@ -56,6 +59,11 @@ def emf_lines(recap: EncodedRecap | Recap) -> list[str]:
         lines.append(_line(timestamp, ["FunctionName", "Host"], {
             **common, "Host": host["host"], "Calls": host["count"], "Errors": host["errors"],
             "HttpTime": host["totalMs"]}))
+    findings = summary.get("findings")
+    if isinstance(findings, dict):
+        lines += [_line(timestamp, ["FunctionName", "Finding"],
+                        {**common, "Finding": kind, "Findings": count}, FINDING_METRICS)
+                  for kind, count in findings.items()]
     return lines
 
 

@@ -5,6 +5,8 @@ OpenTelemetry's HTTP semantic conventions (http.request.method, url.full, server
 server.port, http.response.status_code, error.type). The trace id comes from the invocation's
 X-Ray header when there is one (`Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700` -> the 32 hex
 digits), so the spans line up with X-Ray's view of the same request; otherwise it is random.
+The recap's findings (docs/FINDINGS.md) are events on the invocation's span, named by their
+kind, at its end, with the finding's fields as `httprecap.finding.*` attributes.
 Ids are hex strings and 64-bit integers decimal strings, as OTLP/JSON requires.
 """
 
@@ -49,6 +51,8 @@ def _parent_of(trace_header: str | None) -> str | None:
 
 
 def _value(value: Any) -> dict[str, Any]:
+    if isinstance(value, list):
+        return {"arrayValue": {"values": [_value(item) for item in value]}}
     if isinstance(value, bool):
         return {"boolValue": value}
     if isinstance(value, int):
@@ -109,6 +113,18 @@ def client_span(call: RecapCall, trace_id: str, parent: str) -> dict[str, Any]:
                  parent=parent, failed=_error_type(call))
 
 
+def finding_event(finding: dict[str, Any], time_ns: str) -> dict[str, Any]:
+    """A finding as a span event: `kind` its name, every field an attribute."""
+    attributes = {f"httprecap.finding.{_snake(key)}": value for key, value in finding.items()}
+    return {"timeUnixNano": time_ns, "name": str(finding.get("kind") or "finding"),
+            "attributes": _attributes(attributes)}
+
+
+def _snake(name: str) -> str:
+    """`callIds` -> `call_ids`: OpenTelemetry's attribute names are snake_case."""
+    return "".join(f"_{char.lower()}" if char.isupper() else char for char in name)
+
+
 def recap_spans(recap: EncodedRecap | Recap) -> list[dict[str, Any]]:
     """The invocation's SERVER span, then one CLIENT span per call, all in one trace."""
     trace_id = trace_id_of(recap.get("traceId"))
@@ -122,6 +138,10 @@ def recap_spans(recap: EncodedRecap | Recap) -> list[dict[str, Any]]:
                    duration_ms=float(recap.get("durationMs") or 0.0), attributes=attributes,
                    parent=_parent_of(recap.get("traceId")),
                    failed=None if status in ("success", None) else str(status))
+    findings = recap.get("findings")
+    if isinstance(findings, list) and findings:
+        server["events"] = [finding_event(item, server["endTimeUnixNano"]) for item in findings
+                            if isinstance(item, dict)]
     return [server, *(client_span(call, trace_id, server["spanId"])
                       for call in recap.get("calls") or [])]
 
