@@ -204,3 +204,154 @@ def test_a_screenshot_of_a_selected_finding_is_kept_as_an_artifact(findings_repo
     _chromium(tmp_path, f"--screenshot={shot}", "--window-size=1400,900", "--hide-scrollbars",
               f"{findings_report.as_uri()}#finding={FIRST}:0")
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+class _Browser:
+    """Headless Chromium driven over the DevTools protocol on a pipe (no port, no network):
+    real mouse events on the page, and its DOM read back."""
+
+    def __init__(self, url: str, profile: Path) -> None:
+        import os
+
+        assert CHROMIUM is not None
+        to_chromium, self._commands = os.pipe()
+        self._replies, from_chromium = os.pipe()
+
+        def onto_fds_3_and_4() -> None:  # where --remote-debugging-pipe reads and writes
+            import fcntl
+
+            # Out of the way first (either end may itself be 3 or 4), then dup2, which also
+            # makes them inheritable.
+            reading, writing = (fcntl.fcntl(fd, fcntl.F_DUPFD, 10)
+                                for fd in (to_chromium, from_chromium))
+            os.dup2(reading, 3)
+            os.dup2(writing, 4)
+
+        self._process = subprocess.Popen(
+            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             "--disable-dev-shm-usage", "--remote-debugging-pipe", "--window-size=1400,900",
+             f"--user-data-dir={profile}", url],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            close_fds=False, preexec_fn=onto_fds_3_and_4)  # noqa: PLW1509 (single-threaded)
+        os.close(to_chromium)
+        os.close(from_chromium)
+        self._buffer = b""
+        self._next_id = 0
+        self._session = ""
+        page = next(target for target in self._send("Target.getTargets")["targetInfos"]
+                    if target["type"] == "page")
+        self._session = self._send("Target.attachToTarget", targetId=page["targetId"],
+                                   flatten=True)["sessionId"]
+        # The page target may still hold about:blank: wait for the report's script to have run.
+        self._wait_for("document.readyState === 'complete' && "
+                       "document.querySelector('section.invocation') !== null")
+
+    def _send(self, method: str, **params: object) -> dict[str, Any]:
+        import os
+
+        self._next_id += 1
+        message: dict[str, object] = {"id": self._next_id, "method": method, "params": params}
+        if self._session:
+            message["sessionId"] = self._session
+        os.write(self._commands, json.dumps(message).encode() + b"\0")
+        while True:
+            reply = self._read()
+            if reply.get("id") == self._next_id:
+                assert "error" not in reply, reply
+                result: dict[str, Any] = reply["result"]
+                return result
+
+    def _read(self) -> dict[str, Any]:
+        import os
+        import select as select_module
+
+        while b"\0" not in self._buffer:
+            ready, _, _ = select_module.select([self._replies], [], [], 30)
+            assert ready, "Chromium did not answer within 30 s"
+            chunk = os.read(self._replies, 1 << 16)
+            assert chunk, "Chromium closed the DevTools pipe"
+            self._buffer += chunk
+        message, _, self._buffer = self._buffer.partition(b"\0")
+        decoded: dict[str, Any] = json.loads(message)
+        return decoded
+
+    def evaluate(self, expression: str) -> Any:
+        result = self._send("Runtime.evaluate", expression=expression, returnByValue=True)
+        return result["result"].get("value")
+
+    def _wait_for(self, condition: str) -> None:
+        import time
+
+        deadline = time.monotonic() + 30
+        while not self.evaluate(condition):
+            assert time.monotonic() < deadline, f"never true: {condition}"
+            time.sleep(0.05)
+
+    def centre_of(self, selector: str) -> tuple[float, float]:
+        x, y = self.evaluate(
+            f"(() => {{ const node = document.querySelector({json.dumps(selector)});"
+            " node.scrollIntoView({block: 'center'}); const box = node.getBoundingClientRect();"
+            " return [box.x + box.width / 2, box.y + box.height / 2]; })()")
+        return float(x), float(y)
+
+    def mouse(self, kind: str, x: float, y: float) -> None:
+        extra: dict[str, object] = {}
+        if kind != "mouseMoved":
+            extra = {"button": "left", "clickCount": 1}
+        self._send("Input.dispatchMouseEvent", type=kind, x=x, y=y, **extra)
+
+    def close(self) -> None:
+        import os
+
+        self._process.terminate()
+        self._process.wait(timeout=30)
+        os.close(self._commands)
+        os.close(self._replies)
+
+
+HIGHLIGHTED = ("[...document.querySelectorAll('.row.call.highlight')]"
+               ".map((row) => row.dataset.callId)")
+DETAIL = ("[...document.querySelectorAll('.finding-detail')].filter((node) => !node.hidden)"
+          ".map((node) => node.textContent)")
+
+
+@pytest.fixture
+def browser(findings_report: Path, tmp_path: Path) -> Any:
+    page = _Browser(findings_report.as_uri(), tmp_path / "profile")
+    yield page
+    page.close()
+
+
+@pytest.mark.chromium
+@needs_chromium
+def test_chromium_hovering_a_finding_highlights_its_calls_and_shows_its_message(
+        browser: _Browser) -> None:
+    x, y = browser.centre_of(f'[data-finding="{FIRST}:1"]')
+    browser.mouse("mouseMoved", x, y)
+    assert browser.evaluate(HIGHLIGHTED) == ["a-1", "a-2", "a-9"]
+    assert browser.evaluate(DETAIL) == [
+        "warning sequential-calls: 3 independent calls ran one after another: running them "
+        "concurrently would save 198 ms (47% of the invocation)"]
+    browser.mouse("mouseMoved", 5, 5)  # away: nothing was selected, so nothing stays lit
+    assert browser.evaluate(HIGHLIGHTED) == []
+    assert browser.evaluate(DETAIL) == []
+
+
+@pytest.mark.chromium
+@needs_chromium
+def test_chromium_clicking_a_finding_keeps_it_selected_and_in_the_fragment(
+        browser: _Browser) -> None:
+    x, y = browser.centre_of(f'[data-finding="{FIRST}:0"]')
+    browser.mouse("mouseMoved", x, y)
+    browser.mouse("mousePressed", x, y)
+    browser.mouse("mouseReleased", x, y)
+    browser.mouse("mouseMoved", 5, 5)
+    assert browser.evaluate(HIGHLIGHTED) == ["a-3", "a-4", "a-5", "a-6", "a-7", "a-8"]
+    assert browser.evaluate("location.hash") == f"#finding={FIRST}%3A0"
+    browser.mouse("mouseMoved", x, y)  # a second click lets it go
+    browser.mouse("mousePressed", x, y)
+    browser.mouse("mouseReleased", x, y)
+    browser.mouse("mouseMoved", 5, 5)
+    assert browser.evaluate(HIGHLIGHTED) == []
+    assert browser.evaluate("location.hash") == ""
