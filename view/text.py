@@ -56,9 +56,15 @@ def render_recap(recap: Recap, style: Style = Style()) -> str:
     if calls:
         lines += render_calls(calls, style)
     else:
-        lines.append("  (no HTTP calls)")
+        lines.append(f"  ({_no_calls(recap)})")
     lines += render_findings(findings_of(recap), calls, style)
     return "\n".join(lines)
+
+
+def _no_calls(recap: Recap) -> str:
+    if recap.get("compact"):  # HTTPRECAP_KEEP=notable: the summary still counts them
+        return "calls left out: a quiet invocation, kept compact (HTTPRECAP_KEEP=notable)"
+    return "no HTTP calls"
 
 
 def render_header(recap: Recap, style: Style = Style()) -> str:

@@ -355,3 +355,13 @@ def test_chromium_clicking_a_finding_keeps_it_selected_and_in_the_fragment(
     browser.mouse("mouseMoved", 5, 5)
     assert browser.evaluate(HIGHLIGHTED) == []
     assert browser.evaluate("location.hash") == ""
+
+
+@pytest.mark.chromium
+@needs_chromium
+def test_chromium_says_a_compact_recaps_calls_were_left_out(recaps: Recaps,
+                                                           tmp_path: Path) -> None:
+    path = tmp_path / "compact.html"
+    path.write_text(render_html([{**recaps[1], "calls": [], "compact": True}]), encoding="utf-8")
+    dom = _chromium(tmp_path, "--dump-dom", path.as_uri())
+    assert ">calls left out: a quiet invocation, kept compact (HTTPRECAP_KEEP=notable)<" in dom

@@ -103,3 +103,11 @@ def test_long_values_are_shortened_in_the_middle() -> None:
 def test_bytes_are_human_sized() -> None:
     assert [format_bytes(v) for v in (None, 0, 1023, 1536, 3 * 1024 * 1024)] == [
         "-", "0 B", "1023 B", "1.5 KB", "3.0 MB"]
+
+
+def test_a_compact_recap_says_its_calls_were_left_out(recaps: Recaps) -> None:
+    compact = {**recaps[1], "calls": [], "compact": True}
+    text = render_recap(compact)
+    assert "4 calls" in render_header(compact)  # the summary still counts them
+    assert "(calls left out: a quiet invocation, kept compact (HTTPRECAP_KEEP=notable))" in text
+    assert "no HTTP calls" not in text
