@@ -1,4 +1,4 @@
-"""`httprecap view`: read recaps from a file, stdin or CloudWatch Logs and show them (dev-time).
+"""`httprecap view`: read recaps from a file, stdin, S3 or CloudWatch Logs and show them (dev-time).
 
 Recaps go to stdout (tables, `--summary`, `--findings`, or `--json` lines); notices about the
 input (lines skipped, nothing matched, where the HTML report went) go to stderr, so `--json`
@@ -18,6 +18,7 @@ from httprecap.errors import HttprecapError, UsageError
 from httprecap.view.filters import Selection, select
 from httprecap.view.findings import findings_of, summarize_findings
 from httprecap.view.read import ReadResult, Recap, calls_of, read_lines, read_text
+from httprecap.view.s3 import is_s3_url
 from httprecap.view.text import (
     Style,
     render_findings,
@@ -32,15 +33,18 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "view", help="show recaps as tables, a summary, JSON or an HTML report",
         description="Show HTTP recaps from a JSON-lines file, stdin (-), CloudWatch log "
-        "lines or exports, or straight from a CloudWatch log group.")
-    parser.add_argument("source", nargs="?", metavar="FILE|-",
-                        help="file of recaps or log lines; - for stdin")
+        "lines or exports, the objects Firehose delivered to S3 (s3://BUCKET/PREFIX/), or "
+        "straight from a CloudWatch log group.")
+    parser.add_argument("source", nargs="?", metavar="FILE|-|s3://BUCKET/PREFIX/",
+                        help="file of recaps or log lines; - for stdin; every object under an "
+                        "S3 prefix (gzip or not)")
     cloud = parser.add_argument_group("CloudWatch Logs (boto3)")
     cloud.add_argument("--log-group", metavar="NAME", help="e.g. /aws/lambda/orders-api")
     cloud.add_argument("--since", default="1h", help="how far back to read (default 1h)")
     cloud.add_argument("--request-id", metavar="ID", help="only this invocation")
     cloud.add_argument("--follow", action="store_true", help="keep polling for new recaps")
-    cloud.add_argument("--region", help="AWS region (default: boto3's, e.g. AWS_REGION)")
+    cloud.add_argument("--region", help="AWS region (default: boto3's, e.g. AWS_REGION; "
+                       "for s3:// us-east-1 when none is set)")
     narrow = parser.add_argument_group("filters")
     narrow.add_argument("--errors", action="store_true",
                         help="only failed calls (exception, status >= 400, in flight)")
@@ -109,11 +113,22 @@ def _read(args: argparse.Namespace) -> tuple[ReadResult, str]:
         return read_lines(reader.read()), f"log group {args.log_group}"
     if not args.source or args.source == "-":
         return read_text(sys.stdin.read()), "stdin"
+    if is_s3_url(args.source):
+        return _read_s3(args.source, args.region), args.source
     path = Path(args.source)
     try:
         return read_text(path.read_text(encoding="utf-8", errors="replace")), str(path)
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _read_s3(url: str, region: str | None) -> ReadResult:
+    from httprecap.view.s3 import S3Reader
+
+    reader = S3Reader(url, region)
+    result = reader.read()
+    _notice(f"read {reader.objects} object{'' if reader.objects == 1 else 's'} under {url}")
+    return result
 
 
 def _show(recaps: list[Recap], args: argparse.Namespace, style: Style) -> None:
