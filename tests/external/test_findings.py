@@ -107,6 +107,13 @@ def test_the_same_url_again_is_identical_not_repeated() -> None:
     assert kinds["identical-call"][0]["count"] == 5
 
 
+def test_many_posts_to_one_url_are_repeated() -> None:
+    calls = [_call(i * 20.0, method="POST", path="/graphql",
+                   url="https://api.example.com/graphql") for i in range(6)]
+    (found,) = _only(_facts(calls), "repeated-call")
+    assert found["endpoint"] == "POST api.example.com/graphql" and found["count"] == 6
+
+
 def test_repeated_threshold_is_a_knob() -> None:
     findings = Findings(limits=Thresholds(repeated_min=3))
     assert len(_only(_facts([_item(n, n * 20.0) for n in range(3)]), "repeated-call",
@@ -188,6 +195,19 @@ def test_aws_throttling_is_a_warning_and_most_calls_retrying_a_storm() -> None:
     (found,) = _only(_facts([*throttled, _call(400.0)]), "retries")
     assert (found["count"], found["throttled"], found["retries"]) == (3, 3, 3)
     assert found["storm"] is True and found["severity"] == "warning"
+
+
+def test_a_throttling_code_botocore_raised_as_client_error_is_throttling() -> None:
+    message = ("An error occurred (ProvisionedThroughputExceededException) when calling the "
+               "GetItem operation (reached max retries: 0): Rate exceeded")
+    throttled = _call(0.0, status=400, error={"type": "ClientError", "message": message},
+                      **_aws("dynamodb", "GetItem", "orders"))
+    other = _call(50.0, status=400, error={"type": "ClientError", "message": "An error "
+                  "occurred (ValidationException) when calling the GetItem operation"},
+                  **_aws("dynamodb", "GetItem", "orders"))
+    (found,) = _only(_facts([throttled, other]), "retries")
+    assert (found["count"], found["throttled"], found["retries"]) == (1, 1, 0)
+    assert found["callIds"] == [throttled.id] and found["severity"] == "warning"
 
 
 def test_storm_share_is_a_knob() -> None:

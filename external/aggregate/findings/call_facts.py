@@ -13,19 +13,25 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any
 
+_AWS_ERROR = "An error occurred ("
+
 
 class CallFacts:
     """The fields of a wire call the recap's encoded form does not keep as values."""
 
-    __slots__ = ("attempts", "aws", "connect_ms", "connection", "error_type", "in_flight",
-                 "status", "timeout_known", "timeout_s", "url")
+    __slots__ = ("attempts", "aws", "connect_ms", "connection", "error_code", "error_type",
+                 "in_flight", "status", "timeout_known", "timeout_s", "url")
 
     def __init__(self, call: Mapping[str, Any], in_flight: bool = False) -> None:
         get = call.get
         self.url: str = get("url") or ""
         self.status: int | None = get("status")
         error = get("error")
-        self.error_type: str | None = str(error.get("type")) if type(error) is dict else None
+        self.error_type: str | None = None
+        self.error_code: str | None = None
+        if type(error) is dict:
+            self.error_type = str(error.get("type"))
+            self.error_code = _aws_code(error.get("message"))
         aws = get("aws")
         self.aws: dict[str, Any] | None = aws if type(aws) is dict else None
         attempts = get("attempts")
@@ -37,6 +43,15 @@ class CallFacts:
         connection = get("connection")
         self.connection: str | None = connection if connection in ("new", "reused") else None
         self.connect_ms = (_number(get("connectMs")) or 0.0) + (_number(get("tlsMs")) or 0.0)
+
+
+def _aws_code(message: Any) -> str | None:
+    """The AWS error code in botocore's message for an error its service does not model
+    (raised as `ClientError`): "An error occurred (ThrottlingException) when calling ..."."""
+    if type(message) is str and message.startswith(_AWS_ERROR):
+        code, closed, _ = message[len(_AWS_ERROR):].partition(")")
+        return code if closed else None
+    return None
 
 
 def _number(value: Any) -> float | None:

@@ -88,4 +88,6 @@ def _gap_ms(attempt: dict[str, Any], following: Any) -> float:
 
 
 def _throttled(call: EncodedCall) -> bool:
-    return call.facts.status == 429 or call.facts.error_type in THROTTLING_ERRORS
+    facts = call.facts
+    return (facts.status == 429 or facts.error_type in THROTTLING_ERRORS
+            or facts.error_code in THROTTLING_ERRORS)

@@ -54,10 +54,15 @@ def repeated_calls(facts: Facts, limits: Thresholds, history: History) -> list[F
         if len(calls) < limits.repeated_min:
             continue
         aws = calls[0].facts.aws
-        if aws is None and len({call.facts.url for call in calls}) < 2:
-            continue  # one URL again and again: `identical-call`
+        if aws is None and calls[0].method == "GET" and _one_url(calls):
+            continue  # one GET again and again: `identical-call`
         found.append(_repeated(endpoint, calls, aws))
     return found
+
+
+def _one_url(calls: list[EncodedCall]) -> bool:
+    url = calls[0].facts.url
+    return all(call.facts.url == url for call in calls)
 
 
 def _repeated(endpoint: str, calls: list[EncodedCall], aws: dict[str, Any] | None) -> Finding:
