@@ -47,8 +47,9 @@ def add_function_options(parser: argparse.ArgumentParser) -> None:
                         "repeatable")
     parser.add_argument("--timeout", type=float, default=3.0, metavar="SECONDS",
                         help="function timeout (default 3)")
-    parser.add_argument("--memory", type=int, default=128, metavar="MB",
-                        help="memory size, enforced on the environment's RSS (default 128)")
+    parser.add_argument("--memory", type=int, default=None, metavar="MB",
+                        help="memory size, enforced on the environment's RSS (default 128; "
+                        "with --max-concurrency 2048, the least Lambda Managed Instances allow)")
     parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                         help="a function environment variable; values starting with /opt/ "
                         "point into the sandbox's /opt; repeatable")

@@ -21,8 +21,12 @@ DEFAULT_REGION = "us-east-1"
 INIT_TYPE = "on-demand"
 MANAGED_INIT_TYPE = "lambda-managed-instances"
 
-# Bounds Lambda itself enforces on a function configuration.
+# Bounds Lambda itself enforces on a function configuration; the minimum is also the default.
 MIN_MEMORY_MB, MAX_MEMORY_MB = 128, 10240
+# On Lambda Managed Instances an environment has at least one vCPU and 2 to 8 GiB per vCPU
+# (the capacity provider's ExecutionEnvironmentMemoryGiBPerVCpu, AWS Lambda API reference), and
+# at most 32 GiB: 2 GiB is the least memory such a function can have, and the default here.
+MANAGED_MIN_MEMORY_MB, MANAGED_MAX_MEMORY_MB = 2048, 32768
 MAX_TIMEOUT_S = 900.0
 
 # Lambda's extension limit (internal + external agents), RAPID's MaxAgentsAllowed.
@@ -51,7 +55,8 @@ class FunctionConfig:
     layers: list[Path] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
     timeout_s: float = 3.0
-    memory_mb: int = 128
+    # None: Lambda's least, 128 MB, or on Lambda Managed Instances 2048 MB (see memory_size_mb).
+    memory_mb: int | None = None
     function_name: str = "httprecap-fn"
     freeze: bool = True
     init_timeout_s: float = 10.0
@@ -66,6 +71,13 @@ class FunctionConfig:
     @property
     def managed_instances(self) -> bool:
         return self.max_concurrency is not None
+
+    @property
+    def memory_size_mb(self) -> int:
+        """The memory size the environment gets: the one given, else the mode's least."""
+        if self.memory_mb is not None:
+            return self.memory_mb
+        return MANAGED_MIN_MEMORY_MB if self.managed_instances else MIN_MEMORY_MB
 
     @property
     def init_type(self) -> str:
@@ -102,8 +114,11 @@ def validate(config: FunctionConfig) -> None:
         raise UsageError(f"handler must be MODULE.FUNCTION, got {config.handler!r}")
     if not 0 < config.timeout_s <= MAX_TIMEOUT_S:
         raise UsageError(f"timeout must be from 0 to {MAX_TIMEOUT_S:g} seconds")
-    if not MIN_MEMORY_MB <= config.memory_mb <= MAX_MEMORY_MB:
-        raise UsageError(f"memory must be from {MIN_MEMORY_MB} to {MAX_MEMORY_MB} MB")
+    low, high = ((MANAGED_MIN_MEMORY_MB, MANAGED_MAX_MEMORY_MB) if config.managed_instances
+                 else (MIN_MEMORY_MB, MAX_MEMORY_MB))
+    if not low <= config.memory_size_mb <= high:
+        where = " on Lambda Managed Instances" if config.managed_instances else ""
+        raise UsageError(f"memory must be from {low} to {high} MB{where}")
     if config.init_timeout_s <= 0:
         raise UsageError("init timeout must be positive")
     if config.max_concurrency is not None and not 1 <= config.max_concurrency <= MAX_CONCURRENCY:

@@ -89,7 +89,7 @@ def platform_env(config: FunctionConfig, api: str) -> dict[str, str]:
         "AWS_REGION": config.region,
         "AWS_DEFAULT_REGION": config.region,
         "AWS_LAMBDA_FUNCTION_NAME": config.function_name,
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.memory_mb),
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.memory_size_mb),
         "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
         "AWS_LAMBDA_INITIALIZATION_TYPE": config.init_type,
         "AWS_LAMBDA_RUNTIME_API": api,

@@ -246,7 +246,7 @@ class Invoker:
             # already inside the duration.
             billed_duration_ms=billed_ms(
                 duration_ms + (0.0 if run.init_in_invoke else run.init_ms or 0.0)),
-            memory_mb=self.config.memory_mb, max_memory_mb=math.ceil(peak / MIB),
+            memory_mb=self.config.memory_size_mb, max_memory_mb=math.ceil(peak / MIB),
             init_duration_ms=run.init_ms, status=status, error_type=error_type)
 
     def _report(self, run: _Run, figures: ReportFigures, instance: Instance | None,

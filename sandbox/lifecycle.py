@@ -56,7 +56,7 @@ class Lifecycle:
         self.platform = platform
         self.telemetry = platform.telemetry
         self.logs = logs
-        self.memory = MemoryWatch(config.memory_mb)
+        self.memory = MemoryWatch(config.memory_size_mb, partial(logs.add, "platform"))
         self.log_stream = log_stream_name()
         self.initialised_once = False
         self._aborted = False
@@ -120,7 +120,7 @@ class Lifecycle:
                 "runtimeVersionArn": self.config.runtime_version_arn,
                 "functionName": self.config.function_name, "functionVersion": "$LATEST",
                 "instanceId": self.log_stream,
-                "instanceMaxMemory": self.config.memory_mb * 1024 * 1024}
+                "instanceMaxMemory": self.config.memory_size_mb * 1024 * 1024}
 
     def _run_init(self, instance: Instance, deadline: float) -> Failure | None:
         failure = self._launch_extensions(instance)

@@ -5,15 +5,18 @@ Lambda caps the whole environment (a cgroup); here a thread sums the RSS of ever
 the instance (runtime and extensions, with their children) every 50 ms while the environment
 runs, keeps the peak for `maxMemoryUsedMB`, and SIGKILLs the runtime when the sum passes the
 memory size, which is what an out-of-memory looks like from outside: Runtime.ExitError,
-"signal: killed".
+"signal: killed". Lambda says no more; the sandbox logs one platform line first, naming the
+memory size, what the environment held and the process tree that held most, so a function
+given too little memory (several workers on Lambda Managed Instances) is told why it died.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Sequence
 
-from httprecap.sandbox.processes import tree_rss_bytes
+from httprecap.sandbox.processes import ManagedProcess, rss_by_pid, tree_pids, tree_rss_bytes
 from httprecap.sandbox.state import Instance
 
 INTERVAL_S = 0.05
@@ -21,8 +24,11 @@ MIB = 1024 * 1024
 
 
 class MemoryWatch:
-    def __init__(self, memory_mb: int) -> None:
+    def __init__(self, memory_mb: int, log: Callable[[str], object]) -> None:
+        self._memory_mb = memory_mb
         self._limit = memory_mb * MIB
+        self._log = log
+        self._killed: ManagedProcess | None = None
         self._instance: Instance | None = None
         self._active = threading.Event()
         self._stopped = False
@@ -62,9 +68,24 @@ class MemoryWatch:
             self._sample(instance)
 
     def _sample(self, instance: Instance) -> None:
-        rss = tree_rss_bytes(process.pid for process in instance.processes()
-                             if not process.exited.is_set())
+        alive = [process for process in instance.processes() if not process.exited.is_set()]
+        rss = tree_rss_bytes(process.pid for process in alive)
         instance.peak_rss = max(instance.peak_rss, rss)
         runtime = instance.runtime.process
         if rss > self._limit and runtime is not None and not instance.closing:
+            if runtime is not self._killed:  # said once; the kill repeats until it is gone
+                self._killed = runtime
+                self._log(out_of_memory_line(self._memory_mb, rss, alive))
             runtime.kill()
+
+
+def out_of_memory_line(memory_mb: int, held: int, processes: Sequence[ManagedProcess]) -> str:
+    """The memory size, what the environment held and which process tree held most of it."""
+    sizes = {process.name: rss_by_pid(tree_pids([process.pid])) for process in processes}
+    name = max(sizes, key=lambda tree: sum(sizes[tree].values()))
+    pid, largest = max(sizes[name].items(), key=lambda item: item[1])
+    who = "the runtime" if name == "runtime" else f"extension {name}"
+    return (f"SANDBOX out of memory: the environment held {held / MIB:.0f} MB, over its memory "
+            f"size of {memory_mb} MB; {who} held {sum(sizes[name].values()) / MIB:.0f} MB in "
+            f"{len(sizes[name])} process(es), the largest pid {pid} with {largest / MIB:.0f} MB. "
+            "The runtime is killed (signal: killed).")

@@ -168,16 +168,26 @@ class ManagedProcess:
 
 def tree_rss_bytes(pids: Iterable[int]) -> int:
     """Resident memory of the given processes and all their descendants."""
+    return sum(_rss(pid) for pid in tree_pids(pids))
+
+
+def tree_pids(pids: Iterable[int]) -> set[int]:
+    """The given processes and all their descendants."""
     parents = None if _HAS_CHILDREN_FILES else _parent_map()
-    total, seen, stack = 0, set(), list(pids)
+    seen: set[int] = set()
+    stack = list(pids)
     while stack:
         pid = stack.pop()
         if pid in seen:
             continue
         seen.add(pid)
-        total += _rss(pid)
         stack.extend(_children(pid) if parents is None else parents.get(pid, ()))
-    return total
+    return seen
+
+
+def rss_by_pid(pids: Iterable[int]) -> dict[int, int]:
+    """Resident memory of each of the given processes."""
+    return {pid: _rss(pid) for pid in pids}
 
 
 def _rss(pid: int) -> int:

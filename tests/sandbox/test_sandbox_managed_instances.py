@@ -251,3 +251,18 @@ def _invoke_over_http(port: int, body: bytes) -> dict[str, Any]:
     answer: dict[str, Any] = json.loads(connection.getresponse().read())
     return answer
 
+
+
+def test_memory_defaults_to_the_least_lambda_managed_instances_allow(open_sandbox) -> None:
+    # 2 GiB: one vCPU at the least memory per vCPU a capacity provider may give.
+    sandbox = open_sandbox("app.inspect", max_concurrency=4)
+    seen = payload(sandbox.invoke({}))
+    assert seen["memory"] == "2048" and seen["env"]["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "2048"
+
+
+@pytest.mark.parametrize("memory_mb", [1024, 65536])
+def test_memory_lambda_managed_instances_refuse_is_refused(memory_mb: int) -> None:
+    config = FunctionConfig(code_dir=FUNCTIONS, handler="app.hello", max_concurrency=2,
+                            memory_mb=memory_mb)
+    with pytest.raises(UsageError, match="from 2048 to 32768 MB on Lambda Managed Instances"):
+        Sandbox(config).start()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import time
 import uuid
@@ -150,6 +151,21 @@ def test_memory_over_the_limit_kills_the_runtime(open_sandbox) -> None:
     assert payload(result)["errorType"] == "Runtime.ExitError"
     assert payload(result)["errorMessage"].endswith("signal: killed")
     assert sandbox.invoke({"mb": 1}).status == "success"
+
+
+def test_an_out_of_memory_kill_is_logged_once_with_the_size_what_was_held_and_by_whom(
+        open_sandbox) -> None:
+    sandbox = open_sandbox("app.hog", memory_mb=128, timeout_s=10)
+    result = sandbox.invoke({"mb": 400})
+    said = [line.text for line in result.logs
+            if line.source == "platform" and line.text.startswith("SANDBOX out of memory")]
+    assert len(said) == 1
+    held = re.search(r"the environment held (\d+) MB, over its memory size of 128 MB; the "
+                     r"runtime held (\d+) MB in (\d+) process\(es\), the largest pid (\d+) "
+                     r"with (\d+) MB\.", said[0])
+    assert held is not None, said[0]
+    environment, runtime, _, _, largest = (int(group) for group in held.groups())
+    assert environment > 128 and largest <= runtime <= environment
 
 
 def test_runtime_api_refuses_wrong_ids_and_states(open_sandbox) -> None:
