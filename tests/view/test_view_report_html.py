@@ -201,7 +201,7 @@ def test_a_screenshot_of_a_selected_finding_is_kept_as_an_artifact(findings_repo
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "view-report-findings.png"
     shot.unlink(missing_ok=True)
-    _chromium(tmp_path, f"--screenshot={shot}", "--window-size=1400,900", "--hide-scrollbars",
+    _chromium(tmp_path, f"--screenshot={shot}", "--window-size=1400,1200", "--hide-scrollbars",
               f"{findings_report.as_uri()}#finding={FIRST}:0")
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
