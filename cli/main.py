@@ -13,10 +13,10 @@ import sys
 from collections.abc import Sequence
 
 from httprecap import __version__
-from httprecap.cli import demo, layer, run, serve, view
+from httprecap.cli import demo, fleet, layer, run, serve, view
 from httprecap.errors import HttprecapError
 
-COMMANDS = (run, serve, demo, layer, view)
+COMMANDS = (run, serve, demo, layer, view, fleet)
 
 
 def build_parser() -> argparse.ArgumentParser:
