@@ -6,8 +6,8 @@ Every case probes one detector (`about`), as a positive (the detector must fire)
 with AWS or other calls, made one after another (`sync`), on threads or with asyncio. A case of
 several steps lets the environment learn first (slow-call's baseline, new-connection's earlier
 connection). Cases run in this order in one execution environment; each has upstream hosts of
-its own (`hosts`), so that what the extension remembers across invocations (endpoints' latency,
-hosts connected to) never mixes two cases.
+its own (`hosts`), and its own DynamoDB tables, so that what the extension remembers across
+invocations (endpoints' latency, hosts connected to) never mixes two cases.
 """
 
 from __future__ import annotations
@@ -22,13 +22,6 @@ KINDS = ("repeated-call", "identical-call", "sequential-calls", "retries", "no-t
 NEEDS_CAPTURE = {"no-timeout": "timeoutS", "new-connection": "connection"}
 STYLES = ("sync", "threaded", "asyncio")
 MIB = 1 << 20
-
-# A call made slow (a delay inside it) goes to a table or bucket no other case uses: slow-call
-# compares each endpoint (service, operation, resource) with its own history.
-TABLES = ("corpus-items", "corpus-a", "corpus-b", "corpus-c", "corpus-slow", "corpus-sequential",
-          "corpus-concurrent", "corpus-wait-a", "corpus-wait-b", "corpus-wait-c")
-QUEUES = ("corpus-orders", "corpus-background")
-BUCKETS = ("corpus-bucket", "corpus-sequential", "corpus-concurrent")
 
 
 @dataclass(frozen=True)
@@ -49,6 +42,8 @@ class Case:
     style: str
     steps: tuple[Step, ...]
     hosts: int = 1
+    # What answers on them: the demo's upstream, or `throttling` (DynamoDB refusing every call).
+    upstream: str = "demo"
     event: Mapping[str, Any] = field(default_factory=dict)
     # For a kind: fields its finding must have, e.g. {"repeated-call": {"batchOperation": ...}}.
     fields: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -71,7 +66,11 @@ def case(name: str, about: str, positive: bool, aws: bool, style: str, *kinds: s
                 options.pop("steps", (step(*kinds),)), **options)
 
 
-SLOW_BASELINE = 20  # calls in earlier invocations before an endpoint's latency is judged
+def baseline(**event: Any) -> tuple[Step, ...]:
+    """slow-call's baseline: 20 calls to one endpoint in earlier invocations, 4 in each (under
+    repeated-call's 5), none of them a finding."""
+    return (step(count=4, **event),) * 5
+
 
 CASES: tuple[Case, ...] = (
     # ----------------------------------------------------------------------- repeated-call
@@ -85,6 +84,8 @@ CASES: tuple[Case, ...] = (
     case("repeated_ids", "repeated-call", True, False, "sync", "repeated-call",
          fields={"repeated-call": {"count": 5}}),
     case("repeated_query_async", "repeated-call", True, False, "asyncio", "repeated-call",
+         fields={"repeated-call": {"count": 6}}),
+    case("repeated_posts_one_url", "repeated-call", True, False, "sync", "repeated-call",
          fields={"repeated-call": {"count": 6}}),
     case("getitem_tables", "repeated-call", False, True, "sync",
          event={"tables": ["corpus-a", "corpus-b", "corpus-c"]}),
@@ -100,7 +101,7 @@ CASES: tuple[Case, ...] = (
     case("post_twice", "identical-call", False, False, "sync"),
     case("get_different_queries", "identical-call", False, False, "threaded"),
     case("getitem_same_key_twice", "identical-call", False, True, "sync",
-         event={"table": "corpus-items"}),
+         event={"table": "corpus-getitem-same-key-twice"}),
     # -------------------------------------------------------------------- sequential-calls
     case("sequential_hosts", "sequential-calls", True, False, "sync", "sequential-calls",
          hosts=3, fields={"sequential-calls": {"count": 3}}),
@@ -114,47 +115,52 @@ CASES: tuple[Case, ...] = (
     case("concurrent_gather", "sequential-calls", False, False, "asyncio", hosts=3),
     case("paginated", "sequential-calls", False, False, "sync"),
     case("sequential_fast_aws", "sequential-calls", False, True, "sync",
-         event={"table": "corpus-items", "bucket": "corpus-bucket", "queue": "corpus-orders"}),
+         event={"table": "corpus-sequential-fast-aws", "bucket": "corpus-bucket",
+                "queue": "corpus-orders"}),
     # ----------------------------------------------------------------------------- retries
     case("retried_503", "retries", True, False, "sync", "retries",
          fields={"retries": {"count": 1, "retries": 2, "storm": False}}),
     case("aws_retry_storm", "retries", True, True, "threaded", "retries",
          fields={"retries": {"count": 3, "retries": 6, "storm": True}}),
+    case("throttled_429_async", "retries", True, False, "asyncio", "retries",
+         fields={"retries": {"count": 1, "retries": 0, "throttled": 1}}),
+    case("aws_throttled_once", "retries", True, True, "sync", "retries",
+         upstream="throttling", fields={"retries": {"count": 1, "throttled": 1}}),
     case("redirected", "retries", False, False, "sync"),
     case("failed_once_async", "retries", False, False, "asyncio"),
     case("aws_first_try", "retries", False, True, "sync",
-         event={"table": "corpus-items", "bucket": "corpus-bucket"}),
+         event={"table": "corpus-aws-first-try", "bucket": "corpus-bucket"}),
     # -------------------------------------------------------------------------- no-timeout
     case("requests_without_timeout", "no-timeout", True, False, "sync", "no-timeout"),
     case("boto3_default_timeouts", "no-timeout", True, True, "sync", "no-timeout",
-         event={"table": "corpus-items"}),
+         event={"table": "corpus-boto3-default-timeouts"}),
     case("aiohttp_default_timeout", "no-timeout", True, False, "asyncio", "no-timeout"),
     case("requests_with_timeout", "no-timeout", False, False, "sync"),
     case("boto3_bounded_threaded", "no-timeout", False, True, "threaded",
-         event={"table": "corpus-items"}),
+         event={"table": "corpus-boto3-bounded-threaded"}),
     case("httpx_default_timeout", "no-timeout", False, False, "asyncio"),
     # ---------------------------------------------------------------------- new-connection
     case("requests_get_each_time", "new-connection", True, False, "sync",
          steps=(step(), step("new-connection"))),
     case("boto3_client_in_handler", "new-connection", True, True, "sync",
          steps=(step("new-connection"), step("new-connection")),  # earlier cases called AWS
-         event={"table": "corpus-items"}),
+         event={"table": "corpus-boto3-client-in-handler"}),
     case("session_reused", "new-connection", False, False, "sync", steps=(step(), step())),
     case("module_client_reused", "new-connection", False, True, "sync", steps=(step(), step()),
-         event={"table": "corpus-items"}),
+         event={"table": "corpus-module-client-reused"}),
     # --------------------------------------------------------------------------- slow-call
     case("slow_after_baseline", "slow-call", True, False, "sync", scenario="post_slow",
-         steps=(step(ms=1, count=SLOW_BASELINE), step("slow-call", ms=300))),
+         steps=(*baseline(ms=1), step("slow-call", ms=300))),
     case("slow_aws_after_baseline", "slow-call", True, True, "sync", scenario="getitem_delayed",
-         steps=(*[step(count=4)] * (SLOW_BASELINE // 4), step("slow-call", delay_s=0.3)),
+         steps=(*baseline(), step("slow-call", delay_s=0.3)),
          event={"table": "corpus-slow"},
          fields={"slow-call": {"endpoint": "dynamodb GetItem corpus-slow"}}),
     case("slow_without_baseline", "slow-call", False, False, "threaded", scenario="post_slow",
          steps=(step(ms=300, threaded=True),)),
     case("slow_steadily", "slow-call", False, False, "asyncio", scenario="post_slow",
-         steps=(step(ms=60, count=SLOW_BASELINE, gather=True), step(ms=150, gather=True))),
+         steps=(*baseline(ms=60, gather=True), step(ms=120, gather=True))),
     case("slow_under_floor", "slow-call", False, False, "sync", scenario="post_slow",
-         steps=(step(ms=0, count=SLOW_BASELINE), step(ms=60))),
+         steps=(*baseline(ms=0), step(ms=60))),
     # ----------------------------------------------------------------------- large-payload
     case("large_echo", "large-payload", True, False, "sync", "large-payload",
          event={"bytes": MIB}),
@@ -172,11 +178,29 @@ CASES: tuple[Case, ...] = (
     case("settle_aws", "after-response", False, True, "sync", scenario="settle"),
     case("thread_joined", "after-response", False, False, "threaded"),
     case("background_done_in_time", "after-response", False, True, "threaded",
-         event={"table": "corpus-items"}),
+         event={"table": "corpus-background-done-in-time"}),
     # -------------------------------------------------------------------------- http-bound
     case("one_slow_call", "http-bound", True, False, "sync", "http-bound"),
     case("aws_threaded_waits", "http-bound", True, True, "threaded", "http-bound",
          event={"tables": ["corpus-wait-a", "corpus-wait-b", "corpus-wait-c"]}),
     case("wait_then_call", "http-bound", False, False, "sync"),
-    case("short_aws", "http-bound", False, True, "sync", event={"table": "corpus-items"}),
+    case("short_aws", "http-bound", False, True, "sync", event={"table": "corpus-short-aws"}),
 )
+
+
+def _named(*keys: str) -> tuple[str, ...]:
+    """The AWS resources the cases name under `keys` in their events, each once."""
+    names: dict[str, None] = {}
+    for each in CASES:
+        for key in keys:
+            value = each.event.get(key, ())
+            names.update(dict.fromkeys([value] if isinstance(value, str) else value))
+    return tuple(names)
+
+
+# Each case that calls DynamoDB has tables of its own: slow-call judges an endpoint (service,
+# operation, table) once earlier invocations made 20 calls to it, and a busy machine can make
+# a call to a well-known table slow enough to count.
+TABLES = _named("table", "tables")
+QUEUES = _named("queue")
+BUCKETS = _named("bucket")

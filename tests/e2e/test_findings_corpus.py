@@ -9,9 +9,11 @@ ships: a quiet invocation compact (its findings and summary, no calls), any othe
 from __future__ import annotations
 
 import itertools
+import json
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +61,34 @@ class HostUpstream(UpstreamServer):
         return f"http://{self._address}:{self.server_address[1]}"
 
 
+class ThrottlingHandler(BaseHTTPRequestHandler):
+    """DynamoDB refusing every request for its throughput, as AWS words it."""
+
+    protocol_version = "HTTP/1.1"
+    body = json.dumps({"__type": "com.amazonaws.dynamodb.v20120810#"
+                                 "ProvisionedThroughputExceededException",
+                       "message": "The level of configured provisioned throughput for the "
+                                  "table was exceeded."}).encode()
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (stdlib's)
+        """Silent."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(400)
+        self.send_header("Content-Type", "application/x-amz-json-1.0")
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+
+def _upstream(case: Case, address: str) -> HostUpstream:
+    server = HostUpstream(address)
+    if case.upstream == "throttling":
+        server.RequestHandlerClass = ThrottlingHandler
+    return server
+
+
 def _create_resources(moto: MotoServer) -> None:
     env = moto.environment()
     session = boto3.session.Session(aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
@@ -82,7 +112,8 @@ def upstreams() -> Iterator[dict[str, list[str]]]:
     """Each case's upstream URLs, every one on a host of its own."""
     addresses = (f"127.0.0.{n}" for n in itertools.count(2))
     servers: dict[str, list[HostUpstream]] = {
-        case.name: [HostUpstream(next(addresses)) for _ in range(case.hosts)] for case in CASES}
+        case.name: [_upstream(case, next(addresses)) for _ in range(case.hosts)]
+        for case in CASES}
     servers["keep"] = [HostUpstream(next(addresses))]
     every = list(itertools.chain(*servers.values()))
     for server in every:

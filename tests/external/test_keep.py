@@ -115,3 +115,21 @@ def test_a_keep_policy_that_raises_ships_the_recap_in_full() -> None:
 
     shipped = _shipped(broken, _quiet())
     assert len(shipped["calls"]) == 2 and "compact" not in shipped
+
+
+def test_the_savings_script_measures_a_sample_with_the_ship_stage_policy(
+        tmp_path: Any) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    quiet, failed = _quiet(), _recap(call("r1", "a", status=500))
+    sample = tmp_path / "recaps.jsonl"
+    sample.write_text(f"{quiet.line()}\n{failed.line()}\n")
+    script = Path(__file__).resolve().parents[2] / "scripts" / "keep_savings.py"
+    out = subprocess.run([sys.executable, str(script), str(sample)], capture_output=True,
+                         text=True, check=True).stdout
+    compact = len(json.dumps(_kept(quiet), separators=(",", ":"), ensure_ascii=False))
+    full = len(quiet.line()) + len(failed.line())
+    assert f"2 recaps, 1 compact: {full:,} bytes with all, {compact + len(failed.line()):,} " \
+        "with notable" in out

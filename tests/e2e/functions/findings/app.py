@@ -141,6 +141,12 @@ def repeated_query_async(event):
 
 
 @scenario
+def repeated_posts_one_url(event):
+    for number in range(6):
+        post(f"{event['urls'][0]}/graphql", b'{"query": "{ user(id: %d) { name } }"}' % number)
+
+
+@scenario
 def getitem_tables(event):
     for table in event["tables"]:
         get_item(table, "k1")
@@ -283,6 +289,23 @@ def aws_retry_storm(event):
 
 
 @scenario
+def throttled_429_async(event):
+    asyncio.run(_aiohttp_all(f"{event['urls'][0]}/status/429"))
+
+
+@scenario
+def aws_throttled_once(event):
+    """DynamoDB answering ProvisionedThroughputExceededException (urls[0] is a throttling
+    service), and botocore told not to retry."""
+    client = _aws_at("dynamodb", event["urls"][0],
+                     Config(connect_timeout=2, read_timeout=5, retries={"total_max_attempts": 1}))
+    try:
+        client.get_item(TableName="orders", Key={"id": {"S": "k1"}})
+    except client.exceptions.ProvisionedThroughputExceededException:
+        pass
+
+
+@scenario
 def redirected(event):
     get(f"{event['urls'][0]}/redirect")
 
@@ -365,8 +388,7 @@ def module_client_reused(event):
 
 @scenario
 def post_slow(event):
-    """`count` POSTs of one URL, `ms` each (one URL, not a GET: no repeated- or identical-call);
-    at once with `gather`."""
+    """`count` POSTs of one URL taking `ms` each: one after another, on threads or gathered."""
     urls = [f"{event['urls'][0]}/slow?ms={event['ms']}"] * event.get("count", 1)
     if event.get("gather"):
         asyncio.run(_httpx_all(*urls, method="POST"))
