@@ -103,7 +103,7 @@ def _per_call_targets(read: Reading) -> list[Target]:
             "posting the record). Where it goes: profile *runtime, 100-call "
             "invokes* (the capture wrappers in internal/capture/: call.py `open_call`/`run`/"
             "`close`, requests.py `_send`, urllib3.py `_pool_urlopen`/`_run_first`, "
-            "botocore.py; and the sender thread: record.py `call_message`, "
+            "botocore.py; and the sender thread: internal/transport/encode.py `call_message`, "
             "internal/transport/sender.py `_next_batch`/`_post`).")
         found.append(Target("per call", f"per-call overhead, {client}", "≤ 15 µs",
                             f"{ours:.1f} µs CPU (fastest blocks {fastest:.1f} µs; wall "

@@ -26,8 +26,8 @@ import sys
 from httprecap.internal import diagnostics, hooks, invocation, patching
 from httprecap.internal.capture import call as calls
 from httprecap.internal.capture import reading
-from httprecap.internal.capture.record import RecordBuilder
 from httprecap.internal.transport.buffer import Buffer, PromptBuffer
+from httprecap.internal.transport.encode import Encoder
 from httprecap.internal.transport.sender import Sender
 from httprecap.redact import Redactor
 from httprecap.settings import Settings
@@ -36,6 +36,8 @@ TYPE_CHECKING = False  # start-up budget: `typing` names are for mypy only
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from typing import Any
+
+    from httprecap.internal.transport.record import End
 
 # Module imported -> (capture module under httprecap.internal.capture, its patch function).
 # A capture module is imported only once its client is (see `_deferred`); each names its
@@ -99,8 +101,8 @@ def install(environ: Mapping[str, str] | None = None) -> bool:
 def uninstall() -> None:
     """Stop the sender and undo every patch and hook (tests; never needed on Lambda)."""
     active, _state.active = _state.active, None
-    calls.sink = None
-    invocation.hand_off = invocation.flush = None
+    calls.configure(None)
+    invocation.configure(None, None)
     hooks.remove_all()
     patching.unwrap_all()
     if active is not None:
@@ -118,37 +120,39 @@ def _start(settings: Settings, environ: Mapping[str, str], *, worker: bool = Fal
            helper: bool = False) -> None:
     """Capture in this process: at install, and afresh in a child after fork. `helper`: a
     forked child that keeps its parent's request id (see `_after_fork_in_child`)."""
-    redactor = Redactor(settings.redact, settings.body_max_bytes)
-    calls.options = calls.Options(
+    inherited = None if helper else invocation.inherited_request_id(environ)
+    helper = helper or inherited is not None
+    buffer = PromptBuffer(settings.buffer_records, BATCH_SIZE, HELPER_WAIT_S) if helper \
+        else Buffer(settings.buffer_records, BATCH_SIZE)
+    encoder = Encoder(Redactor(settings.redact, settings.body_max_bytes),
+                      settings.capture_headers or settings.capture_bodies)
+    new_sender = Sender(buffer, encoder, settings.port, calls.open_calls, helper=helper)
+    invocation.state.export = settings.capture_subprocesses
+    if isinstance(buffer, PromptBuffer):
+        invocation.adopt(inherited)
+        buffer.flush = new_sender.flush
+    else:
+        invocation.reset(worker=worker)
+    calls.configure(buffer, _options(settings, environ))
+    invocation.configure(_handing_off(buffer.put_control), _flush_at_exit)
+    _state.active = _Active(settings, environ, new_sender)
+    new_sender.start()
+
+
+def _options(settings: Settings, environ: Mapping[str, str]) -> calls.Options:
+    """What capture copies besides the basics, and what it never records."""
+    return calls.Options(
         headers=settings.capture_headers,
         bodies=settings.capture_bodies,
         body_window=settings.body_max_bytes + 1024,
         excluded=_excluded(settings.port, environ),
     )
-    inherited = None if helper else invocation.inherited_request_id(environ)
-    helper = helper or inherited is not None
-    buffer = PromptBuffer(settings.buffer_records, BATCH_SIZE, HELPER_WAIT_S) if helper \
-        else Buffer(settings.buffer_records, BATCH_SIZE)
-    builder = RecordBuilder(redactor, settings.capture_headers or settings.capture_bodies)
-    new_sender = Sender(buffer, builder, settings.port)
-    invocation.state.export = settings.capture_subprocesses
-    if isinstance(buffer, PromptBuffer):
-        invocation.adopt(inherited)
-        buffer.flush = new_sender.flush
-        new_sender.helper = True
-    else:
-        invocation.reset(worker=worker)
-    calls.sink = buffer
-    invocation.hand_off = _handing_off(buffer.put_control)
-    invocation.flush = _flush_at_exit
-    _state.active = _Active(settings, environ, new_sender)
-    new_sender.start()
 
 
-def _handing_off(put_control: Callable[[Any], None]) -> Callable[[Any], None]:
+def _handing_off(put_control: Callable[[End], None]) -> Callable[[End], None]:
     """A phase's `end`, queued after the calls whose response body is still being read: they
     belong in its recap (capture/reading.py)."""
-    def hand_off(marker: Any) -> None:
+    def hand_off(marker: End) -> None:
         reading.hand_over_all()
         put_control(marker)
 

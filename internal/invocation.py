@@ -36,10 +36,14 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from httprecap import wire
 from httprecap.internal import diagnostics, patching
+from httprecap.internal.transport.record import End
+
+if TYPE_CHECKING:
+    from httprecap.internal.transport.record import Status
 
 RUNTIME_CLIENT_MODULE = "awslambdaric.lambda_runtime_client"
 # The request id a Python subprocess inherits (exported only with HTTPRECAP_CAPTURE_SUBPROCESSES).
@@ -50,22 +54,6 @@ PREPARATION_KEY = "httprecap_request_id"
 # Set for the runtime on Lambda Managed Instances: awslambdaric then forks its workers.
 MAX_CONCURRENCY_VAR = "AWS_LAMBDA_MAX_CONCURRENCY"
 CLIENT_CLASSES = ("LambdaRuntimeClient", "LambdaMultiConcurrentRuntimeClient")
-
-
-class End:
-    """The `end` marker as queued by the function thread; the sender adds counts and costs.
-
-    (A plain class: dataclasses cost start-up time, and this module loads at interpreter start.)
-    """
-
-    __slots__ = ("duration_ms", "request_id", "started_us", "status")
-
-    def __init__(self, request_id: str, status: str, started_us: int,
-                 duration_ms: float) -> None:
-        self.request_id = request_id
-        self.status = status
-        self.started_us = started_us
-        self.duration_ms = duration_ms
 
 
 class _State:
@@ -83,9 +71,18 @@ class _State:
 
 
 state = _State()
-# Set by bootstrap: queues an End and wakes the sender; hands everything over (bounded).
+# Given once at start-up (`configure`): queues an End and wakes the sender; hands everything
+# over (bounded).
 hand_off: Callable[[End], None] | None = None
 flush: Callable[[], None] | None = None
+
+
+def configure(handing_off: Callable[[End], None] | None,
+              flushing: Callable[[], None] | None) -> None:
+    """Where a phase's `end` goes (`handing_off`), and what hands every finished call over
+    before a failed init exits (`flushing`); None for both stops handing anything over."""
+    global hand_off, flush
+    hand_off, flush = handing_off, flushing
 
 
 def current_request_id() -> str:
@@ -171,7 +168,7 @@ def wall_us(t0: float, offset_us: float) -> int:
     return int(offset_us + t0 * 1e6)
 
 
-def end(status: str) -> None:
+def end(status: Status) -> None:
     """The current phase is over: queue its `end` marker (never raises). A helper has none."""
     try:
         if hand_off is None or state.helper:
@@ -192,11 +189,11 @@ def _wait_next_invocation(wrapped: Callable[..., Any], instance: Any,
     return result
 
 
-def _posting(status: str) -> patching.Wrapper:
+def _posting(status: Status) -> patching.Wrapper:
     def post(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
              kwargs: dict[str, Any]) -> Any:
         # The result is returned, never bound: a frame a traceback keeps holds nothing.
-        ended = status
+        ended: Status = status
         try:
             return wrapped(*args, **kwargs)
         except BaseException:

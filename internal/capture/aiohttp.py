@@ -43,6 +43,7 @@ from typing import Any
 from httprecap.internal import diagnostics, patching
 from httprecap.internal.capture import asynccall, reading, sending
 from httprecap.internal.capture import call as calls
+from httprecap.internal.transport.record import Attempt
 
 LIBRARY = "aiohttp"
 # Where a redirect leads, kept on the call (Call has no __slots__) in case that hop fails.
@@ -159,7 +160,7 @@ def _following(cls: type) -> type:
 
 def _request(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
              kwargs: dict[str, Any]) -> Any:
-    if calls.sink is None:  # not capturing: the user's coroutine, without our frame
+    if not calls.capturing():  # the user's coroutine, without our frame
         return wrapped(*args, **kwargs)
     return asynccall.run(_CLIENT, wrapped, instance, args, kwargs)
 
@@ -227,20 +228,20 @@ def _first_hop(call: calls.Call, response: Any) -> None:
 def _add_hop(call: calls.Call, status: int | None, error: tuple[str, str] | None,
              target: str, size: int | None) -> None:
     # Hops are contiguous: this one began where the listed ones ended.
-    listed_ms = sum(attempt[1] for attempt in call.attempts or ())
+    listed_ms = sum(attempt.duration_ms for attempt in call.attempts or ())
     duration_ms = (perf_counter() - call.t0) * 1000.0 - listed_ms
     started_us = call.started_us + int(listed_ms * 1000)
-    calls._add_attempt(call, (started_us, duration_ms, status, error, None, target, size))
+    calls.add_attempt(call, Attempt(started_us, duration_ms, status, error, None, target, size))
 
 
 def _failed(call: calls.Call, exc: BaseException) -> None:
     """The call ends with `exc`: list the hop it broke, if no listed hop already failed."""
     attempts = call.attempts
-    if not attempts or attempts[-1][3] is not None:
+    if not attempts or attempts[-1].error is not None:
         return  # no hop listed (the call itself failed), or the failing hop is listed
     if not isinstance(exc, _Types.wire_errors):
         return  # about the last response (raise_for_status, TooManyRedirects, the user's)
-    target = getattr(call, NEXT_TARGET, None) or attempts[-1][5]
+    target = getattr(call, NEXT_TARGET, None) or attempts[-1].target
     _add_hop(call, None, calls.describe_error(exc), target, None)
 
 

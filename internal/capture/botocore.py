@@ -25,7 +25,7 @@ from typing import Any
 
 from httprecap.internal import diagnostics, patching
 from httprecap.internal.capture import call as calls
-from httprecap.internal.capture import urllib3, urllib3_body
+from httprecap.internal.capture import urllib3_body
 
 MODULE = "botocore.client"
 CREDENTIALS = "botocore.credentials"  # loaded by botocore.client
@@ -114,7 +114,7 @@ def _size_read(call: calls.Call, response: Any) -> bool:
             return True
         if not urllib3_body.wire_done(response):
             return False
-        call.bytes_received = urllib3.wire_read(response)
+        call.bytes_received = urllib3_body.wire_read(response)
     except Exception as exc:
         diagnostics.swallowed("capture.botocore.size_read", exc)
     return True

@@ -33,7 +33,7 @@ since urllib3's kept frames hold them anyway.
 What a call costs its caller is what runs here, so the path is short on purpose: one clock
 reading at each end, a few strings and ints copied from the user's objects, one append; the
 call id, the wall-clock time, the URL's parts, redaction and JSON come later, on the sender
-(capture/record.py). Each Python function call costs as much as a dozen simple operations,
+(transport/encode.py). Each Python function call costs as much as a dozen simple operations,
 so the common case runs through few of them. Nothing here raises: every piece of bookkeeping
 is inside ``try/except Exception``; the user's call itself runs outside of it, and its
 exception is re-raised with a bare ``raise`` (same object, same traceback).
@@ -50,27 +50,10 @@ from typing import TYPE_CHECKING, Any
 
 from httprecap.internal import diagnostics, invocation
 from httprecap.internal.capture import sending
+from httprecap.internal.transport.record import Attempt, Origin, Record
 
-if TYPE_CHECKING:  # typing.Protocol is slow to build; this module loads at interpreter start
-    from typing import Protocol
-
-    class Sink(Protocol):
-        """Where calls go (transport.buffer.Buffer): a bounded queue, and the calls in flight
-        that no thread's slot holds (http.client's, the async clients')."""
-
-        inflight: set[Call]
-        sender_idle: bool
-
-        def put_call(self, call: Call) -> None: ...
-
-        def watch(self) -> None: ...
-
-# (scheme, host, port) of a request, when the client knows them without parsing a URL.
-Origin = tuple[str, str, int]
-# startedAtUs (an int, or a float the sender writes as one), durationMs, status,
-# (error type, message) | None, origin, target, bytesReceived.
-Attempt = tuple[float, float, "int | None", "tuple[str, str] | None", "Origin | None", str,
-                "int | None"]
+if TYPE_CHECKING:
+    from httprecap.internal.transport.record import Sink
 
 
 class Options:
@@ -88,33 +71,16 @@ class Options:
         self.excluded = excluded
 
 
-class Call:
-    """A logical call as seen on the hot path: primitives only, encoded on the sender.
+class Call(Record):
+    """A logical call as seen on the hot path: the `Record` handed to transport, and what the
+    capture keeps while it runs (its thread's slot, the call it opened inside, the urllib3
+    runs inside it).
 
     Fields a call may never set are class-level defaults (no __slots__): every attribute
-    stored in __init__ is paid on every call. The id is given by the sender, when it first
-    writes the call (a `start` notice or the call itself).
+    stored in __init__ is paid on every call.
     """
 
-    id = 0
-    method = ""
-    origin: Origin | None = None
-    target = ""  # a path (with origin) or an absolute URL
-    status: int | None = None
-    error: tuple[str, str] | None = None
-    bytes_sent: int | None = None
-    bytes_received: int | None = None
-    attempts: list[Attempt] | None = None
-    aws: tuple[str, str, str, str | None] | None = None  # service, operation, region, resource
-    # The forward proxy the request went through: (host, port), or the proxy's URL as its
-    # client was given it (userinfo and all: the sender keeps only host and port).
-    proxy: tuple[str, int] | str | None = None
-    request_headers: list[tuple[str, str]] | None = None
-    response_headers: list[tuple[str, str]] | None = None
-    request_body: bytes | str | None = None
-    response_body: bytes | str | None = None
-    duration_ms = 0.0
-    noticed = False  # a `start` notice went out for it
+    slot: Slot
     outer: Call | None = None  # the call open on its thread when it opened (module docstring)
     in_hooks = False  # requests is running its response hooks inside it
     in_flight = False  # held in the sink's in-flight set (`open_call` with nest=False)
@@ -154,6 +120,18 @@ class Call:
         """When the call started, in epoch µs."""
         return invocation.wall_us(self.t0, self.wall_offset_us)
 
+    def on_wire(self) -> bool:
+        """Whether it was located on the wire (`Record.on_wire`): a client located by the
+        urllib3 runs inside it may yet be answered without one (a mock)."""
+        return self.wire_runs > 0 or self.library not in _LOCATED_BY_URLLIB3
+
+    def locate(self) -> None:
+        """A call its client did not locate (botocore's) is located from its first urllib3
+        run (`settle`), on the sender thread for a `start` notice."""
+        settle = self.settle
+        if settle is not None:
+            settle(self)
+
 
 class Slot:
     """One thread's: the outermost call open on it, and the thread itself.
@@ -178,7 +156,9 @@ class _Local(threading.local):
 
 _slots: WeakSet[Slot] = WeakSet()  # a slot goes with its thread's thread-local storage
 local = _Local()
-sink: Sink | None = None  # set by bootstrap.install
+# Where finished calls go, and what to copy: given once at start-up (`configure`), read by
+# every capture module from here (one module attribute per call).
+sink: Sink | None = None
 options = Options()
 
 Describe = Callable[[Call, Any, tuple[Any, ...], dict[str, Any]], None]
@@ -187,6 +167,19 @@ Describe = Callable[[Call, Any, tuple[Any, ...], dict[str, Any]], None]
 # user reads after the call returned (handed over by capture/reading.py).
 Outcome = Callable[[Call, Any], "bool | str | None"]
 LATER = "later"
+
+
+def configure(to: Sink | None, copying: Options | None = None) -> None:
+    """Capture into `to` (the transport's buffer), copying what `copying` says; None stops
+    capturing (a call open meanwhile is dropped when it closes)."""
+    global sink, options  # noqa: PLW0603 (set once, read by every call: one lookup)
+    sink = to
+    options = Options() if copying is None else copying
+
+
+def capturing() -> bool:
+    """Whether calls are captured now (a wrapper steps aside at once when not)."""
+    return sink is not None
 
 
 def current() -> Call | None:
@@ -202,12 +195,6 @@ def open_calls() -> Iterator[Call]:
         while call is not None:
             yield call
             call = call.outer
-
-
-def on_wire(call: Call) -> bool:
-    """Whether `call` was located on the wire: only such a call is announced by a `start`
-    notice. A client located by the urllib3 runs inside it may yet be answered without one."""
-    return call.wire_runs > 0 or call.library not in _LOCATED_BY_URLLIB3
 
 
 # Clients whose calls reach the wire through urllib3 only when no mock, stub or adapter of the
@@ -281,9 +268,10 @@ def run(call: Call, wrapped: Callable[..., Any], args: tuple[Any, ...],
 def close(call: Call, result: Any = None, outcome: Outcome | None = None,
           exc: BaseException | None = None) -> None:
     """Finish `call` and hand it to the sink; never raises. What its client did not say (its
-    status, its size) the sender takes from its last attempt (record.py). An `outcome` that
-    returns False says the call never reached the wire: it is discarded instead; one that
-    returns LATER has its body followed (capture/reading.py), which hands the call over."""
+    status, its size) the encoder takes from its last attempt (transport/encode.py). An
+    `outcome` that returns False says the call never reached the wire: it is discarded
+    instead; one that returns LATER has its body followed (capture/reading.py), which hands
+    the call over."""
     slot = call.slot
     if slot.call is call:
         slot.call = call.outer
@@ -350,8 +338,28 @@ def discard(call: Call) -> None:
         target.inflight.discard(call)
 
 
-def _add_attempt(call: Call, attempt: Attempt) -> None:
-    """List a wire attempt (a redirect hop, a retry) of `call`."""
+def park(call: Call) -> bool:
+    """Hold `call`, finished at its response's head, among the calls in flight while its body
+    comes (named by a `start` notice meanwhile); False when not capturing."""
+    target = sink
+    if target is None:
+        return False
+    target.inflight.add(call)
+    return True
+
+
+def hand_over(call: Call) -> None:
+    """Hand `call` to the sink now (one parked while its body came)."""
+    target = sink
+    if target is not None:
+        target.inflight.discard(call)
+        target.put_call(call)
+
+
+def add_attempt(call: Call, attempt: Attempt) -> None:
+    """List a wire attempt of `call` (a redirect hop, a retry; the first one too, once a second
+    follows: the sender lists attempts only for a call of two or more). Every client that sees
+    its own hops lists them here."""
     attempts = call.attempts
     if attempts is None:
         call.attempts = [attempt]

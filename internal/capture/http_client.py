@@ -33,6 +33,7 @@ from typing import Any
 from httprecap.internal import diagnostics, patching
 from httprecap.internal.capture import call as calls
 from httprecap.internal.capture import reading, sending
+from httprecap.internal.transport.record import Attempt
 
 MODULE = "http.client"
 LIBRARY = "http.client"
@@ -132,7 +133,7 @@ def _list_hop(outer: calls.Call, hop: calls.Call, response: Any,
     try:
         status = None if response is None else response.status
         size = None if response is None else response.length
-        calls._add_attempt(outer, (
+        calls.add_attempt(outer, Attempt(
             hop.wall_offset_us + hop.t0 * 1e6, (perf_counter() - hop.t0) * 1000.0, status,
             None if exc is None else calls.describe_error(exc), hop.origin, hop.target, size))
     except Exception as failure:

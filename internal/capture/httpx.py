@@ -34,6 +34,7 @@ from typing import Any
 from httprecap.internal import diagnostics, patching
 from httprecap.internal.capture import asynccall, reading, sending
 from httprecap.internal.capture import call as calls
+from httprecap.internal.transport.record import Attempt
 
 LIBRARY = "httpx"
 BODY = reading.BODY
@@ -215,7 +216,7 @@ def _send(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
 
 def _send_async(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
                 kwargs: dict[str, Any]) -> Any:
-    if calls.sink is None:  # not capturing: the user's coroutine, without our frame
+    if not calls.capturing():  # the user's coroutine, without our frame
         return wrapped(*args, **kwargs)
     return asynccall.run(_ASYNC, wrapped, instance, args, kwargs)
 
@@ -254,8 +255,8 @@ class _Hop:
             return  # an inner client (a urllib3 transport) lists this hop's wire attempts
         duration_ms = (perf_counter() - self.t0) * 1000.0
         # No size: the call's own comes from its final response (see _outcome).
-        calls._add_attempt(call, (self.started_us, duration_ms, status, error, None,
-                                  self.target, None))
+        calls.add_attempt(call, Attempt(self.started_us, duration_ms, status, error, None,
+                                        self.target, None))
 
 
 def _url_text(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:

@@ -7,7 +7,7 @@ reads the body later, and it may break midway. Such a call is finished at the he
 duration ends there) but handed over only once its body is done (read to its end, broken,
 closed: the client module follows it and calls `body_done`), or at the latest when its
 invocation ends (`hand_over_all`, from bootstrap's hand-off, before the `end` marker), so it
-is always in its invocation's recap. Meanwhile it stays in the sink's in-flight set, where
+is always in its invocation's recap. Meanwhile it stays among the calls in flight, where
 the sender names it with a `start` notice, as any call still running.
 
 Calls that get their body inside the client's own call (requests, urllib3 and httpx without
@@ -86,11 +86,8 @@ def close_later(call: calls.Call, settle: Settle) -> None:
         if slot.call is call:  # (urllib.request's call): the slot goes back to the call around
             slot.call = getattr(call, "outer", None)
         call.duration_ms = (perf_counter() - call.t0) * 1000.0
-        sink = calls.sink
-        if sink is None:
-            return
-        sink.inflight.add(call)  # named by a `start` notice while its body comes
-        _reading[call] = settle
+        if calls.park(call):  # named by a `start` notice while its body comes
+            _reading[call] = settle
     except Exception as exc:
         diagnostics.swallowed("capture.reading.close_later", exc)
 
@@ -109,10 +106,7 @@ def body_done(call: calls.Call) -> None:
         settle(call)
     except Exception as exc:
         diagnostics.swallowed("capture.reading.body_done", exc)
-    sink = calls.sink
-    if sink is not None:
-        sink.inflight.discard(call)
-        sink.put_call(call)
+    calls.hand_over(call)
 
 
 def hand_over_all() -> None:

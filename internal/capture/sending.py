@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from httprecap.internal import diagnostics
 
 if TYPE_CHECKING:
-    from httprecap.internal.capture.call import Call
+    from httprecap.internal.transport.record import Record
 
 IN_MEMORY = (bytes, bytearray, memoryview, str)
 
@@ -66,7 +66,7 @@ def _buffer_size(body: Any) -> int | None:
         return None
 
 
-def counted(call: Call, body: Any) -> Any:
+def counted(call: Record, body: Any) -> Any:
     """`body` as the client should be handed it so that `call.bytes_sent` ends as the bytes
     sent: the body itself when its size is known now (set in the call), else a counting proxy;
     the body itself, unknown, when neither can be done safely. Never raises."""
@@ -94,7 +94,7 @@ def counted(call: Call, body: Any) -> Any:
         return body
 
 
-def counted_arguments(call: Call, args: tuple[Any, ...], kwargs: dict[str, Any],
+def counted_arguments(call: Record, args: tuple[Any, ...], kwargs: dict[str, Any],
                       index: int | None) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """A client method's `args` and `kwargs` with its ``body`` (positional at `index`, if it
     may be, or a keyword) as `counted` hands it over."""
@@ -105,7 +105,7 @@ def counted_arguments(call: Call, args: tuple[Any, ...], kwargs: dict[str, Any],
     return args, kwargs
 
 
-def counted_async(call: Call, body: Any) -> Any:
+def counted_async(call: Record, body: Any) -> Any:
     """`body` (an async iterable: aiohttp's ``data``) as a counting async generator; the body
     itself for anything else. Never raises."""
     if not hasattr(body, "__aiter__") or hasattr(body, "read") or \
@@ -115,7 +115,7 @@ def counted_async(call: Call, body: Any) -> Any:
     return _count_async(body, call)
 
 
-def add(call: Call, piece: Any) -> None:
+def add(call: Record, piece: Any) -> None:
     """Count `piece` as sent in `call`."""
     try:
         size = len(piece.encode("utf-8")) if isinstance(piece, str) else len(piece)
@@ -129,7 +129,7 @@ class CountedIterable:
 
     __slots__ = ("_body", "_call")
 
-    def __init__(self, body: Any, call: Call) -> None:
+    def __init__(self, body: Any, call: Record) -> None:
         self._body = body
         self._call = call
 
@@ -145,7 +145,7 @@ class CountedReader:
 
     __slots__ = ("_body", "_call")
 
-    def __init__(self, body: Any, call: Call) -> None:
+    def __init__(self, body: Any, call: Record) -> None:
         self._body = body
         self._call = call
 
@@ -167,14 +167,14 @@ class CountedReader:
         return value
 
 
-def _rewind(call: Call, seek: Any, *args: Any, **kwargs: Any) -> Any:
+def _rewind(call: Record, seek: Any, *args: Any, **kwargs: Any) -> Any:
     """The body's `seek`: a rewind (a retry, a redirect) sends the body again."""
     position = seek(*args, **kwargs)
     call.bytes_sent = 0
     return position
 
 
-async def _count_async(body: Any, call: Call) -> AsyncIterator[Any]:
+async def _count_async(body: Any, call: Record) -> AsyncIterator[Any]:
     async for piece in body:
         add(call, piece)
         yield piece

@@ -38,16 +38,17 @@ from typing import Any
 from httprecap.internal import diagnostics, patching
 from httprecap.internal.capture import call as calls
 from httprecap.internal.capture import sending, urllib3_body
+from httprecap.internal.transport.record import Attempt, Origin
 
 POOL_MODULE = "urllib3.connectionpool"
 MANAGER_MODULE = "urllib3.poolmanager"
 RESPONSE_MODULE = "urllib3.response"
-CHUNKS = "_httprecap_chunks"  # on a response read chunked: the bytes of its chunks so far
+CHUNKS = urllib3_body.CHUNKS
 ABSOLUTE = ("http://", "https://")
 BODY, RETRIES = 2, 4  # positions in urlopen(method, url, body, headers, retries, ...)
 
 
-def _origin(pool: Any) -> calls.Origin:
+def _origin(pool: Any) -> Origin:
     return pool.scheme, pool.host, pool.port or (443 if pool.scheme == "https" else 80)
 
 
@@ -114,19 +115,12 @@ def note_response(call: calls.Call, status: int, response: Any, body: Any, raw: 
 
 def decoded_size(raw: Any) -> int | None:
     """The wire size of a body urllib3 read and decoded (gzip, deflate...): the bytes it read,
-    ``tell`` and the chunks it read around it (`wire_read`)."""
+    ``tell`` and the chunks it read around it (capture/urllib3_body.py `wire_read`)."""
     try:
-        return wire_read(raw)
+        return urllib3_body.wire_read(raw)
     except Exception as exc:
         diagnostics.swallowed("capture.urllib3.decoded_size", exc)
         return None
-
-
-def wire_read(raw: Any) -> int:
-    """The body bytes urllib3 read off the wire for `raw` so far, before decoding: its count
-    (``tell``), and a chunked body's chunks, which urllib3 reads itself around that count
-    (`_handle_chunk`)."""
-    return int(raw._fp_bytes_read or 0) + int(raw.__dict__.get(CHUNKS, 0))
 
 
 def _handle_chunk(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
@@ -269,7 +263,7 @@ def _settle(call: calls.Call) -> None:
         return
 
 
-Run = tuple[int, float, "calls.Origin | None", str]  # number, perf_counter at start, where
+Run = tuple[int, float, "Origin | None", str]  # number, perf_counter at start, where
 
 
 def _begin(call: calls.Call, pool: Any, args: tuple[Any, ...],
@@ -319,8 +313,8 @@ def _list(call: calls.Call, run: Run, ended: float,
     """List `run` as an attempt of `call`, ended at `ended` with (status, error, size)."""
     _, t0, origin, target = run
     status, error, size = outcome
-    calls._add_attempt(call, (call.wall_offset_us + t0 * 1e6, (ended - t0) * 1000.0, status,
-                              error, origin, target, size))
+    calls.add_attempt(call, Attempt(call.wall_offset_us + t0 * 1e6, (ended - t0) * 1000.0,
+                                    status, error, origin, target, size))
 
 
 def _end_outer(call: calls.Call, retries: Any, now: float) -> None:
@@ -331,7 +325,7 @@ def _end_outer(call: calls.Call, retries: Any, now: float) -> None:
     history = getattr(retries, "history", None)
     last = history[-1] if history else None
     error = getattr(last, "error", None)
-    calls._add_attempt(call, (
+    calls.add_attempt(call, Attempt(
         call.wall_offset_us + t0 * 1e6, (now - t0) * 1000.0, getattr(last, "status", None),
         calls.describe_error(error) if isinstance(error, BaseException) else None,
         origin, target, None))

@@ -8,10 +8,9 @@ capture/reading.py once its body is done: read to its end, broken, released or c
 latest when its invocation ends. The body is followed on the one response object (its class
 swapped for a subclass, as capture/http_client.py does), so no other response pays for it.
 
-What came is counted as it came off the wire, before any content decoding
-(capture/urllib3.py `wire_read`). An error that broke the body is the one
-the user saw: urllib3's, or for requests the one requests raised in its place
-(``ChunkedEncodingError`` for urllib3's ``ProtocolError``, and so on).
+What came is counted as it came off the wire, before any content decoding (`wire_read`). An
+error that broke the body is the one the user saw: urllib3's, or for requests the one requests
+raised in its place (``ChunkedEncodingError`` for urllib3's ``ProtocolError``, and so on).
 """
 
 from __future__ import annotations
@@ -21,10 +20,10 @@ from typing import Any
 
 from httprecap.internal import diagnostics
 from httprecap.internal.capture import call as calls
-from httprecap.internal.capture import reading, urllib3
+from httprecap.internal.capture import reading
 
 BODY = reading.BODY
-# What requests raises in place of urllib3's errors while it reads a body (models.py).
+CHUNKS = "_httprecap_chunks"  # on a response read chunked: the bytes of its chunks so far
 # What requests and botocore (StreamingBody) raise in place of urllib3's errors while they
 # read a body.
 RAISED_INSTEAD = {
@@ -60,6 +59,13 @@ def follow(call: calls.Call, raw: Any) -> str | None:
         return None
 
 
+def wire_read(raw: Any) -> int:
+    """The body bytes urllib3 read off the wire for `raw` so far, before decoding: its count
+    (``tell``), and a chunked body's chunks, which urllib3 reads itself around that count
+    (capture/urllib3.py `_handle_chunk`)."""
+    return int(raw._fp_bytes_read or 0) + int(raw.__dict__.get(CHUNKS, 0))
+
+
 def wire_done(raw: Any) -> bool:
     """Whether nothing more of `raw`'s body can come: http.client lets go of the socket at
     the body's end (and a response with no http.client one under it reads none)."""
@@ -72,7 +78,7 @@ def _ended(raw: Any, exc: BaseException | None) -> None:
     try:
         raw.__class__ = raw.__class__._httprecap_followed
         call, body = raw.__dict__.pop(BODY)
-        body.received = urllib3.wire_read(raw)
+        body.received = wire_read(raw)
         if exc is not None:
             body.error = _error_seen(body.library, exc)
             body.received += _partial(exc)

@@ -59,7 +59,7 @@ def _describe(call: calls.Call, opener: Any, args: tuple[Any, ...],
 def _open(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
           kwargs: dict[str, Any]) -> Any:
     fullurl = args[0] if args else kwargs.get("fullurl")
-    if calls.sink is None or not _is_http(fullurl):
+    if not calls.capturing() or not _is_http(fullurl):
         return wrapped(*args, **kwargs)
     outer = calls.local.slot.call
     if outer is not None and outer.library == http_client.LIBRARY:

@@ -1,5 +1,8 @@
 """Transport: the bounded buffer between the user's threads and the sender (function process).
 
+It is capture's `Sink` (transport/record.py): capture is given it once at start-up and hands
+it each finished call's record.
+
 Writers (the user's threads, at the end of each call) only append to a deque, which is atomic
 in CPython: no lock on the hot path. When the buffer holds ``capacity`` items a call is dropped
 and counted under ``bufferFull``; the counts travel in the next `end` message. Control
@@ -15,9 +18,8 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from typing import Any
 
-from httprecap.internal.capture.call import Call, open_calls
+from httprecap.internal.transport.record import End, Record
 
 TYPE_CHECKING = False  # start-up budget: `typing` names are for mypy only
 if TYPE_CHECKING:
@@ -32,16 +34,17 @@ class Buffer:
     def __init__(self, capacity: int, batch_size: int) -> None:
         self.capacity = capacity
         self.batch_size = batch_size
-        self.items: deque[Any] = deque()
-        # Calls in flight that no thread's slot holds (call.open_calls has the others).
-        self.inflight: set[Call] = set()
+        # Records, `End` markers, and the sender's `end`s to post again (sender.py).
+        self.items: deque[object] = deque()
+        # Calls in flight that no thread's slot holds (the sender asks capture for the others).
+        self.inflight: set[Record] = set()
         self.sender_idle = False
         self.urgent = False  # post at once: an invocation ended, a batch is full, a flush
         self.event = threading.Event()
         self._dropped: dict[str, int] = {}
         self._lock = threading.Lock()  # drop counts only: the rare path
 
-    def put_call(self, call: Call) -> None:
+    def put_call(self, call: Record) -> None:
         items = self.items
         if len(items) >= self.capacity:
             self.drop(BUFFER_FULL)
@@ -53,7 +56,7 @@ class Buffer:
         elif self.sender_idle:
             self.event.set()
 
-    def put_control(self, message: Any) -> None:
+    def put_control(self, message: End) -> None:
         self.items.append(message)
         self.urgent = True
         self.event.set()
@@ -77,14 +80,6 @@ class Buffer:
             dropped, self._dropped = self._dropped, {}
         return dropped
 
-    def pending(self) -> bool:
-        if self.items or self.inflight:
-            return True
-        try:
-            return any(True for _ in open_calls())
-        except RuntimeError:  # a thread started meanwhile: look again next time
-            return True
-
 
 class PromptBuffer(Buffer):
     """A helper process's buffer: `put_call` waits (up to `wait_s`) until the sender has
@@ -95,7 +90,7 @@ class PromptBuffer(Buffer):
         self.wait_s = wait_s
         self.flush: Callable[[float], object] | None = None  # the sender's, once it exists
 
-    def put_call(self, call: Call) -> None:
+    def put_call(self, call: Record) -> None:
         super().put_call(call)
         flush = self.flush
         if flush is not None:

@@ -32,10 +32,9 @@ import time
 import httprecap
 from httprecap import wire
 from httprecap.internal import diagnostics
-from httprecap.internal.capture.call import Call, on_wire, open_calls
-from httprecap.internal.capture.record import RecordBuilder
-from httprecap.internal.invocation import End
 from httprecap.internal.transport.buffer import Buffer
+from httprecap.internal.transport.encode import Encoder
+from httprecap.internal.transport.record import End, Record
 
 # Start-up budget: `socket` (with the enum, selectors, select and array it imports, ~2.5 ms)
 # loads on the sender thread when it first connects, not at interpreter start.
@@ -43,7 +42,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import socket
     from collections.abc import Callable
-    from typing import Any
+
+    from httprecap.internal.transport.record import Running
+    from httprecap.wire import EndMessage, HelloMessage
 
 TICK_S = 0.05  # cadence of the checks while calls are pending or in flight
 NOTICE_AFTER_MS = 20.0  # a call running longer than this gets a `start` notice
@@ -168,18 +169,21 @@ class Breaker:
 
 
 class Sender:
-    """The background thread: drains `buffer`, encodes with `builder`, posts to `port`."""
+    """The background thread: drains `buffer`, encodes with `encoder`, posts to `port`; asks
+    capture for the calls still `running` on any thread (to announce those that take long).
+    `helper`: a child serving its parent's invocation, which says so in its hello."""
 
-    def __init__(self, buffer: Buffer, builder: RecordBuilder, port: int,
-                 log: Callable[[str], None] = diagnostics.write) -> None:
+    def __init__(self, buffer: Buffer, encoder: Encoder, port: int, running: Running, *,
+                 helper: bool = False, log: Callable[[str], None] = diagnostics.write) -> None:
         self.buffer = buffer
-        self.builder = builder
+        self.encoder = encoder
+        self.running = running
         self.connection = Connection(port)
         self.breaker = Breaker(port, log)
         self.pid = os.getpid()
         self.seq = 0
         self.hello_sent = False
-        self.helper = False  # a child serving its parent's invocation: it says so in its hello
+        self.helper = helper
         self.sent_calls: dict[str, int] = {}  # calls delivered per request id, until its end
         # The `end`s in the batch being posted: (end, calls delivered before, drops it
         # carries, whether to post it again if the batch is refused).
@@ -238,15 +242,25 @@ class Sender:
         buffer = self.buffer
         if not self.breaker.closed():
             time.sleep(max(0.0, min(self.breaker.open_until - time.monotonic(), TICK_S)))
-        elif buffer.pending():
+        elif self._pending():
             buffer.event.wait(TICK_S)
         else:
             # Idle: sleep until a call starts (the Lambda sandbox is frozen meanwhile anyway).
             buffer.sender_idle = True
-            if not buffer.pending():
+            if not self._pending():
                 buffer.event.wait()
             buffer.sender_idle = False
         buffer.event.clear()
+
+    def _pending(self) -> bool:
+        """Whether anything is queued, or a call is running (to be watched)."""
+        buffer = self.buffer
+        if buffer.items or buffer.inflight:
+            return True
+        try:
+            return any(True for _ in self.running())
+        except RuntimeError:  # a thread started meanwhile: look again next time
+            return True
 
     def _due(self) -> bool:
         """Whether to post now (see the module's docstring)."""
@@ -267,16 +281,16 @@ class Sender:
             return True
         return False
 
-    def _unnoticed(self, now: float) -> list[Call]:
+    def _unnoticed(self, now: float) -> list[Record]:
         """Calls running for `NOTICE_AFTER_MS` or more that no `start` notice announced yet,
         once located on the wire: one answered without it (a mock) leaves no trace."""
         try:
-            running = (*open_calls(), *self.buffer.inflight)
+            running = (*self.running(), *self.buffer.inflight)
         except RuntimeError:  # a thread started, or the set changed, under us: next tick
             return []
         threshold = now - NOTICE_AFTER_MS / 1000.0
         return [call for call in running
-                if not call.noticed and call.t0 <= threshold and on_wire(call)]
+                if not call.noticed and call.t0 <= threshold and call.on_wire()]
 
     def _send_pending(self) -> None:
         while True:
@@ -294,14 +308,14 @@ class Sender:
         self.batch_ends = []
         if not self.hello_sent:
             parts.append(_encode(self._hello()))
-        items, encode_call = self.buffer.items, self.builder.call_message
+        items, encode_call = self.buffer.items, self.encoder.call_message
         calls = size = 0
         room = wire.MAX_MESSAGES - 100
         # This loop runs once per call: calls are encoded inline, other messages aside.
         while items and len(parts) < room and size < MAX_BATCH_BYTES:
             item = items.popleft()
             try:
-                if type(item) is Call:
+                if isinstance(item, Record):
                     encoded = encode_call(item)
                     counts[item.request_id] = counts.get(item.request_id, 0) + 1
                     calls += 1
@@ -320,7 +334,7 @@ class Sender:
         parts += self._notices(wire.MAX_MESSAGES - len(parts))
         return parts, counts, calls
 
-    def _end(self, end: End, counts: dict[str, int], again: bool = True) -> dict[str, Any]:
+    def _end(self, end: End, counts: dict[str, int], again: bool = True) -> EndMessage:
         """The `end` message; `again`: if its batch is refused, post it once more alone."""
         delivered = self.sent_calls.pop(end.request_id, 0)
         calls = delivered + counts.pop(end.request_id, 0)
@@ -340,14 +354,14 @@ class Sender:
             if len(notices) >= room:
                 break
             try:
-                notices.append(self.builder.start_message(call))
+                notices.append(self.encoder.start_message(call))
                 call.noticed = True
             except Exception as exc:
                 diagnostics.swallowed("transport.sender.start_notice", exc)
         return notices
 
-    def _hello(self) -> dict[str, Any]:
-        hello = {"k": "hello", "pid": self.pid, "python": sys.version.split()[0],
+    def _hello(self) -> HelloMessage:
+        hello: HelloMessage = {"k": "hello", "pid": self.pid, "python": sys.version.split()[0],
                  "version": httprecap.__version__}
         if self.helper:
             hello["helper"] = True
@@ -405,5 +419,5 @@ class _Refused:
         self.end = end
 
 
-def _encode(message: dict[str, Any]) -> str:
+def _encode(message: HelloMessage | EndMessage) -> str:
     return json.dumps(message, separators=(",", ":"))

@@ -24,9 +24,9 @@ from httprecap.internal.transport.buffer import Buffer
 def buffer() -> Iterator[Buffer]:
     """A sink with no sender behind it: calls stay in the buffer to be inspected."""
     sink = Buffer(capacity=1000, batch_size=1000)
-    calls.sink = sink
+    calls.configure(sink)
     yield sink
-    calls.sink = None
+    calls.configure(None)
     calls.current_reset()
 
 

@@ -22,7 +22,7 @@ from httprecap.external.aggregate.store import Aggregator
 from httprecap.external.collect.collector import Collector
 from httprecap.external.http11 import Server
 from httprecap.internal import bootstrap, invocation
-from httprecap.internal.capture.record import _quote
+from httprecap.internal.transport.encode import _quote
 
 
 @pytest.fixture

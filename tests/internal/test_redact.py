@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from httprecap.internal.capture.call import Call
-from httprecap.internal.capture.record import RecordBuilder
+from httprecap.internal.transport.encode import Encoder
 from httprecap.redact import MASK, Redactor
 
 if TYPE_CHECKING:
@@ -225,7 +225,7 @@ def calls_with_secrets(draw: st.DrawFn) -> Call:
 @settings(max_examples=200, deadline=None)
 @given(calls_with_secrets())
 def test_an_encoded_call_record_keeps_no_secret(call: Call) -> None:
-    message = RecordBuilder(Redactor()).call_message(call)
+    message = Encoder(Redactor()).call_message(call)
     assert MARKER not in message
     record = json.loads(message)["call"]
     assert record["error"]["type"] == "ValueError" and record["requestBody"]

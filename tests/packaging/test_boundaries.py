@@ -91,6 +91,60 @@ def test_the_extension_modules_import_in_one_direction() -> None:
     assert _cycles(_module_graph("external", "httprecap.external")) == []
 
 
+def test_the_function_process_modules_import_in_one_direction() -> None:
+    assert _cycles(_module_graph("internal", "httprecap.internal")) == []
+
+
+def test_transport_never_imports_capture() -> None:
+    """Capture hands records to transport, never back: transport names only its own modules
+    and diagnostics of the function process, under TYPE_CHECKING too (a capture type it
+    needs is a `Record`'s, defined in transport/record.py)."""
+    graph = _module_graph("internal", "httprecap.internal")
+    allowed = ("httprecap.internal.transport", "httprecap.internal.diagnostics")
+    reached = {f"{module}: {target}" for module, targets in graph.items()
+               if module.startswith("httprecap.internal.transport.") for target in targets
+               if not target.startswith(allowed) and target != "httprecap.internal"}
+    assert reached == set()
+
+
+def _module_aliases(tree: ast.Module, modules: set[str]) -> set[str]:
+    """The names a file binds to modules of `modules` (``from ... import call as calls``)."""
+    aliases = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            aliases.update(alias.asname or alias.name for alias in node.names
+                           if f"{node.module}.{alias.name}" in modules)
+        elif isinstance(node, ast.Import):
+            aliases.update(alias.asname for alias in node.names
+                           if alias.asname and alias.name in modules)
+    return aliases
+
+
+def _reaching(folder: str, package: str) -> list[str]:
+    """Each place a module of `folder` assigns another module's attribute (configuration given
+    by assignment from outside) or uses another module's private name."""
+    modules = set(_module_graph(folder, package))
+    found = []
+    for path in sorted((ROOT / folder).rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        aliases = _module_aliases(tree, modules)
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                    and node.value.id in aliases):
+                continue
+            private = node.attr.startswith("_") and not node.attr.startswith("__")
+            if isinstance(node.ctx, ast.Store) or private:
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}: "
+                             f"{node.value.id}.{node.attr}")
+    return found
+
+
+def test_the_function_process_is_configured_through_functions() -> None:
+    """Bootstrap configures capture and attribution by calling them (``calls.configure``),
+    and no module uses another's private helpers."""
+    assert _reaching("internal", "httprecap.internal") == []
+
+
 def test_the_cycle_finder_finds_a_cycle() -> None:
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
     assert _cycles(graph) == [["a", "b", "c", "a"]]

@@ -1,7 +1,7 @@
-"""Capture: turns a finished `Call` into its wire message, redacted (function process, sender
-thread).
+"""Transport: turns a finished call's `Record` into its wire message, redacted (function process,
+sender thread).
 
-This is where the hot path's raw strings become a record of ``httprecap.wire.CALL_FIELDS``:
+This is where the hot path's raw strings become a ``httprecap.wire.WireCall``:
 URLs are split and redacted, errors shortened and redacted, headers masked, bodies cut. It
 runs on the background sender thread, so the user's call never waits for it, but its CPU is
 still the function's: messages are written as JSON text directly (strings escaped by the
@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from httprecap.internal import diagnostics
-from httprecap.internal.capture.call import Attempt, Call, Origin
+from httprecap.internal.transport.record import Attempt, Error, Origin, Record
 from httprecap.redact import MAX_FIELD_CHARS, Redactor
 from httprecap.wire import valid_text, valid_value
 
@@ -28,8 +28,9 @@ DESCRIBED_CACHE_SIZE = 512
 OUTCOME_CACHE_SIZE = 256
 
 
-class RecordBuilder:
-    """Writes `call` and `start` messages; one per process (the pid is part of call ids)."""
+class Encoder:
+    """Writes `call` and `start` messages (``httprecap.wire.CallMessage``, ``StartMessage``) as
+    JSON text; one per process (the pid is part of call ids)."""
 
     def __init__(self, redactor: Redactor, captures: bool = True) -> None:
         self.redactor = redactor
@@ -41,20 +42,20 @@ class RecordBuilder:
         self._described: dict[tuple[Any, ...], str] = {}
         self._outcomes: dict[tuple[Any, ...], str] = {}
 
-    def call_message(self, call: Call) -> str:
+    def call_message(self, call: Record) -> str:
         """``{"k":"call","call":{...}}`` for a finished call.
 
         This runs once per call, so the common case is one f-string and two dictionary
         lookups: the fields a function repeats (request id, method, location, library,
         thread, AWS operation; and status and sizes) are written once (`_described`,
-        `_outcome`). A finished call is settled already (`calls.close`)."""
+        `_outcome`). A finished call is located already (capture/call.py `close`)."""
         status, received, attempts = call.status, call.bytes_received, call.attempts
         listed = ""
         if attempts:
             # What the call's client did not say, its last attempt does (botocore).
             last = attempts[-1]
-            status = last[2] if status is None else status
-            received = last[6] if received is None else received
+            status = last.status if status is None else status
+            received = last.size if received is None else received
             # One attempt is the call itself: attempts are listed only when there were several.
             if len(attempts) > 1:
                 listed = ",".join(self._attempt(a) for a in attempts)
@@ -89,12 +90,10 @@ class RecordBuilder:
             self._outcomes[key] = outcome
         return outcome
 
-    def start_message(self, call: Call) -> str:
+    def start_message(self, call: Record) -> str:
         """``{"k":"start","call":{...}}`` for a call still running (botocore's: located from
-        its first run now, see capture/urllib3.py `_settle`)."""
-        settle = call.settle
-        if settle is not None:
-            settle(call)
+        its first run now, `Record.locate`)."""
+        call.locate()
         key = (call.request_id, call.method, call.origin, call.target, call.library,
                call.thread, call.aws)
         described = self._described.get(key) or self._describe(key)
@@ -149,22 +148,26 @@ class RecordBuilder:
         return scheme, host, int(port or 0), path, self.redactor.url(url)
 
     def _attempt(self, attempt: Attempt) -> str:
-        started_us, duration_ms, status, error, origin, target, _size = attempt
+        """A ``WireAttempt``."""
+        error = attempt.error
         error_text = "null" if error is None else self._error(error)
-        return (f'{{"startedAtUs":{int(started_us)},"durationMs":{duration_ms:.3f}'
-                f',"status":{_int(status)},"error":{error_text}'
-                f',"url":{_text(self._locate(origin, target)[4])}}}')
+        return (f'{{"startedAtUs":{int(attempt.started_us)}'
+                f',"durationMs":{attempt.duration_ms:.3f}'
+                f',"status":{_int(attempt.status)},"error":{error_text}'
+                f',"url":{_text(self._locate(attempt.origin, attempt.target)[4])}}}')
 
-    def _error(self, error: tuple[str, str]) -> str:
+    def _error(self, error: Error) -> str:
+        """An ``ErrorInfo``."""
         kind, message = error
         return f'{{"type":{_text(kind)},"message":{_quote(self.redactor.text(message))}}}'
 
-    def _captured(self, call: Call) -> str:
+    def _captured(self, call: Record) -> str:
         """The opt-in fields (HTTPRECAP_CAPTURE_HEADERS / _BODIES), when present."""
         if (call.request_headers is None and call.response_headers is None
                 and call.request_body is None and call.response_body is None):
             return ""
-        fields: dict[str, Any] = {}
+        # WireCall's opt-in members: redacted headers (name -> value) and bodies.
+        fields: dict[str, dict[str, str] | str | None] = {}
         if call.request_headers is not None:
             fields["requestHeaders"] = self.redactor.headers(call.request_headers)
         if call.response_headers is not None:
@@ -217,7 +220,7 @@ def _proxy(proxy: tuple[str, int] | str) -> str:
         shown = f"[{host}]" if ":" in host else host
         return f',"proxy":{_text(f"{shown}:{int(port)}")}'
     except Exception as exc:
-        diagnostics.swallowed("capture.record.proxy", exc)
+        diagnostics.swallowed("transport.encode.proxy", exc)
         return ""
 
 
