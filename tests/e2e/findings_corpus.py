@@ -42,11 +42,14 @@ class Case:
     style: str
     steps: tuple[Step, ...]
     hosts: int = 1
-    # What answers on them: the demo's upstream, or `throttling` (DynamoDB refusing every call).
+    # What answers on the first: the demo's upstream, `throttling` (DynamoDB refusing every
+    # call) or `redirecting` (every GET answered 302 to its `to` after `ms`).
     upstream: str = "demo"
     event: Mapping[str, Any] = field(default_factory=dict)
     # For a kind: fields its finding must have, e.g. {"repeated-call": {"batchOperation": ...}}.
     fields: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # Where the detector disagrees with the definition (docs/FINDINGS.md): what it gets wrong.
+    detector_bug: str | None = None
 
     def __post_init__(self) -> None:
         assert self.about in KINDS and self.style in STYLES, self
@@ -114,6 +117,10 @@ CASES: tuple[Case, ...] = (
          event={"table": "corpus-concurrent", "bucket": "corpus-concurrent"}),
     case("concurrent_gather", "sequential-calls", False, False, "asyncio", hosts=3),
     case("paginated", "sequential-calls", False, False, "sync"),
+    case("redirect_followed_by_hand", "sequential-calls", False, False, "sync", hosts=2,
+         upstream="redirecting",
+         detector_bug="a call answered with a redirect (3xx) and the call after it are a "
+                      "redirect chain, not independent calls"),
     case("sequential_fast_aws", "sequential-calls", False, True, "sync",
          event={"table": "corpus-sequential-fast-aws", "bucket": "corpus-bucket",
                 "queue": "corpus-orders"}),
@@ -184,6 +191,7 @@ CASES: tuple[Case, ...] = (
     case("aws_threaded_waits", "http-bound", True, True, "threaded", "http-bound",
          event={"tables": ["corpus-wait-a", "corpus-wait-b", "corpus-wait-c"]}),
     case("wait_then_call", "http-bound", False, False, "sync"),
+    case("short_slow_call", "http-bound", False, False, "asyncio"),
     case("short_aws", "http-bound", False, True, "sync", event={"table": "corpus-short-aws"}),
 )
 

@@ -14,6 +14,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
+from urllib.parse import quote
 
 import aiohttp
 import boto3
@@ -249,6 +250,16 @@ def concurrent_gather(event):
 def paginated(event):
     for page in (1, 2, 3):
         get(f"{event['urls'][0]}/slow?ms=120&page={page}")
+
+
+@scenario
+def redirect_followed_by_hand(event):
+    """A redirect the code follows itself (urls[0] redirects): the second call needs the
+    first's answer."""
+    target = quote(f"{event['urls'][1]}/slow?ms=150", safe="")
+    response = SESSION.get(f"{event['urls'][0]}/hop?ms=150&to={target}", timeout=TIMEOUT,
+                           allow_redirects=False)
+    get(response.headers["Location"])
 
 
 @scenario
@@ -496,6 +507,11 @@ def aws_threaded_waits(event):
 def wait_then_call(event):
     time.sleep(0.3)
     get(f"{event['urls'][0]}/slow?ms=200")
+
+
+@scenario(pad=False)
+def short_slow_call(event):
+    asyncio.run(_aiohttp_all(f"{event['urls'][0]}/slow?ms=60"))
 
 
 @scenario(pad=False)
