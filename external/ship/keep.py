@@ -17,9 +17,7 @@ TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-KEEP_ALL = "all"
-KEEP_NOTABLE = "notable"
-KEEP_MODES = (KEEP_ALL, KEEP_NOTABLE)
+KEEP_NOTABLE = "notable"  # HTTPRECAP_KEEP's values are parsed in settings.py
 
 
 def notable(recap: EncodedRecap, slow_ms: float) -> bool:
