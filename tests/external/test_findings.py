@@ -156,6 +156,15 @@ def test_a_credentials_fetch_and_a_repeated_endpoint_end_a_run() -> None:
     assert _only(_facts(calls, duration_ms=500.0), "sequential-calls") == []
 
 
+def test_a_redirect_followed_by_hand_is_a_chain_not_a_run() -> None:
+    calls = [_call(0.0, 150.0, path="/old", status=302, host="a.example.com"),
+             _call(150.0, 150.0, path="/new", host="b.example.com")]
+    assert _only(_facts(calls, duration_ms=350.0), "sequential-calls") == []
+    calls.append(_call(300.0, 150.0, path="/other"))  # after the chain: a run of two
+    (found,) = _only(_facts(calls, duration_ms=500.0), "sequential-calls")
+    assert found["callIds"] == [calls[1].id, calls[2].id]
+
+
 def test_sequential_savings_below_the_thresholds_say_nothing() -> None:
     calls = [_call(0.0, 40.0, path="/a"), _call(40.0, 40.0, path="/b")]
     assert _only(_facts(calls, duration_ms=100.0), "sequential-calls") == []  # 40 ms saved

@@ -36,28 +36,36 @@ def _fetches_credentials(call: EncodedCall) -> bool:
 
 
 def sequential_calls(facts: Facts, limits: Thresholds, history: History) -> list[Finding]:
-    """Runs of calls that neither overlapped nor shared an endpoint (calls in start order)."""
+    """Runs of calls that neither overlapped nor shared an endpoint (calls in start order). A
+    call answered with a redirect ends its run: the call after it follows the redirect."""
     found = []
     run: list[EncodedCall] = []
     seen: set[str] = set()
     reach = 0.0  # when the run's latest call ended (µs)
     total = 0.0  # the run's durations summed: less than the threshold, nothing to save
     least = limits.sequential_ms
+    follows = False  # the call before was answered with a redirect
     for call, endpoint in zip(facts.calls, facts.endpoints, strict=True):
         apart = call.facts.in_flight or _fetches_credentials(call)
-        if apart or call.begin_us < reach or endpoint in seen:
+        if apart or follows or call.begin_us < reach or endpoint in seen:
             if total >= least:
                 found += _sequential(run, facts, limits)
             run, seen, total = [], set(), 0.0
             if apart:
-                reach = 0.0
+                reach, follows = 0.0, False
                 continue
+        follows = _redirected(call)
         run.append(call)
         seen.add(endpoint)
         total += call.duration_ms
         end = call.begin_us + call.duration_ms * 1000
         reach = max(reach, end)
     return found + _sequential(run, facts, limits)
+
+
+def _redirected(call: EncodedCall) -> bool:
+    status = call.facts.status
+    return status is not None and 300 <= status < 400
 
 
 def _sequential(run: list[EncodedCall], facts: Facts, limits: Thresholds) -> list[Finding]:
