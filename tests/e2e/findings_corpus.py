@@ -118,9 +118,7 @@ CASES: tuple[Case, ...] = (
     case("concurrent_gather", "sequential-calls", False, False, "asyncio", hosts=3),
     case("paginated", "sequential-calls", False, False, "sync"),
     case("redirect_followed_by_hand", "sequential-calls", False, False, "sync", hosts=2,
-         upstream="redirecting",
-         detector_bug="a call answered with a redirect (3xx) and the call after it are a "
-                      "redirect chain, not independent calls"),
+         upstream="redirecting"),
     case("sequential_fast_aws", "sequential-calls", False, True, "sync",
          event={"table": "corpus-sequential-fast-aws", "bucket": "corpus-bucket",
                 "queue": "corpus-orders"}),
