@@ -435,3 +435,13 @@ def test_findings_that_fail_whole_still_ship_the_recap(monkeypatch: pytest.Monke
     assert recap["summary"]["count"] == 5 and len(recap["calls"]) == 5
     assert recap["findings"] == [] and recap["summary"]["findings"] == {}
     json.loads(recap.line())
+
+
+def test_a_kind_lists_at_most_ten_findings_those_about_most_calls() -> None:
+    calls = [_call(n * 10.0 + k, 1.0, path=f"/config/{chr(97 + n)}",
+                   url=f"https://api.example.com/config/{chr(97 + n)}")
+             for n in range(12) for k in range(2 + (n == 11))]
+    found, counts = Findings().detect(_facts(calls))
+    identical = [f for f in found if f["kind"] == "identical-call"]
+    assert counts["identical-call"] == 12 and len(identical) == registry.MAX_PER_KIND
+    assert identical[0]["count"] == 3 and identical[0]["url"].endswith("/config/l")

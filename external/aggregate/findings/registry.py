@@ -4,6 +4,8 @@
 `History`; `detect` runs each enabled detector over the invocation's `Facts` and returns the
 findings, in the order of `DETECTORS`, and the count per kind for `summary.findings`. A
 detector that raises is skipped (logged at debug): its findings are missing, the recap is not.
+A kind lists at most `MAX_PER_KIND` findings (those about the most calls), so that a recap of
+many endpoints stays within a log event's size; `summary.findings` counts them all.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ if TYPE_CHECKING:
     from httprecap.settings import Settings
 
     Detector = Callable[[Facts, Thresholds, History], list[Finding]]
+
+MAX_PER_KIND = 10
 
 DETECTORS: tuple[tuple[str, Detector], ...] = (
     ("repeated-call", repeated_calls),
@@ -76,8 +80,10 @@ class Findings:
                 log.debug(f"finding {kind} skipped: {type(exc).__name__}: {exc}")
                 continue
             if made:
-                found += made
                 counts[kind] = len(made)
+                if len(made) > MAX_PER_KIND:
+                    made = sorted(made, key=_calls_about, reverse=True)[:MAX_PER_KIND]
+                found += made
         self._remember(facts)
         return found, counts
 
@@ -91,3 +97,8 @@ class Findings:
                                   {str(call.host) for call in calls})
         except Exception as exc:
             log.debug(f"findings' history not kept: {type(exc).__name__}: {exc}")
+
+
+def _calls_about(finding: Finding) -> int:
+    count = finding.get("count")
+    return count if isinstance(count, int) else len(finding["callIds"])
