@@ -77,10 +77,11 @@ def endpoint_of_call(call: Call) -> str:
 
 
 def endpoint_of(finding: Finding, calls: Sequence[Call]) -> str:
-    """Where the finding is: its own `endpoint` when its kind names one, else the endpoints
-    of its calls in call order, or `(invocation)` when it has none."""
-    if isinstance(finding.get("endpoint"), str):
-        return str(finding["endpoint"])
+    """Where the finding is: its own `endpoint` (or `host`) when its kind names one, else the
+    endpoints of its calls in call order, or `(invocation)` when it has none."""
+    for field_name in ("endpoint", "host"):
+        if isinstance(finding.get(field_name), str):
+            return str(finding[field_name])
     wanted = set(call_ids_of(finding))
     endpoints = dict.fromkeys(endpoint_of_call(call) for call in calls
                               if str(call.get("id")) in wanted)

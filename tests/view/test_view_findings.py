@@ -168,6 +168,20 @@ def test_a_findings_own_endpoint_names_its_group() -> None:
     assert [group.endpoint for group in group_findings([recap])] == ["GET api.example.com/x/{id}"]
 
 
+def test_a_finding_about_a_host_is_grouped_by_its_host() -> None:
+    recaps = [{"requestId": f"r-{index}",
+               "calls": [{"id": "c-1", "method": "GET", "host": "api.example.com",
+                          "path": f"/x/{index}"},
+                         {"id": "c-2", "method": "POST", "host": "api.example.com",
+                          "path": "/y"}],
+               "findings": [{"kind": "no-timeout", "severity": "warning", "message": "no timeout",
+                             "callIds": ["c-1", "c-2"], "host": "api.example.com"}]}
+              for index in range(2)]
+    groups = group_findings(recaps)
+    assert [(group.endpoint, group.invocations, group.calls) for group in groups] == [
+        ("api.example.com", 2, 4)]
+
+
 def test_long_hex_segments_are_ids_but_words_are_not() -> None:
     assert normalise_path("/blobs/deadbeefcafebabe/meta") == "/blobs/{id}/meta"
     assert normalise_path("/feed/cafe") == "/feed/cafe"
