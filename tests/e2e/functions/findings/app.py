@@ -3,8 +3,9 @@ calls a detector should or should not report (labels: tests/e2e/findings_corpus.
 
 The event names the scenario, its own upstream URLs (`urls`, each on a loopback address of its
 own, so that no two scenarios share an endpoint or a host), and its AWS resources. Every client
-is built at module level and every call has a timeout shorter than the function's, except where
-the scenario is about exactly that. A scenario that is not about `http-bound` sleeps after its
+is built (and connected) at module level, or kept across invocations, and every call has a
+timeout shorter than the function's, except where the scenario is about exactly that: the
+labels hold once the capture records `connection` and `timeoutS` too. A scenario that is not about `http-bound` sleeps after its
 calls as long as they took (`pad`), so that HTTP fills about half of the invocation.
 """
 
@@ -60,6 +61,14 @@ def _delay_aws(**kwargs):
 
 for _client in (DYNAMODB, SQS, S3, UNBOUNDED_DYNAMODB):
     _client.meta.events.register("before-send", _delay_aws)
+# Every AWS service is one host here (moto), where each is a host of its own on AWS: each
+# module-level client connects at init, so that no invocation is its first to that host.
+DYNAMODB.list_tables()
+SQS.list_queues()
+S3.list_buckets()
+UNBOUNDED_DYNAMODB.list_tables()
+LOOP = asyncio.new_event_loop()  # kept across invocations, like the async client on it
+KEPT_ASYNC = {}
 
 
 def slow_aws(delay_s, call, *args, **kwargs):
@@ -95,6 +104,14 @@ def post(url, body=b""):
 async def _httpx_all(*urls, method="GET"):
     async with httpx.AsyncClient(timeout=TIMEOUT) as client:
         responses = await asyncio.gather(*(client.request(method, url) for url in urls))
+    return [response.status_code for response in responses]
+
+
+async def _kept_httpx_all(*urls, method="GET"):
+    if "httpx" not in KEPT_ASYNC:
+        KEPT_ASYNC["httpx"] = httpx.AsyncClient(timeout=TIMEOUT)
+    client = KEPT_ASYNC["httpx"]
+    responses = await asyncio.gather(*(client.request(method, url) for url in urls))
     return [response.status_code for response in responses]
 
 
@@ -410,8 +427,8 @@ def module_client_reused(event):
 def post_slow(event):
     """`count` POSTs of one URL taking `ms` each: one after another, on threads or gathered."""
     urls = [f"{event['urls'][0]}/slow?ms={event['ms']}"] * event.get("count", 1)
-    if event.get("gather"):
-        asyncio.run(_httpx_all(*urls, method="POST"))
+    if event.get("gather"):  # on a client kept across invocations, as its connections are
+        LOOP.run_until_complete(_kept_httpx_all(*urls, method="POST"))
     elif event.get("threaded"):
         in_threads(*(partial(post, url) for url in urls))
     else:
