@@ -26,6 +26,7 @@ from typing import Any
 from httprecap.internal import diagnostics, patching
 from httprecap.internal.capture import call as calls
 from httprecap.internal.capture import urllib3_body
+from httprecap.internal.capture.runs import PoolRuns
 
 MODULE = "botocore.client"
 CREDENTIALS = "botocore.credentials"  # loaded by botocore.client
@@ -80,19 +81,20 @@ def _make_api_call(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, 
 
 
 def _close(call: calls.Call, exc: BaseException | None) -> None:
-    if not call.wire_runs:  # it never reached the wire
+    runs = call.runs
+    if runs is None:  # it never reached the wire
         calls.discard(call)
-    elif call.unsized is None:
+    elif runs.unsized is None:
         calls.close(call, exc=exc)
     else:
-        _close_unsized(call, exc)
+        _close_unsized(call, runs, exc)
 
 
-def _close_unsized(call: calls.Call, exc: BaseException | None) -> None:
+def _close_unsized(call: calls.Call, runs: PoolRuns, exc: BaseException | None) -> None:
     """A call whose only response declared no length (chunked): its size is what botocore
     read of it inside the call, or, for a body the user reads afterwards (a streaming output),
     what the user reads (capture/urllib3_body.py)."""
-    response, call.unsized = call.unsized, None
+    response, runs.unsized = runs.unsized, None
     if exc is not None:
         _size_read(call, response)
         calls.close(call, exc=exc)

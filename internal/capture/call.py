@@ -50,7 +50,8 @@ from typing import TYPE_CHECKING, Any
 
 from httprecap.internal import diagnostics, invocation
 from httprecap.internal.capture import sending
-from httprecap.internal.transport.record import Attempt, Origin, Record
+from httprecap.internal.capture.runs import PoolRuns, release
+from httprecap.internal.transport.record import Attempt, Record
 
 if TYPE_CHECKING:
     from httprecap.internal.transport.record import Sink
@@ -84,33 +85,15 @@ class Call(Record):
     outer: Call | None = None  # the call open on its thread when it opened (module docstring)
     in_hooks = False  # requests is running its response hooks inside it
     in_flight = False  # held in the sink's in-flight set (`open_call` with nest=False)
-    # urllib3's pool runs inside it (capture/urllib3.py): how many began (0 in a call answered
-    # without reaching the wire), how many are in progress, and the latest (number,
-    # perf_counter at start, origin, target).
-    wire_runs = 0
-    wire_depth = 0
-    wire: tuple[int, float, Origin | None, str] | None = None
-    # The first urllib3 run inside an outer client's call (requests, a PoolManager, botocore),
-    # kept as raw references: (perf_counter at start, pool, args, kwargs), and once it ended
-    # with no run inside it, (perf_counter at end, status, error, size). Read only
-    # if a second run follows (or, for botocore, when the call closes, or on the sender thread
-    # for a `start` notice), and released when the call closes: a call made with one request
-    # pays next to nothing for its attempt.
-    first: tuple[float, Any, tuple[Any, ...], dict[str, Any]] | None = None
-    first_end: tuple[float, int | None, tuple[str, str] | None, int | None] | None = None
-    # What fills in what the first run left unread (capture/urllib3.py `_settle`).
-    settle: Callable[[Call], None] | None = None
-    # The response of a botocore call's only run when it declared no length (chunked): its
-    # body, read by botocore or the user, is counted from it (capture/botocore.py `_close`).
-    unsized: Any = None
+    runs: PoolRuns | None = None  # the urllib3 pool runs inside it (capture/runs.py)
 
-    def __init__(self, library: str, slot: Slot | None = None) -> None:
+    def __init__(self, library: str, slot: Slot) -> None:
         self.library = library
         state = invocation.state
         request_id = state.request_id
         self.request_id = request_id if request_id is not None else \
             invocation.current_request_id()
-        self.slot = slot = local.slot if slot is None else slot
+        self.slot = slot
         self.thread = slot.thread  # its name is read on the sender
         self.wall_offset_us = state.wall_offset_us
         self.t0 = perf_counter()
@@ -123,14 +106,15 @@ class Call(Record):
     def on_wire(self) -> bool:
         """Whether it was located on the wire (`Record.on_wire`): a client located by the
         urllib3 runs inside it may yet be answered without one (a mock)."""
-        return self.wire_runs > 0 or self.library not in _LOCATED_BY_URLLIB3
+        return self.runs is not None or self.library not in _LOCATED_BY_URLLIB3
 
     def locate(self) -> None:
         """A call its client did not locate (botocore's) is located from its first urllib3
-        run (`settle`), on the sender thread for a `start` notice."""
-        settle = self.settle
-        if settle is not None:
-            settle(self)
+        run (`PoolRuns.settle`), on the sender thread for a `start` notice."""
+        runs = self.runs
+        settle = None if runs is None else runs.settle
+        if settle is not None and runs is not None:
+            settle(self, runs)
 
 
 class Slot:
@@ -284,8 +268,9 @@ def close(call: Call, result: Any = None, outcome: Outcome | None = None,
             if kept is not None:
                 _set_aside(call, kept)
                 return
-        if call.first is not None:
-            _release_first(call)
+        runs = call.runs
+        if runs is not None and runs.first is not None:  # (requests', botocore's)
+            release(call, runs)
         target = sink
         if target is not None:
             if call.in_flight:  # (http.client's and the async clients' calls)
@@ -298,34 +283,11 @@ def close(call: Call, result: Any = None, outcome: Outcome | None = None,
 def _set_aside(call: Call, kept: bool | str) -> None:
     """A call its outcome kept from being handed over now: discarded (False), or with its body
     followed (LATER), its first run released all the same."""
+    runs = call.runs
     if kept is False:
         discard(call)
-    elif call.first is not None:
-        _release_first(call)
-
-
-def _release_first(call: Call) -> None:
-    """Read what the call still needs from its kept first urllib3 run (botocore's location:
-    `settle`, and the outcome of its only run), then drop the run's references: the pool and
-    the request's arguments (headers, signature, body). Held until the sender writes the call,
-    they were traversed by every garbage collection meanwhile: one A/B measured 5 µs per
-    requests call and 16 µs per boto3 call for keeping them."""
-    settle = call.settle
-    if settle is not None:
-        settle(call)
-        call.settle = None
-    if call.status is None:  # its client said none (botocore's; an exception's)
-        _only_run_outcome(call)
-    call.first = call.first_end = None
-
-
-def _only_run_outcome(call: Call) -> None:
-    """Status and size from the call's only run, if it ended."""
-    ended = call.first_end
-    if ended is not None and not call.attempts:
-        _, call.status, _, size = ended
-        if call.bytes_received is None:
-            call.bytes_received = size
+    elif runs is not None and runs.first is not None:
+        release(call, runs)
 
 
 def discard(call: Call) -> None:

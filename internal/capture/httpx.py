@@ -34,6 +34,7 @@ from typing import Any
 from httprecap.internal import diagnostics, patching
 from httprecap.internal.capture import asynccall, reading, sending
 from httprecap.internal.capture import call as calls
+from httprecap.internal.capture import runs as pool_runs
 from httprecap.internal.transport.record import Attempt
 
 LIBRARY = "httpx"
@@ -229,7 +230,7 @@ class _Hop:
     def __init__(self, call: calls.Call, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         self.call = call
         self.listed = len(call.attempts or ())
-        self.runs = call.wire_runs
+        self.runs = pool_runs.count(call.runs)
         self.started_us = time_ns() // 1000
         self.t0 = perf_counter()
         # The first hop sends the request `send` was given: its URL is the call's already
@@ -251,7 +252,7 @@ class _Hop:
 
     def _list(self, status: int | None, error: tuple[str, str] | None) -> None:
         call = self.call
-        if call.wire_runs != self.runs or len(call.attempts or ()) > self.listed:
+        if pool_runs.count(call.runs) != self.runs or len(call.attempts or ()) > self.listed:
             return  # an inner client (a urllib3 transport) lists this hop's wire attempts
         duration_ms = (perf_counter() - self.t0) * 1000.0
         # No size: the call's own comes from its final response (see _outcome).

@@ -61,7 +61,7 @@ def _hook(module: ModuleType | None) -> None:
 
 def _outcome(call: calls.Call, response: Any) -> bool | str | None:
     raw = response.raw  # (a requests Response: `Session.send` reads both attributes itself)
-    if not call.wire_runs and not _from_wire(raw):
+    if call.runs is None and not _from_wire(raw):
         return False  # a mock's answer, or a non-wire adapter's
     if urllib3.note_response(call, response.status_code, response, response._content, raw):
         return None

@@ -14,7 +14,8 @@ request on the wire: it is an attempt of the call.
 - A call the pool opened itself is its own first attempt: listed only if another one follows,
   so a call made with one request pays nothing for attempts. Inside a call its client
   described (requests, a PoolManager) the first run keeps raw references only (`_run_first`)
-  and is read into an attempt only when a second run begins.
+  and is read into an attempt only when a second run begins. What a call knows of its runs
+  is one `PoolRuns` (capture/runs.py).
 
 A body read inside the call counts its bytes as they came (a gzip one's compressed bytes);
 one left unread (``preload_content=False``) is followed as the user reads it
@@ -38,7 +39,8 @@ from typing import Any
 from httprecap.internal import diagnostics, patching
 from httprecap.internal.capture import call as calls
 from httprecap.internal.capture import sending, urllib3_body
-from httprecap.internal.transport.record import Attempt, Origin
+from httprecap.internal.capture.runs import KeptRun, PoolRuns, Run, RunEnd
+from httprecap.internal.transport.record import Attempt, Origin, Record
 
 POOL_MODULE = "urllib3.connectionpool"
 MANAGER_MODULE = "urllib3.poolmanager"
@@ -140,13 +142,13 @@ def _pool_urlopen(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, .
                   kwargs: dict[str, Any]) -> Any:
     call = calls.local.slot.call
     if call is not None:
-        if not call.wire_runs:
+        if call.runs is None:
             return _run_first(call, wrapped, instance, args, kwargs)
-        return _run_attempt(call, wrapped, instance, args, kwargs)
+        return _run_later(call, wrapped, instance, args, kwargs)
     call = calls.open_call("urllib3", _describe_pool, instance, args, kwargs)
     if call is None:
         return wrapped(*args, **kwargs)
-    call.wire_runs = call.wire_depth = 1  # this run is the call's first attempt
+    call.runs = PoolRuns()  # this run is the call's first attempt, located as the call is
     if call.bytes_sent is None:  # a streamed body: counted as it is sent
         args, kwargs = sending.counted_arguments(call, args, kwargs, BODY)
     return calls.run(call, wrapped, args, kwargs, _outcome)
@@ -162,90 +164,158 @@ def _manager_urlopen(wrapped: Callable[..., Any], instance: Any, args: tuple[Any
     return calls.run(call, wrapped, args, kwargs, _outcome)
 
 
-def _run_attempt(call: calls.Call, wrapped: Callable[..., Any], pool: Any,
-                 args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """A later run of a pool's urlopen inside `call` (the first: `_run_first`): one attempt."""
-    run = _begin(call, pool, args, kwargs)
-    if run is None:
-        return wrapped(*args, **kwargs)
-    try:
-        response = wrapped(*args, **kwargs)
-    except BaseException as exc:
-        _end(call, run, exc)
-        raise
-    try:
-        _end(call, run, response)
-        return response
-    finally:
-        del response  # this frame may outlive the call (see capture/call.py)
-
+# The runs inside a call (capture/runs.py holds their state): the first one, kept; a later
+# one begins (`_begin`: listing the run before it, if it ended, or ending it, if urllib3
+# retries from inside it) and ends (`_end`: listing itself, unless a run began inside it).
 
 def _run_first(call: calls.Call, wrapped: Callable[..., Any], pool: Any,
                args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """The first run inside an outer client's call: references kept, nothing computed (see
-    `calls.Call.first`). A call its client did not locate (botocore's) is located from it
-    later, when it closes (`_settle`)."""
-    call.wire_runs = call.wire_depth = 1
+    capture/runs.py). A call its client did not locate (botocore's) is located from it later,
+    when it closes (`_settle`)."""
+    call.runs = runs = PoolRuns()
     if not call.target:  # botocore's call, located later (`_settle`)
-        call.settle = _settle
+        runs.settle = _settle
         body = kwargs.get("body")
         if body is not None and body.__class__ is not bytes:  # (aws-chunked, a file)
             kwargs["body"] = sending.counted(call, body)
-    call.first = perf_counter(), pool, args, kwargs
+    runs.first = perf_counter(), pool, args, kwargs
     try:
         response = wrapped(*args, **kwargs)
     except BaseException as exc:
-        call.wire_depth -= 1
-        if call.wire_runs == 1:  # no run began inside it (that one would have listed it)
-            call.first_end = perf_counter(), *_failed(exc)
+        runs.depth = 0  # (the first run is the outermost: runs inside it ended)
+        if runs.count == 1:  # no run began inside it (that one would have listed it)
+            runs.first_end = _failed(exc)
         raise
     try:
-        call.wire_depth -= 1
-        if call.wire_runs == 1:
+        runs.depth = 0
+        if runs.count == 1:
             # Not the response itself: holding it until the sender reads it would keep its
             # socket file open past the user's own use of it.
-            call.first_end = perf_counter(), *_answered(response)
-            if call.aws is not None and call.first_end[3] is None:  # botocore's, no length
-                call.unsized = response  # (until the call closes: capture/botocore.py)
+            runs.first_end = ended = _answered(response)
+            if call.aws is not None and ended[3] is None:  # botocore's, no length
+                runs.unsized = response  # (until the call closes: capture/botocore.py)
         return response
     finally:
         del response  # this frame may outlive the call (see capture/call.py)
 
 
-def _answered(response: Any) -> tuple[int, None, int | None]:
-    """An attempt's (status, error, size) when it got `response`. Its size: the body's, if
-    urllib3 read it, else the length urllib3 expects to read (its Content-Length, and 0 for a
-    response without a body: a HEAD's, 1xx, 204, 304), read before the user reads any."""
-    body = getattr(response, "_body", None)
-    return response.status, None, len(body) if isinstance(body, bytes) else \
-        getattr(response, "length_remaining", None)
+def _run_later(call: calls.Call, wrapped: Callable[..., Any], pool: Any,
+               args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """A later run of a pool's urlopen inside `call` (a redirect hop, a retry): one attempt."""
+    runs = call.runs
+    run = None if runs is None else _begin(call, runs, pool, args, kwargs)
+    if runs is None or run is None:
+        return wrapped(*args, **kwargs)
+    try:
+        response = wrapped(*args, **kwargs)
+    except BaseException as exc:
+        _end(call, runs, run, exc)
+        raise
+    try:
+        _end(call, runs, run, response)
+        return response
+    finally:
+        del response  # this frame may outlive the call (see capture/call.py)
 
 
-def _failed(exc: BaseException) -> tuple[None, tuple[str, str] | None, None]:
-    """An attempt's (status, error, size) when it raised (MaxRetryError: the wire error it
-    wraps)."""
-    reason = getattr(exc, "reason", None)
-    return None, calls.describe_error(reason if isinstance(reason, BaseException) else exc), None
-
-
-def _first_run(call: calls.Call, first: tuple[float, Any, tuple[Any, ...], dict[str, Any]]
-               ) -> Run:
-    """The kept first run as a `Run`, now that a second one begins."""
-    t0, pool, args, kwargs = first
-    target = _argument(args, kwargs, 1, "url") or ""
-    run = 1, t0, None if target.startswith(ABSOLUTE) else _origin(pool), target
-    call.wire = run
+def _begin(call: calls.Call, runs: PoolRuns, pool: Any, args: tuple[Any, ...],
+           kwargs: dict[str, Any]) -> Run | None:
+    """A run begins: the run before it is listed now if it was only kept, and ended now if
+    urllib3 retries or redirects from inside it. None if it cannot be followed."""
+    try:
+        t0 = perf_counter()
+        target = _argument(args, kwargs, 1, "url") or ""
+        origin = None if target.startswith(ABSOLUTE) else _origin(pool)
+        first = runs.first
+        if first is not None and runs.latest is None:  # the first run was only kept: list it
+            _list_first(call, runs, first)
+        if runs.depth:  # urllib3 retries or redirects from inside the run before
+            _end_outer(call, runs, _argument(args, kwargs, RETRIES, "retries"), t0)
+        elif not call.target:  # botocore's call: located by its first attempt (before it hangs)
+            call.method = _argument(args, kwargs, 0, "method") or ""
+            call.origin, call.target = origin, target
+        runs.count += 1
+        runs.depth += 1
+        runs.latest = run = Run(runs.count, t0, origin, target)
+    except Exception as exc:
+        diagnostics.swallowed("capture.urllib3.begin", exc)
+        return None
     return run
 
 
-def _settle(call: calls.Call) -> None:
-    """Locate a call from its kept first run (botocore's: its method, URL and request size are
-    its first request's). Runs when a second run begins, when the call closes (`calls.close`,
-    which also takes the outcome of a call's only run), or before, on the sender thread, for a
-    `start` notice: never the outcome here, which a retry may yet replace. Idempotent; never
-    raises."""
+def _list_first(call: calls.Call, runs: PoolRuns, first: KeptRun) -> None:
+    """The kept first run, read now that a second one begins; listed if it ended."""
+    if not call.target:  # botocore's call: located by its first run
+        _settle(call, runs)
+    t0, pool, args, kwargs = first
+    target = _argument(args, kwargs, 1, "url") or ""
+    runs.latest = run = Run(1, t0, None if target.startswith(ABSOLUTE) else _origin(pool),
+                            target)
+    ended = runs.first_end
+    if ended is not None and not runs.depth:
+        _list(call, run, ended)
+
+
+def _end(call: calls.Call, runs: PoolRuns, run: Run, outcome: Any) -> None:
+    """`run` returned `outcome` (its response, or the exception it raised): list its attempt,
+    unless a later run began inside it (which listed it already). Never raises."""
     try:
-        first = call.first
+        runs.depth -= 1
+        if runs.count != run.number:
+            return
+        _list(call, run, _failed(outcome) if isinstance(outcome, BaseException)
+              else _answered(outcome))
+    except Exception as exc:
+        diagnostics.swallowed("capture.urllib3.end", exc)
+        return
+
+
+def _end_outer(call: calls.Call, runs: PoolRuns, retries: Any, now: float) -> None:
+    """The run in progress ended when urllib3 decided to retry it or follow its redirect: list
+    it with the outcome urllib3 recorded (`Retry.history`)."""
+    latest = runs.latest
+    # None: the run is the call the pool opened itself, located as the call is.
+    run = latest if latest is not None else Run(1, call.t0, call.origin, call.target)
+    history = getattr(retries, "history", None)
+    last = history[-1] if history else None
+    error = getattr(last, "error", None)
+    _list(call, run, (now, getattr(last, "status", None),
+                      calls.describe_error(error) if isinstance(error, BaseException) else None,
+                      None))
+
+
+def _list(call: calls.Call, run: Run, ended: RunEnd) -> None:
+    """List `run` as an attempt of `call`, `ended` as it did."""
+    t1, status, error, size = ended
+    calls.add_attempt(call, Attempt(call.wall_offset_us + run.t0 * 1e6, (t1 - run.t0) * 1000.0,
+                                    status, error, run.origin, run.target, size))
+
+
+def _answered(response: Any) -> RunEnd:
+    """How a run ended, now, when it got `response`. Its size: the body's, if urllib3 read it,
+    else the length urllib3 expects to read (its Content-Length, and 0 for a response without
+    a body: a HEAD's, 1xx, 204, 304), read before the user reads any."""
+    body = getattr(response, "_body", None)
+    return perf_counter(), response.status, None, len(body) if isinstance(body, bytes) else \
+        getattr(response, "length_remaining", None)
+
+
+def _failed(exc: BaseException) -> RunEnd:
+    """How a run ended, now, when it raised (MaxRetryError: the wire error it wraps)."""
+    reason = getattr(exc, "reason", None)
+    error = calls.describe_error(reason if isinstance(reason, BaseException) else exc)
+    return perf_counter(), None, error, None
+
+
+def _settle(call: Record, runs: PoolRuns) -> None:
+    """Locate a call from its kept first run (botocore's: its method, URL and request size are
+    its first request's). Runs when a second run begins, when the call closes (runs.py
+    `release`, which also takes the outcome of a call's only run), or before, on the sender
+    thread, for a `start` notice: never the outcome here, which a retry may yet replace.
+    Idempotent; never raises."""
+    try:
+        first = runs.first
         if first is None or call.target:
             return
         _, pool, args, kwargs = first
@@ -261,74 +331,6 @@ def _settle(call: calls.Call) -> None:
     except Exception as exc:
         diagnostics.swallowed("capture.urllib3.settle", exc)
         return
-
-
-Run = tuple[int, float, "Origin | None", str]  # number, perf_counter at start, where
-
-
-def _begin(call: calls.Call, pool: Any, args: tuple[Any, ...],
-           kwargs: dict[str, Any]) -> Run | None:
-    try:
-        t0 = perf_counter()
-        target = _argument(args, kwargs, 1, "url") or ""
-        origin = None if target.startswith(ABSOLUTE) else _origin(pool)
-        first = call.first
-        if first is not None and call.wire is None:  # the first run was only kept: list it
-            if not call.target:  # botocore's call: located by its first run
-                _settle(call)
-            run = _first_run(call, first)
-            ended = call.first_end
-            if ended is not None and not call.wire_depth:
-                _list(call, run, ended[0], ended[1:])
-        if call.wire_depth:  # urllib3 retries or redirects from inside the run before
-            _end_outer(call, _argument(args, kwargs, RETRIES, "retries"), t0)
-        elif not call.target:  # botocore's call: located by its first attempt (before it hangs)
-            call.method = _argument(args, kwargs, 0, "method") or ""
-            call.origin, call.target = origin, target
-        run = call.wire_runs + 1, t0, origin, target
-        call.wire, call.wire_runs = run, run[0]
-        call.wire_depth += 1
-    except Exception as exc:
-        diagnostics.swallowed("capture.urllib3.begin", exc)
-        return None
-    return run
-
-
-def _end(call: calls.Call, run: Run, outcome: Any) -> None:
-    """`run` returned `outcome` (its response, or the exception it raised): list its attempt,
-    unless a later run began inside it (which listed it already). Never raises."""
-    try:
-        call.wire_depth -= 1
-        if call.wire_runs != run[0]:
-            return
-        _list(call, run, perf_counter(),
-              _failed(outcome) if isinstance(outcome, BaseException) else _answered(outcome))
-    except Exception as exc:
-        diagnostics.swallowed("capture.urllib3.end", exc)
-        return
-
-
-def _list(call: calls.Call, run: Run, ended: float,
-          outcome: tuple[int | None, tuple[str, str] | None, Any]) -> None:
-    """List `run` as an attempt of `call`, ended at `ended` with (status, error, size)."""
-    _, t0, origin, target = run
-    status, error, size = outcome
-    calls.add_attempt(call, Attempt(call.wall_offset_us + t0 * 1e6, (ended - t0) * 1000.0,
-                                    status, error, origin, target, size))
-
-
-def _end_outer(call: calls.Call, retries: Any, now: float) -> None:
-    """The run in progress ended when urllib3 decided to retry it or follow its redirect: list
-    it with the outcome urllib3 recorded (`Retry.history`)."""
-    wire = call.wire
-    _, t0, origin, target = wire if wire is not None else (1, call.t0, call.origin, call.target)
-    history = getattr(retries, "history", None)
-    last = history[-1] if history else None
-    error = getattr(last, "error", None)
-    calls.add_attempt(call, Attempt(
-        call.wall_offset_us + t0 * 1e6, (now - t0) * 1000.0, getattr(last, "status", None),
-        calls.describe_error(error) if isinstance(error, BaseException) else None,
-        origin, target, None))
 
 
 def patch_pool(module: ModuleType) -> None:

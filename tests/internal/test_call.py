@@ -17,6 +17,7 @@ from httprecap.internal import bootstrap, hooks
 from httprecap.internal.capture import botocore as capture_botocore
 from httprecap.internal.capture import call as calls
 from httprecap.internal.capture import urllib3 as capture_urllib3
+from httprecap.internal.capture.runs import PoolRuns
 from httprecap.internal.transport.buffer import Buffer
 
 
@@ -125,9 +126,10 @@ def test_a_closed_call_keeps_nothing_of_its_first_urllib3_run(buffer: Buffer) ->
     assert call is not None
     capture_urllib3._run_first(call, _answer, _Pool(), ("GET", "/x"),
                                {"headers": {"Authorization": "Bearer secret"}})
-    assert call.first is not None and call.first_end is not None
+    runs = call.runs
+    assert runs is not None and runs.first is not None and runs.first_end is not None
     calls.close(call)
-    assert call.first is None and call.first_end is None and list(buffer.items) == [call]
+    assert runs.first is None and runs.first_end is None and list(buffer.items) == [call]
 
 
 def test_a_botocore_call_is_located_from_its_first_run_when_it_closes(buffer: Buffer) -> None:
@@ -135,12 +137,13 @@ def test_a_botocore_call_is_located_from_its_first_run_when_it_closes(buffer: Bu
     assert call is not None and not call.target
     capture_urllib3._run_first(call, _answer, _Pool(),
                                ("PUT", "/bucket/key", b"abc", {"Authorization": "AWS4 x"}), {})
-    assert call.settle is not None
+    runs = call.runs
+    assert runs is not None and runs.settle is not None
     calls.close(call)
     assert (call.method, call.origin, call.target) == ("PUT", ("http", "127.0.0.1", 8080),
                                                        "/bucket/key")
     assert (call.bytes_sent, call.status, call.bytes_received) == (3, 200, 5)
-    assert call.first is None and call.first_end is None and call.settle is None
+    assert runs.first is None and runs.first_end is None and runs.settle is None
 
 
 class _Answer:
@@ -189,10 +192,13 @@ def _run_first(kept: _Kept) -> None:
     calls.close(call)
 
 
-def _run_attempt(kept: _Kept) -> None:
+def _run_later(kept: _Kept) -> None:
     call = calls.open_call("requests", _describe, None, (), {})
     assert call is not None
-    capture_urllib3._run_attempt(call, kept, _Pool(), ("GET", "/"), {})
+    call.runs = PoolRuns()
+    call.runs.depth = 0  # its first run ended: this is a redirect hop, say
+    capture_urllib3._run_later(call, kept, _Pool(), ("GET", "/"), {})
+    assert call.attempts is not None and len(call.attempts) == 1  # the hop itself
     calls.close(call)
 
 
@@ -200,7 +206,7 @@ def _make_api_call(kept: _Kept) -> None:
     capture_botocore._make_api_call(kept, _Client(), ("ListBuckets", {}), {})
 
 
-@pytest.mark.parametrize("wrapper", [_run, _run_first, _run_attempt, _make_api_call])
+@pytest.mark.parametrize("wrapper", [_run, _run_first, _run_later, _make_api_call])
 def test_a_wrapper_frame_that_outlives_its_call_holds_no_response(
         buffer: Buffer, wrapper: Callable[[_Kept], None]) -> None:
     kept = _Kept()

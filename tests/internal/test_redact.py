@@ -19,7 +19,7 @@ import urllib3
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from httprecap.internal.capture.call import Call
+from httprecap.internal.capture.call import Call, local
 from httprecap.internal.transport.encode import Encoder
 from httprecap.redact import MASK, Redactor
 
@@ -204,7 +204,7 @@ names = st.sampled_from(["token", "password", "X-Api-Key", "client_secret", "Ses
 def calls_with_secrets(draw: st.DrawFn) -> Call:
     """A finished call with a secret in its URL, error, headers and bodies."""
     secret, name = draw(secrets), draw(names)
-    call = Call("urllib3")
+    call = Call("urllib3", local.slot)
     call.method = "POST"
     call.target = draw(st.sampled_from([
         f"https://robot:{secret}@api.example.com/v1", f"https://api.example.com/v1?{name}="

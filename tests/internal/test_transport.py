@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from httprecap.internal import bootstrap, invocation
-from httprecap.internal.capture.call import Call
+from httprecap.internal.capture.call import Call, local
 from httprecap.internal.transport import sender
 from httprecap.internal.transport.buffer import Buffer
 
@@ -94,7 +94,7 @@ def test_many_calls_are_split_into_valid_batches(installed: Capture) -> None:
     sender = bootstrap.sender()
     assert sender is not None
     for n in range(6000):
-        call = Call("urllib3")
+        call = Call("urllib3", local.slot)
         call.method, call.origin, call.target = "GET", ("https", "api.example.com", 443), f"/{n}"
         call.duration_ms = 1.0
         sender.buffer.put_call(call)
@@ -106,7 +106,7 @@ def test_many_calls_are_split_into_valid_batches(installed: Capture) -> None:
 def test_full_buffer_drops_and_counts() -> None:
     buffer = Buffer(capacity=100, batch_size=1000)
     for _ in range(150):
-        buffer.put_call(Call("requests"))
+        buffer.put_call(Call("requests", local.slot))
     assert len(buffer.items) == 100
     assert buffer.take_dropped() == {"bufferFull": 50}
     assert buffer.take_dropped() == {}
