@@ -84,7 +84,8 @@ def test_repeated_dynamodb_gets_name_the_batch_operation() -> None:
     assert found["batchOperation"] == "BatchGetItem" and found["count"] == 6
     assert found["severity"] == "warning" and found["endpoint"] == "dynamodb GetItem orders"
     assert found["callIds"] == [c.id for c in calls]
-    assert "BatchGetItem" in found["message"]
+    assert found["message"] == "6 dynamodb GetItem calls on orders (60.0 ms in all): one " \
+                               "BatchGetItem would do"
 
 
 def test_repeated_http_calls_differing_by_id_and_query_are_one_endpoint() -> None:

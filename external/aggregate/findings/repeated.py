@@ -76,9 +76,17 @@ def _repeated(endpoint: str, calls: list[EncodedCall], aws: dict[str, Any] | Non
         advice = ("make them in one call, or concurrently" if aws is not None else
                   "fetch them in one request, or concurrently")
         fields = {}
-    message = f"{len(calls):,} calls to {endpoint} ({millis(total)} in all): {advice}"
+    message = f"{_what(len(calls), endpoint, aws)} ({millis(total)} in all): {advice}"
     return finding("repeated-call", WARNING, message, calls, endpoint=endpoint,
                    count=len(calls), totalMs=total, **fields)
+
+
+def _what(count: int, endpoint: str, aws: dict[str, Any] | None) -> str:
+    """`20 dynamodb GetItem calls on orders`, `12 calls to GET api.example.com/v1/items/{id}`."""
+    if aws is None:
+        return f"{count:,} calls to {endpoint}"
+    named = f"{count:,} {aws.get('service')} {aws.get('operation')} calls"
+    return f"{named} on {aws['resource']}" if aws.get("resource") else named
 
 
 def identical_calls(facts: Facts, limits: Thresholds, history: History) -> list[Finding]:
