@@ -4,7 +4,7 @@ function ships to the stream. (cfn-lint runs over the whole template in test_exa
 
 from __future__ import annotations
 
-import re
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -49,9 +49,19 @@ def test_every_query_is_a_named_query_in_both(resources: dict[str, Any]) -> None
     assert {name: query["QueryString"] for name, query in named.items()} == {
         query.full_name: query.sql for query in athena.QUERIES}
     assert {query["WorkGroup"]["Ref"] for query in named.values()} == {"RecapsWorkGroup"}
-    terraform = _terraform("recaps_athena.tf")
-    assert re.findall(r'name\s+= "(httprecap-[a-z-]+)"', terraform) == [
-        query.full_name for query in athena.QUERIES]
+    hcl2 = pytest.importorskip("hcl2")
+    parsed = hcl2.loads(_terraform("recaps_athena.tf"))
+    queries = [body for resource in parsed["resource"]
+               for kind, named in resource.items() if kind == '"aws_athena_named_query"'
+               for body in named.values()]
+    assert [(query["name"].strip('"'), _heredoc(query["query"])) for query in queries] == [
+        (query.full_name, query.sql) for query in athena.QUERIES]
+
+
+def _heredoc(text: str) -> str:
+    """An indented heredoc (`<<-SQL`) as Terraform reads it: its common indent removed."""
+    body = text.strip('"').removeprefix("<<-SQL\n").rstrip()
+    return textwrap.dedent(body.removesuffix("SQL"))
 
 
 def test_the_stream_delivers_where_the_table_reads(resources: dict[str, Any]) -> None:

@@ -1,9 +1,8 @@
 # Durable path: recaps to S3 through Firehose, read with Athena (docs/FLEET.md).
-# The function's firehose:// sink puts one recap per line to this stream: set
-#   HTTPRECAP_SINKS = "stdout,emf,firehose://${aws_kinesis_firehose_delivery_stream.recaps.name}"
-# and attach aws_iam_policy.put_recaps to the function's role. Firehose delivers the recaps
-# gzip-compressed under recaps/day=YYYY-MM-DD/ (UTC), the `day` partition the Glue table in
-# recaps_athena.tf projects.
+# The function's firehose:// sink (HTTPRECAP_SINKS in main.tf) puts one recap per line to this
+# stream, allowed by aws_iam_policy.put_recaps. Firehose delivers the recaps gzip-compressed
+# under recaps/day=YYYY-MM-DD/ (UTC), the `day` partition the Glue table in recaps_athena.tf
+# projects.
 
 variable "recaps_retention_days" {
   description = "Days the recaps delivered to S3 (and Athena's results) are kept"
@@ -97,6 +96,11 @@ resource "aws_iam_policy" "put_recaps" {
       Resource = aws_kinesis_firehose_delivery_stream.recaps.arn
     }]
   })
+}
+
+resource "aws_iam_role_policy_attachment" "orders_put_recaps" {
+  role       = aws_iam_role.orders.name
+  policy_arn = aws_iam_policy.put_recaps.arn
 }
 
 resource "aws_athena_workgroup" "recaps" {
