@@ -194,6 +194,9 @@ SETTINGS: tuple[Setting, ...] = (
             "http-bound: least share of the invocation spent waiting on HTTP."),
     Setting("FINDINGS_HTTP_MS", 100, _bounded_int(0, 900_000),
             "http-bound: an invocation shorter than this (ms) is never http-bound."),
+    Setting("EMF_TOP", 10, _bounded_int(0, 100),
+            "emf sink: hosts and AWS operations that get metrics of their own per recap (the "
+            "busiest by calls); the rest are summed under `other`."),
     Setting("LOG_LEVEL", "warning", _log_level,
             "httprecap's own log level: debug, info, warning or error."),
 )

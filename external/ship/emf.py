@@ -4,6 +4,12 @@ CloudWatch turns these log lines into metrics without any API call: per invocati
 `httprecap`, the call count, errors and HTTP time by function name, and the same by function
 name and host, so dashboards and alarms need nothing else; and the recap's findings
 (docs/FINDINGS.md), counted by function name and kind (metric `Findings`, dimension `Finding`).
+
+Per host and per AWS operation (`Service`, `Operation`) each call's duration is a `Latency`
+value, so CloudWatch computes percentiles over calls. Cardinality is bounded per recap: the
+HTTPRECAP_EMF_TOP busiest hosts and operations (by calls) get their own dimension values, the
+rest are summed under `other`. A metric takes at most 100 values per document (as AWS's EMF
+libraries send them), so a host with more calls continues on lines that carry only `Latency`.
 """
 
 from __future__ import annotations
@@ -23,9 +29,13 @@ if TYPE_CHECKING:
     from httprecap.recap_schema import Recap
 
 NAMESPACE = "httprecap"
-MAX_HOSTS = 30  # lines per recap; the busiest hosts come first in the summary
+DEFAULT_TOP = 10  # HTTPRECAP_EMF_TOP's default (core/settings.py)
+OTHER = "other"  # the dimension value of everything past the top
+MAX_VALUES = 100  # values of one metric in one EMF document
 METRICS = [{"Name": "Calls", "Unit": "Count"}, {"Name": "Errors", "Unit": "Count"},
            {"Name": "HttpTime", "Unit": "Milliseconds"}]
+OPERATION_METRICS = METRICS[:2]  # calls and failed calls
+LATENCY = {"Name": "Latency", "Unit": "Milliseconds"}
 FINDING_METRICS = [{"Name": "Findings", "Unit": "Count"}]
 
 
@@ -45,8 +55,8 @@ def _line(timestamp: int, dimensions: list[str], values: dict[str, Any],
     return compact_json(document)
 
 
-def emf_lines(recap: EncodedRecap | Recap) -> list[str]:
-    """One line for the invocation, one per host, one per kind of finding."""
+def emf_lines(recap: EncodedRecap | Recap, top: int = DEFAULT_TOP) -> list[str]:
+    """One line for the invocation, per host, per AWS operation, per kind of finding."""
     timestamp = epoch_ms(str(recap.get("startedAt", "")))
     summary = recap.get("summary") or {}
     common = {"FunctionName": recap.get("functionName") or "unknown",
@@ -55,10 +65,9 @@ def emf_lines(recap: EncodedRecap | Recap) -> list[str]:
     lines = [_line(timestamp, ["FunctionName"], {
         **common, "Calls": summary.get("count", 0), "Errors": summary.get("errors", 0),
         "HttpTime": summary.get("totalHttpMs", 0.0)})]
-    for host in (summary.get("hosts") or [])[:MAX_HOSTS]:
-        lines.append(_line(timestamp, ["FunctionName", "Host"], {
-            **common, "Host": host["host"], "Calls": host["count"], "Errors": host["errors"],
-            "HttpTime": host["totalMs"]}))
+    calls = recap.get("calls") or []
+    lines += _host_lines(timestamp, common, summary.get("hosts"), calls, top)
+    lines += _operation_lines(timestamp, common, calls, top)
     findings = summary.get("findings")
     if isinstance(findings, dict):
         lines += [_line(timestamp, ["FunctionName", "Finding"],
@@ -67,12 +76,87 @@ def emf_lines(recap: EncodedRecap | Recap) -> list[str]:
     return lines
 
 
+def _host_lines(timestamp: int, common: dict[str, Any], hosts: Any, calls: list[Any],
+                top: int) -> list[str]:
+    """The `top` busiest hosts of the summary, then the rest as `other`; each with its calls'
+    durations as `Latency` where the recap lists its calls."""
+    ranked = sorted(hosts if isinstance(hosts, list) else [],
+                    key=lambda host: (-host["count"], -host["totalMs"], host["host"]))
+    rest = ranked[top:]
+    rows = [(host["host"], host["count"], host["errors"], host["totalMs"]) for host in ranked[:top]]
+    if rest:
+        rows.append((OTHER, sum(h["count"] for h in rest), sum(h["errors"] for h in rest),
+                     round(sum(h["totalMs"] for h in rest), 3)))
+    named = {row[0] for row in rows}
+    by_host: dict[str, list[Any]] = {}
+    for call in calls:
+        host = call.get("host")
+        by_host.setdefault(host if host in named else OTHER, []).append(call)
+    lines: list[str] = []
+    for host, count, errors, total_ms in rows:
+        values = {**common, "Host": host, "Calls": count, "Errors": errors, "HttpTime": total_ms}
+        lines += _with_latency(timestamp, ["FunctionName", "Host"], values, METRICS,
+                               _durations(by_host.get(host, [])))
+    return lines
+
+
+def _operation_lines(timestamp: int, common: dict[str, Any], calls: list[Any],
+                     top: int) -> list[str]:
+    """Calls, failed calls and latency of each AWS operation the recap's calls made: the `top`
+    busiest, then the rest as service and operation `other`."""
+    operations: dict[tuple[str, str], list[Any]] = {}
+    for call in calls:
+        aws = call.get("aws")
+        if isinstance(aws, dict):
+            key = (str(aws.get("service")), str(aws.get("operation")))
+            operations.setdefault(key, []).append(call)
+    ranked = sorted(operations.items(), key=lambda item: (-len(item[1]), item[0]))
+    grouped = ranked[:top]
+    if ranked[top:]:
+        grouped.append(((OTHER, OTHER), [call for _, more in ranked[top:] for call in more]))
+    lines: list[str] = []
+    for (service, operation), members in grouped:
+        values = {**common, "Service": service, "Operation": operation, "Calls": len(members),
+                  "Errors": sum(map(_failed, members))}
+        lines += _with_latency(timestamp, ["FunctionName", "Service", "Operation"], values,
+                               OPERATION_METRICS, _durations(members))
+    return lines
+
+
+def _durations(calls: list[Any]) -> list[float]:
+    return [d for d in (call.get("durationMs") for call in calls) if isinstance(d, (int, float))]
+
+
+def _failed(call: Any) -> bool:
+    """As the summary counts errors: an exception, or a status of 400 or more."""
+    status = call.get("status")
+    return call.get("error") is not None or (isinstance(status, int) and status >= 400)
+
+
+def _with_latency(timestamp: int, dimensions: list[str], values: dict[str, Any],
+                  metrics: list[dict[str, str]], durations: list[float]) -> list[str]:
+    """The line with the first MAX_VALUES durations as `Latency`, then lines of the rest that
+    carry only `Latency` (so that counts are not added twice)."""
+    if not durations:
+        return [_line(timestamp, dimensions, values, metrics)]
+    lines = [_line(timestamp, dimensions, {**values, "Latency": durations[:MAX_VALUES]},
+                   [*metrics, LATENCY])]
+    keys = {name: values[name] for name in ("FunctionName", "requestId", "phase", "status",
+                                             *dimensions)}
+    for start in range(MAX_VALUES, len(durations), MAX_VALUES):
+        lines.append(_line(timestamp, dimensions,
+                           {**keys, "Latency": durations[start:start + MAX_VALUES]}, [LATENCY]))
+    return lines
+
+
 class EmfSink(Sink):
     name = "emf"
 
-    def __init__(self, stream: BinaryIO | None = None) -> None:
+    def __init__(self, stream: BinaryIO | None = None, top: int = DEFAULT_TOP) -> None:
         self._stream = stream
+        self._top = top  # HTTPRECAP_EMF_TOP
 
     def send(self, entries: list[Entry]) -> list[Entry]:
-        write_lines(self._stream, [line for entry in entries for line in emf_lines(entry.recap)])
+        write_lines(self._stream, [line for entry in entries
+                                   for line in emf_lines(entry.recap, self._top)])
         return []

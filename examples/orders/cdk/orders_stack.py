@@ -2,15 +2,19 @@
 
 The three steps of using httprecap, as CDK sees them: (1) a LayerVersion from the built zip,
 attached to the function; (2) `AWS_LAMBDA_EXEC_WRAPPER=/opt/httprecap-wrapper`; (3) the recaps
-in the function's log group, printed by `httprecap view --log-group`.
+in the function's log group, printed by `httprecap view --log-group`. Then the fleet's saved
+Logs Insights queries, dashboard and alarms (fleet_spec.py, docs/FLEET.md).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from aws_cdk import BundlingOptions, CfnOutput, Duration, RemovalPolicy, Stack
+import fleet_spec
+from aws_cdk import BundlingOptions, CfnOutput, Duration, Fn, RemovalPolicy, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -19,9 +23,10 @@ from constructs import Construct
 
 FUNCTION_DIR = Path(__file__).resolve().parent.parent
 RUNTIME = lambda_.Runtime.PYTHON_3_12
-# Every Python runtime the layer serves, named so that older CDK releases accept them too.
-LAYER_RUNTIMES = [lambda_.Runtime(f"python3.{minor}", lambda_.RuntimeFamily.PYTHON)
-                  for minor in range(10, 15)]
+# Every Python runtime the layer serves, named so that older CDK releases accept them too;
+# CDK matches the function's runtime to the layer's by name, family and inline-code support.
+LAYER_RUNTIMES = [lambda_.Runtime(f"python3.{minor}", lambda_.RuntimeFamily.PYTHON,
+                                  supports_inline_code=True) for minor in range(10, 15)]
 
 
 class OrdersStack(Stack):
@@ -55,6 +60,41 @@ class OrdersStack(Stack):
         table.grant_read_write_data(function)
         CfnOutput(self, "ReadTheRecaps",                                     # (3)
                   value=f"httprecap view --log-group /aws/lambda/{function.function_name}")
+        self._fleet(function, host=urlsplit(api_url).hostname or api_url)
+
+    # --- fleet: saved queries, dashboard and alarms (docs/FLEET.md) ------------------------
+
+    def _fleet(self, function: lambda_.Function, host: str) -> None:
+        log_group = f"/aws/lambda/{function.function_name}"
+        for name, query in fleet_spec.QUERIES:
+            logs.CfnQueryDefinition(self, "Query" + name.split("/")[-1].title().replace("-", ""),
+                                    name=name, query_string=query, log_group_names=[log_group])
+        body = Fn.sub(fleet_spec.DASHBOARD_BODY,
+                      {"FunctionName": function.function_name, "LogGroupName": log_group})
+        cloudwatch.CfnDashboard(self, "FleetDashboard", dashboard_body=body,
+                                dashboard_name=f"httprecap-{function.function_name}")
+        self._host_alarms(function, host)
+
+    def _host_alarms(self, function: lambda_.Function, host: str) -> None:
+        """A failed-call rate and a p95 latency alarm on the orders API host's EMF metrics."""
+        def metric(name: str, statistic: str) -> cloudwatch.Metric:
+            return cloudwatch.Metric(
+                namespace=fleet_spec.NAMESPACE, metric_name=name, statistic=statistic,
+                period=Duration.seconds(fleet_spec.PERIOD_SECONDS),
+                dimensions_map={"FunctionName": function.function_name, "Host": host})
+
+        rate = cloudwatch.MathExpression(
+            expression="100 * errors / calls", label="failed calls (%)",
+            using_metrics={"errors": metric("Errors", "Sum"), "calls": metric("Calls", "Sum")},
+            period=Duration.seconds(fleet_spec.PERIOD_SECONDS))
+        for construct_id, watched, threshold in (
+                ("FleetHostErrorRateAlarm", rate, fleet_spec.ERROR_RATE_PERCENT),
+                ("FleetHostLatencyAlarm", metric("Latency", "p95"), fleet_spec.P95_MS)):
+            watched.create_alarm(
+                self, construct_id, threshold=threshold,
+                evaluation_periods=fleet_spec.EVALUATION_PERIODS,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING)
 
     def _function_code(self) -> lambda_.Code:
         """app.py with `requests` installed beside it (boto3 comes with the runtime)."""
