@@ -81,7 +81,7 @@ def render_table(rows: Sequence[Sequence[tuple[str, str]]]) -> str:
     columns = list(dict.fromkeys(name for row in rows for name, _ in row
                                  if name not in HIDDEN_FIELDS))
     if not columns:
-        return "(no rows)"
+        return f"({len(rows)} rows without a field to show)" if rows else "(no rows)"
     cells = [[_cell(dict(row).get(column, "")) for column in columns] for row in rows]
     widths = [max([len(column), *(len(line[index]) for line in cells)])
               for index, column in enumerate(columns)]
