@@ -157,6 +157,7 @@ class EmfSink(Sink):
         self._top = top  # HTTPRECAP_EMF_TOP
 
     def send(self, entries: list[Entry]) -> list[Entry]:
+        # Every call, compact recap or not: metrics count the quiet invocations too.
         write_lines(self._stream, [line for entry in entries
-                                   for line in emf_lines(entry.recap, self._top)])
+                                   for line in emf_lines(entry.full, self._top)])
         return []

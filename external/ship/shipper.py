@@ -175,7 +175,7 @@ class Shipper:
         entry = Entry(recap)
         if self._keep is not None:
             try:
-                entry.recap = self._keep(entry.recap)
+                entry.recap = self._keep(entry.full)
             except Exception as exc:  # a recap ships in full rather than not at all
                 log.debug(f"HTTPRECAP_KEEP skipped: {type(exc).__name__}: {exc}")
         return entry

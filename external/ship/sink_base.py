@@ -24,12 +24,17 @@ class SinkError(Exception):
 
 
 class Entry:
-    """One recap on its way to the sinks; its JSON line is built once, shared by all sinks."""
+    """One recap on its way to the sinks; its JSON line is built once, shared by all sinks.
 
-    __slots__ = ("recap",)
+    `recap` is what ships: without its calls when HTTPRECAP_KEEP=notable found it quiet
+    (keep.py). `full` has every call, for a sink that measures them (emf: its metrics must
+    count quiet invocations too)."""
+
+    __slots__ = ("full", "recap")
 
     def __init__(self, recap: EncodedRecap | Recap) -> None:
-        self.recap = recap if isinstance(recap, EncodedRecap) else EncodedRecap.from_dict(recap)
+        self.recap = self.full = (recap if isinstance(recap, EncodedRecap)
+                                  else EncodedRecap.from_dict(recap))
 
     def line(self) -> str:
         return self.recap.line()

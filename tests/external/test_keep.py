@@ -133,3 +133,16 @@ def test_the_savings_script_measures_a_sample_with_the_ship_stage_policy(
     full = len(quiet.line()) + len(failed.line())
     assert f"2 recaps, 1 compact: {full:,} bytes with all, {compact + len(failed.line()):,} " \
         "with notable" in out
+
+
+def test_the_emf_sink_still_measures_every_call_of_a_compacted_recap() -> None:
+    from httprecap.external.ship.emf import EmfSink
+
+    stream = io.BytesIO()
+    shipper = Shipper([EmfSink(stream)], queue_limit=10, keep=keep_policy("notable", SLOW_MS))
+    try:
+        shipper.ship([_quiet()], 1.0)
+    finally:
+        shipper.stop()
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [line["Latency"] for line in lines if "Latency" in line] == [[10.0, 10.0]]
