@@ -25,6 +25,7 @@ from typing import Any
 
 import boto3
 import requests
+from botocore.config import Config
 
 logger = logging.getLogger()
 logger.setLevel(logging.INFO)
@@ -40,10 +41,12 @@ ENDPOINTS = {
     "shipping": "/shipments",
 }
 
-# Created once per execution environment (at init) and reused by every invocation.
+# Created once per execution environment (at init) and reused by every invocation. botocore
+# waits 60 s for an answer by default, longer than the function may run: bound it too.
 http = requests.Session()
-s3 = boto3.client("s3")
-dynamodb = boto3.client("dynamodb")
+AWS_TIMEOUTS = Config(connect_timeout=TIMEOUT[0], read_timeout=TIMEOUT[1])
+s3 = boto3.client("s3", config=AWS_TIMEOUTS)
+dynamodb = boto3.client("dynamodb", config=AWS_TIMEOUTS)
 
 
 class PaymentDeclined(Exception):
@@ -73,15 +76,17 @@ def _ids(event: dict[str, Any]) -> dict[str, str]:
 def _earlier_items(order_ids: list[str]) -> list[dict[str, Any]]:
     """The items of earlier orders that are still sold, to order again.
 
-    Written the way handlers often are: one order read, and one catalog check, at a time. The
-    demo shows what httprecap's findings say about it: one BatchGetItem would read the orders,
-    and the catalog's answer for a SKU could be kept rather than asked for again.
+    Written the way handlers often are: one order read, and one catalog check, at a time, the
+    check a quick `requests.get` (no session, no timeout). The demo shows what httprecap's
+    findings say about it: one BatchGetItem would read the orders, the catalog's answer for a
+    SKU could be kept rather than asked for again, and a call without a timeout can outlive
+    the function.
     """
     items = []
     for earlier in order_ids:
         found = dynamodb.get_item(TableName=TABLE, Key={"orderId": {"S": str(earlier)}})
         for sku in found.get("Item", {}).get("skus", {}).get("SS", []):
-            if _get_json(f"/catalog/{sku}").get("available", True):
+            if requests.get(f"{API_URL}/catalog/{sku}").json().get("available", True):
                 items.append({"sku": sku, "quantity": 1})
     return items
 

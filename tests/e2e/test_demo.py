@@ -97,12 +97,17 @@ VARYING = ((r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", "ID"), (r"127\.0\.0\.1
            (r"\d+\.\d+|\d+%|\d+ B", "N"), (r"\*", ""))
 
 
+# A finding's line: its severity, kind and calls; its message's wording is the detectors' own.
+FINDING_LINE = re.compile(r"^\s+(warning|info)\s+(\S+)\s.*?(\(calls? [^)]*\))?$")
+
+
 def _shape(lines: list[str]) -> list[str]:
     """Lines with what changes from run to run (ids, ports, times, durations, shares, sizes,
     which of two equally slow calls is marked slowest) left out."""
     shaped = []
     for line in lines:
-        text = line
+        finding = FINDING_LINE.match(line)
+        text = " ".join(part or "" for part in finding.groups()) if finding else line
         for pattern, stand_in in VARYING:
             text = re.sub(pattern, stand_in, text)
         shaped.append(" ".join(text.split()))
@@ -117,4 +122,5 @@ def test_the_readmes_opening_example_is_the_demos_reorder_invocation(
     printed = [line for line in printed[2:] if line.strip()]  # after the title and response
     example = README.read_text().split("```\n", 2)[1].splitlines()
     assert example[0].startswith("invocation ")
+    # When this fails, paste the demo's fifth invocation (`make demo`) into the README.
     assert _shape(example) == _shape(printed)
