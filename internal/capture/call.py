@@ -112,9 +112,8 @@ class Call(Record):
         """A call its client did not locate (botocore's) is located from its first urllib3
         run (`PoolRuns.settle`), on the sender thread for a `start` notice."""
         runs = self.runs
-        settle = None if runs is None else runs.settle
-        if settle is not None and runs is not None:
-            settle(self, runs)
+        if runs is not None and runs.settle is not None:
+            runs.settle(self, runs)
 
 
 class Slot:
