@@ -4,6 +4,7 @@ function ships to the stream. (cfn-lint runs over the whole template in test_exa
 
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -88,3 +89,9 @@ def test_the_function_ships_its_recaps_to_the_stream(resources: dict[str, Any]) 
                   for statement in policy["Statement"]]
     assert {"Effect": "Allow", "Action": "firehose:PutRecordBatch",
             "Resource": {"Fn::GetAtt": ["RecapsDeliveryStream", "Arn"]}} in statements
+    sinks = re.search(r'HTTPRECAP_SINKS\s+= "([^"]+)"', _terraform("main.tf"))
+    assert sinks and "firehose://${aws_kinesis_firehose_delivery_stream.recaps.name}" in \
+        sinks[1].split(",")
+    delivery = _terraform("recaps_delivery.tf")
+    assert "role       = aws_iam_role.orders.name" in delivery
+    assert 'Action   = "firehose:PutRecordBatch"' in delivery

@@ -3,7 +3,8 @@
 #   (cd examples/orders && pip install -r requirements.txt -t build && cp app.py build/)
 #   cd examples/orders/terraform && terraform init && terraform apply
 # The two lines that matter are marked (1) attach the layer and (2) set the wrapper;
-# fleet.tf adds the fleet's saved queries, dashboard and alarms (docs/FLEET.md).
+# fleet.tf adds the fleet's saved queries, dashboard and alarms (docs/FLEET.md);
+# recaps_delivery.tf and recaps_athena.tf the durable path: Firehose to S3, Glue, Athena.
 
 terraform {
   required_version = ">= 1.5"
@@ -126,7 +127,7 @@ resource "aws_lambda_function" "orders" {
   environment {
     variables = {
       AWS_LAMBDA_EXEC_WRAPPER = "/opt/httprecap-wrapper" # (2) load httprecap in the function
-      HTTPRECAP_SINKS         = "stdout,emf"
+      HTTPRECAP_SINKS         = "stdout,emf,firehose://${aws_kinesis_firehose_delivery_stream.recaps.name}"
       ORDERS_API_URL          = var.orders_api_url
       ORDERS_BUCKET           = aws_s3_bucket.receipts.bucket
       ORDERS_TABLE            = aws_dynamodb_table.orders.name
