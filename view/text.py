@@ -233,8 +233,9 @@ def _finding_text(finding: Finding, calls: Sequence[Call]) -> str:
     if numbers:
         where.append(f"call{'' if len(numbers) == 1 else 's'} {format_numbers(numbers)}")
     if missing:
-        where.append(f"{missing} not shown")
-    return message + (f" ({', '.join(where)})" if where else "")
+        more = " more" if numbers else ""
+        where.append(f"{missing}{more} call{'' if missing == 1 else 's'} not shown")
+    return message + (f" ({'; '.join(where)})" if where else "")
 
 
 def render_findings_overview(overview: FindingsOverview, style: Style = Style()) -> str:

@@ -70,7 +70,10 @@ def test_call_numbers_follow_the_filtered_table(with_findings: Recaps) -> None:
 
 def test_calls_missing_from_the_table_are_counted(with_findings: Recaps) -> None:
     truncated = {**with_findings[0], "calls": with_findings[0]["calls"][:4]}
-    assert _findings_block(render_recap(truncated))[0].endswith("(calls 3, 4, 4 not shown)")
+    assert _findings_block(render_recap(truncated))[0].endswith(
+        "(calls 3, 4; 4 more calls not shown)")
+    assert _findings_block(render_recap({**truncated, "calls": []}))[0].endswith(
+        "(6 calls not shown)")
 
 
 def test_warnings_are_painted_only_with_colour(with_findings: Recaps) -> None:
