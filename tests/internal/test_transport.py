@@ -3,6 +3,7 @@ fork. The collector validates every batch with httprecap.wire.validate_batch."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import threading
@@ -13,10 +14,14 @@ from typing import TYPE_CHECKING
 import pytest
 import requests
 
+from httprecap import wire
 from httprecap.internal import bootstrap, invocation
 from httprecap.internal.capture.call import Call, local
 from httprecap.internal.transport import sender
 from httprecap.internal.transport.buffer import Buffer
+from httprecap.internal.transport.encode import Encoder
+from httprecap.internal.transport.record import Attempt, Record
+from httprecap.redact import Redactor
 
 if TYPE_CHECKING:
     from conftest import Capture, Collector
@@ -194,3 +199,21 @@ def test_forked_child_says_hello_and_sends_its_own_calls(installed: Capture,
     assert [h["pid"] for h in hellos] == [os.getpid(), pid]
     (call,) = installed.collector.calls()
     assert call["id"].startswith(f"{pid:x}-") and call["url"].endswith("who=child")
+
+
+def test_a_record_built_without_capture_is_encoded_as_a_valid_wire_call() -> None:
+    # Transport's input is its own `Record`: whatever builds one (capture's Call is one) is
+    # encoded; what the record did not say (status, size) comes from its last attempt.
+    api = ("https", "api.example.com", 443)
+    record = Record()
+    record.request_id, record.library = "req-1", "urllib3"
+    record.thread = threading.current_thread()
+    record.method, record.origin, record.target = "GET", api, "/v1/items?token=s3cret"
+    record.duration_ms = 12.5
+    record.attempts = [Attempt(1.7e15, 5.0, 503, None, api, "/v1/items?token=s3cret", None),
+                       Attempt(1.7e15 + 6000, 6.5, 200, None, api, "/v1/items", 42)]
+    message = json.loads(Encoder(Redactor()).call_message(record))
+    call = wire.validate_call(message["call"])
+    assert message["k"] == "call" and (call["status"], call["bytesReceived"]) == (200, 42)
+    assert [(a["status"], a["durationMs"]) for a in call["attempts"]] == [(503, 5.0), (200, 6.5)]
+    assert "s3cret" not in json.dumps(message)
