@@ -113,6 +113,10 @@ CASES: tuple[Case, ...] = (
          fields={"sequential-calls": {"count": 3}}),
     case("sequential_awaits", "sequential-calls", True, False, "asyncio", "sequential-calls",
          hosts=3),
+    case("sequential_around_not_modified", "sequential-calls", True, False, "sync",
+         "sequential-calls", hosts=3, fields={"sequential-calls": {"count": 3}},
+         detector_bug="a 304 (Not Modified) ends a run as a redirect would; it is no "
+                      "redirect (301, 302, 303, 307, 308): no call follows from it"),
     case("concurrent_threads_aws", "sequential-calls", False, True, "threaded",
          event={"table": "corpus-concurrent", "bucket": "corpus-concurrent"}),
     case("concurrent_gather", "sequential-calls", False, False, "asyncio", hosts=3),

@@ -5,8 +5,9 @@ The event names the scenario, its own upstream URLs (`urls`, each on a loopback 
 own, so that no two scenarios share an endpoint or a host), and its AWS resources. Every client
 is built (and connected) at module level, or kept across invocations, and every call has a
 timeout shorter than the function's, except where the scenario is about exactly that: the
-labels hold once the capture records `connection` and `timeoutS` too. A scenario that is not about `http-bound` sleeps after its
-calls as long as they took (`pad`), so that HTTP fills about half of the invocation.
+labels hold once the capture records `connection` and `timeoutS` too. A scenario that is not
+about `http-bound` sleeps after its calls as long as they took (`pad`), so that HTTP fills
+about half of the invocation.
 """
 
 import asyncio
@@ -245,6 +246,15 @@ def sequential_awaits(event):
                 await client.get(f"{base}/slow?ms=120")
 
     asyncio.run(body())
+
+
+@scenario
+def sequential_around_not_modified(event):
+    """A conditional GET answered 304 (not a redirect: nothing follows from it) between two
+    independent slow calls."""
+    get(f"{event['urls'][0]}/slow?ms=150")
+    get(f"{event['urls'][1]}/status/304")
+    get(f"{event['urls'][2]}/slow?ms=150")
 
 
 @scenario
