@@ -132,8 +132,10 @@ def read_records(text: str) -> ReadResult:
 def _concatenated(text: str) -> Iterator[Any]:
     """Each JSON value in `text`; from the first one that does not decode, the rest as text."""
     position = 0
-    while position < len(text):
-        start = len(text) - len(text[position:].lstrip())
+    while True:
+        start = position
+        while start < len(text) and text[start].isspace():
+            start += 1
         if start == len(text):
             return
         try:
