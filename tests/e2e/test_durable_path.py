@@ -281,3 +281,18 @@ def test_functions_by_http_share_sum_the_invocations(duckdb_recaps: Any,
         sum(recap["summary"]["errors"] for recap in recaps))
     assert row["avg_http_share"] == pytest.approx(sum(shares) / len(shares), abs=0.0005)
     assert row["max_http_share"] == pytest.approx(max(shares), abs=0.0005)
+
+
+# Fields a recap carries only when asked to (HTTPRECAP_CAPTURE_HEADERS / _BODIES): free-form,
+# and not what a fleet query groups by.
+NOT_COLUMNS = {"requestHeaders", "responseHeaders", "requestBody", "responseBody"}
+
+
+def test_every_field_the_recaps_carry_is_a_column(delivered: Delivered) -> None:
+    """A field the extension adds to the recap is one the table must read (view/athena.py)."""
+    recaps = delivered.recaps
+    assert {key for recap in recaps for key in recap} - set(athena.COLUMNS) == set()
+    assert {key for recap in recaps for key in recap["summary"]} - set(athena.SUMMARY) == set()
+    calls = [call for _, call in _all_calls(recaps)]
+    assert {key for call in calls for key in call} - set(athena.CALL) - NOT_COLUMNS == set()
+    assert {key for call in calls for key in call.get("aws") or {}} - set(athena.AWS_CALL) == set()
