@@ -45,16 +45,21 @@ def retries(facts: Facts, limits: Thresholds, history: History) -> list[Finding]
         return []
     storm = (len(facts.calls) >= STORM_MIN_CALLS
              and len(retried) >= limits.retry_storm_share * len(facts.calls))
-    lost_ms = round(lost_ms, 3)
+    return [_retries(retried, calls=len(facts.calls), lost_attempts=lost_attempts,
+                     throttled=throttled, lost_ms=round(lost_ms, 3), storm=storm)]
+
+
+def _retries(retried: list[EncodedCall], *, calls: int, lost_attempts: int, throttled: int,
+             lost_ms: float, storm: bool) -> Finding:
     message = (f"{plural(len(retried), 'call')} retried {plural(lost_attempts, 'time')} "
                f"({millis(lost_ms)} lost)")
     if throttled:
         message += f", {throttled:,} throttled"
     if storm:
-        message += f": a retry storm, {plural(len(retried), 'call')} of {len(facts.calls):,}"
-    return [finding("retries", WARNING if storm or throttled else INFO, message, retried,
-                    count=len(retried), retries=lost_attempts, throttled=throttled,
-                    lostMs=lost_ms, storm=storm)]
+        message += f": a retry storm, {plural(len(retried), 'call')} of {calls:,}"
+    return finding("retries", WARNING if storm or throttled else INFO, message, retried,
+                   count=len(retried), retries=lost_attempts, throttled=throttled,
+                   lostMs=lost_ms, storm=storm)
 
 
 def _lost(call: EncodedCall) -> tuple[int, float]:
