@@ -47,9 +47,6 @@ class Facts:
             self._endpoints = [endpoint_of(call) for call in self.calls]
         return self._endpoints
 
-    def offset_ms(self, call: EncodedCall) -> float:
-        return (call.begin_us - self.started_us) / 1000
-
 
 _endpoints: dict[tuple[Any, ...], str] = {}
 
