@@ -127,14 +127,14 @@ def _start(settings: Settings, environ: Mapping[str, str], *, worker: bool = Fal
     encoder = Encoder(Redactor(settings.redact, settings.body_max_bytes),
                       settings.capture_headers or settings.capture_bodies)
     new_sender = Sender(buffer, encoder, settings.port, calls.open_calls, helper=helper)
-    invocation.state.export = settings.capture_subprocesses
+    invocation.configure(_handing_off(buffer.put_control), _flush_at_exit,
+                         export=settings.capture_subprocesses)
     if isinstance(buffer, PromptBuffer):
         invocation.adopt(inherited)
         buffer.flush = new_sender.flush
     else:
         invocation.reset(worker=worker)
     calls.configure(buffer, _options(settings, environ))
-    invocation.configure(_handing_off(buffer.put_control), _flush_at_exit)
     _state.active = _Active(settings, environ, new_sender)
     new_sender.start()
 

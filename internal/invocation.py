@@ -78,11 +78,13 @@ flush: Callable[[], None] | None = None
 
 
 def configure(handing_off: Callable[[End], None] | None,
-              flushing: Callable[[], None] | None) -> None:
+              flushing: Callable[[], None] | None, *, export: bool = False) -> None:
     """Where a phase's `end` goes (`handing_off`), and what hands every finished call over
-    before a failed init exits (`flushing`); None for both stops handing anything over."""
+    before a failed init exits (`flushing`); None for both stops handing anything over.
+    `export`: tell Python subprocesses the request id (HTTPRECAP_CAPTURE_SUBPROCESSES)."""
     global hand_off, flush
     hand_off, flush = handing_off, flushing
+    state.export = export
 
 
 def current_request_id() -> str:
