@@ -102,18 +102,20 @@ def post(url, body=b""):
     return SESSION.post(url, data=body, timeout=TIMEOUT).status_code
 
 
+async def _gather(client, urls, method):
+    responses = await asyncio.gather(*(client.request(method, url) for url in urls))
+    return [response.status_code for response in responses]
+
+
 async def _httpx_all(*urls, method="GET"):
     async with httpx.AsyncClient(timeout=TIMEOUT) as client:
-        responses = await asyncio.gather(*(client.request(method, url) for url in urls))
-    return [response.status_code for response in responses]
+        return await _gather(client, urls, method)
 
 
 async def _kept_httpx_all(*urls, method="GET"):
     if "httpx" not in KEPT_ASYNC:
         KEPT_ASYNC["httpx"] = httpx.AsyncClient(timeout=TIMEOUT)
-    client = KEPT_ASYNC["httpx"]
-    responses = await asyncio.gather(*(client.request(method, url) for url in urls))
-    return [response.status_code for response in responses]
+    return await _gather(KEPT_ASYNC["httpx"], urls, method)
 
 
 async def _aiohttp_get(session, url):
@@ -122,9 +124,8 @@ async def _aiohttp_get(session, url):
         return response.status
 
 
-async def _aiohttp_all(*urls, timeout=None):
-    timeout = aiohttp.ClientTimeout(total=TIMEOUT) if timeout is None else timeout
-    async with aiohttp.ClientSession(timeout=timeout) as session:
+async def _aiohttp_all(*urls):
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=TIMEOUT)) as session:
         return await asyncio.gather(*(_aiohttp_get(session, url) for url in urls))
 
 
