@@ -155,7 +155,11 @@ CASES: tuple[Case, ...] = (
     case("boto3_client_in_handler", "new-connection", True, True, "sync",
          steps=(step("new-connection"), step("new-connection")),  # earlier cases called AWS
          event={"table": "corpus-boto3-client-in-handler"}),
+    case("async_client_each_time", "new-connection", True, False, "asyncio",
+         steps=(step(), step("new-connection"))),
     case("session_reused", "new-connection", False, False, "sync", steps=(step(), step())),
+    case("async_client_kept", "new-connection", False, False, "asyncio",
+         steps=(step(), step())),
     case("module_client_reused", "new-connection", False, True, "sync", steps=(step(), step()),
          event={"table": "corpus-module-client-reused"}),
     # --------------------------------------------------------------------------- slow-call

@@ -423,6 +423,16 @@ def boto3_client_in_handler(event):
 
 
 @scenario
+def async_client_each_time(event):
+    asyncio.run(_httpx_all(f"{event['urls'][0]}/fast"))
+
+
+@scenario
+def async_client_kept(event):
+    LOOP.run_until_complete(_kept_httpx_all(f"{event['urls'][0]}/fast"))
+
+
+@scenario
 def session_reused(event):
     get(f"{event['urls'][0]}/fast")
 
