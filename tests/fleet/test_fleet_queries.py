@@ -54,20 +54,20 @@ def discovered(recap: Any, prefix: str = "") -> list[str]:
     return [prefix[:-1]]
 
 
-def _checked(query: Query) -> Checked:
+def checked_query(query: Query) -> Checked:
     return check(query.with_source(("/aws/lambda/",)))
 
 
 @pytest.mark.parametrize("query", QUERIES, ids=lambda query: query.name)
 def test_query_keeps_to_the_documented_grammar(query: Query) -> None:
-    checked = _checked(query)
+    checked = checked_query(query)
     assert checked.aliases["recap"] == PARSED
 
 
 @pytest.mark.parametrize("query", QUERIES, ids=lambda query: query.name)
 def test_every_field_a_query_reads_is_in_the_recaps(
         query: Query, recaps: dict[str, dict[str, Any]]) -> None:
-    checked = _checked(query)
+    checked = checked_query(query)
     paths = {name: recap_path(name, checked.aliases) for name in checked.fields}
     missing = [name for name, path in paths.items() if path is not None
                and not any(present(recap, path) for recap in recaps.values())]
@@ -77,7 +77,7 @@ def test_every_field_a_query_reads_is_in_the_recaps(
 @pytest.mark.parametrize("query", QUERIES, ids=lambda query: query.name)
 def test_fields_read_without_json_parse_are_discovered_in_every_shape(
         query: Query, recaps: dict[str, dict[str, Any]]) -> None:
-    checked = _checked(query)
+    checked = checked_query(query)
     bare = [name for name in checked.fields
             if name not in SYSTEM_FIELDS and name.split(".")[0] not in checked.aliases]
     assert bare, "each query selects recap lines by a discovered field"
