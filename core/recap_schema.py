@@ -89,6 +89,15 @@ if TYPE_CHECKING:
         totalMs: float
         maxMs: float
 
+    class OtherHosts(TypedDict):
+        """The hosts beyond the summary's first 20, summed."""
+
+        hosts: int  # how many
+        count: int
+        errors: int
+        totalMs: float
+        maxMs: float
+
     class _RecapSummaryRequired(TypedDict):
         count: int
         errors: int
@@ -97,11 +106,12 @@ if TYPE_CHECKING:
         bytesSent: int
         bytesReceived: int
         slowest: Slowest | None
-        hosts: list[HostSummary]  # by totalMs, largest first
+        hosts: list[HostSummary]  # by totalMs, largest first; at most 20
 
     class RecapSummary(_RecapSummaryRequired, total=False):
         """Aggregates over the calls (docs/RECAP.md, *Summary fields*)."""
 
+        otherHosts: OtherHosts  # only when the calls went to more than 20 hosts
         findings: dict[str, int]  # finding kind -> how many
 
     class Dropped(TypedDict):
@@ -124,6 +134,8 @@ if TYPE_CHECKING:
     class _RecapRequired(TypedDict):
         type: str  # "httprecap.recap"
         version: int  # 1
+        level: str  # INFO, WARN, ... for Lambda's log-level filtering
+        timestamp: str  # RFC 3339: the invocation's start (= startedAt)
         phase: str  # "invoke" or "init"
         requestId: str
         functionName: str
@@ -140,6 +152,15 @@ if TYPE_CHECKING:
     class Recap(_RecapRequired, total=False):
         """One invocation's recap (docs/RECAP.md, *Invocation fields*)."""
 
+        # What a fleet query groups by, each where known (docs/RECAP.md, *Context fields*).
+        functionArn: str  # as invoked: with the alias or version it was invoked through
+        alias: str
+        region: str
+        accountId: str
+        memorySizeMB: int
+        architecture: str  # x86_64 or arm64
+        runtime: str  # python3.X
+        tenantId: str  # functions in tenant-isolation mode only
         # Each: kind, severity, message, callIds, then the fields of its kind (docs/FINDINGS.md).
         findings: list[dict[str, Any]]
         hint: str

@@ -121,6 +121,18 @@ def _bounded_float(low: float, high: float) -> Callable[[str], float]:
     return parse
 
 
+# The levels Lambda's log-level filtering knows (LoggingConfig ApplicationLogLevel), least
+# severe first.
+LAMBDA_LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")
+
+
+def _lambda_level(raw: str) -> str:
+    value = raw.strip().upper()
+    if value not in LAMBDA_LEVELS:
+        raise ValueError(f"expected one of {', '.join(LAMBDA_LEVELS)}")
+    return value
+
+
 def _log_level(raw: str) -> str:
     value = raw.strip().lower()
     if value not in _LOG_LEVELS:
@@ -197,6 +209,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("EMF_TOP", 10, _bounded_int(0, 100),
             "emf sink: hosts and AWS operations that get metrics of their own per recap (the "
             "busiest by calls); the rest are summed under `other`."),
+    Setting("RECAP_LEVEL", "INFO", _lambda_level,
+            "`level` of a recap whose invocation succeeded without a failed call; with Lambda's "
+            "JSON log format, an application log level above it drops such recaps."),
+    Setting("RECAP_ERROR_LEVEL", "WARN", _lambda_level,
+            "`level` of a recap whose invocation failed (error, timeout, failure) or made a "
+            "failed call."),
     Setting("LOG_LEVEL", "warning", _log_level,
             "httprecap's own log level: debug, info, warning or error."),
 )

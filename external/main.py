@@ -25,6 +25,7 @@ import sys
 from httprecap.external import log
 from httprecap.external.aggregate.encode import load_json
 from httprecap.external.aggregate.findings.registry import Findings
+from httprecap.external.aggregate.function_context import FunctionFacts
 from httprecap.external.aggregate.store import Aggregator
 from httprecap.external.collect.collector import Collector
 from httprecap.external.extension import Extension
@@ -91,7 +92,9 @@ def start(client: ExtensionsClient, settings: Settings, mode: Mode,
     lookup = HostLookup().start()  # resolves while we register
     aggregator = Aggregator(settings.max_calls_per_recap, max_open=mode.max_open,
                             wrapper_set=mode.wrapper_set, telemetry_prompt=mode.telemetry_prompt,
-                            findings=Findings.from_settings(settings))
+                            findings=Findings.from_settings(settings),
+                            facts=FunctionFacts.from_environ(environ),
+                            levels=(settings.recap_level, settings.recap_error_level))
     collector = Collector(aggregator)
     problem = _listen(collector, settings.port)
     registration = client.register(mode.events)

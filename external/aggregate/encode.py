@@ -36,9 +36,10 @@ else:
 _encoder: list[JSONEncoder] = []
 # json's C string quoter (as the encoder uses it, ensure_ascii off), once `json` is loaded.
 quote: Callable[[str], str] | None = None
-# JSON escapes every quote inside a string, so in the encoded fields the first bare
-# `"calls":[]` is the key itself (the fields before it hold no lists).
-_CALLS_SLOT = '"calls":[]'
+# The recap's unbounded lists, written last and in this order, whatever order the fields were
+# added in: Logs Insights discovers only the first 200 flattened fields of a JSON event, and
+# every field a fleet query reads must be among them however many calls there are.
+TAIL = ("findings", "calls")
 
 
 def compact_json(value: Any) -> str:
@@ -97,7 +98,9 @@ class EncodedRecap(_EncodedRecapBase):
         return name in self.fields
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self.fields)
+        """The field names in the order `line()` writes them (see TAIL)."""
+        names = [name for name in self.fields if name not in TAIL]
+        return iter(names + [name for name in TAIL if name in self.fields])
 
     def __len__(self) -> int:
         return len(self.fields)
@@ -111,7 +114,10 @@ class EncodedRecap(_EncodedRecapBase):
         return self._calls
 
     def as_dict(self) -> Recap:
-        return {**self.fields, "calls": self.calls}
+        """The recap as one object, its fields in the order `line()` writes them."""
+        whole: dict[str, Any] = {name: self.fields[name] for name in self}  # type: ignore[literal-required]
+        whole["calls"] = self.calls
+        return whole  # type: ignore[return-value]
 
     # --------------------------------------------------------------------------- as JSON
 
@@ -127,18 +133,27 @@ class EncodedRecap(_EncodedRecapBase):
         """UTF-8 size of `line()`, without building it."""
         with self._lock:
             frame = self._frame()
-        return utf8_size(frame) + sum(self.sizes) + max(len(self.sizes) - 1, 0)
+        calls_slot = len(',"calls":[]')  # what _join adds to the frame besides the pieces
+        return utf8_size(frame) + calls_slot + sum(self.sizes) + max(len(self.sizes) - 1, 0)
 
     def with_calls(self, kept: int, extra: Mapping[str, Any]) -> str:
-        """The line with only the first `kept` calls, and `extra` fields appended."""
-        return self._join(compact_json({**self.fields, **extra}), kept)
+        """The line with only the first `kept` calls, and `extra` fields added."""
+        return self._join(_encode_frame({**self.fields, **extra}), kept)
 
     def _frame(self) -> str:
-        """The fields as JSON, `calls` empty (the caller holds the lock)."""
+        """The fields as JSON, without `calls` (the caller holds the lock)."""
         if self._fields_json is None:
-            self._fields_json = compact_json(self.fields)
+            self._fields_json = _encode_frame(self.fields)
         return self._fields_json
 
     def _join(self, frame: str, kept: int) -> str:
-        before, _, after = frame.partition(_CALLS_SLOT)
-        return "".join((before, '"calls":[', ",".join(self.pieces[:kept]), "]", after))
+        return "".join((frame[:-1], ',"calls":[', ",".join(self.pieces[:kept]), "]}"))
+
+
+def _encode_frame(fields: Mapping[str, Any]) -> str:
+    """The fields but `calls` as one JSON object, `findings` last (see TAIL)."""
+    head = {name: value for name, value in fields.items() if name not in TAIL}
+    frame = compact_json(head)
+    if "findings" in fields:
+        frame = f'{frame[:-1]},"findings":{compact_json(fields["findings"])}}}'
+    return frame

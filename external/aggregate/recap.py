@@ -1,7 +1,10 @@
 """Aggregate: turns one invocation's state into the recap of docs/RECAP.md (extension process).
 
 Pure functions of their inputs (no clock, no locks), so the schema and the summary maths are
-tested without sockets. Field order follows docs/RECAP.md; readers should not rely on it.
+tested without sockets. Field order follows docs/RECAP.md; readers should not rely on it, but
+Logs Insights does: it discovers only a JSON event's first 200 flattened fields, so every field
+a fleet query groups or counts by comes before the unbounded lists (`findings`, `calls`, which
+encode.py writes last) and the per-host summary is bounded (recap_summary.py).
 The calls arrive already encoded (encoded_call.py): what is left after the runtime's response is to
 order them, write their offsets and sum them up, each in one pass.
 """
@@ -14,6 +17,11 @@ from operator import attrgetter
 from httprecap.external.aggregate.encode import EncodedRecap
 from httprecap.external.aggregate.encoded_call import EncodedCall, iso_us, ms, render_call
 from httprecap.external.aggregate.findings.facts import Facts
+from httprecap.external.aggregate.function_context import (
+    FunctionFacts,
+    context_fields,
+    level_of,
+)
 from httprecap.external.aggregate.recap_summary import covered_share
 from httprecap.wire import INVALID_CALL
 
@@ -43,6 +51,7 @@ HINT_SILENT = (
     "AWS_LAMBDA_EXEC_WRAPPER names httprecap's wrapper, but its internal extension has not "
     "reported anything yet: look for [httprecap] lines in the function's log."
 )
+DEFAULT_LEVELS = ("INFO", "WARN")
 _ORDER = attrgetter("begin_us", "id")  # calls in start order; the id breaks ties
 
 
@@ -60,18 +69,23 @@ class Outcome:
 class Context:
     """What the recap needs besides the invocation itself."""
 
-    __slots__ = ("carried", "extension_ms", "findings", "function_name", "function_version",
-                 "hint")
+    __slots__ = ("carried", "extension_ms", "facts", "findings", "function_name",
+                 "function_version", "hint", "levels")
 
     def __init__(self, function_name: str, function_version: str, carried: Mapping[str, int],
                  extension_ms: float, hint: str | None = None, *,
-                 findings: Findings | None = None) -> None:
+                 findings: Findings | None = None, facts: FunctionFacts | None = None,
+                 levels: tuple[str, str] = DEFAULT_LEVELS) -> None:
         self.function_name = function_name
         self.function_version = function_version
         self.carried = carried  # losses attributed to this recap from elsewhere
         self.extension_ms = extension_ms
         self.hint = hint
         self.findings = findings  # None: HTTPRECAP_FINDINGS is off
+        self.facts = facts or FunctionFacts()
+        # `level` of a quiet recap and of one whose invocation failed or made a failed call
+        # (HTTPRECAP_RECAP_LEVEL, HTTPRECAP_RECAP_ERROR_LEVEL).
+        self.levels = levels
 
 
 def parse_iso_us(text: str) -> int | None:
@@ -144,18 +158,22 @@ def build_recap(inv: Invocation, outcome: Outcome, context: Context) -> EncodedR
     for call in running:
         inv.tally.add(call)  # the invocation is over: its tally is final
     share = covered_share(offsets, [call.duration_ms for call in calls], outcome.duration_ms)
+    started_at = iso_us(outcome.started_us)
     fields: Recap = {
         "type": TYPE,
         "version": VERSION,
+        "level": level_of(outcome.status, inv.tally.errors, context.levels),
+        "timestamp": started_at,
         "phase": inv.phase,
         "requestId": inv.request_id,
         "functionName": context.function_name,
         "functionVersion": context.function_version,
+        **context_fields(context.facts, inv.function_arn, inv.tenant_id),  # type: ignore[typeddict-item]
         "status": outcome.status,
-        "startedAt": iso_us(outcome.started_us),
+        "startedAt": started_at,
         "durationMs": ms(outcome.duration_ms),
         "traceId": inv.trace,
-        "calls": [],  # the calls are `pieces`
+        "calls": [],  # the calls are `pieces`; encode.py writes them last
         "summary": inv.tally.summary(share),
         "dropped": _dropped(inv, context.carried),
         "overhead": {"functionUs": _function_us(inv), "extensionMs": ms(context.extension_ms)},

@@ -5,6 +5,10 @@ arrive in (sums of durations rounded to microseconds round back to the same valu
 order), so each call is added to a `Tally` when it arrives and the summary costs next to
 nothing after the runtime's response. Only `httpShare` needs every call's offset, which is
 known at the end: it is one pass over the calls, already in start order.
+
+`hosts` lists the HOSTS_LIMIT hosts the invocation spent most time on; the others, if any, are
+summed in `otherHosts`. The bound keeps the summary within the first 200 fields Logs Insights
+discovers in a recap, however many hosts the calls went to (see recap.py).
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ if TYPE_CHECKING:
     from typing import Any
 
     from httprecap.external.aggregate.encoded_call import EncodedCall
-    from httprecap.recap_schema import HostSummary, RecapSummary
+    from httprecap.recap_schema import HostSummary, OtherHosts, RecapSummary
+
+HOSTS_LIMIT = 20
 
 
 class Tally:
@@ -54,7 +60,8 @@ class Tally:
 
     def summary(self, share: float) -> RecapSummary:
         slowest = self.slowest
-        return {
+        hosts = self._hosts()
+        summary: RecapSummary = {
             "count": self.count,
             "errors": self.errors,
             "totalHttpMs": ms(self.total_ms),
@@ -64,8 +71,11 @@ class Tally:
             "slowest": None if slowest is None else {
                 "id": slowest.id, "method": slowest.method, "host": slowest.host,
                 "path": slowest.path, "durationMs": slowest.duration_ms},
-            "hosts": self._hosts(),
+            "hosts": hosts[:HOSTS_LIMIT],
         }
+        if len(hosts) > HOSTS_LIMIT:
+            summary["otherHosts"] = _others(hosts[HOSTS_LIMIT:])
+        return summary
 
     def _hosts(self) -> list[HostSummary]:
         hosts: list[HostSummary] = [
@@ -73,6 +83,14 @@ class Tally:
              "maxMs": longest}
             for host, (count, errors, total, longest) in self.hosts.items()]
         return sorted(hosts, key=lambda entry: (-entry["totalMs"], entry["host"]))
+
+
+def _others(hosts: list[HostSummary]) -> OtherHosts:
+    """The hosts left out of `hosts`, summed."""
+    return {"hosts": len(hosts), "count": sum(entry["count"] for entry in hosts),
+            "errors": sum(entry["errors"] for entry in hosts),
+            "totalMs": ms(sum(entry["totalMs"] for entry in hosts)),
+            "maxMs": max(entry["maxMs"] for entry in hosts)}
 
 
 def _slower(call: EncodedCall, than: EncodedCall) -> bool:

@@ -28,6 +28,7 @@ from httprecap.external.aggregate.completion import check
 from httprecap.external.aggregate.encoded_call import EncodedCall
 from httprecap.external.aggregate.invocation_state import Invocation
 from httprecap.external.aggregate.recap import (
+    DEFAULT_LEVELS,
     HINT_NO_WRAPPER,
     HINT_SILENT,
     Context,
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 
     from httprecap.external.aggregate.encode import EncodedRecap
     from httprecap.external.aggregate.findings.registry import Findings
+    from httprecap.external.aggregate.function_context import FunctionFacts
     from httprecap.wire import Message
 
 MAX_OPEN = 64
@@ -67,9 +69,12 @@ class Aggregator:
     def __init__(self, max_calls: int, clock: Callable[[], float] = time.monotonic,
                  wall_us: Callable[[], int] = _wall_us, *, max_open: int = MAX_OPEN,
                  wrapper_set: bool = False, telemetry_prompt: bool = True,
-                 findings: Findings | None = None) -> None:
+                 findings: Findings | None = None, facts: FunctionFacts | None = None,
+                 levels: tuple[str, str] = DEFAULT_LEVELS) -> None:
         self.max_calls = max_calls
         self.findings = findings  # the detectors, and what they remember across invocations
+        self.facts = facts  # what every recap of this environment is grouped by
+        self.levels = levels  # `level` of a quiet recap, and of one with an error
         self.max_open = max_open  # Lambda Managed Instances keep many invocations open at once
         self.function_name = ""
         self.function_version = ""
@@ -215,8 +220,11 @@ class Aggregator:
             inv.invoked = True  # Lambda Managed Instances send no INVOKE: this is the sign
             inv.platform_start_us = parse_iso_us(str(event.get("time", "")))
             inv.trace = inv.trace or _trace_value(record.get("tracing"))
+            inv.function_arn = inv.function_arn or _text(record.get("functionArn"))
+            inv.tenant_id = inv.tenant_id or _text(record.get("tenantId"))
         elif kind == "platform.runtimeDone":
             inv.runtime_done, inv.runtime_done_at = record, now
+            inv.tenant_id = inv.tenant_id or _text(record.get("tenantId"))
         else:
             inv.report_status = str(record.get("status"))
             if inv.runtime_done is None:
@@ -236,6 +244,7 @@ class Aggregator:
                 inv.deadline_us = int(deadline_ms * 1000)
                 inv.deadline_at = self._clock() + (inv.deadline_us - inv.invoked_at_us) / 1e6
             inv.trace = _trace_value(event.get("tracing")) or inv.trace
+            inv.function_arn = _text(event.get("invokedFunctionArn")) or inv.function_arn
             if self._runtime_gone and inv.pid is None and inv.end is None:
                 self._runtime_gone = False
                 inv.gone = True
@@ -428,7 +437,7 @@ class Aggregator:
         held_since = inv.completed_at if inv.completed_at is not None else self._clock()
         context = Context(self.function_name, self.function_version, carried,
                           (self._clock() - held_since) * 1000, hint,
-                          findings=self.findings)
+                          findings=self.findings, facts=self.facts, levels=self.levels)
         return build_recap(inv, outcome, context)
 
 
@@ -441,6 +450,11 @@ def _encoded(message: Message) -> EncodedCall | None:
         return EncodedCall(message["call"])
     except Exception:
         return None
+
+
+def _text(value: Any) -> str | None:
+    """A telemetry or event field that must be a non-empty string, else None."""
+    return value if isinstance(value, str) and value else None
 
 
 def _trace_value(tracing: Any) -> str | None:

@@ -34,8 +34,10 @@ def fit_line(entry: Entry, limit: int) -> str:
                                 "truncated": {"calls": count, "hosts": len(hosts)}})
     if utf8_size(line) <= limit:
         return line
-    # Only oversized strings in the invocation fields themselves are left; keep the identity.
-    names = ("type", "version", "phase", "requestId", "status", "startedAt", "durationMs")
+    # Only oversized strings in the invocation fields themselves are left; keep the identity,
+    # and the level Lambda's log-level filtering reads.
+    names = ("type", "version", "level", "timestamp", "phase", "requestId", "status",
+             "startedAt", "durationMs")
     return compact_json({name: recap.fields.get(name) for name in names} |
                         {"truncated": {"calls": count, "hosts": len(hosts), "fields": True}})
 

@@ -42,9 +42,9 @@ def _recap(*calls: dict, duration_ms: float = 100.0, **context: object) -> dict:
 
 def test_invocation_fields_follow_the_schema() -> None:
     recap = _recap(call("r1", "a"))
-    assert list(recap) == ["type", "version", "phase", "requestId", "functionName",
-                           "functionVersion", "status", "startedAt", "durationMs", "traceId",
-                           "calls", "summary", "dropped", "overhead"]
+    assert list(recap) == ["type", "version", "level", "timestamp", "phase", "requestId",
+                           "functionName", "functionVersion", "status", "startedAt",
+                           "durationMs", "traceId", "summary", "dropped", "overhead", "calls"]
     assert recap["type"] == "httprecap.recap" and recap["version"] == 1
     assert recap["phase"] == "invoke" and recap["requestId"] == "r1"
     assert recap["functionName"] == "orders-api" and recap["functionVersion"] == "$LATEST"
