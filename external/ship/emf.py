@@ -22,6 +22,7 @@ from httprecap.external.ship.stdout import write_lines
 
 TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any, BinaryIO
 
     from httprecap.external.aggregate.encode import EncodedRecap
@@ -66,7 +67,7 @@ def emf_lines(recap: EncodedRecap | Recap, top: int = DEFAULT_TOP) -> list[str]:
         **common, "Calls": summary.get("count", 0), "Errors": summary.get("errors", 0),
         "HttpTime": summary.get("totalHttpMs", 0.0)})]
     calls = recap.get("calls") or []
-    lines += _host_lines(timestamp, common, summary.get("hosts"), calls, top)
+    lines += _host_lines(timestamp, common, summary, calls, top)
     lines += _operation_lines(timestamp, common, calls, top)
     findings = summary.get("findings")
     if isinstance(findings, dict):
@@ -76,13 +77,18 @@ def emf_lines(recap: EncodedRecap | Recap, top: int = DEFAULT_TOP) -> list[str]:
     return lines
 
 
-def _host_lines(timestamp: int, common: dict[str, Any], hosts: Any, calls: list[Any],
-                top: int) -> list[str]:
-    """The `top` busiest hosts of the summary, then the rest as `other`; each with its calls'
-    durations as `Latency` where the recap lists its calls."""
+def _host_lines(timestamp: int, common: dict[str, Any], summary: Mapping[str, Any],
+                calls: list[Any], top: int) -> list[str]:
+    """The `top` busiest hosts of the summary, then the rest as `other` (with the hosts the
+    summary itself sums in `otherHosts`); each with its calls' durations as `Latency` where the
+    recap lists its calls."""
+    hosts = summary.get("hosts")
     ranked = sorted(hosts if isinstance(hosts, list) else [],
                     key=lambda host: (-host["count"], -host["totalMs"], host["host"]))
     rest = ranked[top:]
+    summed = summary.get("otherHosts")
+    if isinstance(summed, dict):
+        rest.append(summed)
     rows = [(host["host"], host["count"], host["errors"], host["totalMs"]) for host in ranked[:top]]
     if rest:
         rows.append((OTHER, sum(h["count"] for h in rest), sum(h["errors"] for h in rest),

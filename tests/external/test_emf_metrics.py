@@ -74,6 +74,18 @@ def test_hosts_past_the_top_are_summed_as_other() -> None:
     assert hosts[-1]["HttpTime"] == 7.0
 
 
+def test_hosts_the_summary_sums_as_other_hosts_are_counted_under_other() -> None:
+    recap = _recap(_calls_to({"a.example": 2, "z.example": 1}))
+    summary: dict[str, Any] = dict(recap.fields["summary"])
+    recap.fields["summary"] = summary  # type: ignore[typeddict-item]
+    named = [host for host in summary["hosts"] if host["host"] == "a.example"]
+    summary["hosts"] = named  # as a summary past its host limit lists them
+    summary["otherHosts"] = {"hosts": 1, "count": 1, "errors": 0, "totalMs": 1.0, "maxMs": 1.0}
+    hosts = _by(_documents(recap), "Host")
+    assert [(d["Host"], d["Calls"], d.get("Latency")) for d in hosts] == [
+        ("a.example", 2, [1.0, 2.0]), ("other", 1, [1.0])]
+
+
 def test_latency_past_100_values_continues_on_lines_without_counts() -> None:
     hosts = _by(_documents(_recap(_calls_to({"a.example": 250}))), "Host")
     assert [len(d["Latency"]) for d in hosts] == [MAX_VALUES, MAX_VALUES, 50]
