@@ -79,8 +79,8 @@ QUERIES: tuple[Query, ...] = (
 | unnest recap.calls into call
 | sort call.durationMs desc
 | limit 50
-| display recap.functionName, recap.requestId, call.method, call.host, call.path, call.status,
-    call.durationMs"""),
+| display recap.functionName, recap.functionVersion, recap.requestId, call.method, call.host,
+    call.path, call.status, call.durationMs"""),
     Query(
         "failed-calls", "httprecap: failed calls by host and status",
         "Which hosts answer with which error status or exception?",
@@ -92,21 +92,22 @@ QUERIES: tuple[Query, ...] = (
 | limit 100"""),
     Query(
         "throttled-aws", "httprecap: throttled AWS operations",
-        "Which AWS operations end throttled, in which functions?",
+        "Which AWS operations end throttled, in which regions and functions?",
         f"""{RECAPS}
 | unnest recap.calls into call
 | filter ispresent(call.aws.operation) and (call.status = 429 or call.error.message like
     /(?i)throttl|ProvisionedThroughputExceeded|RequestLimitExceeded|TooManyRequests|SlowDown/)
-| stats count(*) as throttled by call.aws.service, call.aws.operation, recap.functionName
+| stats count(*) as throttled by call.aws.service, call.aws.operation, call.aws.region,
+    recap.accountId, recap.functionName
 | sort throttled desc
 | limit 100"""),
     Query(
         "findings-by-kind", "httprecap: findings by kind",
-        "Which findings fire, how often, in which functions?",
+        "Which findings fire, how often, in which functions and versions?",
         f"""{RECAPS}
 | unnest recap.findings into finding
 | stats count(*) as findings, count_distinct(recap.requestId) as invocations
-    by finding.kind, finding.severity, recap.functionName
+    by finding.kind, finding.severity, recap.accountId, recap.functionName, recap.functionVersion
 | sort findings desc
 | limit 100"""),
     Query(
@@ -116,7 +117,8 @@ QUERIES: tuple[Query, ...] = (
 | filter recap.phase = "invoke"
 | stats count(*) as invocations, avg(recap.summary.httpShare) as httpShare,
     avg(recap.durationMs) as avgMs, sum(recap.summary.count) as calls,
-    sum(recap.summary.errors) as errors by recap.functionName
+    sum(recap.summary.errors) as errors, avg(recap.memorySizeMB) as memoryMB
+    by recap.accountId, recap.region, recap.functionName
 | sort httpShare desc
 | limit 100"""),
 )

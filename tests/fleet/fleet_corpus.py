@@ -9,11 +9,15 @@ from typing import Any
 
 from httprecap.external.aggregate.encoded_call import EncodedCall
 from httprecap.external.aggregate.findings.registry import Findings
+from httprecap.external.aggregate.function_context import FunctionFacts
 from httprecap.external.aggregate.invocation_state import Invocation
 from httprecap.external.aggregate.recap import Context, Outcome, build_recap
 
 T0 = 1_790_000_000_000_000  # epoch µs of a fixed invocation start
 CAP = 100_000
+ARN = "arn:aws:lambda:eu-west-1:123456789012:function:orders-api:live"
+FACTS = FunctionFacts(region="eu-west-1", memory_size_mb=512, architecture="arm64",
+                      runtime="python3.12")
 THROTTLED = ("An error occurred (ThrottlingException) when calling the GetItem operation "
              "(reached max retries: 4): Rate exceeded")
 
@@ -66,11 +70,13 @@ def recap_line(request_id: str, calls: list[dict[str, Any]], *, phase: str = "in
                findings: bool = True) -> str:
     """One recap as the stdout sink writes it (a JSON line)."""
     inv = Invocation(request_id, phase, 0.0)
+    inv.function_arn = ARN if phase == "invoke" else None  # an init is invoked by no ARN
     for item in calls:
         inv.add_call(EncodedCall(item), CAP)
     for item in in_flight:
         inv.add_start(item, CAP)
-    context = Context("orders-api", "$LATEST", {}, 0.4, findings=Findings() if findings else None)
+    context = Context("orders-api", "7", {}, 0.4, findings=Findings() if findings else None,
+                      facts=FACTS)
     duration = max([100.0, *(c["startedAtUs"] - T0 + 20_000 for c in calls)]) / 1000
     return build_recap(inv, Outcome(status, T0, duration), context).line()
 

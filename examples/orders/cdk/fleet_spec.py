@@ -33,8 +33,8 @@ QUERIES = (
      '| unnest recap.calls into call\n'
      '| sort call.durationMs desc\n'
      '| limit 50\n'
-     '| display recap.functionName, recap.requestId, call.method, call.host, call.path, call.status,\n'
-     '    call.durationMs'),
+     '| display recap.functionName, recap.functionVersion, recap.requestId, call.method, call.host,\n'
+     '    call.path, call.status, call.durationMs'),
     ('httprecap/failed-calls',
      'filter type = "httprecap.recap"\n'
      '| fields jsonParse(@message) as recap\n'
@@ -49,7 +49,8 @@ QUERIES = (
      '| unnest recap.calls into call\n'
      '| filter ispresent(call.aws.operation) and (call.status = 429 or call.error.message like\n'
      '    /(?i)throttl|ProvisionedThroughputExceeded|RequestLimitExceeded|TooManyRequests|SlowDown/)\n'
-     '| stats count(*) as throttled by call.aws.service, call.aws.operation, recap.functionName\n'
+     '| stats count(*) as throttled by call.aws.service, call.aws.operation, call.aws.region,\n'
+     '    recap.accountId, recap.functionName\n'
      '| sort throttled desc\n'
      '| limit 100'),
     ('httprecap/findings-by-kind',
@@ -57,7 +58,7 @@ QUERIES = (
      '| fields jsonParse(@message) as recap\n'
      '| unnest recap.findings into finding\n'
      '| stats count(*) as findings, count_distinct(recap.requestId) as invocations\n'
-     '    by finding.kind, finding.severity, recap.functionName\n'
+     '    by finding.kind, finding.severity, recap.accountId, recap.functionName, recap.functionVersion\n'
      '| sort findings desc\n'
      '| limit 100'),
     ('httprecap/functions-by-http-share',
@@ -66,7 +67,8 @@ QUERIES = (
      '| filter recap.phase = "invoke"\n'
      '| stats count(*) as invocations, avg(recap.summary.httpShare) as httpShare,\n'
      '    avg(recap.durationMs) as avgMs, sum(recap.summary.count) as calls,\n'
-     '    sum(recap.summary.errors) as errors by recap.functionName\n'
+     '    sum(recap.summary.errors) as errors, avg(recap.memorySizeMB) as memoryMB\n'
+     '    by recap.accountId, recap.region, recap.functionName\n'
      '| sort httpShare desc\n'
      '| limit 100'),
 )

@@ -37,8 +37,8 @@ resource "aws_cloudwatch_query_definition" "httprecap_slowest_calls" {
     | unnest recap.calls into call
     | sort call.durationMs desc
     | limit 50
-    | display recap.functionName, recap.requestId, call.method, call.host, call.path, call.status,
-        call.durationMs
+    | display recap.functionName, recap.functionVersion, recap.requestId, call.method, call.host,
+        call.path, call.status, call.durationMs
   EOT
 }
 
@@ -65,7 +65,8 @@ resource "aws_cloudwatch_query_definition" "httprecap_throttled_aws" {
     | unnest recap.calls into call
     | filter ispresent(call.aws.operation) and (call.status = 429 or call.error.message like
         /(?i)throttl|ProvisionedThroughputExceeded|RequestLimitExceeded|TooManyRequests|SlowDown/)
-    | stats count(*) as throttled by call.aws.service, call.aws.operation, recap.functionName
+    | stats count(*) as throttled by call.aws.service, call.aws.operation, call.aws.region,
+        recap.accountId, recap.functionName
     | sort throttled desc
     | limit 100
   EOT
@@ -79,7 +80,7 @@ resource "aws_cloudwatch_query_definition" "httprecap_findings_by_kind" {
     | fields jsonParse(@message) as recap
     | unnest recap.findings into finding
     | stats count(*) as findings, count_distinct(recap.requestId) as invocations
-        by finding.kind, finding.severity, recap.functionName
+        by finding.kind, finding.severity, recap.accountId, recap.functionName, recap.functionVersion
     | sort findings desc
     | limit 100
   EOT
@@ -94,7 +95,8 @@ resource "aws_cloudwatch_query_definition" "httprecap_functions_by_http_share" {
     | filter recap.phase = "invoke"
     | stats count(*) as invocations, avg(recap.summary.httpShare) as httpShare,
         avg(recap.durationMs) as avgMs, sum(recap.summary.count) as calls,
-        sum(recap.summary.errors) as errors by recap.functionName
+        sum(recap.summary.errors) as errors, avg(recap.memorySizeMB) as memoryMB
+        by recap.accountId, recap.region, recap.functionName
     | sort httpShare desc
     | limit 100
   EOT
