@@ -63,6 +63,18 @@ def add_function_options(parser: argparse.ArgumentParser) -> None:
                         help="Lambda Managed Instances mode: N invocations at once in one "
                         "environment (awslambdaric forks N workers; extensions get SHUTDOWN "
                         "only; nothing is frozen)")
+    parser.add_argument("--log-format", choices=("text", "json"), type=str.lower, default=None,
+                        help="the function's LoggingConfig LogFormat (default text; json with "
+                        "--max-concurrency, the only format Lambda Managed Instances allow)")
+    parser.add_argument("--application-log-level", default=None, metavar="LEVEL",
+                        help="with --log-format json: drop the function's and extensions' "
+                        "lines below trace, debug, info (default), warn, error or fatal")
+    parser.add_argument("--system-log-level", default=None, metavar="LEVEL",
+                        help="with --log-format json: drop the platform's lines below debug, "
+                        "info (default) or warn")
+    parser.add_argument("--tenant-id", default=None, metavar="ID",
+                        help="a function in tenant-isolation mode: every invocation is for this "
+                        "tenant, as Lambda tells the runtime and the Telemetry API")
 
 
 def config_from_args(args: argparse.Namespace) -> Any:
@@ -72,7 +84,9 @@ def config_from_args(args: argparse.Namespace) -> Any:
                           env=parse_env(args.env), timeout_s=args.timeout,
                           memory_mb=args.memory, freeze=args.freeze,
                           max_concurrency=args.max_concurrency,
-                          telemetry_supported=args.telemetry)
+                          telemetry_supported=args.telemetry, log_format=args.log_format,
+                          application_log_level=args.application_log_level,
+                          system_log_level=args.system_log_level, tenant_id=args.tenant_id)
 
 
 def parse_env(pairs: list[str]) -> dict[str, str]:

@@ -14,6 +14,13 @@ from functools import lru_cache
 from pathlib import Path
 
 from httprecap.errors import HttprecapError, UsageError
+from httprecap.sandbox.log_levels import (
+    DEFAULT_LEVEL,
+    SYSTEM_LEVELS,
+    LogSettings,
+    parse_format,
+    parse_level,
+)
 
 FUNCTION_VERSION = "$LATEST"
 ACCOUNT_ID = "012345678912"
@@ -67,6 +74,13 @@ class FunctionConfig:
     # Lambda Managed Instances: this many invocations at once in one environment (awslambdaric
     # forks as many workers). None is classic Lambda, one invocation at a time.
     max_concurrency: int | None = None
+    # LoggingConfig: `text` or `json` (None: Text, or JSON on Lambda Managed Instances, which
+    # allow nothing else), and the two levels the JSON format filters by (None: INFO).
+    log_format: str | None = None
+    application_log_level: str | None = None
+    system_log_level: str | None = None
+    # A function in tenant-isolation mode: the tenant every invocation is for.
+    tenant_id: str | None = None
 
     @property
     def managed_instances(self) -> bool:
@@ -78,6 +92,16 @@ class FunctionConfig:
         if self.memory_mb is not None:
             return self.memory_mb
         return MANAGED_MIN_MEMORY_MB if self.managed_instances else MIN_MEMORY_MB
+
+    @property
+    def logging(self) -> LogSettings:
+        """The logging configuration as Lambda applies it (call validate() first)."""
+        if self.log_format is None:
+            log_format = "JSON" if self.managed_instances else "Text"
+        else:
+            log_format = parse_format(self.log_format)
+        return LogSettings(log_format, parse_level(self.application_log_level or DEFAULT_LEVEL),
+                           parse_level(self.system_log_level or DEFAULT_LEVEL, SYSTEM_LEVELS))
 
     @property
     def init_type(self) -> str:
@@ -123,7 +147,22 @@ def validate(config: FunctionConfig) -> None:
         raise UsageError("init timeout must be positive")
     if config.max_concurrency is not None and not 1 <= config.max_concurrency <= MAX_CONCURRENCY:
         raise UsageError(f"max concurrency must be from 1 to {MAX_CONCURRENCY}")
+    _validate_logging(config)
+    if config.tenant_id is not None and not config.tenant_id.strip():
+        raise UsageError("tenant id must not be empty")
     interpreter_version(config.python)
+
+
+def _validate_logging(config: FunctionConfig) -> None:
+    """As Lambda's LoggingConfig: levels only with the JSON format, JSON only on Managed
+    Instances."""
+    settings = config.logging  # raises UsageError for an unknown format or level
+    if settings.json:
+        return
+    if config.managed_instances:
+        raise UsageError("Lambda Managed Instances only support the json log format")
+    if config.application_log_level or config.system_log_level:
+        raise UsageError("log levels apply only with the json log format (--log-format json)")
 
 
 @lru_cache(maxsize=8)

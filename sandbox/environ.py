@@ -2,7 +2,9 @@
 
 Mirrors Lambda's split (docs/PROTOCOL.md, 2.5): extensions get the function's variables,
 the credentials and the platform variables; the runtime additionally gets the runtime-only
-ones (`_HANDLER`, `LAMBDA_TASK_ROOT`, log group/stream, X-Ray, `AWS_EXECUTION_ENV`). Nothing
+ones (`_HANDLER`, `LAMBDA_TASK_ROOT`, log group/stream, X-Ray, `AWS_EXECUTION_ENV`). With the JSON
+log format both get AWS_LAMBDA_LOG_FORMAT and AWS_LAMBDA_LOG_LEVEL (the application log level),
+as Lambda Managed Instances' platform code gives them. Nothing
 is inherited from the caller's environment except what the host needs to run programs.
 In Lambda Managed Instances mode the runtime also gets `AWS_LAMBDA_MAX_CONCURRENCY` and
 `_LAMBDA_TELEMETRY_LOG_FD_PROVIDER_SOCKET` (RAPID LMI's runtime-only extras); the extensions
@@ -85,7 +87,7 @@ def _host_env(config: FunctionConfig, places: Places) -> dict[str, str]:
 
 
 def platform_env(config: FunctionConfig, api: str) -> dict[str, str]:
-    return {
+    env = {
         "AWS_REGION": config.region,
         "AWS_DEFAULT_REGION": config.region,
         "AWS_LAMBDA_FUNCTION_NAME": config.function_name,
@@ -94,6 +96,12 @@ def platform_env(config: FunctionConfig, api: str) -> dict[str, str]:
         "AWS_LAMBDA_INITIALIZATION_TYPE": config.init_type,
         "AWS_LAMBDA_RUNTIME_API": api,
     }
+    logging = config.logging
+    if logging.json:
+        # What awslambdaric reads to log JSON at the function's application log level.
+        env["AWS_LAMBDA_LOG_FORMAT"] = logging.log_format
+        env["AWS_LAMBDA_LOG_LEVEL"] = logging.application_level
+    return env
 
 
 def extension_env(config: FunctionConfig, places: Places, api: str) -> dict[str, str]:
@@ -133,9 +141,7 @@ def runtime_env(config: FunctionConfig, places: Places, api: str,
 
 def _managed_runtime_env(config: FunctionConfig, places: Places) -> dict[str, str]:
     """What the runtime gets only on Lambda Managed Instances (docs/PROTOCOL.md, 2.5 and 7)."""
-    env = {"AWS_LAMBDA_MAX_CONCURRENCY": str(config.max_concurrency),
-           # LMI's Python runtime always logs JSON; a function may still choose otherwise.
-           "AWS_LAMBDA_LOG_FORMAT": "JSON"}
+    env = {"AWS_LAMBDA_MAX_CONCURRENCY": str(config.max_concurrency)}
     if places.log_socket is not None:
         env["_LAMBDA_TELEMETRY_LOG_FD_PROVIDER_SOCKET"] = str(places.log_socket)
     return env

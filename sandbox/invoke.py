@@ -98,6 +98,7 @@ class Invoker:
         record: dict[str, Any] = {"requestId": run.request_id, "version": "$LATEST"}
         if run.trace_id:
             record["tracing"] = _tracing(run.trace_id)
+        add_tenant(self.config.tenant_id, record)
         self.telemetry.emit("platform.start", record)
         self.logs.add("platform", start_line(run.request_id))
 
@@ -175,6 +176,7 @@ class Invoker:
         record["metrics"] = {"durationMs": round((finished - handed) * 1000, 3),
                              "producedBytes": len(invocation.response or b"")}
         self._add_tracing(run, record)
+        add_tenant(self.config.tenant_id, record)
         self.telemetry.emit("platform.runtimeDone", record)
         run.runtime_done_sent = True
 
@@ -224,6 +226,7 @@ class Invoker:
         record["metrics"] = {"durationMs": round((time.perf_counter() - handed) * 1000, 3),
                              "producedBytes": 0}
         self._add_tracing(run, record)
+        add_tenant(self.config.tenant_id, record)
         self.telemetry.emit("platform.runtimeDone", record)
         run.runtime_done_sent = True
 
@@ -320,6 +323,13 @@ def failure_payload(request_id: str, failure: Failure, timeout_s: float) -> byte
         return failure.payload
     return json.dumps({"errorType": failure.error_type, "errorMessage":
                        f"RequestId: {request_id} Error: {failure.message}"}).encode()
+
+
+def add_tenant(tenant_id: str | None, record: dict[str, Any]) -> None:
+    """`tenantId` in platform.start and platform.runtimeDone, for a function in
+    tenant-isolation mode (docs/PROTOCOL.md, 5)."""
+    if tenant_id is not None:
+        record["tenantId"] = tenant_id
 
 
 def _tracing(trace_id: str) -> dict[str, str]:

@@ -3,7 +3,8 @@
 
 Lambda writes each stdout/stderr line of the runtime and of the extensions to CloudWatch,
 between its own START / END / REPORT lines. `LogBook` keeps them in arrival order and hands
-each to the caller's `on_log` as it arrives.
+each to the caller's `on_log` as it arrives; with the function's JSON log format it drops what
+Lambda would drop and writes the platform's lines as JSON events (log_levels.py).
 """
 
 from __future__ import annotations
@@ -13,10 +14,16 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
+
+from httprecap.sandbox.log_levels import LogSettings
 
 Source = Literal["function", "extension", "platform"]
 OnLog = Callable[["LogLine"], None]
+# How the platform's text lines start (the functions below write them): the JSON log format
+# has the platform's events instead (LogBook.add_event).
+PLATFORM_TEXT = ("INIT_START ", "START RequestId: ", "END RequestId: ", "REPORT RequestId: ",
+                 "EXTENSION\t", "INIT_REPORT ")
 
 
 @dataclass(frozen=True)
@@ -31,14 +38,27 @@ class LogLine:
 class LogBook:
     """Thread-safe list of LogLines with a live callback."""
 
-    def __init__(self, on_log: OnLog | None = None) -> None:
+    def __init__(self, on_log: OnLog | None = None, settings: LogSettings | None = None) -> None:
         self._lines: list[LogLine] = []
         # Re-entrant: an on_log callback may read the book.
         self._lock = threading.RLock()
         self._on_log = on_log
+        self.settings = settings or LogSettings()
 
-    def add(self, source: Source, text: str) -> LogLine:
-        line = LogLine(time.time(), source, text)
+    def add(self, source: Source, text: str) -> LogLine | None:
+        """Log a line, unless the function's logging configuration drops it (None)."""
+        platform_text = source == "platform" and text.startswith(PLATFORM_TEXT)
+        if not self.settings.admit(source, text, platform_text):
+            return None
+        return self._store(LogLine(time.time(), source, text))
+
+    def add_event(self, event: dict[str, Any]) -> None:
+        """A telemetry event: a platform line of its own in the JSON log format."""
+        text = self.settings.system_line(event)
+        if text is not None:
+            self._store(LogLine(time.time(), "platform", text))
+
+    def _store(self, line: LogLine) -> LogLine:
         with self._lock:
             self._lines.append(line)
             # Under the lock, so the callback sees lines in the order they are stored.

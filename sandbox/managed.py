@@ -22,7 +22,14 @@ from collections.abc import Callable
 from concurrent.futures import CancelledError, Future
 from typing import Any, TypeVar
 
-from httprecap.sandbox.invoke import OnResponse, Run, failure_payload, reset_reason, respond
+from httprecap.sandbox.invoke import (
+    OnResponse,
+    Run,
+    add_tenant,
+    failure_payload,
+    reset_reason,
+    respond,
+)
 from httprecap.sandbox.lifecycle import ABORTED, Lifecycle
 from httprecap.sandbox.logs import billed_ms, end_line, start_line
 from httprecap.sandbox.results import InvokeResult
@@ -103,6 +110,7 @@ class ManagedInvoker:
                                   "functionArn": self.config.function_arn}
         if run.trace_id:
             record["tracing"] = _tracing(run.trace_id)
+        add_tenant(self.config.tenant_id, record)
         self.telemetry.emit("platform.start", record)
         self.logs.add("platform", start_line(run.request_id))
 

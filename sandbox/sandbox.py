@@ -89,6 +89,8 @@ class Sandbox:
             raise
 
     def _start(self) -> None:
+        self._logbook.settings = self.config.logging
+        self._telemetry.listeners.append(self._logbook.add_event)
         self._scratch = Path(tempfile.mkdtemp(prefix="httprecap-sandbox-"))
         places = Places(opt=self._scratch / "opt", runtime_dir=self._scratch / "runtime",
                         task=self.config.code_dir.resolve(),

@@ -227,6 +227,8 @@ class TelemetryHub:
         self._lock = threading.Lock()
         self.gate = threading.Event()
         self.gate.set()
+        # Called with every event as it is emitted (the log book, for the JSON log format).
+        self.listeners: list[Callable[[Event], None]] = []
 
     def emit(self, event_type: str, record: Any, at: float | None = None) -> Event:
         event = make_event(event_type, record, at)
@@ -235,6 +237,8 @@ class TelemetryHub:
             if self._backlog is not None:
                 self._backlog.append(event)
             streams = list(self._streams)
+        for listener in self.listeners:
+            listener(event)
         for stream in streams:
             stream.offer(event)
         return event

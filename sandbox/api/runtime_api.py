@@ -125,6 +125,8 @@ def _invoke_headers(platform: Platform, invocation: Invocation) -> dict[str, str
     }
     if invocation.trace_id:
         headers["Lambda-Runtime-Trace-Id"] = invocation.trace_id
+    if platform.config.tenant_id is not None:  # a function in tenant-isolation mode
+        headers["Lambda-Runtime-Aws-Tenant-Id"] = platform.config.tenant_id
     return headers
 
 
