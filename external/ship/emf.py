@@ -10,6 +10,12 @@ value, so CloudWatch computes percentiles over calls. Cardinality is bounded per
 HTTPRECAP_EMF_TOP busiest hosts and operations (by calls) get their own dimension values, the
 rest are summed under `other`. A metric takes at most 100 values per document (as AWS's EMF
 libraries send them), so a host with more calls continues on lines that carry only `Latency`.
+
+Every line has a `level` and a `timestamp`, for Lambda's JSON log format, which drops a line
+below the function's application log level (a line without a level counts as INFO): the level
+is that application log level itself (AWS_LAMBDA_LOG_LEVEL, which Lambda sets with
+AWS_LAMBDA_LOG_FORMAT=JSON), so the metrics of quiet invocations are kept whatever level drops
+their recaps; INFO without it.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ METRICS = [{"Name": "Calls", "Unit": "Count"}, {"Name": "Errors", "Unit": "Count
 OPERATION_METRICS = METRICS[:2]  # calls and failed calls
 LATENCY = {"Name": "Latency", "Unit": "Milliseconds"}
 FINDING_METRICS = [{"Name": "Findings", "Unit": "Count"}]
+LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")  # Lambda's application levels
 
 
 def epoch_ms(iso: str) -> int:
@@ -56,11 +63,21 @@ def _line(timestamp: int, dimensions: list[str], values: dict[str, Any],
     return compact_json(document)
 
 
-def emf_lines(recap: EncodedRecap | Recap, top: int = DEFAULT_TOP) -> list[str]:
+def log_level(environ: Mapping[str, str]) -> str:
+    """The level that Lambda's log-level filtering keeps: the application log level."""
+    level = environ.get("AWS_LAMBDA_LOG_LEVEL", "").strip().upper()
+    level = "WARN" if level == "WARNING" else level
+    return level if level in LEVELS else "INFO"
+
+
+def emf_lines(recap: EncodedRecap | Recap, top: int = DEFAULT_TOP,
+              level: str = "INFO") -> list[str]:
     """One line for the invocation, per host, per AWS operation, per kind of finding."""
-    timestamp = epoch_ms(str(recap.get("startedAt", "")))
+    started = str(recap.get("startedAt", ""))
+    timestamp = epoch_ms(started)
     summary = recap.get("summary") or {}
-    common = {"FunctionName": recap.get("functionName") or "unknown",
+    common = {"level": level, "timestamp": recap.get("timestamp") or started,
+              "FunctionName": recap.get("functionName") or "unknown",
               "requestId": recap.get("requestId"), "phase": recap.get("phase"),
               "status": recap.get("status")}
     lines = [_line(timestamp, ["FunctionName"], {
@@ -147,8 +164,8 @@ def _with_latency(timestamp: int, dimensions: list[str], values: dict[str, Any],
         return [_line(timestamp, dimensions, values, metrics)]
     lines = [_line(timestamp, dimensions, {**values, "Latency": durations[:MAX_VALUES]},
                    [*metrics, LATENCY])]
-    keys = {name: values[name] for name in ("FunctionName", "requestId", "phase", "status",
-                                             *dimensions)}
+    keys = {name: values[name] for name in ("level", "timestamp", "FunctionName", "requestId",
+                                             "phase", "status", *dimensions)}
     for start in range(MAX_VALUES, len(durations), MAX_VALUES):
         lines.append(_line(timestamp, dimensions,
                            {**keys, "Latency": durations[start:start + MAX_VALUES]}, [LATENCY]))
@@ -158,12 +175,20 @@ def _with_latency(timestamp: int, dimensions: list[str], values: dict[str, Any],
 class EmfSink(Sink):
     name = "emf"
 
-    def __init__(self, stream: BinaryIO | None = None, top: int = DEFAULT_TOP) -> None:
+    def __init__(self, stream: BinaryIO | None = None, top: int = DEFAULT_TOP,
+                 level: str = "INFO") -> None:
         self._stream = stream
         self._top = top  # HTTPRECAP_EMF_TOP
+        self._level = level  # the application log level, which Lambda's filtering keeps
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> EmfSink:
+        from httprecap.settings import Settings
+
+        return cls(top=Settings.from_environ(environ).emf_top, level=log_level(environ))
 
     def send(self, entries: list[Entry]) -> list[Entry]:
         # Every call, compact recap or not: metrics count the quiet invocations too.
         write_lines(self._stream, [line for entry in entries
-                                   for line in emf_lines(entry.full, self._top)])
+                                   for line in emf_lines(entry.full, self._top, self._level)])
         return []

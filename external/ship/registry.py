@@ -23,9 +23,8 @@ def _build(spec: str, headers: tuple[tuple[str, str], ...], environ: Mapping[str
         return StdoutSink()
     if not sep and scheme == "emf":
         from httprecap.external.ship.emf import EmfSink
-        from httprecap.settings import Settings
 
-        return EmfSink(top=Settings.from_environ(environ).emf_top)
+        return EmfSink.from_environ(environ)
     if sep and scheme == "file":
         from httprecap.external.ship.file import FileSink
 

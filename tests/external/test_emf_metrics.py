@@ -149,3 +149,23 @@ def test_httprecap_emf_top_reaches_the_sink() -> None:
     assert [d["Host"] for d in _by(documents, "Host")] == ["a.x", "b.x", "other"]
     [default], _ = build_sinks(("emf",), (), {"HTTPRECAP_EMF_TOP": "many"})
     assert default._top == 10  # type: ignore[attr-defined]
+
+
+def _sink_documents(environ: dict[str, str], recap: EncodedRecap) -> list[dict[str, Any]]:
+    [sink], _ = build_sinks(("emf",), (), environ)
+    stream = io.BytesIO()
+    sink._stream = stream  # type: ignore[attr-defined]
+    sink.send([Entry(recap)])
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def test_every_line_has_the_application_log_level_and_a_timestamp() -> None:
+    recap = _recap([*_calls_to({"a.example": 150}), _dynamodb("g1", "GetItem")])
+    documents = _sink_documents({"AWS_LAMBDA_LOG_FORMAT": "JSON",
+                                 "AWS_LAMBDA_LOG_LEVEL": "warn"}, recap)
+    assert len(documents) > 4  # the invocation, a host on two lines, an operation
+    assert {d["level"] for d in documents} == {"WARN"}
+    assert {d["timestamp"] for d in documents} == {recap["startedAt"]}
+    assert {d["level"] for d in _sink_documents({}, recap)} == {"INFO"}
+    assert {d["level"] for d in _sink_documents({"AWS_LAMBDA_LOG_LEVEL": "loud"}, recap)} == {
+        "INFO"}

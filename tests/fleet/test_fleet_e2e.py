@@ -99,3 +99,23 @@ def test_aws_operations_past_the_top_are_other(
                   and _dimensions(d) == ("FunctionName", "Service", "Operation")}
     # two GetObject from moto and the throttled one (429): the busiest; PutObject is `other`
     assert operations == {("s3", "GetObject"): (3, 1, 3), ("other", "other"): (1, 0, 1)}
+
+
+def test_at_application_log_level_warn_the_metrics_of_quiet_invocations_stay(
+        tmp_path: Path, moto: MotoServer) -> None:
+    """`LogFormat: JSON`, `ApplicationLogLevel: WARN`: the quiet invocation's recap (INFO) is
+    dropped, its EMF lines (at the application level) reach the log like the failed one's."""
+    layer = build_layer(tmp_path / "httprecap-layer.zip").path
+    with UpstreamServer() as upstream:
+        config = FunctionConfig(code_dir=FUNCTION, handler="app.handler", layers=[layer],
+                                timeout_s=20, log_format="json", application_log_level="warn",
+                                env=layer_env(UPSTREAM_URL=upstream.url, BUCKET="unused",
+                                              HTTPRECAP_SINKS="stdout,emf"))
+        with Sandbox(config) as sandbox:
+            quiet = sandbox.invoke({"steps": ["fast"]}).request_id
+            failed = sandbox.invoke({"steps": ["fail"]}).request_id
+            lines = [line.text for line in sandbox.logs if line.source == "extension"]
+    recaps = [json.loads(line) for line in lines if '"type":"httprecap.recap"' in line]
+    assert [recap["requestId"] for recap in recaps] == [failed]
+    metered = {json.loads(line)["requestId"] for line in lines if line.startswith('{"_aws"')}
+    assert metered == {quiet, failed}
