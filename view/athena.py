@@ -57,25 +57,31 @@ CALL: Struct = {
 }
 HOST_SUMMARY: Struct = {"host": "string", "count": "int", "errors": "int", "totalMs": "double",
                         "maxMs": "double"}
+OTHER_HOSTS: Struct = {"hosts": "int", "count": "int", "errors": "int", "totalMs": "double",
+                       "maxMs": "double"}
 SLOWEST: Struct = {"id": "string", "method": "string", "host": "string", "path": "string",
                    "durationMs": "double"}
 SUMMARY: Struct = {
     "count": "int", "errors": "int", "totalHttpMs": "double", "httpShare": "double",
     "bytesSent": "bigint", "bytesReceived": "bigint", "slowest": SLOWEST,
-    "hosts": Array(HOST_SUMMARY), "findings": "map<string,int>",
+    "hosts": Array(HOST_SUMMARY), "otherHosts": OTHER_HOSTS, "findings": "map<string,int>",
 }
 FINDING: Struct = {"kind": "string", "severity": "string", "message": "string",
                    "callIds": Array("string"), "endpoint": "string", "count": "int",
                    "totalMs": "double"}
+# `timestamp` is a reserved word in Athena's SQL: a query names it "timestamp" (startedAt is the
+# same instant).
 COLUMNS: Struct = {
-    "type": "string", "version": "int", "phase": "string", "requestId": "string",
-    "functionName": "string", "functionVersion": "string", "status": "string",
-    "startedAt": "string", "durationMs": "double", "traceId": "string",
-    "summary": SUMMARY, "findings": Array(FINDING),
+    "type": "string", "version": "int", "level": "string", "timestamp": "string",
+    "phase": "string", "requestId": "string", "functionName": "string",
+    "functionVersion": "string", "functionArn": "string", "alias": "string", "region": "string",
+    "accountId": "string", "memorySizeMB": "int", "architecture": "string", "runtime": "string",
+    "tenantId": "string", "status": "string", "startedAt": "string", "durationMs": "double",
+    "traceId": "string", "summary": SUMMARY,
     "dropped": {"count": "int", "reasons": "map<string,int>"},
     "overhead": {"functionUs": "bigint", "extensionMs": "double"},
-    "truncated": {"calls": "int", "hosts": "int"}, "compact": "boolean", "hint": "string",
-    "calls": Array(CALL),
+    "findings": Array(FINDING), "calls": Array(CALL), "hint": "string",
+    "truncated": {"calls": "int", "hosts": "int", "fields": "boolean"}, "compact": "boolean",
 }
 
 
@@ -123,6 +129,8 @@ THROTTLING = "Throttl|TooManyRequests|SlowDown|RequestLimitExceeded|ProvisionedT
 THROTTLED = (f"(coalesce(c.status, 0) = 429"
              f" OR regexp_like(coalesce(c.error.message, ''), '{THROTTLING}'))")
 CALLS = "recaps CROSS JOIN UNNEST(calls) AS t(c)"
+# One function across the fleet: a name is unique within an account and a region only.
+FUNCTION = "concat_ws(':', accountid, region, functionname)"
 
 
 def _at(expression: str, column: int) -> str:
@@ -147,13 +155,13 @@ HOST_LATENCY = NamedQuery("host-latency", "Per upstream host across all function
                           "calls, failed calls, error rate, p50/p95/max latency", f"""\
 WITH host_calls AS (
   SELECT {_at(HOST, 9)} AS host,
-         functionname AS function_name,
+         {FUNCTION} AS function_key,
          coalesce(c.durationms, 0) AS duration_ms,
          {FAILED} AS failed
   FROM {CALLS}
   WHERE {_at(WINDOW, 2)}
 ), ranked AS (
-  SELECT host, function_name, duration_ms, failed,
+  SELECT host, function_key, duration_ms, failed,
          row_number() OVER (PARTITION BY host ORDER BY duration_ms) AS nth,
          count(*) OVER (PARTITION BY host) AS total
   FROM host_calls
@@ -165,7 +173,7 @@ SELECT host,
        max(CASE WHEN nth = greatest(1, ceil(total * 0.50)) THEN duration_ms END) AS p50_ms,
        max(CASE WHEN nth = greatest(1, ceil(total * 0.95)) THEN duration_ms END) AS p95_ms,
        max(duration_ms) AS max_ms,
-       count(DISTINCT function_name) AS functions
+       count(DISTINCT function_key) AS functions
 FROM ranked
 GROUP BY host
 ORDER BY calls DESC, host
@@ -173,7 +181,10 @@ ORDER BY calls DESC, host
 
 SLOWEST_CALLS = NamedQuery("slowest-calls", "The 50 slowest calls of the last 24 h, with their "
                            "function and invocation", f"""\
-SELECT functionname AS function_name,
+SELECT accountid AS account_id,
+       region,
+       functionname AS function_name,
+       functionversion AS function_version,
        requestid AS request_id,
        c.method,
        {_at(HOST, 7)} AS host,
@@ -192,7 +203,7 @@ FAILED_CALLS = NamedQuery("failed-calls", "Failed calls of the last 24 h by host
 SELECT {_at(HOST, 7)} AS host,
        coalesce(CAST(c.status AS varchar), c.error.type, 'in flight') AS outcome,
        count(*) AS calls,
-       count(DISTINCT functionname) AS functions,
+       count(DISTINCT {FUNCTION}) AS functions,
        max(c.error.message) AS an_error
 FROM {CALLS}
 WHERE {WINDOW}
@@ -202,10 +213,13 @@ ORDER BY calls DESC, host, outcome
 """)
 
 THROTTLED_OPERATIONS = NamedQuery("throttled-operations", "AWS operations throttled in the last "
-                                  "24 h (status 429 or a throttling error), by function",
+                                  "24 h (status 429 or a throttling error), by region, account "
+                                  "and function",
                                   f"""\
 SELECT c.aws.service AS service,
        c.aws.operation AS operation,
+       c.aws.region AS aws_region,
+       accountid AS account_id,
        functionname AS function_name,
        count(*) AS calls,
        count_if({THROTTLED}) AS throttled,
@@ -213,9 +227,9 @@ SELECT c.aws.service AS service,
 FROM {CALLS}
 WHERE {WINDOW}
   AND c.aws.service IS NOT NULL
-GROUP BY 1, 2, 3
+GROUP BY 1, 2, 3, 4, 5
 HAVING count_if({THROTTLED}) > 0
-ORDER BY throttled DESC, service, operation, function_name
+ORDER BY throttled DESC, service, operation, aws_region, account_id, function_name
 """)
 
 FINDINGS_BY_KIND = NamedQuery("findings-by-kind", "Findings of the last 24 h by kind and "
@@ -225,7 +239,7 @@ SELECT f.kind,
        f.severity,
        count(*) AS findings,
        count(DISTINCT requestid) AS invocations,
-       count(DISTINCT functionname) AS functions,
+       count(DISTINCT {FUNCTION}) AS functions,
        round(sum(f.totalms), 1) AS total_ms
 FROM recaps CROSS JOIN UNNEST(findings) AS t(f)
 WHERE {WINDOW}
@@ -236,7 +250,9 @@ ORDER BY findings DESC, f.kind, f.severity
 FUNCTIONS_BY_HTTP_SHARE = NamedQuery("functions-by-http-share", "Functions by the share of "
                                      "their invocations' time spent waiting on HTTP, last 24 h",
                                      f"""\
-SELECT functionname AS function_name,
+SELECT accountid AS account_id,
+       region,
+       functionname AS function_name,
        count(*) AS invocations,
        round(avg(summary.httpshare), 3) AS avg_http_share,
        round(max(summary.httpshare), 3) AS max_http_share,
@@ -246,8 +262,8 @@ SELECT functionname AS function_name,
 FROM recaps
 WHERE {WINDOW}
   AND phase = 'invoke'
-GROUP BY functionname
-ORDER BY avg_http_share DESC, function_name
+GROUP BY 1, 2, 3
+ORDER BY avg_http_share DESC, account_id, region, function_name
 """)
 
 QUERIES = (HOST_LATENCY, SLOWEST_CALLS, FAILED_CALLS, THROTTLED_OPERATIONS, FINDINGS_BY_KIND,

@@ -50,6 +50,16 @@ resource "aws_glue_catalog_table" "recaps" {
     }
 
     columns {
+      name = "level"
+      type = "string"
+    }
+
+    columns {
+      name = "timestamp"
+      type = "string"
+    }
+
+    columns {
       name = "phase"
       type = "string"
     }
@@ -66,6 +76,46 @@ resource "aws_glue_catalog_table" "recaps" {
 
     columns {
       name = "functionversion"
+      type = "string"
+    }
+
+    columns {
+      name = "functionarn"
+      type = "string"
+    }
+
+    columns {
+      name = "alias"
+      type = "string"
+    }
+
+    columns {
+      name = "region"
+      type = "string"
+    }
+
+    columns {
+      name = "accountid"
+      type = "string"
+    }
+
+    columns {
+      name = "memorysizemb"
+      type = "int"
+    }
+
+    columns {
+      name = "architecture"
+      type = "string"
+    }
+
+    columns {
+      name = "runtime"
+      type = "string"
+    }
+
+    columns {
+      name = "tenantid"
       type = "string"
     }
 
@@ -91,12 +141,7 @@ resource "aws_glue_catalog_table" "recaps" {
 
     columns {
       name = "summary"
-      type = "struct<count:int,errors:int,totalhttpms:double,httpshare:double,bytessent:bigint,bytesreceived:bigint,slowest:struct<id:string,method:string,host:string,path:string,durationms:double>,hosts:array<struct<host:string,count:int,errors:int,totalms:double,maxms:double>>,findings:map<string,int>>"
-    }
-
-    columns {
-      name = "findings"
-      type = "array<struct<kind:string,severity:string,message:string,callids:array<string>,endpoint:string,count:int,totalms:double>>"
+      type = "struct<count:int,errors:int,totalhttpms:double,httpshare:double,bytessent:bigint,bytesreceived:bigint,slowest:struct<id:string,method:string,host:string,path:string,durationms:double>,hosts:array<struct<host:string,count:int,errors:int,totalms:double,maxms:double>>,otherhosts:struct<hosts:int,count:int,errors:int,totalms:double,maxms:double>,findings:map<string,int>>"
     }
 
     columns {
@@ -110,13 +155,13 @@ resource "aws_glue_catalog_table" "recaps" {
     }
 
     columns {
-      name = "truncated"
-      type = "struct<calls:int,hosts:int>"
+      name = "findings"
+      type = "array<struct<kind:string,severity:string,message:string,callids:array<string>,endpoint:string,count:int,totalms:double>>"
     }
 
     columns {
-      name = "compact"
-      type = "boolean"
+      name = "calls"
+      type = "array<struct<id:string,method:string,url:string,scheme:string,host:string,port:int,path:string,status:int,startedat:string,offsetms:double,durationms:double,error:struct<type:string,message:string>,bytessent:bigint,bytesreceived:bigint,library:string,thread:string,attempts:array<struct<startedat:string,durationms:double,status:int,error:struct<type:string,message:string>,url:string>>,aws:struct<service:string,operation:string,region:string,resource:string>,proxy:string,inflight:boolean>>"
     }
 
     columns {
@@ -125,8 +170,13 @@ resource "aws_glue_catalog_table" "recaps" {
     }
 
     columns {
-      name = "calls"
-      type = "array<struct<id:string,method:string,url:string,scheme:string,host:string,port:int,path:string,status:int,startedat:string,offsetms:double,durationms:double,error:struct<type:string,message:string>,bytessent:bigint,bytesreceived:bigint,library:string,thread:string,attempts:array<struct<startedat:string,durationms:double,status:int,error:struct<type:string,message:string>,url:string>>,aws:struct<service:string,operation:string,region:string,resource:string>,proxy:string,inflight:boolean>>"
+      name = "truncated"
+      type = "struct<calls:int,hosts:int,fields:boolean>"
+    }
+
+    columns {
+      name = "compact"
+      type = "boolean"
     }
   }
 }
@@ -142,14 +192,14 @@ resource "aws_athena_named_query" "host_latency" {
                     OR c.port = CASE c.scheme WHEN 'http' THEN 80 WHEN 'https' THEN 443 END
                   THEN coalesce(c.host, '?')
                   ELSE concat(coalesce(c.host, '?'), ':', CAST(c.port AS varchar)) END AS host,
-             functionname AS function_name,
+             concat_ws(':', accountid, region, functionname) AS function_key,
              coalesce(c.durationms, 0) AS duration_ms,
              (c.error IS NOT NULL OR coalesce(c.inflight, false) OR coalesce(c.status, 0) >= 400) AS failed
       FROM recaps CROSS JOIN UNNEST(calls) AS t(c)
       WHERE day >= date_format(current_date - INTERVAL '1' DAY, '%Y-%m-%d')
         AND from_iso8601_timestamp(startedat) > current_timestamp - INTERVAL '24' HOUR
     ), ranked AS (
-      SELECT host, function_name, duration_ms, failed,
+      SELECT host, function_key, duration_ms, failed,
              row_number() OVER (PARTITION BY host ORDER BY duration_ms) AS nth,
              count(*) OVER (PARTITION BY host) AS total
       FROM host_calls
@@ -161,7 +211,7 @@ resource "aws_athena_named_query" "host_latency" {
            max(CASE WHEN nth = greatest(1, ceil(total * 0.50)) THEN duration_ms END) AS p50_ms,
            max(CASE WHEN nth = greatest(1, ceil(total * 0.95)) THEN duration_ms END) AS p95_ms,
            max(duration_ms) AS max_ms,
-           count(DISTINCT function_name) AS functions
+           count(DISTINCT function_key) AS functions
     FROM ranked
     GROUP BY host
     ORDER BY calls DESC, host
@@ -174,7 +224,10 @@ resource "aws_athena_named_query" "slowest_calls" {
   database    = aws_glue_catalog_database.recaps.name
   workgroup   = aws_athena_workgroup.recaps.id
   query       = <<-SQL
-    SELECT functionname AS function_name,
+    SELECT accountid AS account_id,
+           region,
+           functionname AS function_name,
+           functionversion AS function_version,
            requestid AS request_id,
            c.method,
            CASE WHEN c.port IS NULL
@@ -205,7 +258,7 @@ resource "aws_athena_named_query" "failed_calls" {
                 ELSE concat(coalesce(c.host, '?'), ':', CAST(c.port AS varchar)) END AS host,
            coalesce(CAST(c.status AS varchar), c.error.type, 'in flight') AS outcome,
            count(*) AS calls,
-           count(DISTINCT functionname) AS functions,
+           count(DISTINCT concat_ws(':', accountid, region, functionname)) AS functions,
            max(c.error.message) AS an_error
     FROM recaps CROSS JOIN UNNEST(calls) AS t(c)
     WHERE day >= date_format(current_date - INTERVAL '1' DAY, '%Y-%m-%d')
@@ -218,12 +271,14 @@ resource "aws_athena_named_query" "failed_calls" {
 
 resource "aws_athena_named_query" "throttled_operations" {
   name        = "httprecap-throttled-operations"
-  description = "AWS operations throttled in the last 24 h (status 429 or a throttling error), by function"
+  description = "AWS operations throttled in the last 24 h (status 429 or a throttling error), by region, account and function"
   database    = aws_glue_catalog_database.recaps.name
   workgroup   = aws_athena_workgroup.recaps.id
   query       = <<-SQL
     SELECT c.aws.service AS service,
            c.aws.operation AS operation,
+           c.aws.region AS aws_region,
+           accountid AS account_id,
            functionname AS function_name,
            count(*) AS calls,
            count_if((coalesce(c.status, 0) = 429 OR regexp_like(coalesce(c.error.message, ''), 'Throttl|TooManyRequests|SlowDown|RequestLimitExceeded|ProvisionedThroughputExceeded'))) AS throttled,
@@ -232,9 +287,9 @@ resource "aws_athena_named_query" "throttled_operations" {
     WHERE day >= date_format(current_date - INTERVAL '1' DAY, '%Y-%m-%d')
       AND from_iso8601_timestamp(startedat) > current_timestamp - INTERVAL '24' HOUR
       AND c.aws.service IS NOT NULL
-    GROUP BY 1, 2, 3
+    GROUP BY 1, 2, 3, 4, 5
     HAVING count_if((coalesce(c.status, 0) = 429 OR regexp_like(coalesce(c.error.message, ''), 'Throttl|TooManyRequests|SlowDown|RequestLimitExceeded|ProvisionedThroughputExceeded'))) > 0
-    ORDER BY throttled DESC, service, operation, function_name
+    ORDER BY throttled DESC, service, operation, aws_region, account_id, function_name
   SQL
 }
 
@@ -248,7 +303,7 @@ resource "aws_athena_named_query" "findings_by_kind" {
            f.severity,
            count(*) AS findings,
            count(DISTINCT requestid) AS invocations,
-           count(DISTINCT functionname) AS functions,
+           count(DISTINCT concat_ws(':', accountid, region, functionname)) AS functions,
            round(sum(f.totalms), 1) AS total_ms
     FROM recaps CROSS JOIN UNNEST(findings) AS t(f)
     WHERE day >= date_format(current_date - INTERVAL '1' DAY, '%Y-%m-%d')
@@ -264,7 +319,9 @@ resource "aws_athena_named_query" "functions_by_http_share" {
   database    = aws_glue_catalog_database.recaps.name
   workgroup   = aws_athena_workgroup.recaps.id
   query       = <<-SQL
-    SELECT functionname AS function_name,
+    SELECT accountid AS account_id,
+           region,
+           functionname AS function_name,
            count(*) AS invocations,
            round(avg(summary.httpshare), 3) AS avg_http_share,
            round(max(summary.httpshare), 3) AS max_http_share,
@@ -275,7 +332,7 @@ resource "aws_athena_named_query" "functions_by_http_share" {
     WHERE day >= date_format(current_date - INTERVAL '1' DAY, '%Y-%m-%d')
       AND from_iso8601_timestamp(startedat) > current_timestamp - INTERVAL '24' HOUR
       AND phase = 'invoke'
-    GROUP BY functionname
-    ORDER BY avg_http_share DESC, function_name
+    GROUP BY 1, 2, 3
+    ORDER BY avg_http_share DESC, account_id, region, function_name
   SQL
 }
