@@ -193,8 +193,10 @@ def _run_first(call: calls.Call, wrapped: Callable[..., Any], pool: Any,
             # Not the response itself: holding it until the sender reads it would keep its
             # socket file open past the user's own use of it.
             runs.first_end = ended = _answered(response)
-            if call.aws is not None and ended[3] is None:  # botocore's, no length
-                runs.unsized = response  # (until the call closes: capture/botocore.py)
+            if call.aws is not None:  # botocore's: a body of no declared length is counted
+                _, _, _, size = ended  # from its response (until the call closes: botocore.py)
+                if size is None:
+                    runs.unsized = response
         return response
     finally:
         del response  # this frame may outlive the call (see capture/call.py)
