@@ -52,7 +52,8 @@ Error = tuple[str, str]
 class Attempt:
     """One wire attempt of a call (a redirect hop, a retry): ``httprecap.wire.WireAttempt``
     before redaction. Listed only for a call of two or more; its URL is ``origin`` and
-    ``target`` as a `Record`'s."""
+    ``target`` as a `Record`'s. Made only for a call's second and later requests: about
+    150 ns against a bare tuple's 30 (a NamedTuple's 240, and a millisecond to define)."""
 
     __slots__ = ("duration_ms", "error", "origin", "size", "started_us", "status", "target")
 
