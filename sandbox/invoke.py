@@ -267,6 +267,7 @@ class Invoker:
         if instance is not None and instance.agents:
             record["spans"] = [self._extension_overhead(run, end)]
         self._add_tracing(run, record)
+        add_tenant(self.config.tenant_id, record)
         self.telemetry.emit("platform.report", record)
         self.logs.add("platform", end_line(run.request_id))
         # A function error posted through /error is the function's business, not the platform's:
@@ -326,8 +327,8 @@ def failure_payload(request_id: str, failure: Failure, timeout_s: float) -> byte
 
 
 def add_tenant(tenant_id: str | None, record: dict[str, Any]) -> None:
-    """`tenantId` in platform.start and platform.runtimeDone, for a function in
-    tenant-isolation mode (docs/PROTOCOL.md, 5)."""
+    """`tenantId` in the platform events of an invocation (start, runtimeDone, report), for
+    a function in tenant-isolation mode (docs/PROTOCOL.md, 5)."""
     if tenant_id is not None:
         record["tenantId"] = tenant_id
 

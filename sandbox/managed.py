@@ -174,6 +174,7 @@ class ManagedInvoker:
         spans = _response_spans(run.invocation)
         if spans:
             record["spans"] = spans
+        add_tenant(self.config.tenant_id, record)
         self.telemetry.emit("platform.report", record)
         self.logs.add("platform", end_line(run.request_id))
         # The sandbox's own REPORT line: LMI bills instances, not invocations, so it shows only

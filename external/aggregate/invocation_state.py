@@ -25,8 +25,8 @@ class Invocation:
     __slots__ = ("calls", "completed_at", "deadline_at", "deadline_us", "dropped", "end",
                  "end_at", "function_arn", "gone", "invoked", "invoked_at_us", "phase", "pid",
                  "platform_start_us", "received", "report_status", "request_id",
-                 "runtime_done", "runtime_done_at", "seen", "starts", "tally", "tenant_id",
-                 "touched_at", "trace", "unusable_starts")
+                 "runtime_done", "runtime_done_at", "seen", "starts", "tally", "touched_at",
+                 "trace", "unusable_starts")
 
     def __init__(self, request_id: str, phase: str, touched_at: float) -> None:
         self.request_id = request_id
@@ -47,7 +47,6 @@ class Invocation:
         self.invoked_at_us: int | None = None  # wall clock, when the INVOKE was seen
         self.trace: str | None = None
         self.function_arn: str | None = None  # as invoked: names the alias, if any
-        self.tenant_id: str | None = None  # a function in tenant-isolation mode
         self.platform_start_us: int | None = None
         # Lambda's telemetry record (runtimeDone, or report): its shape is Lambda's.
         self.runtime_done: dict[str, Any] | None = None

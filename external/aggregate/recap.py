@@ -70,12 +70,12 @@ class Context:
     """What the recap needs besides the invocation itself."""
 
     __slots__ = ("carried", "extension_ms", "facts", "findings", "function_name",
-                 "function_version", "hint", "levels")
+                 "function_version", "hint", "levels", "tenant_id")
 
     def __init__(self, function_name: str, function_version: str, carried: Mapping[str, int],
                  extension_ms: float, hint: str | None = None, *,
                  findings: Findings | None = None, facts: FunctionFacts | None = None,
-                 levels: tuple[str, str] = DEFAULT_LEVELS) -> None:
+                 levels: tuple[str, str] = DEFAULT_LEVELS, tenant_id: str | None = None) -> None:
         self.function_name = function_name
         self.function_version = function_version
         self.carried = carried  # losses attributed to this recap from elsewhere
@@ -86,6 +86,7 @@ class Context:
         # `level` of a quiet recap and of one whose invocation failed or made a failed call
         # (HTTPRECAP_RECAP_LEVEL, HTTPRECAP_RECAP_ERROR_LEVEL).
         self.levels = levels
+        self.tenant_id = tenant_id  # a function in tenant-isolation mode
 
 
 def parse_iso_us(text: str) -> int | None:
@@ -168,7 +169,7 @@ def build_recap(inv: Invocation, outcome: Outcome, context: Context) -> EncodedR
         "requestId": inv.request_id,
         "functionName": context.function_name,
         "functionVersion": context.function_version,
-        **context_fields(context.facts, inv.function_arn, inv.tenant_id),  # type: ignore[typeddict-item]
+        **context_fields(context.facts, inv.function_arn, context.tenant_id),  # type: ignore[typeddict-item]
         "status": outcome.status,
         "startedAt": started_at,
         "durationMs": ms(outcome.duration_ms),

@@ -75,6 +75,10 @@ class Aggregator:
         self.findings = findings  # the detectors, and what they remember across invocations
         self.facts = facts  # what every recap of this environment is grouped by
         self.levels = levels  # `level` of a quiet recap, and of one with an error
+        # A function in tenant-isolation mode runs each environment for one tenant only: the
+        # tenant telemetry named once is every invocation's, even one whose own platform.start
+        # comes after its recap is built.
+        self.tenant_id: str | None = None
         self.max_open = max_open  # Lambda Managed Instances keep many invocations open at once
         self.function_name = ""
         self.function_version = ""
@@ -212,6 +216,7 @@ class Aggregator:
         if not isinstance(record, dict) or kind not in (
                 "platform.start", "platform.runtimeDone", "platform.report"):
             return
+        self.tenant_id = _text(record.get("tenantId")) or self.tenant_id
         request_id = record.get("requestId")
         if not isinstance(request_id, str) or request_id in self._shipped_set:
             return
@@ -221,10 +226,8 @@ class Aggregator:
             inv.platform_start_us = parse_iso_us(str(event.get("time", "")))
             inv.trace = inv.trace or _trace_value(record.get("tracing"))
             inv.function_arn = inv.function_arn or _text(record.get("functionArn"))
-            inv.tenant_id = inv.tenant_id or _text(record.get("tenantId"))
         elif kind == "platform.runtimeDone":
             inv.runtime_done, inv.runtime_done_at = record, now
-            inv.tenant_id = inv.tenant_id or _text(record.get("tenantId"))
         else:
             inv.report_status = str(record.get("status"))
             if inv.runtime_done is None:
@@ -437,7 +440,8 @@ class Aggregator:
         held_since = inv.completed_at if inv.completed_at is not None else self._clock()
         context = Context(self.function_name, self.function_version, carried,
                           (self._clock() - held_since) * 1000, hint,
-                          findings=self.findings, facts=self.facts, levels=self.levels)
+                          findings=self.findings, facts=self.facts, levels=self.levels,
+                          tenant_id=self.tenant_id)
         return build_recap(inv, outcome, context)
 
 

@@ -28,11 +28,11 @@ def _recap(calls: list[dict[str, Any]], status: str = "success", *,
            levels: tuple[str, str] = ("INFO", "WARN"), arn: str | None = ARN,
            tenant_id: str | None = None) -> Any:
     inv = Invocation("r1", "invoke", 0.0)
-    inv.function_arn, inv.tenant_id = arn, tenant_id
+    inv.function_arn = arn
     for item in calls:
         inv.add_call(EncodedCall(item), cap=100_000)
     context = Context("orders-api", "7", {}, 0.4, findings=Findings(), facts=FACTS,
-                      levels=levels)
+                      levels=levels, tenant_id=tenant_id)
     duration = max([100.0, *(c["startedAtUs"] - T0 + 50_000 for c in calls)]) / 1000
     return build_recap(inv, Outcome(status, T0, duration), context)
 
@@ -127,6 +127,17 @@ def test_the_aggregator_takes_the_arn_from_invoke_and_the_tenant_from_telemetry(
     [recap] = agg.take("r1")
     assert (recap["alias"], recap["accountId"], recap["tenantId"]) == (
         "v2", "111122223333", "blue")
+
+
+def test_the_tenant_holds_for_a_recap_built_before_its_own_telemetry() -> None:
+    agg, _ = clocked_aggregator()
+    agg.apply_telemetry([{"time": "2026-11-23T17:36:47.806Z", "type": "platform.report",
+                          "record": {"requestId": "r0", "status": "success",
+                                     "tenantId": "blue"}}])
+    invoke(agg, "r1")
+    agg.apply([call_msg("r1", "a"), end_msg("r1", calls=1)])
+    [recap] = agg.take("r1")
+    assert recap["tenantId"] == "blue"
 
 
 def test_on_managed_instances_the_arn_comes_from_platform_start() -> None:
