@@ -14,13 +14,16 @@ if TYPE_CHECKING:
     from typing import Any
 
 _AWS_ERROR = "An error occurred ("
+# Calls whose answer the next call needs (credentials): sequential-calls ends a run there.
+CREDENTIAL_HOSTS = frozenset(("169.254.169.254", "169.254.170.2", "fd00:ec2::254"))
+CREDENTIAL_SERVICES = frozenset(("sts", "sso", "cognito-identity"))
 
 
 class CallFacts:
     """The fields of a wire call the recap's encoded form does not keep as values."""
 
-    __slots__ = ("attempts", "aws", "connect_ms", "connection", "error_code", "error_type",
-                 "in_flight", "status", "timeout_known", "timeout_s", "url")
+    __slots__ = ("apart", "attempts", "aws", "connect_ms", "connection", "error_code",
+                 "error_type", "in_flight", "status", "timeout_known", "timeout_s", "url")
 
     def __init__(self, call: Mapping[str, Any], in_flight: bool = False) -> None:
         get = call.get
@@ -37,6 +40,9 @@ class CallFacts:
         attempts = get("attempts")
         self.attempts: list[Any] = attempts if type(attempts) is list else []
         self.in_flight = in_flight
+        # Part of no run of independent calls: cut short, or fetching credentials.
+        self.apart = in_flight or (get("host") in CREDENTIAL_HOSTS if self.aws is None
+                                   else self.aws.get("service") in CREDENTIAL_SERVICES)
         # Recorded where the client exposes them (docs/FINDINGS.md, no-timeout, new-connection).
         self.timeout_known = "timeoutS" in call
         self.timeout_s = _number(get("timeoutS"))

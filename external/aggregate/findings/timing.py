@@ -20,47 +20,36 @@ if TYPE_CHECKING:
     from httprecap.external.aggregate.findings.finding import Finding, Thresholds
     from httprecap.external.aggregate.findings.history import History
 
-# Calls whose answer the next call needs (credentials): a run of sequential calls ends there.
-CREDENTIAL_HOSTS = frozenset(("169.254.169.254", "169.254.170.2", "fd00:ec2::254"))
-CREDENTIAL_SERVICES = frozenset(("sts", "sso", "cognito-identity"))
 # Clocks of different processes and rounding to microseconds: a call ending this close to the
 # response is not after it.
 AFTER_SLACK_MS = 1.0
-
-
-def _fetches_credentials(call: EncodedCall) -> bool:
-    aws = call.facts.aws
-    if aws is not None:
-        return aws.get("service") in CREDENTIAL_SERVICES
-    return call.host in CREDENTIAL_HOSTS
 
 
 def sequential_calls(facts: Facts, limits: Thresholds, history: History) -> list[Finding]:
     """Runs of calls that neither overlapped nor shared an endpoint (calls in start order). A
     call answered with a redirect ends its run: the call after it follows the redirect."""
     found = []
-    run: list[EncodedCall] = []
-    seen: set[str] = set()
+    calls = facts.calls
+    first = 0  # the run is calls[first:number]
+    seen: dict[str, int] = {}  # endpoint -> the first call of the run it was last in
     reach = 0.0  # when the run's latest call ended (µs)
     total = 0.0  # the run's durations summed: less than the threshold, nothing to save
     least = limits.sequential_ms
     follows = False  # the call before was answered with a redirect
-    for call, endpoint in zip(facts.calls, facts.endpoints, strict=True):
-        apart = call.facts.in_flight or _fetches_credentials(call)
-        if apart or follows or call.begin_us < reach or endpoint in seen:
+    for number, (call, endpoint) in enumerate(zip(calls, facts.endpoints, strict=True)):
+        apart = call.facts.apart
+        if apart or follows or call.begin_us < reach or seen.get(endpoint) == first:
             if total >= least:
-                found += _sequential(run, facts, limits)
-            run, seen, total = [], set(), 0.0
+                found += _sequential(calls[first:number], facts, limits)
+            first, total = number, 0.0
             if apart:
-                reach, follows = 0.0, False
+                first, reach, follows = number + 1, 0.0, False
                 continue
         follows = _redirected(call)
-        run.append(call)
-        seen.add(endpoint)
+        seen[endpoint] = first
         total += call.duration_ms
-        end = call.begin_us + call.duration_ms * 1000
-        reach = max(reach, end)
-    return found + _sequential(run, facts, limits)
+        reach = max(reach, call.begin_us + call.duration_ms * 1000)
+    return found + _sequential(calls[first:], facts, limits)
 
 
 def _redirected(call: EncodedCall) -> bool:
