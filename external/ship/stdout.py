@@ -2,7 +2,9 @@
 
 Lambda sends the extension's stdout to CloudWatch Logs, one event per line, where Logs Insights
 can query the fields directly. An event is at most 256 KiB, so longer recaps are trimmed
-(see trim.py) rather than split or lost.
+(see trim.py) rather than split or lost. Each line carries the recap's `level` and `timestamp`:
+with the function's JSON log format, Lambda drops a line below its application log level
+(docs/RECAP.md, *Level and timestamp*).
 """
 
 from __future__ import annotations
