@@ -16,6 +16,9 @@ from httprecap.external.aggregate.function_context import FunctionFacts
 from httprecap.external.aggregate.invocation_state import Invocation
 from httprecap.external.aggregate.recap import Context, Outcome, build_recap
 from httprecap.external.aggregate.recap_summary import HOSTS_LIMIT
+from httprecap.external.ship.sink_base import Entry
+from httprecap.external.ship.stdout import LINE_LIMIT
+from httprecap.external.ship.trim import fit_line
 from httprecap.settings import Settings
 
 ARN = "arn:aws:lambda:eu-west-1:111122223333:function:orders-api"
@@ -233,3 +236,11 @@ def test_the_unbounded_lists_come_last_in_the_line() -> None:
     assert list(line)[-2:] == ["findings", "calls"]
     assert list(line)[:4] == ["type", "version", "level", "timestamp"]
     assert list(line) == list(recap)
+
+
+def test_a_recap_cut_to_its_identity_keeps_its_level_and_timestamp() -> None:
+    recap = _recap([call("r1", "a", status=500)])
+    recap.fields["hint"] = "x" * 300_000  # only the identity can fit in a CloudWatch event
+    line = json.loads(fit_line(Entry(recap), LINE_LIMIT))
+    assert line["truncated"]["fields"] is True
+    assert (line["level"], line["timestamp"]) == ("WARN", recap["startedAt"])
