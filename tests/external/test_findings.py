@@ -10,7 +10,8 @@ from ext_support import T0, call
 
 from httprecap.external.aggregate.encoded_call import EncodedCall
 from httprecap.external.aggregate.findings import registry
-from httprecap.external.aggregate.findings.facts import Facts, endpoint_of, normalise_path
+from httprecap.external.aggregate.findings.endpoints import normalise_path
+from httprecap.external.aggregate.findings.facts import Facts
 from httprecap.external.aggregate.findings.finding import MAX_CALL_IDS, Thresholds
 from httprecap.external.aggregate.findings.history import MIN_SAMPLES, History
 from httprecap.external.aggregate.findings.registry import DETECTORS, Findings
@@ -70,10 +71,10 @@ def test_paths_lose_their_ids_but_keep_api_versions() -> None:
 
 
 def test_an_aws_call_is_named_by_service_operation_and_resource() -> None:
-    assert endpoint_of(_call(**_aws("dynamodb", "GetItem", "orders"))) == \
+    assert _call(**_aws("dynamodb", "GetItem", "orders")).facts.endpoint == \
         "dynamodb GetItem orders"
-    assert endpoint_of(_call(**_aws("sts", "GetCallerIdentity"))) == "sts GetCallerIdentity"
-    assert endpoint_of(_item(3, 0)) == "GET api.example.com/v1/items/{id}"
+    assert _call(**_aws("sts", "GetCallerIdentity")).facts.endpoint == "sts GetCallerIdentity"
+    assert _item(3, 0).facts.endpoint == "GET api.example.com/v1/items/{id}"
 
 
 # ------------------------------------------------------------------------------ repeated-call

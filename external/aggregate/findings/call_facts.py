@@ -8,6 +8,8 @@ besides, read after the response.
 
 from __future__ import annotations
 
+from httprecap.external.aggregate.findings.endpoints import endpoint
+
 TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -22,8 +24,9 @@ CREDENTIAL_SERVICES = frozenset(("sts", "sso", "cognito-identity"))
 class CallFacts:
     """The fields of a wire call the recap's encoded form does not keep as values."""
 
-    __slots__ = ("apart", "attempts", "aws", "connect_ms", "connection", "error_code",
-                 "error_type", "in_flight", "status", "timeout_known", "timeout_s", "url")
+    __slots__ = ("apart", "attempts", "aws", "connect_ms", "connection", "endpoint",
+                 "error_code", "error_type", "in_flight", "status", "timeout_known", "timeout_s",
+                 "url")
 
     def __init__(self, call: Mapping[str, Any], in_flight: bool = False) -> None:
         get = call.get
@@ -40,6 +43,7 @@ class CallFacts:
         attempts = get("attempts")
         self.attempts: list[Any] = attempts if type(attempts) is list else []
         self.in_flight = in_flight
+        self.endpoint = endpoint(get("method"), get("host"), get("path"), self.aws)
         # Part of no run of independent calls: cut short, or fetching credentials.
         self.apart = in_flight or (get("host") in CREDENTIAL_HOSTS if self.aws is None
                                    else self.aws.get("service") in CREDENTIAL_SERVICES)
