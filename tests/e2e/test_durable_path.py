@@ -279,8 +279,9 @@ def test_functions_by_http_share_sum_the_invocations(duckdb_recaps: Any,
     assert (row["invocations"], row["calls"], row["failed_calls"]) == (
         len(recaps), sum(recap["summary"]["count"] for recap in recaps),
         sum(recap["summary"]["errors"] for recap in recaps))
-    assert row["avg_http_share"] == pytest.approx(sum(shares) / len(shares), abs=0.0005)
-    assert row["max_http_share"] == pytest.approx(max(shares), abs=0.0005)
+    # The query rounds to 3 places: a half-way value may round either way in binary.
+    assert row["avg_http_share"] == pytest.approx(sum(shares) / len(shares), abs=0.001)
+    assert row["max_http_share"] == pytest.approx(max(shares), abs=0.001)
 
 
 # Fields a recap carries only when asked to (HTTPRECAP_CAPTURE_HEADERS / _BODIES): free-form,
