@@ -63,6 +63,10 @@ if TYPE_CHECKING:
 
         aws: AwsInfo
         proxy: str  # a forward proxy's host:port
+        timeoutS: float | None  # the effective timeout; None: unbounded
+        connection: str  # "new" or "reused"
+        connectMs: float  # for a new connection: connecting (TCP)
+        tlsMs: float  # and in TLS handshakes
         inFlight: bool  # always true when present
         # Opt-in (HTTPRECAP_CAPTURE_HEADERS / _BODIES), as redacted: header name -> value.
         requestHeaders: dict[str, str]

@@ -108,6 +108,10 @@ if TYPE_CHECKING:
         bytesReceived: int | None
         attempts: list[WireAttempt]  # empty for a call of one attempt
         proxy: str | None  # a forward proxy's host:port
+        timeoutS: float | None  # the effective timeout; None: unbounded (absent: not known)
+        connection: str  # "new" or "reused" (absent: not known)
+        connectMs: float  # for a new connection: time connecting (TCP)
+        tlsMs: float  # and in TLS handshakes
         # Opt-in (HTTPRECAP_CAPTURE_HEADERS / _BODIES), as redacted: header name -> value.
         requestHeaders: dict[str, str] | None
         responseHeaders: dict[str, str] | None
@@ -198,6 +202,10 @@ CALL_FIELDS: dict[str, tuple[type, ...]] = {
     "attempts": (list,),
     "aws": (dict, type(None)),
     "proxy": (str, type(None)),
+    "timeoutS": (int, float, type(None)),
+    "connection": (str,),
+    "connectMs": (int, float),
+    "tlsMs": (int, float),
     "requestHeaders": (dict, type(None)),
     "responseHeaders": (dict, type(None)),
     "requestBody": (str, type(None)),

@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 _CALL_OPTIONAL: tuple[Literal["proxy", "requestHeaders", "responseHeaders", "requestBody",
                               "responseBody"], ...] = (
     "proxy", "requestHeaders", "responseHeaders", "requestBody", "responseBody")
+# A call's connection, where its client tells (after `timeoutS`, which may be null).
+_CONNECTION: tuple[Literal["connection", "connectMs", "tlsMs"], ...] = (
+    "connection", "connectMs", "tlsMs")
 _OFFSET_KEY = ',"offsetMs":'
 # No call lasts longer than this (a day; Lambda's longest timeout is 15 minutes): sums of
 # durations stay finite, and so does the recap's JSON.
@@ -76,6 +79,12 @@ def _tail(call: WireCall, duration_ms: float, in_flight: bool) -> RecapCallTail:
         tail["aws"] = aws
     if in_flight:
         tail["inFlight"] = True
+    if "timeoutS" in call:  # (null: unbounded)
+        tail["timeoutS"] = call["timeoutS"]
+    for name in _CONNECTION:
+        value = call.get(name)
+        if value is not None:
+            tail[name] = value
     for name in _CALL_OPTIONAL:
         value = call.get(name)
         if value is not None:
@@ -155,7 +164,18 @@ def _encoded_tail(call: WireCall, duration_ms: float, in_flight: bool) -> str:
             f',"bytesSent":{_value(get("bytesSent"))}'
             f',"bytesReceived":{_value(get("bytesReceived"))}'
             f',"library":{_value(get("library"))},"thread":{_value(get("thread"))}'
-            ',"attempts":[]}')
+            f',"attempts":[]{_connection(call)}}}')
+
+
+def _connection(call: WireCall) -> str:
+    """`timeoutS` and the connection's members, as `_tail` writes them."""
+    get = call.get
+    members = f',"timeoutS":{_value(call["timeoutS"])}' if "timeoutS" in call else ""
+    for name in _CONNECTION:
+        value = get(name)
+        if value is not None:
+            members += f',"{name}":{_value(value)}'
+    return members
 
 
 class EncodedCall:

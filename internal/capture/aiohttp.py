@@ -41,7 +41,7 @@ from types import ModuleType
 from typing import Any
 
 from httprecap.internal import diagnostics, patching
-from httprecap.internal.capture import asynccall, reading, sending
+from httprecap.internal.capture import asynccall, connections, reading, sending
 from httprecap.internal.capture import call as calls
 from httprecap.internal.transport.record import Attempt
 
@@ -72,6 +72,8 @@ def _describe(call: calls.Call, session: Any, args: tuple[Any, ...],
         kwargs["data"] = sending.counted_async(call, body)
     if body is None and kwargs.get("json") is not None:
         call.bytes_sent = None  # known once aiohttp has encoded it: see _first_hop
+    # The request's timeout, else the session's (transport/timeouts.py).
+    call.timeout = kwargs.get("timeout", session)
     proxy = kwargs.get("proxy") or getattr(session, "_default_proxy", None)
     if proxy is not None:
         call.proxy = str(proxy)  # user-info and all: the sender keeps host and port only
@@ -261,6 +263,7 @@ _CLIENT = asynccall.Client(LIBRARY, _describe, _outcome, _failed, _follow)
 def patch(module: ModuleType) -> None:
     """Post-import hook for ``aiohttp``: patch where each method is defined, once."""
     _Types.wire_errors = _wire_errors(module)
+    connections.patch(connections.patch_aiohttp)  # (aiohttp.connector: loaded by aiohttp)
     for class_name, method, wrapper in (("ClientSession", "_request", _request),
                                         ("ClientResponse", "start", _start)):
         cls = getattr(module, class_name, None)

@@ -86,6 +86,8 @@ class Call(Record):
     in_hooks = False  # requests is running its response hooks inside it
     in_flight = False  # held in the sink's in-flight set (`open_call` with nest=False)
     runs: PoolRuns | None = None  # the urllib3 pool runs inside it (capture/runs.py)
+    connecting = False  # a connection is being opened in it (capture/connections.py)
+    pooled = False  # its client's own pool is one whose new connections are seen (httpx's)
 
     def __init__(self, library: str, slot: Slot) -> None:
         self.library = library
@@ -107,6 +109,11 @@ class Call(Record):
         """Whether it was located on the wire (`Record.on_wire`): a client located by the
         urllib3 runs inside it may yet be answered without one (a mock)."""
         return self.runs is not None or self.library not in _LOCATED_BY_URLLIB3
+
+    def watches_connections(self) -> bool:
+        """Whether a new connection it opened would have been seen (capture/connections.py):
+        one that went through a urllib3 pool, http.client's, aiohttp's, httpx's own pool."""
+        return self.runs is not None or self.pooled or self.library in _CONNECTING
 
     def locate(self) -> None:
         """A call its client did not locate (botocore's) is located from its first urllib3
@@ -183,6 +190,9 @@ def open_calls() -> Iterator[Call]:
 # Clients whose calls reach the wire through urllib3 only when no mock, stub or adapter of the
 # user's answers them first.
 _LOCATED_BY_URLLIB3 = frozenset({"requests", "botocore", "urllib3"})
+
+# Clients whose every call connects where capture/connections.py sees it.
+_CONNECTING = frozenset({"http.client", "aiohttp"})
 
 # What a client's open call may run inside it as part of the same logical call: its own
 # recursion, and under httpx a user's transport built on urllib3 or requests. Any other client

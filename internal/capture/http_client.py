@@ -32,7 +32,7 @@ from typing import Any
 
 from httprecap.internal import diagnostics, patching
 from httprecap.internal.capture import call as calls
-from httprecap.internal.capture import reading, sending
+from httprecap.internal.capture import connections, reading, sending
 from httprecap.internal.transport.record import Attempt
 
 MODULE = "http.client"
@@ -46,6 +46,7 @@ BODY_ARGUMENT = 2  # request(method, url, body, headers, ...)
 
 def _describe(call: calls.Call, connection: Any, args: tuple[Any, ...],
               kwargs: dict[str, Any]) -> None:
+    call.timeout = connection.timeout  # (the global default's sentinel: transport/timeouts.py)
     call.method = args[0] if args else kwargs.get("method", "")
     call.target = target = args[1] if len(args) > 1 else kwargs.get("url", "")
     scheme = "https" if type(connection).default_port == 443 else "http"
@@ -124,7 +125,7 @@ def _hop(outer: calls.Call, connection: Any, args: tuple[Any, ...],
 
 def _take_description(call: calls.Call, hop: calls.Call) -> None:
     call.method, call.origin, call.target = hop.method, hop.origin, hop.target
-    call.bytes_sent, call.proxy = hop.bytes_sent, hop.proxy
+    call.bytes_sent, call.proxy, call.timeout = hop.bytes_sent, hop.proxy, hop.timeout
     call.request_headers, call.request_body = hop.request_headers, hop.request_body
 
 
@@ -300,3 +301,4 @@ def _following(cls: type) -> type:
 
 def patch(module: ModuleType) -> None:
     patching.wrap(module.HTTPConnection, "request", _request)
+    connections.patch(connections.patch_http_client)

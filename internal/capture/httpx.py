@@ -32,12 +32,14 @@ from types import ModuleType
 from typing import Any
 
 from httprecap.internal import diagnostics, patching
-from httprecap.internal.capture import asynccall, reading, sending
+from httprecap.internal.capture import asynccall, connections, reading, sending
 from httprecap.internal.capture import call as calls
 from httprecap.internal.capture import runs as pool_runs
 from httprecap.internal.transport.record import Attempt
 
 LIBRARY = "httpx"
+# httpx's own transports: whose pools open connections where capture/connections.py sees it.
+POOLED = frozenset({"HTTPTransport", "AsyncHTTPTransport"})
 BODY = reading.BODY
 
 
@@ -56,6 +58,9 @@ def _describe(call: calls.Call, client: Any, args: tuple[Any, ...],
         call.bytes_sent = calls.header_length(request.headers.get("content-length"))
     if getattr(client, "_mounts", None):
         call.proxy = _proxy_of(client, request.url)
+    # `send` sets the client's on a request built without one (transport/timeouts.py).
+    call.timeout = request.extensions.get("timeout") or client.timeout
+    call.pooled = getattr(client, "_transport", None).__class__.__name__ in POOLED
 
 
 def _proxy_of(client: Any, url: Any) -> tuple[str, int] | None:
@@ -391,6 +396,7 @@ async def _timed_hop(call: calls.Call, wrapped: Callable[..., Any], args: tuple[
 def patch(module: ModuleType) -> None:
     """Post-import hook for ``httpx``: patch where each method is defined, once."""
     _counted_stream_types(module)
+    connections.patch(connections.patch_httpcore)  # (loaded by httpx)
     for class_name, send, hop in (
         ("Client", _send, _send_single_request),
         ("AsyncClient", _send_async, _send_single_request_async),

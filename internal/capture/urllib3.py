@@ -38,7 +38,7 @@ from typing import Any
 
 from httprecap.internal import diagnostics, patching
 from httprecap.internal.capture import call as calls
-from httprecap.internal.capture import sending, urllib3_body
+from httprecap.internal.capture import connections, sending, urllib3_body
 from httprecap.internal.capture.runs import KeptRun, PoolRuns, Run, RunEnd
 from httprecap.internal.transport.record import Attempt, Origin, Record
 
@@ -47,7 +47,9 @@ MANAGER_MODULE = "urllib3.poolmanager"
 RESPONSE_MODULE = "urllib3.response"
 CHUNKS = urllib3_body.CHUNKS
 ABSOLUTE = ("http://", "https://")
-BODY, RETRIES = 2, 4  # positions in urlopen(method, url, body, headers, retries, ...)
+# Positions in urlopen(method, url, body, headers, retries, redirect, assert_same_host,
+# timeout, ...).
+BODY, RETRIES, TIMEOUT = 2, 4, 7
 
 
 def _origin(pool: Any) -> Origin:
@@ -70,6 +72,8 @@ def _describe_pool(call: calls.Call, pool: Any, args: tuple[Any, ...],
                            _argument(args, kwargs, 3, "headers"))
     if not call.target.startswith(ABSOLUTE):
         call.origin = _origin(pool)
+    # The timeout it runs with: urlopen's, else the pool's (transport/timeouts.py).
+    call.timeout = args[TIMEOUT] if len(args) > TIMEOUT else kwargs.get("timeout", pool)
 
 
 def _describe_manager(call: calls.Call, manager: Any, args: tuple[Any, ...],
@@ -180,6 +184,8 @@ def _run_first(call: calls.Call, wrapped: Callable[..., Any], pool: Any,
         if body is not None and body.__class__ is not bytes:  # (aws-chunked, a file)
             kwargs["body"] = sending.counted(call, body)
     runs.first = perf_counter(), pool, args, kwargs
+    # The timeout it runs with: requests' (a keyword), else the pool's (botocore's).
+    call.timeout = kwargs.get("timeout", pool)
     try:
         response = wrapped(*args, **kwargs)
     except BaseException as exc:
@@ -337,6 +343,7 @@ def _settle(call: Record, runs: PoolRuns) -> None:
 
 def patch_pool(module: ModuleType) -> None:
     patching.wrap(module.HTTPConnectionPool, "urlopen", _pool_urlopen)
+    connections.patch(connections.patch_urllib3)  # (urllib3.connection: loaded with the pool)
     response = getattr(sys.modules.get(RESPONSE_MODULE), "HTTPResponse", None)
     if isinstance(response, type):  # (loaded by urllib3.connectionpool)
         patching.wrap(response, "_handle_chunk", _handle_chunk)

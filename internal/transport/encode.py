@@ -18,7 +18,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from httprecap.internal import diagnostics
-from httprecap.internal.transport.record import Attempt, Error, Origin, Record
+from httprecap.internal.transport import timeouts
+from httprecap.internal.transport.record import NOT_KNOWN, Attempt, Error, Origin, Record
 from httprecap.redact import MAX_FIELD_CHARS, Redactor
 from httprecap.wire import valid_text, valid_value
 
@@ -72,6 +73,7 @@ class Encoder:
                 f',"startedAtUs":{int(call.wall_offset_us + call.t0 * 1e6)},{described}'
                 f',"durationMs":{call.duration_ms:.3f},{outcome}'
                 f'{"" if call.proxy is None else _proxy(call.proxy)}'
+                f'{_timeout(call.timeout)}{_connection(call, status)}'
                 f'{self._captured(call) if self.captures else ""}}}}}')
 
     def _outcome(self, key: tuple[Any, ...]) -> str:
@@ -222,6 +224,29 @@ def _proxy(proxy: tuple[str, int] | str) -> str:
     except Exception as exc:
         diagnostics.swallowed("transport.encode.proxy", exc)
         return ""
+
+
+def _timeout(raw: object) -> str:
+    """The `timeoutS` member: seconds, null when unbounded, none when not known."""
+    if raw is NOT_KNOWN:
+        return ""
+    resolved = timeouts.seconds(raw)
+    if resolved is None:
+        return ',"timeoutS":null'
+    if isinstance(resolved, float):
+        return f',"timeoutS":{resolved:.3f}'
+    return ""
+
+
+def _connection(call: Record, status: int | None) -> str:
+    """The `connection` member ("new", with `connectMs` and `tlsMs`; "reused") when the
+    call's client tells: a call that got an answer without opening a connection reused one."""
+    if call.opened:
+        tls = "" if call.tls_ms is None else f',"tlsMs":{call.tls_ms:.3f}'
+        return f',"connection":"new","connectMs":{call.connect_ms:.3f}{tls}'
+    if status is not None and call.watches_connections():
+        return ',"connection":"reused"'
+    return ""
 
 
 def _text(value: str) -> str:

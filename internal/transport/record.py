@@ -47,6 +47,8 @@ if TYPE_CHECKING:
 Origin = tuple[str, str, int]
 # An exception as the hot path keeps it: (type name, raw message), redacted on the sender.
 Error = tuple[str, str]
+# `Record.timeout` of a call whose client did not say (a sentinel: None means unbounded).
+NOT_KNOWN = ("not known",)
 
 
 class Attempt:
@@ -99,6 +101,16 @@ class Record:
     # The forward proxy the request went through: (host, port), or the proxy's URL as its
     # client was given it (userinfo and all: the encoder keeps only host and port).
     proxy: tuple[str, int] | str | None = None
+    # The timeout its client was given, raw (a number, a tuple, a client's timeout object, the
+    # pool or session whose default applies): resolved to seconds on the sender
+    # (transport/timeouts.py). NOT_KNOWN when the client did not say.
+    timeout: object = NOT_KNOWN
+    # New connections the call opened (capture/connections.py), and the time they spent
+    # connecting and in TLS handshakes, summed. None opened, the call is "reused" if its client
+    # would have told (`watches_connections`).
+    opened = 0
+    connect_ms = 0.0
+    tls_ms: float | None = None
     request_headers: list[tuple[str, str]] | None = None
     response_headers: list[tuple[str, str]] | None = None
     request_body: bytes | str | None = None
@@ -109,6 +121,11 @@ class Record:
         """Whether the call was located on the wire: only such a call is announced by a
         `start` notice (capture/call.py: a client answered by a mock never is)."""
         return True
+
+    def watches_connections(self) -> bool:
+        """Whether a new connection the call opened would have been seen (capture/call.py):
+        only then does one it did not open say its connection was reused."""
+        return False
 
     def locate(self) -> None:
         """Fill in what the call still reads from its first request (capture/call.py), before

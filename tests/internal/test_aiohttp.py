@@ -66,7 +66,7 @@ def test_record_has_every_call_field(installed: Capture, server: str) -> None:
     call = installed.only_call()
     wire.validate_call(call)
     assert set(call) == set(wire.CALL_FIELDS) - {
-        "proxy", "requestHeaders", "responseHeaders", "requestBody", "responseBody"}
+        "proxy", "tlsMs", "requestHeaders", "responseHeaders", "requestBody", "responseBody"}
     port = int(server.rsplit(":", 1)[1])
     assert call["method"] == "POST"
     assert (call["scheme"], call["host"], call["port"]) == ("http", "127.0.0.1", port)
