@@ -81,10 +81,10 @@ def _tail(call: WireCall, duration_ms: float, in_flight: bool) -> RecapCallTail:
         tail["inFlight"] = True
     if "timeoutS" in call:  # (null: unbounded)
         tail["timeoutS"] = call["timeoutS"]
-    for name in _CONNECTION:
-        value = call.get(name)
+    for member in _CONNECTION:
+        value = call.get(member)
         if value is not None:
-            tail[name] = value
+            tail[member] = value
     for name in _CALL_OPTIONAL:
         value = call.get(name)
         if value is not None:
