@@ -82,9 +82,9 @@ def _tail(call: WireCall, duration_ms: float, in_flight: bool) -> RecapCallTail:
     if "timeoutS" in call:  # (null: unbounded)
         tail["timeoutS"] = call["timeoutS"]
     for member in _CONNECTION:
-        value = call.get(member)
-        if value is not None:
-            tail[member] = value
+        told = call.get(member)
+        if told is not None:
+            tail[member] = told
     for name in _CALL_OPTIONAL:
         value = call.get(name)
         if value is not None:
