@@ -94,11 +94,9 @@ def emf_lines(recap: EncodedRecap | Recap, top: int = DEFAULT_TOP,
     return lines
 
 
-def _host_lines(timestamp: int, common: dict[str, Any], summary: Mapping[str, Any],
-                calls: list[Any], top: int) -> list[str]:
-    """The `top` busiest hosts of the summary, then the rest as `other` (with the hosts the
-    summary itself sums in `otherHosts`); each with its calls' durations as `Latency` where the
-    recap lists its calls."""
+def _host_rows(summary: Mapping[str, Any], top: int) -> list[tuple[str, int, int, float]]:
+    """(host, calls, errors, ms) of the `top` busiest hosts of the summary, then of the rest
+    as `other`, with the hosts the summary itself sums in `otherHosts`."""
     hosts = summary.get("hosts")
     ranked = sorted(hosts if isinstance(hosts, list) else [],
                     key=lambda host: (-host["count"], -host["totalMs"], host["host"]))
@@ -110,6 +108,14 @@ def _host_lines(timestamp: int, common: dict[str, Any], summary: Mapping[str, An
     if rest:
         rows.append((OTHER, sum(h["count"] for h in rest), sum(h["errors"] for h in rest),
                      round(sum(h["totalMs"] for h in rest), 3)))
+    return rows
+
+
+def _host_lines(timestamp: int, common: dict[str, Any], summary: Mapping[str, Any],
+                calls: list[Any], top: int) -> list[str]:
+    """A line per host row, with its calls' durations as `Latency` where the recap lists
+    its calls."""
+    rows = _host_rows(summary, top)
     named = {row[0] for row in rows}
     by_host: dict[str, list[Any]] = {}
     for call in calls:
