@@ -17,6 +17,7 @@ PACKAGE_DIRS = {
     "httprecap.view": "view",
     "httprecap.cli": "cli",
     "httprecap.demo": "demo",
+    "httprecap.fleet": "fleet",
 }
 
 

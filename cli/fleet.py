@@ -1,6 +1,6 @@
 """`httprecap fleet`: runs one of the fleet's Logs Insights queries and prints its table (dev-time).
 
-The queries live in cli/fleet_queries.py (`httprecap fleet --list`). A query runs over every
+The queries live in fleet/insights_queries.py (`httprecap fleet --list`). A query runs over every
 log group whose name starts with a `--log-group-prefix` (a SOURCE line: all of a fleet's
 functions at once), or over the `--log-group`s named. The table goes to stdout; what the
 query cost (records and bytes scanned) goes to stderr.
@@ -13,8 +13,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from httprecap.cli.fleet_queries import DEFAULT_PREFIX, QUERIES, Query, query_named
 from httprecap.errors import UsageError
+from httprecap.fleet.insights_queries import DEFAULT_PREFIX, QUERIES, Query, query_named
 
 HIDDEN_FIELDS = ("@ptr",)  # CloudWatch's pointer to the event, not an answer
 MAX_CELL = 60
@@ -45,7 +45,7 @@ def execute(args: argparse.Namespace) -> int:
         print(render_list(QUERIES))
         return 0
     query, query_string, since = _prepare(args)
-    from httprecap.cli.insights import InsightsRunner
+    from httprecap.fleet.insights import InsightsRunner
 
     runner = InsightsRunner(region=args.region, wait_seconds=args.wait)
     result = runner.run(query_string, since, tuple(args.log_group or ()))

@@ -31,7 +31,7 @@ from e2e_support import layer_env, recaps_in, sandbox_for
 from httprecap.cli.main import main
 from httprecap.demo.aws import MotoServer
 from httprecap.demo.upstream import UpstreamServer
-from httprecap.view import athena
+from httprecap.fleet import athena
 from httprecap.view.read import calls_of, duration_of, host_label, is_failed
 
 pytestmark = pytest.mark.e2e
@@ -294,7 +294,7 @@ NOT_COLUMNS = {"requestHeaders", "responseHeaders", "requestBody", "responseBody
 
 
 def test_every_field_the_recaps_carry_is_a_column(delivered: Delivered) -> None:
-    """A field the extension adds to the recap is one the table must read (view/athena.py)."""
+    """A field the extension adds to the recap is one the table must read (fleet/athena.py)."""
     recaps = delivered.recaps
     assert {key for recap in recaps for key in recap} - set(athena.COLUMNS) == set()
     assert {key for recap in recaps for key in recap["summary"]} - set(athena.SUMMARY) == set()

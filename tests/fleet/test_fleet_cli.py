@@ -17,11 +17,11 @@ import boto3
 import pytest
 
 from httprecap.cli.fleet import render_table
-from httprecap.cli.fleet_queries import query_named
-from httprecap.cli.insights import InsightsRunner
 from httprecap.cli.main import main
 from httprecap.demo.aws import MotoServer
 from httprecap.errors import HttprecapError
+from httprecap.fleet.insights import InsightsRunner
+from httprecap.fleet.insights_queries import query_named
 
 GROUPS = ("/aws/lambda/fleet-orders", "/aws/lambda/fleet-billing")
 

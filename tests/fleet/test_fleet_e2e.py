@@ -16,9 +16,9 @@ import pytest
 from layer_support import layer_env, recaps_in
 from test_fleet_queries import checked_query, present, recap_path
 
-from httprecap.cli.fleet_queries import QUERIES
 from httprecap.demo.aws import MotoServer
 from httprecap.demo.upstream import UpstreamServer
+from httprecap.fleet.insights_queries import QUERIES
 from httprecap.layer.build import build_layer
 from httprecap.sandbox import FunctionConfig, Sandbox
 

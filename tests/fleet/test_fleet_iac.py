@@ -1,4 +1,4 @@
-"""The examples' fleet resources (SAM, CDK, Terraform) are rendered from cli/fleet_queries.py
+"""The examples' fleet resources (SAM, CDK, Terraform) are rendered from fleet/insights_queries.py
 and agree with it, and their alarms and dashboard watch metrics the emf sink emits."""
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ import pytest
 from cfnlint.decode import decode
 from fleet_corpus import mixed_calls, recap_line
 
-from httprecap.cli import fleet_iac
-from httprecap.cli.fleet_queries import QUERIES
 from httprecap.external.aggregate.encode import EncodedRecap
 from httprecap.external.ship.emf import EmfSink
 from httprecap.external.ship.sink_base import Entry
+from httprecap.fleet import insights_iac as fleet_iac
+from httprecap.fleet.insights_queries import QUERIES
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples/orders"
@@ -29,7 +29,7 @@ TERRAFORM = EXAMPLE / "terraform"
 
 
 def test_the_generated_files_are_up_to_date() -> None:
-    assert fleet_iac.stale(ROOT) == [], "run: python -m httprecap.cli.fleet_iac"
+    assert fleet_iac.stale(ROOT) == [], "run: python -m httprecap.fleet.insights_iac"
 
 
 def test_check_mode_names_a_stale_file(tmp_path: Path) -> None:

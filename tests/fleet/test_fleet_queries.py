@@ -1,4 +1,4 @@
-"""The fleet queries (cli/fleet_queries.py) against the documented Logs Insights grammar and
+"""The fleet queries (fleet/insights_queries.py) against the documented Logs Insights grammar and
 against recaps of every shape the extension builds: every field a query reads exists."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from insights_grammar import SYSTEM_FIELDS, Checked, QuerySyntaxError, check
 
-from httprecap.cli.fleet_queries import QUERIES, Query, query_named, source_line
 from httprecap.errors import UsageError
+from httprecap.fleet.insights_queries import QUERIES, Query, query_named, source_line
 
 DISCOVERED_LIMIT = 200  # fields Logs Insights discovers in a JSON event (docs/FLEET.md)
 PARSED = "jsonParse ( @message )"

@@ -151,7 +151,7 @@ def test_the_cycle_finder_finds_a_cycle() -> None:
 
 
 PRODUCT_FOLDERS = ("core", "internal", "external", "wrapper", "layer", "sandbox", "view", "cli",
-                   "demo")
+                   "fleet", "demo")
 
 
 def _shadowing(root: Path) -> list[str]:

@@ -1,4 +1,4 @@
-"""The Athena queries of httprecap.view.athena on the viewer's sample recaps (every shape: init,
+"""The Athena queries of httprecap.fleet.athena on the viewer's sample recaps (every shape: init,
 redirects, failures, a timeout with a call in flight, findings), delivered gzip-compressed as
 Firehose writes them and read by DuckDB standing in for Athena (tests/athena_support.py). The
 samples' start times are moved to the last hour, as the queries read the last 24 hours."""
@@ -16,7 +16,7 @@ import athena_support
 import pytest
 
 from httprecap.cli.main import main
-from httprecap.view import athena
+from httprecap.fleet import athena
 from httprecap.view.read import calls_of
 
 Capture = pytest.CaptureFixture[str]

@@ -1,6 +1,6 @@
-"""View at fleet scale: the Glue table over the recaps Firehose delivers to S3, and the Athena
+"""Fleet: the Glue table over the recaps Firehose delivers to S3, and the Athena
 queries that answer the fleet's questions from it (dev-time: the examples are rendered from
-here by `python -m httprecap.view.athena_examples`).
+here by `python -m httprecap.fleet.athena_iac`).
 
 The `firehose://` sink writes one recap per line; the example stack's Firehose stream delivers
 them, gzip-compressed, under `recaps/day=YYYY-MM-DD/` (the UTC day they reached Firehose). The

@@ -1,5 +1,5 @@
 """The orders example's durable path (SAM and Terraform): the Glue table and the Athena queries
-are the ones httprecap.view.athena defines, the stream delivers where the table reads, and the
+are the ones httprecap.fleet.athena defines, the stream delivers where the table reads, and the
 function ships to the stream. (cfn-lint runs over the whole template in test_examples.py.)"""
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from cfnlint.decode import decode
 
-from httprecap.view import athena, athena_examples
+from httprecap.fleet import athena
+from httprecap.fleet import athena_iac as athena_examples
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples/orders"
@@ -29,7 +30,7 @@ def _terraform(name: str) -> str:
     return (EXAMPLE / "terraform" / name).read_text()
 
 
-def test_the_generated_parts_are_those_of_httprecap_view_athena(
+def test_the_generated_parts_are_those_of_httprecap_fleet_athena(
         capsys: pytest.CaptureFixture[str]) -> None:
     code = athena_examples.main(["--check"])
     assert code == 0, capsys.readouterr().out

@@ -3,7 +3,7 @@
 Each query answers one question across every function whose log group holds recaps. The
 `httprecap fleet` command runs them with a `SOURCE logGroups(namePrefix: [...])` line in front
 (SOURCE is for the API and CLI only, so the saved query definitions of the examples, which
-the console shows, leave it out and name their log groups instead); cli/fleet_iac.py renders
+the console shows, leave it out and name their log groups instead); fleet/insights_iac.py renders
 them into the SAM template, the CDK stack and the Terraform example (docs/FLEET.md).
 
 Every query starts from the recap lines (`filter type = "httprecap.recap"`, a field Logs
