@@ -62,6 +62,12 @@ def level_of(status: str | None, failed_calls: int, levels: tuple[str, str]) -> 
     return levels[1] if notable else levels[0]
 
 
+def unqualified(arn: str | None) -> str | None:
+    """The function's ARN without its alias or version: what an init recap, which no
+    invocation names, has of it."""
+    return ":".join(arn.split(":")[:_ARN_PARTS]) if arn else None
+
+
 def context_fields(facts: FunctionFacts, arn: str | None,
                    tenant_id: str | None) -> dict[str, Any]:
     """The grouping fields of one recap, in schema order; a field nothing told is left out

@@ -26,6 +26,7 @@ from collections import Counter, deque
 from httprecap import wire
 from httprecap.external.aggregate.completion import check
 from httprecap.external.aggregate.encoded_call import EncodedCall
+from httprecap.external.aggregate.function_context import unqualified
 from httprecap.external.aggregate.invocation_state import Invocation
 from httprecap.external.aggregate.recap import (
     DEFAULT_LEVELS,
@@ -79,6 +80,7 @@ class Aggregator:
         # tenant telemetry named once is every invocation's, even one whose own platform.start
         # comes after its recap is built.
         self.tenant_id: str | None = None
+        self.function_arn: str | None = None  # unqualified, as the latest invocation named it
         self.max_open = max_open  # Lambda Managed Instances keep many invocations open at once
         self.function_name = ""
         self.function_version = ""
@@ -226,6 +228,7 @@ class Aggregator:
             inv.platform_start_us = parse_iso_us(str(event.get("time", "")))
             inv.trace = inv.trace or _trace_value(record.get("tracing"))
             inv.function_arn = inv.function_arn or _text(record.get("functionArn"))
+            self.function_arn = unqualified(inv.function_arn) or self.function_arn
         elif kind == "platform.runtimeDone":
             inv.runtime_done, inv.runtime_done_at = record, now
         else:
@@ -248,6 +251,7 @@ class Aggregator:
                 inv.deadline_at = self._clock() + (inv.deadline_us - inv.invoked_at_us) / 1e6
             inv.trace = _trace_value(event.get("tracing")) or inv.trace
             inv.function_arn = _text(event.get("invokedFunctionArn")) or inv.function_arn
+            self.function_arn = unqualified(inv.function_arn) or self.function_arn
             if self._runtime_gone and inv.pid is None and inv.end is None:
                 self._runtime_gone = False
                 inv.gone = True
@@ -430,6 +434,7 @@ class Aggregator:
             inv.dropped["notReceived"] += inv.end["calls"] - inv.received
         inv.count_unfinished()
         outcome = resolve_outcome(inv, now_us, status, deadline_passed)
+        inv.function_arn = inv.function_arn or self.function_arn  # an init names none
         carried: Counter[str] = Counter()
         hint = None
         if inv.phase == "invoke":

@@ -143,6 +143,17 @@ def test_the_tenant_holds_for_a_recap_built_before_its_own_telemetry() -> None:
     assert recap["tenantId"] == "blue"
 
 
+def test_an_init_recap_has_the_functions_arn_without_the_alias() -> None:
+    agg, _ = clocked_aggregator()
+    agg.apply([call_msg("init", "i"), end_msg("init", calls=1)])
+    agg.on_invoke({"eventType": "INVOKE", "requestId": "r1", "invokedFunctionArn": ARN + ":live"})
+    agg.apply([call_msg("r1", "a"), end_msg("r1", calls=1)])
+    init, invocation = agg.take("r1")
+    assert (init["phase"], init["functionArn"], init["accountId"]) == (
+        "init", ARN, "111122223333")
+    assert "alias" not in init and invocation["alias"] == "live"
+
+
 def test_on_managed_instances_the_arn_comes_from_platform_start() -> None:
     agg, _ = clocked_aggregator()
     agg.apply_telemetry([{"time": "2026-11-23T17:36:47.806Z", "type": "platform.start",
