@@ -26,7 +26,6 @@ from findings_corpus import (
     BUCKETS,
     CASES,
     KINDS,
-    NEEDS_CAPTURE,
     QUEUES,
     STYLES,
     TABLES,
@@ -173,10 +172,8 @@ def _kinds(recap: Recap) -> set[str]:
 
 
 def _param(case: Case) -> Any:
-    """The case, expected to fail (strictly) where its detector or its inputs are not there."""
+    """The case, expected to fail (strictly) where its detector is known to be wrong."""
     reason = case.detector_bug and f"detector: {case.detector_bug}"
-    if case.positive and case.about in NEEDS_CAPTURE:
-        reason = f"the capture does not record `{NEEDS_CAPTURE[case.about]}` yet"
     if reason:
         return pytest.param(case, id=case.name, marks=pytest.mark.xfail(strict=True,
                                                                           reason=reason))
