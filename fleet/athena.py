@@ -53,7 +53,8 @@ CALL: Struct = {
     "port": "int", "path": "string", "status": "int", "startedAt": "string",
     "offsetMs": "double", "durationMs": "double", "error": ERROR, "bytesSent": "bigint",
     "bytesReceived": "bigint", "library": "string", "thread": "string",
-    "attempts": Array(ATTEMPT), "aws": AWS_CALL, "proxy": "string", "inFlight": "boolean",
+    "attempts": Array(ATTEMPT), "aws": AWS_CALL, "proxy": "string", "timeoutS": "double",
+    "connection": "string", "connectMs": "double", "tlsMs": "double", "inFlight": "boolean",
 }
 HOST_SUMMARY: Struct = {"host": "string", "count": "int", "errors": "int", "totalMs": "double",
                         "maxMs": "double"}

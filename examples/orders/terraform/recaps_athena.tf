@@ -161,7 +161,7 @@ resource "aws_glue_catalog_table" "recaps" {
 
     columns {
       name = "calls"
-      type = "array<struct<id:string,method:string,url:string,scheme:string,host:string,port:int,path:string,status:int,startedat:string,offsetms:double,durationms:double,error:struct<type:string,message:string>,bytessent:bigint,bytesreceived:bigint,library:string,thread:string,attempts:array<struct<startedat:string,durationms:double,status:int,error:struct<type:string,message:string>,url:string>>,aws:struct<service:string,operation:string,region:string,resource:string>,proxy:string,inflight:boolean>>"
+      type = "array<struct<id:string,method:string,url:string,scheme:string,host:string,port:int,path:string,status:int,startedat:string,offsetms:double,durationms:double,error:struct<type:string,message:string>,bytessent:bigint,bytesreceived:bigint,library:string,thread:string,attempts:array<struct<startedat:string,durationms:double,status:int,error:struct<type:string,message:string>,url:string>>,aws:struct<service:string,operation:string,region:string,resource:string>,proxy:string,timeouts:double,connection:string,connectms:double,tlsms:double,inflight:boolean>>"
     }
 
     columns {
