@@ -271,6 +271,31 @@ def test_reused_or_first_connections_are_not_found() -> None:
     assert _only(_facts([_call(0.0)]), "new-connection", findings) == []  # not recorded
 
 
+def test_every_sequential_call_opening_its_own_connection_is_listed() -> None:
+    findings = Findings()
+    findings.detect(_facts([_call(0.0, connection="new")]))
+    calls = [_call(n * 20.0, connection="new", path=f"/{n}") for n in range(3)]
+    (found,) = _only(_facts(calls), "new-connection", findings)
+    assert found["count"] == 3 and found["callIds"] == [call.id for call in calls]
+
+
+def test_more_connections_for_concurrent_calls_are_not_found_when_one_was_reused() -> None:
+    findings = Findings()
+    findings.detect(_facts([_call(0.0, connection="new")]))
+    calls = [_call(0.0, 50.0, connection="new"), _call(1.0, 50.0, connection="reused"),
+             _call(2.0, 50.0, connection="new")]
+    assert _only(_facts(calls), "new-connection", findings) == []
+
+
+def test_another_port_or_aws_service_is_another_pool() -> None:
+    findings = Findings()
+    findings.detect(_facts([_call(0.0, connection="new", **_aws("s3", "ListBuckets")),
+                            _call(10.0, connection="new", port=8443)]))
+    dynamodb = _aws("dynamodb", "GetItem", "orders", host="s3.eu-west-1.amazonaws.com")
+    later = [_call(0.0, connection="new", **dynamodb), _call(10.0, connection="new")]
+    assert _only(_facts(later), "new-connection", findings) == []
+
+
 # ---------------------------------------------------------------------------------- slow-call
 
 def _warmed(duration_ms: float = 50.0) -> Findings:
@@ -298,7 +323,7 @@ def test_history_is_bounded() -> None:
     history = History()
     history.remember([f"GET h/{n}" for n in range(1000)], [1.0] * 1000,
                      {f"h{n}" for n in range(1000)})
-    assert len(history.durations) == 256 and len(history.hosts) == 256
+    assert len(history.durations) == 256 and len(history.pools) == 256
     history.remember(["GET h/x"] * 500, [1.0] * 500, set())
     assert len(history.durations["GET h/x"].samples) == 100
 

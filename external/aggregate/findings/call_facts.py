@@ -25,8 +25,8 @@ class CallFacts:
     """The fields of a wire call the recap's encoded form does not keep as values."""
 
     __slots__ = ("apart", "attempts", "aws", "connect_ms", "connection", "endpoint",
-                 "error_code", "error_type", "in_flight", "status", "timeout_known", "timeout_s",
-                 "url")
+                 "error_code", "error_type", "in_flight", "pool", "status", "timeout_known",
+                 "timeout_s", "url")
 
     def __init__(self, call: Mapping[str, Any], in_flight: bool = False) -> None:
         get = call.get
@@ -50,6 +50,10 @@ class CallFacts:
         # Recorded where the client exposes them (docs/FINDINGS.md, no-timeout, new-connection).
         self.timeout_known = "timeoutS" in call
         self.timeout_s = _number(get("timeoutS"))
+        # Where a connection could have been reused: a client keeps connections per host and
+        # port, and an AWS SDK client is one service's (two clients never share one).
+        self.pool = f"{get('host')}:{get('port')}" if self.aws is None else \
+            f"{self.aws.get('service')} {get('host')}:{get('port')}"
         connection = get("connection")
         self.connection: str | None = connection if connection in ("new", "reused") else None
         self.connect_ms = (_number(get("connectMs")) or 0.0) + (_number(get("tlsMs")) or 0.0)

@@ -45,13 +45,26 @@ def _no_timeout(host: str, unbounded: list[tuple[EncodedCall, float | None]]) ->
 
 
 def new_connections(facts: Facts, limits: Thresholds, history: History) -> list[Finding]:
-    """New connections to hosts an earlier invocation (or the init) already called."""
-    by_host: dict[str, list[EncodedCall]] = {}
+    """New connections where an earlier invocation (or the init) had one to the same host: per
+    host and port (and AWS service), when none of the calls that opened the invocation's use
+    of it reused a connection. Those are the calls that started before the first one ended;
+    later ones may open more for concurrency, or reuse the first's."""
+    by_pool: dict[str, list[EncodedCall]] = {}
     for call in facts.calls:
-        host = str(call.host)
-        if call.facts.connection == "new" and history.knows_host(host):
-            by_host.setdefault(host, []).append(call)
-    return [_new_connection(host, calls) for host, calls in by_host.items()]
+        if call.facts.connection is not None and history.knows_pool(call.facts.pool):
+            by_pool.setdefault(call.facts.pool, []).append(call)
+    found = []
+    for calls in by_pool.values():
+        if _none_reused_at_first(calls):
+            found.append(_new_connection(str(calls[0].host),
+                                         [c for c in calls if c.facts.connection == "new"]))
+    return found
+
+
+def _none_reused_at_first(calls: list[EncodedCall]) -> bool:
+    first_end = calls[0].begin_us + calls[0].duration_ms * 1000
+    return all(call.facts.connection == "new" for call in calls
+               if call is calls[0] or call.begin_us < first_end)
 
 
 def _new_connection(host: str, calls: list[EncodedCall]) -> Finding:

@@ -1,9 +1,10 @@
 """Findings: what the execution environment has seen in earlier invocations (extension process).
 
 `slow-call` compares a call with its endpoint's usual durations and `new-connection` needs the
-hosts earlier invocations called. Both are kept here, across invocations, in bounded memory:
-the last `SAMPLES` durations of each of the `ENDPOINTS` endpoints used last, and the `HOSTS`
-hosts called last (least recently used first out).
+hosts (and ports, and AWS services: `CallFacts.pool`) earlier invocations called. Both are kept
+here, across invocations, in bounded memory: the last `SAMPLES` durations of each of the
+`ENDPOINTS` endpoints used last, and the `POOLS` pools called last (least recently used first
+out).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections import OrderedDict, deque
 
 SAMPLES = 100
 ENDPOINTS = 256
-HOSTS = 256
+POOLS = 256
 MIN_SAMPLES = 20  # fewer durations than this say nothing about what is usual
 PERCENTILE = 0.9
 
@@ -42,13 +43,13 @@ class Durations:
 
 
 class History:
-    """Durations per endpoint and the hosts called, across the environment's invocations."""
+    """Durations per endpoint and the pools called, across the environment's invocations."""
 
-    __slots__ = ("durations", "hosts")
+    __slots__ = ("durations", "pools")
 
     def __init__(self) -> None:
         self.durations: OrderedDict[str, Durations] = OrderedDict()
-        self.hosts: OrderedDict[str, None] = OrderedDict()
+        self.pools: OrderedDict[str, None] = OrderedDict()
 
     def baseline(self, endpoint: str) -> float | None:
         durations = self.durations.get(endpoint)
@@ -63,10 +64,10 @@ class History:
             self.durations.move_to_end(endpoint)
         return entry
 
-    def knows_host(self, host: str) -> bool:
-        return host in self.hosts
+    def knows_pool(self, pool: str) -> bool:
+        return pool in self.pools
 
-    def remember(self, endpoints: list[str], durations: list[float], hosts: set[str]) -> None:
+    def remember(self, endpoints: list[str], durations: list[float], pools: set[str]) -> None:
         """One invocation's calls, once its findings are made."""
         table = self.durations
         touched: dict[str, Durations] = {}
@@ -79,8 +80,8 @@ class History:
             entry.changed()
         while len(table) > ENDPOINTS:
             table.popitem(last=False)
-        for host in hosts:
-            self.hosts[host] = None
-            self.hosts.move_to_end(host)
-            if len(self.hosts) > HOSTS:
-                self.hosts.popitem(last=False)
+        for pool in pools:
+            self.pools[pool] = None
+            self.pools.move_to_end(pool)
+            if len(self.pools) > POOLS:
+                self.pools.popitem(last=False)

@@ -94,7 +94,7 @@ class Findings:
                 kept = [n for n, call in enumerate(calls) if not call.facts.in_flight]
                 calls, endpoints = [calls[n] for n in kept], [endpoints[n] for n in kept]
             self.history.remember(endpoints, [call.duration_ms for call in calls],
-                                  {str(call.host) for call in calls})
+                                  {call.facts.pool for call in calls})
         except Exception as exc:
             log.debug(f"findings' history not kept: {type(exc).__name__}: {exc}")
 
