@@ -490,7 +490,9 @@ def wire_mismatches(call: dict[str, Any], exchanges: list[Exchange],
     A call's method and path are its first request's, its status its final response's;
     its attempts are its requests, one to one (none listed when there was one); bytesSent is
     the request body its first request delivered (each retry in these tests sends the same),
-    bytesReceived the response body its final response delivered (0 for HEAD, 204, 304).
+    bytesReceived the response body its final response delivered (0 for HEAD, 204, 304); its
+    connection is new if one of its requests came on a connection the server had just
+    accepted, else reused.
     """
     if not exchanges:
         return {"exchanges": (call.get("url"), "no request on the wire carries its tag")}
@@ -502,6 +504,8 @@ def wire_mismatches(call: dict[str, Any], exchanges: list[Exchange],
         "bytesSent": (call["bytesSent"], first.received),
         "bytesReceived": (call["bytesReceived"], last.sent),
         "attempts": (_attempts_seen(call), _attempts_sent(exchanges)),
+        "connection": (call.get("connection"),
+                       "reused" if all(exchange.reused for exchange in exchanges) else "new"),
     }
     if origin is not None:
         wanted["origin"] = ((call["scheme"], call["host"], call["port"]), origin)
