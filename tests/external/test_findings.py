@@ -167,6 +167,11 @@ def test_a_redirect_followed_by_hand_is_a_chain_not_a_run() -> None:
     assert found["callIds"] == [calls[1].id, calls[2].id]
 
 
+def test_a_not_modified_answer_is_no_redirect() -> None:
+    calls = [_call(0.0, 150.0, path="/cached", status=304), _call(150.0, 150.0, path="/other")]
+    assert len(_only(_facts(calls, duration_ms=350.0), "sequential-calls")) == 1
+
+
 def test_sequential_savings_below_the_thresholds_say_nothing() -> None:
     calls = [_call(0.0, 40.0, path="/a"), _call(40.0, 40.0, path="/b")]
     assert _only(_facts(calls, duration_ms=100.0), "sequential-calls") == []  # 40 ms saved

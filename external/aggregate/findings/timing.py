@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from httprecap.external.aggregate.findings.finding import Finding, Thresholds
     from httprecap.external.aggregate.findings.history import History
 
+# Answers that send the client on to another URL (not 304 Not Modified: nothing follows it).
+REDIRECTS = frozenset((301, 302, 303, 307, 308))
 # Clocks of different processes and rounding to microseconds: a call ending this close to the
 # response is not after it.
 AFTER_SLACK_MS = 1.0
@@ -53,8 +55,7 @@ def sequential_calls(facts: Facts, limits: Thresholds, history: History) -> list
 
 
 def _redirected(call: EncodedCall) -> bool:
-    status = call.facts.status
-    return status is not None and 300 <= status < 400
+    return call.facts.status in REDIRECTS
 
 
 def _sequential(run: list[EncodedCall], facts: Facts, limits: Thresholds) -> list[Finding]:
