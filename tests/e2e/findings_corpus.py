@@ -16,10 +16,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-# new-connection counts the connections a pool opens for more concurrency than an earlier
-# invocation had (8 concurrent sends after one) as connections that could have been reused.
-POOL_GROWS = ("new-connection fires for the connections a pool adds under more concurrency "
-              "than before; only those beyond what the concurrency needs could be reused")
 KINDS = ("repeated-call", "identical-call", "sequential-calls", "retries", "no-timeout",
          "new-connection", "slow-call", "large-payload", "after-response", "http-bound")
 STYLES = ("sync", "threaded", "asyncio")
@@ -84,7 +80,7 @@ CASES: tuple[Case, ...] = (
          fields={"repeated-call": {"batchOperation": "BatchGetItem", "count": 20,
                                    "endpoint": "dynamodb GetItem corpus-items"}}),
     case("repeated_send_threaded", "repeated-call", True, True, "threaded", "repeated-call",
-         event={"queue": "corpus-orders"}, detector_bug=POOL_GROWS,
+         event={"queue": "corpus-orders"},
          fields={"repeated-call": {"batchOperation": "SendMessageBatch", "count": 8}}),
     case("repeated_ids", "repeated-call", True, False, "sync", "repeated-call",
          fields={"repeated-call": {"count": 5}}),
@@ -116,9 +112,7 @@ CASES: tuple[Case, ...] = (
     case("sequential_awaits", "sequential-calls", True, False, "asyncio", "sequential-calls",
          hosts=3),
     case("sequential_around_not_modified", "sequential-calls", True, False, "sync",
-         "sequential-calls", hosts=3, fields={"sequential-calls": {"count": 3}},
-         detector_bug="a 304 (Not Modified) ends a run as a redirect would; it is no "
-                      "redirect (301, 302, 303, 307, 308): no call follows from it"),
+         "sequential-calls", hosts=3, fields={"sequential-calls": {"count": 3}}),
     case("concurrent_threads_aws", "sequential-calls", False, True, "threaded",
          event={"table": "corpus-concurrent", "bucket": "corpus-concurrent"}),
     case("concurrent_gather", "sequential-calls", False, False, "asyncio", hosts=3),
@@ -149,7 +143,7 @@ CASES: tuple[Case, ...] = (
     case("aiohttp_default_timeout", "no-timeout", True, False, "asyncio", "no-timeout"),
     case("requests_with_timeout", "no-timeout", False, False, "sync"),
     case("boto3_bounded_threaded", "no-timeout", False, True, "threaded",
-         event={"table": "corpus-boto3-bounded-threaded"}, detector_bug=POOL_GROWS),
+         event={"table": "corpus-boto3-bounded-threaded"}),
     case("httpx_default_timeout", "no-timeout", False, False, "asyncio"),
     # ---------------------------------------------------------------------- new-connection
     case("requests_get_each_time", "new-connection", True, False, "sync",
@@ -200,8 +194,7 @@ CASES: tuple[Case, ...] = (
     # -------------------------------------------------------------------------- http-bound
     case("one_slow_call", "http-bound", True, False, "sync", "http-bound"),
     case("aws_threaded_waits", "http-bound", True, True, "threaded", "http-bound",
-         event={"tables": ["corpus-wait-a", "corpus-wait-b", "corpus-wait-c"]},
-         detector_bug=POOL_GROWS),
+         event={"tables": ["corpus-wait-a", "corpus-wait-b", "corpus-wait-c"]}),
     case("wait_then_call", "http-bound", False, False, "sync"),
     case("short_slow_call", "http-bound", False, False, "asyncio"),
     case("short_aws", "http-bound", False, True, "sync", event={"table": "corpus-short-aws"}),
