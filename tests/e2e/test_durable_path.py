@@ -240,10 +240,12 @@ def _all_calls(recaps: list[Recap]) -> list[tuple[Recap, dict[str, Any]]]:
 
 def test_slowest_calls_are_the_longest_calls(duckdb_recaps: Any, delivered: Delivered) -> None:
     rows = _run(duckdb_recaps, athena.SLOWEST_CALLS)
-    expected = sorted(((duration_of(call), recap["requestId"], host_label(call))
-                       for recap, call in _all_calls(delivered.recaps)), reverse=True)
+    # The query's order: longest first, equal durations by invocation, then by call id.
+    ordered = sorted(((duration_of(call), recap["requestId"], call["id"], host_label(call))
+                      for recap, call in _all_calls(delivered.recaps)),
+                     key=lambda row: (-row[0], row[1], row[2]))
     assert [(row["duration_ms"], row["request_id"], row["host"]) for row in rows] == \
-        sorted(expected, reverse=True)[:50]
+        [(duration, request_id, host) for duration, request_id, _, host in ordered[:50]]
 
 
 def test_failed_calls_count_by_host_and_outcome(duckdb_recaps: Any,
