@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -205,6 +206,10 @@ def moto_env() -> Iterator[dict[str, str]]:
     server.stop()
 
 
+def _unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
 def _client(service: str, env: dict[str, str]) -> Any:
     import boto3
 
@@ -216,15 +221,16 @@ def _client(service: str, env: dict[str, str]) -> Any:
 def test_kinesis_sink_puts_one_record_per_recap(moto_env: dict[str, str]) -> None:
     from httprecap.external.ship.kinesis import KinesisSink
 
+    stream = _unique("recaps")  # moto's state is the process's: other tests made "recaps"
     kinesis = _client("kinesis", moto_env)
-    kinesis.create_stream(StreamName="recaps", ShardCount=1)
-    kinesis.get_waiter("stream_exists").wait(StreamName="recaps",
+    kinesis.create_stream(StreamName=stream, ShardCount=1)
+    kinesis.get_waiter("stream_exists").wait(StreamName=stream,
                                              WaiterConfig={"Delay": 0.1, "MaxAttempts": 50})
-    sink = KinesisSink("recaps", moto_env)
+    sink = KinesisSink(stream, moto_env)
     sink.prepare()
     assert sink.send([Entry(recap("r1")), Entry(recap("r2"))]) == []
-    shard = kinesis.describe_stream(StreamName="recaps")["StreamDescription"]["Shards"][0]
-    iterator = kinesis.get_shard_iterator(StreamName="recaps", ShardId=shard["ShardId"],
+    shard = kinesis.describe_stream(StreamName=stream)["StreamDescription"]["Shards"][0]
+    iterator = kinesis.get_shard_iterator(StreamName=stream, ShardId=shard["ShardId"],
                                           ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
     records = kinesis.get_records(ShardIterator=iterator)["Records"]
     assert [json.loads(r["Data"])["requestId"] for r in records] == ["r1", "r2"]
@@ -234,20 +240,21 @@ def test_kinesis_sink_puts_one_record_per_recap(moto_env: dict[str, str]) -> Non
 def test_firehose_sink_puts_newline_terminated_records(moto_env: dict[str, str]) -> None:
     from httprecap.external.ship.firehose import FirehoseSink
 
+    name = _unique("recaps")  # moto's state is the process's: other tests made "recaps"
     s3 = _client("s3", moto_env)
-    s3.create_bucket(Bucket="recaps")
+    s3.create_bucket(Bucket=name)
     firehose = _client("firehose", moto_env)
     firehose.create_delivery_stream(
-        DeliveryStreamName="recaps", DeliveryStreamType="DirectPut",
+        DeliveryStreamName=name, DeliveryStreamType="DirectPut",
         ExtendedS3DestinationConfiguration={
             "RoleARN": "arn:aws:iam::123456789012:role/firehose",
-            "BucketARN": "arn:aws:s3:::recaps",
+            "BucketARN": f"arn:aws:s3:::{name}",
             "BufferingHints": {"SizeInMBs": 1, "IntervalInSeconds": 60}})
-    sink = FirehoseSink("recaps", moto_env)
+    sink = FirehoseSink(name, moto_env)
     sink.prepare()
     assert sink.send([Entry(recap("r1")), Entry(recap("r2"))]) == []
-    objects = s3.list_objects_v2(Bucket="recaps").get("Contents", [])
-    data = b"".join(s3.get_object(Bucket="recaps", Key=o["Key"])["Body"].read()
+    objects = s3.list_objects_v2(Bucket=name).get("Contents", [])
+    data = b"".join(s3.get_object(Bucket=name, Key=o["Key"])["Body"].read()
                     for o in objects)
     assert [json.loads(line)["requestId"] for line in data.splitlines()] == ["r1", "r2"]
 
