@@ -10,20 +10,18 @@ numbers and UUIDs in the path replaced by `{id}`.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+# What an endpoint is, the extension's own rule (docs/FINDINGS.md, Endpoints): the viewer
+# groups findings by the endpoints the extension found them on.
+from httprecap.external.aggregate.findings.endpoints import normalise_path
 from httprecap.view.read import Call, Recap, calls_of, host_label
 
 Finding = dict[str, Any]
 
 SEVERITY_ORDER = {"warning": 0, "info": 1}
-# A path segment that names one thing rather than a kind of thing: it holds a digit (an id, a
-# number, a UUID, a hash, a date), except an API version such as `v2`; or it is a long hex run.
-# The same rule as the extension's (docs/FINDINGS.md, Endpoints).
-_ID_SEGMENT = re.compile(r"^(?:(?![vV]\d+$).*\d.*|[0-9a-fA-F]{16,})$")
 
 
 def findings_of(recap: Recap) -> list[Finding]:
@@ -58,12 +56,6 @@ def format_numbers(numbers: Sequence[int]) -> str:
             runs.append([number])
     return ", ".join(f"{run[0]}-{run[-1]}" if len(run) > 2 else ", ".join(map(str, run))
                      for run in runs)
-
-
-def normalise_path(path: str) -> str:
-    """`/customers/c-7/orders/42` -> `/customers/{id}/orders/{id}`."""
-    return "/".join("{id}" if _ID_SEGMENT.match(segment) else segment
-                    for segment in path.split("/"))
 
 
 def endpoint_of_call(call: Call) -> str:
