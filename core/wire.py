@@ -18,9 +18,11 @@ Each MESSAGE is a dict with a kind ``"k"``:
 ``end``    every call of an invocation has been handed over:
            ``{"k": "end", "requestId": str, "status": "success"|"error", "calls": int,
            "startedAtUs": int, "durationMs": float, "dropped": {reason: int},
-           "overheadUs": int}``. ``calls`` counts the ``call`` messages sent for it, so the
-           extension knows when it holds them all. Only requestId, status and calls are
-           required; a field after them with the wrong type is ignored (`check_end`).
+           "overheadUs": int}``, plus ``"tenantId": str`` for a function in tenant-isolation
+           mode (the tenant awslambdaric got with the invocation). ``calls`` counts the
+           ``call`` messages sent for it, so the extension knows when it holds them all. Only
+           requestId, status and calls are required; a field after them with the wrong type
+           is ignored (`check_end`).
 
 Strings are valid Unicode: what user code hands us (URLs, header values, thread names,
 exception texts) may hold lone surrogates, e.g. from a file name decoded with
@@ -149,6 +151,7 @@ if TYPE_CHECKING:
         durationMs: float
         dropped: dict[str, int]  # reason -> calls
         overheadUs: int
+        tenantId: str  # a function in tenant-isolation mode
 
     Message = HelloMessage | StartMessage | CallMessage | EndMessage
 
@@ -172,6 +175,7 @@ MAX_BODY_BYTES = 4 * 1024 * 1024
 MAX_MESSAGES = 5000
 MAX_STRING = 8192
 MAX_ATTEMPTS = 50
+MAX_TENANT_ID = 256  # an `end`'s tenantId: Lambda's tenant ids are far shorter
 MAX_COUNT = 2**53  # counts, microsecond clocks: what every JSON reader holds exactly
 
 KINDS = ("hello", "start", "call", "end")
@@ -381,9 +385,13 @@ def _is_dropped(value: Any) -> bool:
         for key, count in value.items())
 
 
+def _is_tenant_id(value: Any) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= MAX_TENANT_ID
+
+
 # The optional fields of an `end`, each with its check.
 _END_FIELDS = {"startedAtUs": _is_count, "durationMs": _is_duration,
-               "dropped": _is_dropped, "overheadUs": _is_count}
+               "dropped": _is_dropped, "overheadUs": _is_count, "tenantId": _is_tenant_id}
 
 
 def check_end(message: dict[str, Any]) -> list[str]:

@@ -68,6 +68,8 @@ class _State:
     may_fork_workers = True  # the runtime's first process (see `forks_workers`)
     helper = False  # a process started for an invocation: no `end` of its own
     export = False  # put the request id in REQUEST_ID_VAR for subprocesses
+    # A function in tenant-isolation mode: the tenant awslambdaric got with the invocation.
+    tenant_id: str | None = None
 
 
 state = _State()
@@ -143,9 +145,11 @@ def forks_workers(environ: Mapping[str, str]) -> bool:
             and environ.get(MAX_CONCURRENCY_VAR) is not None)
 
 
-def begin(request_id: Any) -> None:
-    """An invocation started (the runtime received its event)."""
+def begin(request_id: Any, tenant_id: Any = None) -> None:
+    """An invocation started (the runtime received its event, for `tenant_id` if the function
+    runs in tenant-isolation mode)."""
     state.request_id = request_id if isinstance(request_id, str) and request_id else None
+    state.tenant_id = tenant_id if isinstance(tenant_id, str) and tenant_id else None
     _clock(time.time_ns() // 1000)
     if state.export and state.request_id is not None:
         _export(state.request_id)
@@ -176,7 +180,7 @@ def end(status: Status) -> None:
         if hand_off is None or state.helper:
             return
         hand_off(End(current_request_id(), status, state.started_us,
-                     round((time.perf_counter() - state.t0) * 1000.0, 3)))
+                     round((time.perf_counter() - state.t0) * 1000.0, 3), state.tenant_id))
     except Exception as exc:
         diagnostics.swallowed("invocation.end", exc)
 
@@ -187,7 +191,7 @@ def _wait_next_invocation(wrapped: Callable[..., Any], instance: Any,
         state.init_open = False
         end("success")
     result = wrapped(*args, **kwargs)
-    begin(getattr(result, "invoke_id", None))
+    begin(getattr(result, "invoke_id", None), getattr(result, "tenant_id", None))
     return result
 
 

@@ -9,9 +9,10 @@ extension runs on the runtime's own /var/lang/bin/python3; AWS_EXECUTION_ENV is 
 runtime only). The rest comes with each invocation: the ARN it was invoked by (the INVOKE
 event's `invokedFunctionArn`, or `functionArn` in `platform.start` on Lambda Managed
 Instances), which names the region, the account and the alias; and the tenant of a function
-in tenant-isolation mode (`tenantId` in the Telemetry API's platform events; the INVOKE event
-does not carry it, and an environment serves one tenant only, so the first one named holds for
-every later recap: see store.py).
+in tenant-isolation mode (`tenantId` in the function process's `end`, which has it from
+awslambdaric, and in the Telemetry API's platform events; the INVOKE event does not carry it,
+and an environment serves one tenant only, so the first one named holds for every later recap:
+see store.py).
 
 `level` and `timestamp` are what Lambda's JSON log format reads from a JSON line on stdout:
 with an application log level of WARN, a line whose `level` is INFO (or missing) is dropped.

@@ -77,8 +77,8 @@ class Aggregator:
         self.facts = facts  # what every recap of this environment is grouped by
         self.levels = levels  # `level` of a quiet recap, and of one with an error
         # A function in tenant-isolation mode runs each environment for one tenant only: the
-        # tenant telemetry named once is every invocation's, even one whose own platform.start
-        # comes after its recap is built.
+        # tenant an `end` or telemetry named once is every invocation's, even one whose own
+        # platform.start comes after its recap is built.
         self.tenant_id: str | None = None
         self.function_arn: str | None = None  # unqualified, as the latest invocation named it
         self.max_open = max_open  # Lambda Managed Instances keep many invocations open at once
@@ -186,6 +186,9 @@ class Aggregator:
             inv.add_start(message["call"], self.max_calls)
         else:
             inv.set_end(message, now)
+            # The function process names the tenant with the invocation's end, before any
+            # telemetry could: the recap that ships at the hand-off has it already.
+            self.tenant_id = message.get("tenantId") or self.tenant_id
             if request_id == wire.INIT_REQUEST_ID and message["status"] == "error":
                 self._init_failed = True
 

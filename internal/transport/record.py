@@ -136,12 +136,13 @@ class End:
     """The `end` marker of an invocation (or init), as queued by the function's thread; the
     sender adds the counts and costs of ``httprecap.wire.EndMessage``."""
 
-    __slots__ = ("duration_ms", "request_id", "started_us", "status")
+    __slots__ = ("duration_ms", "request_id", "started_us", "status", "tenant_id")
 
     def __init__(self, request_id: str, status: Status, started_us: int,
-                 duration_ms: float) -> None:
+                 duration_ms: float, tenant_id: str | None = None) -> None:
         self.request_id = request_id
         self.status = status
         self.started_us = started_us
         self.duration_ms = duration_ms
+        self.tenant_id = tenant_id
 

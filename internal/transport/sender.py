@@ -343,9 +343,13 @@ class Sender:
         self.cpu_ns, self.cpu_mark = 0, now
         dropped = self.buffer.take_dropped()
         self.batch_ends.append((end, delivered, dropped, again))
-        return {"k": "end", "requestId": end.request_id, "status": end.status, "calls": calls,
-                "startedAtUs": end.started_us, "durationMs": end.duration_ms,
-                "dropped": dropped, "overheadUs": max(overhead_us, 0)}
+        message: EndMessage = {
+            "k": "end", "requestId": end.request_id, "status": end.status, "calls": calls,
+            "startedAtUs": end.started_us, "durationMs": end.duration_ms, "dropped": dropped,
+            "overheadUs": max(overhead_us, 0)}
+        if end.tenant_id is not None:
+            message["tenantId"] = wire.valid_text(end.tenant_id)[:wire.MAX_TENANT_ID]
+        return message
 
     def _notices(self, room: int) -> list[str]:
         """`start` notices for calls running for a while and not yet announced."""

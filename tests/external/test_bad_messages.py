@@ -33,6 +33,7 @@ def _post(agg: Aggregator, *messages: Any) -> wire.Sorted:
     ("dropped", [1]), ("dropped", {"bufferFull": "3"}), ("dropped", {"x": True}),
     ("startedAtUs", 1.5), ("startedAtUs", True), ("startedAtUs", None), ("startedAtUs", 2**60),
     ("overheadUs", "40"), ("overheadUs", -1),
+    ("tenantId", ""), ("tenantId", 7), ("tenantId", "t" * 257),
 ])
 def test_an_end_with_a_bad_field_still_completes_its_recap(field: str, value: Any) -> None:
     agg, _ = clocked_aggregator()

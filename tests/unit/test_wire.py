@@ -103,6 +103,13 @@ def test_an_end_keeps_its_required_fields_and_loses_only_the_bad_others() -> Non
     assert end == {**_end("r-1"), "dropped": {"bufferFull": 2}}
 
 
+def test_an_end_may_name_the_tenant_of_a_tenant_isolated_function() -> None:
+    end = {**_end("r-1"), "tenantId": "tenant-a"}
+    assert wire.check_end(end) == []
+    assert end["tenantId"] == "tenant-a"
+    assert wire.check_end({**_end("r-1"), "tenantId": ["tenant-a"]}) == ["tenantId"]
+
+
 @given(text=st.text())
 def test_valid_text_is_the_identity_on_valid_unicode(text: str) -> None:
     assert wire.valid_text(text) is text
