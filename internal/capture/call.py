@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Any
 
 from httprecap.internal import diagnostics, invocation
 from httprecap.internal.capture import sending
-from httprecap.internal.capture.runs import PoolRuns, release
+from httprecap.internal.capture.runs import RELEASED, PoolRuns, release
 from httprecap.internal.transport.record import Attempt, Record
 
 if TYPE_CHECKING:
@@ -278,8 +278,10 @@ def close(call: Call, result: Any = None, outcome: Outcome | None = None,
                 _set_aside(call, kept)
                 return
         runs = call.runs
-        if runs is not None and runs.first is not None:  # (requests', botocore's)
-            release(call, runs)
+        if runs is not None:
+            if runs.first is not None:  # (requests', botocore's)
+                release(call, runs)
+            call.runs = RELEASED
         target = sink
         if target is not None:
             if call.in_flight:  # (http.client's and the async clients' calls)

@@ -46,6 +46,9 @@ def _describe(call: calls.Call, instance: Any, args: tuple[Any, ...],
     request = args[0] if args else kwargs["request"]
     call.method = request.method or ""
     call.target = request.url or ""
+    # The user's timeout, as the adapter gets it (None: unbounded). Not the urllib3 Timeout the
+    # adapter makes of it, a new object each call that would live until the call is sent.
+    call.timeout = kwargs.get("timeout")
     calls.note_request(call, request.body, request.headers)
     if request.hooks.get("response") and not _Sessions.hooked:
         _hook(_Sessions.module)

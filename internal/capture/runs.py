@@ -61,6 +61,11 @@ class PoolRuns:
     unsized: Any = None
 
 
+# What a call handed over keeps as its runs (`Call.runs`): that it had some (`Call.on_wire`),
+# nothing else. Its own would be traversed by each garbage collection until the sender writes it.
+RELEASED = PoolRuns()
+
+
 def count(runs: PoolRuns | None) -> int:
     """How many runs began inside `call` (0: it did not reach the wire through urllib3)."""
     return 0 if runs is None else runs.count

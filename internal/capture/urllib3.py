@@ -40,7 +40,7 @@ from httprecap.internal import diagnostics, patching
 from httprecap.internal.capture import call as calls
 from httprecap.internal.capture import connections, sending, urllib3_body
 from httprecap.internal.capture.runs import KeptRun, PoolRuns, Run, RunEnd
-from httprecap.internal.transport.record import Attempt, Origin, Record
+from httprecap.internal.transport.record import NOT_KNOWN, Attempt, Origin, Record
 
 POOL_MODULE = "urllib3.connectionpool"
 MANAGER_MODULE = "urllib3.poolmanager"
@@ -184,8 +184,8 @@ def _run_first(call: calls.Call, wrapped: Callable[..., Any], pool: Any,
         if body is not None and body.__class__ is not bytes:  # (aws-chunked, a file)
             kwargs["body"] = sending.counted(call, body)
     runs.first = perf_counter(), pool, args, kwargs
-    # The timeout it runs with: requests' (a keyword), else the pool's (botocore's).
-    call.timeout = kwargs.get("timeout", pool)
+    if call.timeout is NOT_KNOWN:  # (a requests call has the user's: capture/requests.py)
+        call.timeout = kwargs.get("timeout", pool)  # urlopen's, else the pool's (botocore's)
     try:
         response = wrapped(*args, **kwargs)
     except BaseException as exc:

@@ -7,17 +7,29 @@ Capture keeps a reference to what the client had (`Record.timeout`): a number, r
 default applies. It is read here, by duck typing (no client is imported), into the recap's
 ``timeoutS``: the longest single wait the client allows, ``None`` when one of its waits is
 unbounded (docs/RECAP.md).
+
+Every call is resolved, so the form of a class is worked out once (`_reader_for`) and kept by
+class, and the seconds of a urllib3 ``Timeout`` (most calls: requests, botocore, urllib3) are
+kept by its values (`_key`): a call costs a few lookups, not a walk through every form.
 """
 
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 from httprecap.internal.transport.record import NOT_KNOWN
 
+TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    Reader = Callable[[Any, int], "float | None"]
+
 # The waits of httpx's timeout (its dict and its ``Timeout`` object alike).
 HTTPX_WAITS = ("connect", "read", "write", "pool")
+MAX_CLASSES = 64  # classes whose form is kept; beyond, a class is worked out on each call
+MAX_KNOWN = 256  # urllib3 timeouts whose seconds are kept (all of them are forgotten beyond)
 
 
 class _Unknown(Exception):
@@ -29,52 +41,119 @@ def seconds(raw: object) -> float | tuple[str] | None:
     if raw is NOT_KNOWN:
         return NOT_KNOWN
     try:
-        return _resolve(raw, 0)
+        key = _key(raw)
+        if key is None:
+            return _resolve(raw, 0)
+        found = _known.get(key, NOT_KNOWN)
+        if found is NOT_KNOWN:
+            if len(_known) >= MAX_KNOWN:
+                _known.clear()
+            found = _known[key] = _resolve(raw, 0)
+        return found
     except Exception:  # not logged: a form we do not know is simply not known
         return NOT_KNOWN
+
+
+def _key(raw: Any) -> tuple[Any, ...] | None:
+    """What a urllib3 ``Timeout`` (requests builds one per call; a botocore or urllib3 pool
+    holds one) resolves from, to look its seconds up rather than work them out again; None
+    for any other form (cheap to resolve, or not seen yet)."""
+    reader = _readers.get(raw.__class__)
+    if reader is _holder:
+        raw = raw.timeout
+        reader = _readers.get(raw.__class__)
+    if reader is not _urllib3:
+        return None
+    socket = sys.modules.get("socket")  # a wait left to the socket's default reads it
+    default = None if socket is None else socket.getdefaulttimeout()
+    return raw.__class__, raw._connect, raw._read, raw.total, default
 
 
 def _resolve(raw: Any, depth: int) -> float | None:
     if raw is None:
         return None
-    if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+    cls = raw.__class__
+    if cls is float or cls is int:
         return _number(raw)
-    # http.client's default (socket is loaded by then: it is not at start-up)
-    if raw is getattr(sys.modules.get("socket"), "_GLOBAL_DEFAULT_TIMEOUT", NOT_KNOWN):
-        return _socket_default()
-    if isinstance(raw, (tuple, list)) and len(raw) == 2:  # requests' (connect, read)
-        return longest(_resolve(raw[0], depth), _resolve(raw[1], depth))
+    reader = _readers.get(cls)
+    if reader is None:
+        reader = _reader_for(raw)
+        if len(_readers) < MAX_CLASSES:
+            _readers[cls] = reader
+    return reader(raw, depth)
+
+
+def _reader_for(raw: Any) -> Reader:
+    """How to read a timeout of `raw`'s class (by what its instances have: no client is
+    imported here)."""
+    if isinstance(raw, bool):
+        return _unknown
+    if isinstance(raw, (int, float)):
+        return _subclassed_number
+    if isinstance(raw, (tuple, list)):  # requests' (connect, read)
+        return _pair
     if isinstance(raw, dict):  # httpx's request extension
-        return longest(*(_resolve(raw.get(name), depth) for name in HTTPX_WAITS))
-    return _resolve_object(raw, depth)
+        return _httpx_dict
+    if hasattr(raw, "_connect") and hasattr(raw, "_read"):
+        return _urllib3
+    if hasattr(raw, "sock_read") and hasattr(raw, "total"):
+        return _aiohttp
+    if all(hasattr(raw, name) for name in HTTPX_WAITS):
+        return _httpx
+    if hasattr(raw, "timeout"):  # a urllib3 pool, an aiohttp session, an httpx client
+        return _holder
+    return _sentinel_or_unknown  # (http.client's default is a plain `object()`)
 
 
-def _resolve_object(raw: Any, depth: int) -> float | None:
-    """A client's timeout object, or the pool, session or client whose default applies."""
-    if hasattr(raw, "_connect") and hasattr(raw, "_read"):  # urllib3's Timeout
-        return _urllib3(raw)
-    if hasattr(raw, "sock_read") and hasattr(raw, "total"):  # aiohttp's ClientTimeout
-        return _aiohttp(raw)
-    if all(hasattr(raw, name) for name in HTTPX_WAITS):  # httpx's Timeout
-        return longest(*(_resolve(getattr(raw, name), depth) for name in HTTPX_WAITS))
-    if depth < 2 and hasattr(raw, "timeout"):  # a urllib3 pool, an aiohttp session
-        return _resolve(raw.timeout, depth + 1)
+def _unknown(raw: Any, depth: int) -> float | None:
     raise _Unknown(type(raw).__name__)
 
 
-def _urllib3(timeout: Any) -> float | None:
+def _subclassed_number(raw: Any, depth: int) -> float | None:
+    return _number(raw)
+
+
+def _pair(raw: Any, depth: int) -> float | None:
+    if len(raw) != 2:
+        raise _Unknown("not a (connect, read) pair")
+    return longest(_resolve(raw[0], depth), _resolve(raw[1], depth))
+
+
+def _httpx_dict(raw: Any, depth: int) -> float | None:
+    return longest(*(_resolve(raw.get(name), depth) for name in HTTPX_WAITS))
+
+
+def _httpx(raw: Any, depth: int) -> float | None:
+    """httpx's ``Timeout``."""
+    return longest(*(_resolve(getattr(raw, name), depth) for name in HTTPX_WAITS))
+
+
+def _holder(raw: Any, depth: int) -> float | None:
+    """A pool, session or client whose own default timeout applies."""
+    if depth >= 2:
+        raise _Unknown("a timeout held too deep")
+    return _resolve(raw.timeout, depth + 1)
+
+
+def _sentinel_or_unknown(raw: Any, depth: int) -> float | None:
+    """http.client's default (socket is loaded by then: it is not at start-up)."""
+    if raw is getattr(sys.modules.get("socket"), "_GLOBAL_DEFAULT_TIMEOUT", NOT_KNOWN):
+        return _socket_default()
+    raise _Unknown(type(raw).__name__)
+
+
+def _urllib3(timeout: Any, depth: int) -> float | None:
     """urllib3's ``Timeout``: connect and read, each its default (the socket's) when not set,
     each capped by ``total``."""
     default = type(timeout).DEFAULT_TIMEOUT  # (the sentinel differs between 1.26 and 2.x)
     total = _resolve(timeout.total, 0)
-    waits = []
-    for wait in (timeout._connect, timeout._read):
-        value = _socket_default() if wait is default else _resolve(wait, 0)
-        waits.append(capped(value, total))
-    return longest(*waits)
+    connect, read = timeout._connect, timeout._read
+    connect = _socket_default() if connect is default else _resolve(connect, 0)
+    read = _socket_default() if read is default else _resolve(read, 0)
+    return longest(capped(connect, total), capped(read, total))
 
 
-def _aiohttp(timeout: Any) -> float | None:
+def _aiohttp(timeout: Any, depth: int) -> float | None:
     """aiohttp's ``ClientTimeout``: connecting (``connect``, ``sock_connect``: the shorter)
     and each read (``sock_read``), all capped by ``total``."""
     total = _resolve(timeout.total, 0)
@@ -84,11 +163,15 @@ def _aiohttp(timeout: Any) -> float | None:
     return capped(longest(connecting, _resolve(timeout.sock_read, 0)), total)
 
 
+_readers: dict[type, Reader] = {}
+_known: dict[tuple[Any, ...], float | None] = {}
+
+
 def longest(*waits: float | None) -> float | None:
     """The longest of `waits`; None if one is unbounded."""
     if None in waits:
         return None
-    return max(wait for wait in waits if wait is not None)
+    return max(waits)  # type: ignore[type-var]  # (None is not among them)
 
 
 def capped(wait: float | None, cap: float | None) -> float | None:
