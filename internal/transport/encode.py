@@ -228,14 +228,19 @@ def _proxy(proxy: tuple[str, int] | str) -> str:
 
 def _timeout(raw: object) -> str:
     """The `timeoutS` member: seconds, null when unbounded, none when not known."""
+    if raw is None:  # (requests' default: no timeout at all)
+        return UNBOUNDED
     if raw is NOT_KNOWN:
         return ""
     resolved = timeouts.seconds(raw)
     if resolved is None:
-        return ',"timeoutS":null'
-    if isinstance(resolved, float):
+        return UNBOUNDED
+    if resolved.__class__ is float:
         return f',"timeoutS":{resolved:.3f}'
     return ""
+
+
+UNBOUNDED = ',"timeoutS":null'
 
 
 def _connection(call: Record, status: int | None) -> str:

@@ -41,6 +41,9 @@ def seconds(raw: object) -> float | tuple[str] | None:
     if raw is NOT_KNOWN:
         return NOT_KNOWN
     try:
+        cls = raw.__class__
+        if cls is float or cls is int:  # (the usual number: no lookups)
+            return _number(raw)  # type: ignore[arg-type]
         key = _key(raw)
         if key is None:
             return _resolve(raw, 0)
