@@ -36,40 +36,54 @@ class _Unknown(Exception):
     """A timeout whose form is not one this module knows."""
 
 
-def seconds(raw: object) -> float | tuple[str] | None:
-    """`raw` as ``timeoutS``: seconds, None (unbounded), or NOT_KNOWN. Never raises."""
-    if raw is NOT_KNOWN:
+def seconds(given: object) -> float | tuple[str] | None:
+    """`given` as ``timeoutS``: seconds, None (unbounded), or NOT_KNOWN. Never raises."""
+    if given is NOT_KNOWN:
         return NOT_KNOWN
+    raw: Any = given
     try:
         cls = raw.__class__
         if cls is float or cls is int:  # (the usual number: no lookups)
-            return _number(raw)  # type: ignore[arg-type]
+            return _number(raw)
+        if _readers.get(cls) is _holder:  # a pool's: its Timeout (botocore's, urllib3's)
+            raw = raw.timeout
+        last = _last[0]
+        if raw is last[0] and _socket_setting() == last[1]:  # the same Timeout again
+            return last[2]
         key = _key(raw)
         if key is None:
             return _resolve(raw, 0)
-        found = _known.get(key, NOT_KNOWN)
+        found: Any = _known.get(key, NOT_KNOWN)
         if found is NOT_KNOWN:
             if len(_known) >= MAX_KNOWN:
                 _known.clear()
             found = _known[key] = _resolve(raw, 0)
-        return found
+        _remember(raw, key[-1], found)
+        seconds_found: float | None = found
+        return seconds_found
     except Exception:  # not logged: a form we do not know is simply not known
         return NOT_KNOWN
 
 
 def _key(raw: Any) -> tuple[Any, ...] | None:
-    """What a urllib3 ``Timeout`` (requests builds one per call; a botocore or urllib3 pool
-    holds one) resolves from, to look its seconds up rather than work them out again; None
-    for any other form (cheap to resolve, or not seen yet)."""
-    reader = _readers.get(raw.__class__)
-    if reader is _holder:
-        raw = raw.timeout
-        reader = _readers.get(raw.__class__)
-    if reader is not _urllib3:
+    """What a urllib3 ``Timeout`` (a user's, or the one a botocore or urllib3 pool holds)
+    resolves from, to look its seconds up rather than work them out again; None for any
+    other form (cheap to resolve, or not seen yet). Its last item is the socket's default."""
+    if _readers.get(raw.__class__) is not _urllib3:
         return None
-    socket = sys.modules.get("socket")  # a wait left to the socket's default reads it
-    default = None if socket is None else socket.getdefaulttimeout()
-    return raw.__class__, raw._connect, raw._read, raw.total, default
+    return raw._connect, raw._read, raw.total, _socket_setting()
+
+
+def _socket_setting() -> float | None:
+    """The socket's default timeout, which a wait left to its default reads."""
+    socket = sys.modules.get("socket")
+    return None if socket is None else socket.getdefaulttimeout()
+
+
+def _remember(timeout: Any, socket_setting: float | None, found: float | None) -> None:
+    """The urllib3 ``Timeout`` last resolved, kept (a small object, owned by a pool that
+    outlives many calls) so that the next call with it costs one comparison."""
+    _last[0] = timeout, socket_setting, found
 
 
 def _resolve(raw: Any, depth: int) -> float | None:
@@ -168,6 +182,7 @@ def _aiohttp(timeout: Any, depth: int) -> float | None:
 
 _readers: dict[type, Reader] = {}
 _known: dict[tuple[Any, ...], float | None] = {}
+_last: list[tuple[Any, float | None, float | None]] = [(NOT_KNOWN, None, None)]
 
 
 def longest(*waits: float | None) -> float | None:

@@ -98,3 +98,19 @@ def test_aiohttp_client_timeout(timeout: aiohttp.ClientTimeout, expected: float 
                                  float("inf"), (1, 2, 3)])
 def test_a_form_we_do_not_know_is_not_known(raw: object) -> None:
     assert seconds(raw) is NOT_KNOWN
+
+
+def test_a_timeout_resolved_again_follows_the_socket_default() -> None:
+    # A pool's Timeout is resolved on every call: what was worked out once is kept, but a wait
+    # left to the socket's default must read the default as it is now.
+    timeout = Timeout(read=9)
+    pool = urllib3.HTTPConnectionPool("127.0.0.1", 9, timeout=timeout)
+    before = socket.getdefaulttimeout()
+    try:
+        assert seconds(pool) is None and seconds(timeout) is None  # connect: unbounded
+        socket.setdefaulttimeout(20)
+        assert seconds(pool) == 20.0 and seconds(timeout) == 20.0
+        socket.setdefaulttimeout(4.5)
+        assert seconds(pool) == 9.0 and seconds(Timeout(read=9)) == 9.0
+    finally:
+        socket.setdefaulttimeout(before)
