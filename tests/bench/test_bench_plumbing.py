@@ -134,3 +134,15 @@ def test_the_full_report_is_generated_output_not_a_doc() -> None:
     for generated in (DOC, QUICK_DOC):
         assert generated.is_relative_to(ROOT / "build")
     assert "generated" in report.render(_results(20.0, 1.3)).splitlines()[0]
+
+
+def test_bytecodes_counts_the_capture_in_the_caller_and_the_sender() -> None:
+    from bench import bytecodes
+
+    with Servers() as servers:
+        found = bytecodes.count("urllib3", 20, servers)
+    # Every call runs the wrappers in the caller's thread and is encoded on the sender thread;
+    # neither count includes the client's own code (a few thousand bytecodes per call).
+    assert 100 < found["caller"] < 1000
+    assert 50 < found["sender"] < 1000
+    assert "| urllib3 | " in bytecodes.table({"urllib3": found})
