@@ -235,12 +235,18 @@ def _timeout(raw: object) -> str:
     resolved = timeouts.seconds(raw)
     if resolved is None:
         return UNBOUNDED
-    if resolved.__class__ is float:
-        return f',"timeoutS":{resolved:.3f}'
-    return ""
+    if resolved.__class__ is not float:
+        return ""
+    member = _timeout_members.get(resolved)
+    if member is None:  # a function uses a few timeouts: each is written once
+        if len(_timeout_members) >= 64:
+            _timeout_members.clear()
+        member = _timeout_members[resolved] = f',"timeoutS":{resolved:.3f}'
+    return member
 
 
 UNBOUNDED = ',"timeoutS":null'
+_timeout_members: dict[float, str] = {}
 
 
 def _connection(call: Record, status: int | None) -> str:

@@ -48,8 +48,8 @@ def seconds(given: object) -> float | tuple[str] | None:
         if _readers.get(cls) is _holder:  # a pool's: its Timeout (botocore's, urllib3's)
             raw = raw.timeout
         last = _last[0]
-        if raw is last[0] and _socket_setting() == last[1]:  # the same Timeout again
-            return last[2]
+        if raw is last[0] and (last[1] is OWN_WAITS or _socket_setting() == last[1]):
+            return last[2]  # the same Timeout again
         key = _key(raw)
         if key is None:
             return _resolve(raw, 0)
@@ -58,7 +58,7 @@ def seconds(given: object) -> float | tuple[str] | None:
             if len(_known) >= MAX_KNOWN:
                 _known.clear()
             found = _known[key] = _resolve(raw, 0)
-        _remember(raw, key[-1], found)
+        _remember(raw, key[-1] if _reads_socket_default(raw) else OWN_WAITS, found)
         seconds_found: float | None = found
         return seconds_found
     except Exception:  # not logged: a form we do not know is simply not known
@@ -80,7 +80,14 @@ def _socket_setting() -> float | None:
     return None if socket is None else socket.getdefaulttimeout()
 
 
-def _remember(timeout: Any, socket_setting: float | None, found: float | None) -> None:
+def _reads_socket_default(timeout: Any) -> bool:
+    """Whether a urllib3 ``Timeout`` leaves a wait to the socket's default."""
+    default = type(timeout).DEFAULT_TIMEOUT
+    return timeout._connect is default or timeout._read is default or \
+        timeout.total is default
+
+
+def _remember(timeout: Any, socket_setting: object, found: float | None) -> None:
     """The urllib3 ``Timeout`` last resolved, kept (a small object, owned by a pool that
     outlives many calls) so that the next call with it costs one comparison."""
     _last[0] = timeout, socket_setting, found
@@ -182,7 +189,10 @@ def _aiohttp(timeout: Any, depth: int) -> float | None:
 
 _readers: dict[type, Reader] = {}
 _known: dict[tuple[Any, ...], float | None] = {}
-_last: list[tuple[Any, float | None, float | None]] = [(NOT_KNOWN, None, None)]
+# The urllib3 Timeout last resolved, the socket default it read (or OWN_WAITS when it reads
+# none), and its seconds.
+_last: list[tuple[Any, object, float | None]] = [(NOT_KNOWN, None, None)]
+OWN_WAITS = ("its own waits",)
 
 
 def longest(*waits: float | None) -> float | None:
