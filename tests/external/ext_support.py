@@ -9,24 +9,10 @@ import threading
 import time
 from typing import Any
 
+from call_support import T0
+from call_support import wire_call as call
+
 from httprecap.external.aggregate.store import Aggregator
-
-T0 = 1_790_000_000_000_000  # epoch µs of a fixed invocation start
-
-
-def call(request_id: str, call_id: str, offset_ms: float = 0.0, duration_ms: float = 10.0,
-         **fields: Any) -> dict[str, Any]:
-    """A wire CALL starting `offset_ms` after T0."""
-    record: dict[str, Any] = {
-        "id": call_id, "requestId": request_id, "startedAtUs": T0 + round(offset_ms * 1000),
-        "durationMs": duration_ms, "method": "GET", "scheme": "https",
-        "host": "api.example.com", "port": 443, "path": "/v1/items",
-        "url": "https://api.example.com/v1/items", "status": 200, "error": None,
-        "bytesSent": 0, "bytesReceived": 100, "library": "urllib3", "thread": "MainThread",
-        "attempts": [], "aws": None,
-    }
-    record.update(fields)
-    return record
 
 
 def call_msg(request_id: str, call_id: str, **fields: Any) -> dict[str, Any]:

@@ -7,33 +7,20 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from call_support import T0, wire_call
+
 from httprecap.external.aggregate.encoded_call import EncodedCall
 from httprecap.external.aggregate.findings.registry import Findings
 from httprecap.external.aggregate.function_context import FunctionFacts
 from httprecap.external.aggregate.invocation_state import Invocation
 from httprecap.external.aggregate.recap import Context, Outcome, build_recap
 
-T0 = 1_790_000_000_000_000  # epoch µs of a fixed invocation start
 CAP = 100_000
 ARN = "arn:aws:lambda:eu-west-1:123456789012:function:orders-api:live"
 FACTS = FunctionFacts(region="eu-west-1", memory_size_mb=512, architecture="arm64",
                       runtime="python3.12")
 THROTTLED = ("An error occurred (ThrottlingException) when calling the GetItem operation "
              "(reached max retries: 4): Rate exceeded")
-
-
-def wire_call(request_id: str, call_id: str, offset_ms: float = 0.0, duration_ms: float = 10.0,
-              **fields: Any) -> dict[str, Any]:
-    """A wire CALL as the function process sends it, `offset_ms` after T0."""
-    record: dict[str, Any] = {
-        "id": call_id, "requestId": request_id, "startedAtUs": T0 + round(offset_ms * 1000),
-        "durationMs": duration_ms, "method": "GET", "scheme": "https",
-        "host": "api.example.com", "port": 443, "path": "/v1/items",
-        "url": "https://api.example.com/v1/items", "status": 200, "error": None,
-        "bytesSent": 0, "bytesReceived": 100, "library": "urllib3", "thread": "MainThread",
-        "attempts": [], "aws": None}
-    record.update(fields)
-    return record
 
 
 def _dynamodb(request_id: str, call_id: str, offset_ms: float, **fields: Any) -> dict[str, Any]:
