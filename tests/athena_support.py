@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pytest
 import sqlglot
 
 
@@ -93,3 +94,16 @@ def serve_athena_in_moto() -> None:
     import moto.athena.urls
 
     moto.athena.urls.url_paths["{0}/(?P<path>.+)$"] = moto.athena.urls.AthenaResponse.dispatch
+
+
+def check_host_latency(rows: list[dict[str, Any]], summary: str) -> None:
+    """The host-latency query's `rows` are the per-host table `httprecap view --summary`
+    printed (`summary`), row for row; its error share agrees with the viewer's ERR%."""
+    shown = [line.split() for line in summary.splitlines()[2:]]
+    assert [[row["host"], str(row["calls"]), str(row["errors"]),
+             f"{row['errors'] / row['calls']:.1%}",
+             f"{row['p50_ms']:.1f}", f"{row['p95_ms']:.1f}", f"{row['max_ms']:.1f}"]
+            for row in rows] == shown
+    # error_pct is rounded half up, the viewer's ERR% half to even: within 0.05 of each other
+    for row in rows:
+        assert row["error_pct"] == pytest.approx(100 * row["errors"] / row["calls"], abs=0.05)

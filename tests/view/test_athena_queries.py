@@ -58,14 +58,7 @@ def test_host_latency_gives_the_per_host_figures_of_view_summary(
         duckdb_recaps: Any, samples: Path, capsys: Capture) -> None:
     rows = athena_support.run(duckdb_recaps, athena.HOST_LATENCY.sql)
     assert main(["view", "--summary", "--color", "never", str(samples)]) == 0
-    shown = [line.split() for line in capsys.readouterr().out.splitlines()[2:]]
-    assert [[row["host"], str(row["calls"]), str(row["errors"]),
-             f"{row['errors'] / row['calls']:.1%}",
-             f"{row['p50_ms']:.1f}", f"{row['p95_ms']:.1f}", f"{row['max_ms']:.1f}"]
-            for row in rows] == shown
-    # error_pct is rounded half up, the viewer's ERR% half to even: within 0.05 of each other
-    for row in rows:
-        assert row["error_pct"] == pytest.approx(100 * row["errors"] / row["calls"], abs=0.05)
+    athena_support.check_host_latency(rows, capsys.readouterr().out)
 
 
 def test_findings_by_kind_count_the_samples_findings(duckdb_recaps: Any, samples: Path) -> None:
