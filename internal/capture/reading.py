@@ -92,10 +92,6 @@ def close_later(call: calls.Call, settle: Settle) -> None:
         diagnostics.swallowed("capture.reading.close_later", exc)
 
 
-def is_reading(call: calls.Call) -> bool:
-    return call in _reading
-
-
 def body_done(call: calls.Call) -> None:
     """`call`'s body ended (read to its end, broken, closed): settle it and hand it over,
     once (whoever comes first: the body's reader, or the invocation's end). Never raises."""
