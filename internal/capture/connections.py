@@ -85,14 +85,16 @@ async def _timed_async(call: calls.Call, wrapped: Wrapped, args: tuple[Any, ...]
         _end(call, t0, t1, before, secure)
 
 
-def _on_thread(secure: bool) -> patching.Wrapper:
-    """A hook for a blocking client: the call is the one open on this thread."""
+def _on_thread(secure: bool | None) -> patching.Wrapper:
+    """A hook for a blocking client: the call is the one open on this thread; `secure` None
+    for a connection that says itself whether it is (httpcore's: `_secure`)."""
     def hook(wrapped: Wrapped, instance: Any, args: tuple[Any, ...],
              kwargs: dict[str, Any]) -> Any:
         call = calls.local.slot.call
         if call is None:
             return wrapped(*args, **kwargs)
-        return _timed(call, wrapped, args, kwargs, secure)
+        return _timed(call, wrapped, args, kwargs,
+                      _secure(instance) if secure is None else secure)
 
     return hook
 
@@ -106,14 +108,6 @@ def _in_task(wrapped: Wrapped, instance: Any, args: tuple[Any, ...],
     if call is None:
         return wrapped(*args, **kwargs)
     return _timed_async(call, wrapped, args, kwargs, _secure(instance))
-
-
-def _httpcore_sync(wrapped: Wrapped, instance: Any, args: tuple[Any, ...],
-                   kwargs: dict[str, Any]) -> Any:
-    call = calls.local.slot.call
-    if call is None:
-        return wrapped(*args, **kwargs)
-    return _timed(call, wrapped, args, kwargs, _secure(instance))
 
 
 def _secure(instance: Any) -> bool:
@@ -173,7 +167,7 @@ def patch_httpcore() -> None:
 
 
 def _patch_httpcore_sync(module: ModuleType) -> None:
-    patching.wrap(module.HTTPConnection, "_connect", _httpcore_sync)
+    patching.wrap(module.HTTPConnection, "_connect", _on_thread(None))
 
 
 def _patch_httpcore_async(module: ModuleType) -> None:
