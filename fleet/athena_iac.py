@@ -17,7 +17,7 @@ import json
 import sys
 from pathlib import Path
 
-from httprecap.fleet import athena
+from httprecap.fleet import athena, generated
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "orders"
 SAM_TEMPLATE = EXAMPLE / "template.yaml"
@@ -116,10 +116,10 @@ def _sam_query(query: athena.NamedQuery) -> str:
 
 def with_sam_section(template: str) -> str:
     """`template` with its generated section replaced by the current rendering."""
-    start, end = template.find(SAM_BEGIN), template.find(SAM_END)
-    if start < 0 or end < start:
+    rendered = generated.replace_marked(template, SAM_BEGIN, SAM_END, render_sam())
+    if rendered is None:
         raise ValueError(f"{SAM_TEMPLATE.name}: the generated section's markers are missing")
-    return template[:start] + render_sam() + template[end + len(SAM_END):]
+    return rendered
 
 
 # ------------------------------------------------------------------------------ Terraform
@@ -203,19 +203,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true",
                         help="only check that the examples match the source")
     args = parser.parse_args(argv)
-    wanted = {SAM_TEMPLATE: with_sam_section(SAM_TEMPLATE.read_text()),
+    wanted = {SAM_TEMPLATE: with_sam_section(SAM_TEMPLATE.read_text(encoding="utf-8")),
               TERRAFORM_FILE: render_terraform()}
-    stale = [path for path, text in wanted.items()
-             if not path.exists() or path.read_text() != text]
-    if args.check:
-        for path in stale:
-            print(f"{path}: differs from httprecap/fleet/athena.py; run {COMMAND}")
-        return 1 if stale else 0
-    for path in stale:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(wanted[path])
-        print(f"wrote {path}")
-    return 0
+    return generated.sync(wanted, args.check, "fleet/athena.py", COMMAND)
 
 
 if __name__ == "__main__":

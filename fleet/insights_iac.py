@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from httprecap.fleet import generated
 from httprecap.fleet.insights_queries import QUERIES, Query
 
 NAMESPACE = "httprecap"  # the EMF sink's (external/ship/emf.py)
@@ -174,10 +175,9 @@ def _indent(text: str, spaces: int) -> str:
 
 def with_sam_section(template: str) -> str:
     """The template with its fleet section replaced (or added at the end of Resources)."""
-    if SAM_BEGIN in template:
-        head, rest = template.split(SAM_BEGIN, 1)
-        _, tail = rest.split(SAM_END, 1)
-        return head + sam_section() + tail
+    rendered = generated.replace_marked(template, SAM_BEGIN, SAM_END, sam_section())
+    if rendered is not None:
+        return rendered
     head, outputs = template.split("\nOutputs:", 1)
     return head.rstrip("\n") + "\n\n" + sam_section() + "\nOutputs:" + outputs
 
@@ -314,25 +314,16 @@ def rendered(root: Path) -> dict[Path, str]:
 
 
 def stale(root: Path) -> list[Path]:
-    return [path for path, text in rendered(root).items()
-            if not path.exists() or path.read_text(encoding="utf-8") != text]
+    return generated.stale(rendered(root))
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m httprecap.fleet.insights_iac",
+    parser = argparse.ArgumentParser(prog=COMMAND,
                                      description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--root", type=Path, default=Path.cwd(), help="the repository")
     parser.add_argument("--check", action="store_true", help="only say what is out of date")
     args = parser.parse_args(argv)
-    if args.check:
-        out_of_date = stale(args.root)
-        for path in out_of_date:
-            print(f"{path}: out of date with fleet/insights_queries.py", file=sys.stderr)
-        return 1 if out_of_date else 0
-    for path, text in rendered(args.root).items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    return 0
+    return generated.sync(rendered(args.root), args.check, "fleet/insights_queries.py", COMMAND)
 
 
 if __name__ == "__main__":
