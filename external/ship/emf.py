@@ -25,6 +25,7 @@ import time
 
 from httprecap.external.ship.sink_base import Sink, compact_json
 from httprecap.external.ship.stdout import write_lines
+from httprecap.settings import LAMBDA_LEVELS
 
 TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)
 if TYPE_CHECKING:
@@ -44,7 +45,6 @@ METRICS = [{"Name": "Calls", "Unit": "Count"}, {"Name": "Errors", "Unit": "Count
 OPERATION_METRICS = METRICS[:2]  # calls and failed calls
 LATENCY = {"Name": "Latency", "Unit": "Milliseconds"}
 FINDING_METRICS = [{"Name": "Findings", "Unit": "Count"}]
-LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")  # Lambda's application levels
 
 
 def epoch_ms(iso: str) -> int:
@@ -67,7 +67,7 @@ def log_level(environ: Mapping[str, str]) -> str:
     """The level that Lambda's log-level filtering keeps: the application log level."""
     level = environ.get("AWS_LAMBDA_LOG_LEVEL", "").strip().upper()
     level = "WARN" if level == "WARNING" else level
-    return level if level in LEVELS else "INFO"
+    return level if level in LAMBDA_LEVELS else "INFO"
 
 
 def emf_lines(recap: EncodedRecap | Recap, top: int = DEFAULT_TOP,
