@@ -42,24 +42,28 @@ MAX_RESOURCE_CHARS = 256
 
 def _describe(call: calls.Call, client: Any, args: tuple[Any, ...],
               kwargs: dict[str, Any]) -> None:
+    if len(args) == 2:  # how botocore calls it: (operation_name, api_params)
+        operation, params = args
+    else:
+        operation = args[0] if args else kwargs.get("operation_name", "")
+        params = args[1] if len(args) > 1 else kwargs.get("api_params")
     meta = client.meta
-    operation = args[0] if args else kwargs.get("operation_name", "")
-    params = args[1] if len(args) > 1 else kwargs.get("api_params")
     call.aws = (meta.service_model.service_name, str(operation), meta.region_name or "",
-                resource(params) if type(params) is dict else None)
+                resource(params) if params.__class__ is dict else None)
 
 
 def resource(params: dict[str, Any]) -> str | None:
     """The resource named by an API call's parameters, or None. An API call has a handful of
     parameters: walking them costs less than looking up every name. A batch over several
     tables (``RequestItems``) names none; over one table, that one."""
-    for name, value in params.items():
+    for name in params:  # noqa: PLC0206 (keys only: one value is read, the matching name's)
         if name in RESOURCE_PARAMETERS:
-            return value[:MAX_RESOURCE_CHARS] if type(value) is str else None
+            value = params[name]
+            return value[:MAX_RESOURCE_CHARS] if value.__class__ is str else None
     items = params.get("RequestItems")
-    if type(items) is dict and len(items) == 1:
+    if items.__class__ is dict and len(items) == 1:
         (table,) = items
-        return table[:MAX_RESOURCE_CHARS] if type(table) is str else None
+        return table[:MAX_RESOURCE_CHARS] if table.__class__ is str else None
     return None
 
 

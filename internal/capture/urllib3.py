@@ -73,7 +73,8 @@ def _describe_pool(call: calls.Call, pool: Any, args: tuple[Any, ...],
     if not call.target.startswith(ABSOLUTE):
         call.origin = _origin(pool)
     # The timeout it runs with: urlopen's, else the pool's (transport/timeouts.py).
-    call.timeout = args[TIMEOUT] if len(args) > TIMEOUT else kwargs.get("timeout", pool)
+    call.timeout = args[TIMEOUT] if len(args) > TIMEOUT else \
+        kwargs.get("timeout", getattr(pool, "timeout", NOT_KNOWN))
 
 
 def _describe_manager(call: calls.Call, manager: Any, args: tuple[Any, ...],
@@ -185,7 +186,8 @@ def _run_first(call: calls.Call, wrapped: Callable[..., Any], pool: Any,
             kwargs["body"] = sending.counted(call, body)
     runs.first = perf_counter(), pool, args, kwargs
     if call.timeout is NOT_KNOWN:  # (a requests call has the user's: capture/requests.py)
-        call.timeout = kwargs.get("timeout", pool)  # urlopen's, else the pool's (botocore's)
+        # urlopen's, else the pool's (its Timeout: not the pool, which the sender must not keep)
+        call.timeout = kwargs.get("timeout", getattr(pool, "timeout", NOT_KNOWN))
     try:
         response = wrapped(*args, **kwargs)
     except BaseException as exc:

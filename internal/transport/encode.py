@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+from collections.abc import Callable
 from json.encoder import encode_basestring_ascii
 from typing import Any
 from urllib.parse import urlsplit
@@ -68,12 +69,20 @@ class Encoder:
         call_id = call.id
         if not call_id:  # not announced by a `start` notice: numbered now
             call.id = call_id = next(self._ids)
+        # The `connection` member when the call's client tells: one that got an answer
+        # without opening a connection reused one.
+        if call.opened:
+            connection = _opened(call)
+        elif status is not None and call.watches_connections():
+            connection = REUSED
+        else:
+            connection = ""
         # startedAtUs is Call.started_us, written out: a property costs a function call.
         return (f'{{"k":"call","call":{{"id":"{self.id_prefix}-{call_id}"'
                 f',"startedAtUs":{int(call.wall_offset_us + call.t0 * 1e6)},{described}'
                 f',"durationMs":{call.duration_ms:.3f},{outcome}'
                 f'{"" if call.proxy is None else _proxy(call.proxy)}'
-                f'{_timeout(call.timeout)}{_connection(call, status)}'
+                f'{_timeout(call.timeout)}{connection}'
                 f'{self._captured(call) if self.captures else ""}}}}}')
 
     def _outcome(self, key: tuple[Any, ...]) -> str:
@@ -227,37 +236,61 @@ def _proxy(proxy: tuple[str, int] | str) -> str:
 
 
 def _timeout(raw: object) -> str:
-    """The `timeoutS` member: seconds, null when unbounded, none when not known."""
+    """The `timeoutS` member: seconds, null when unbounded, none when not known.
+
+    A function passes the same few timeouts again and again (a pool's ``Timeout``, a number),
+    so each is resolved once and its member kept by what it is (a ``Timeout`` by identity:
+    it has no value equality), with the socket's default it was resolved under: a wait left
+    to that default reads it as it is now."""
     if raw is None:  # (requests' default: no timeout at all)
         return UNBOUNDED
     if raw is NOT_KNOWN:
         return ""
+    try:
+        member, socket_default = _timeout_members[raw]
+        if socket_default == _socket_default[0]():
+            return member
+    except (KeyError, TypeError):  # not seen yet; or unhashable (a list, httpx's Timeout)
+        pass
+    return _resolve_timeout(raw)
+
+
+def _resolve_timeout(raw: object) -> str:
+    import socket  # (loaded by then: every client that gives a timeout uses it)
+
+    _socket_default[0] = socket.getdefaulttimeout
+    socket_default = socket.getdefaulttimeout()
     resolved = timeouts.seconds(raw)
     if resolved is None:
-        return UNBOUNDED
-    if resolved.__class__ is not float:
-        return ""
-    member = _timeout_members.get(resolved)
-    if member is None:  # a function uses a few timeouts: each is written once
-        if len(_timeout_members) >= 64:
+        member = UNBOUNDED
+    elif resolved.__class__ is float:
+        member = f',"timeoutS":{resolved:.3f}'
+    else:  # NOT_KNOWN
+        member = ""
+    if timeouts.keepable(raw):
+        if len(_timeout_members) >= MAX_TIMEOUTS:
             _timeout_members.clear()
-        member = _timeout_members[resolved] = f',"timeoutS":{resolved:.3f}'
+        try:
+            _timeout_members[raw] = member, socket_default
+        except TypeError:  # unhashable
+            pass
     return member
 
 
 UNBOUNDED = ',"timeoutS":null'
-_timeout_members: dict[float, str] = {}
+MAX_TIMEOUTS = 64  # timeouts whose member is kept (all are forgotten beyond)
+_timeout_members: dict[object, tuple[str, float | None]] = {}
+_socket_default: list[Callable[[], float | None]] = [lambda: None]  # socket.getdefaulttimeout
 
 
-def _connection(call: Record, status: int | None) -> str:
-    """The `connection` member ("new", with `connectMs` and `tlsMs`; "reused") when the
-    call's client tells: a call that got an answer without opening a connection reused one."""
-    if call.opened:
-        tls = "" if call.tls_ms is None else f',"tlsMs":{call.tls_ms:.3f}'
-        return f',"connection":"new","connectMs":{call.connect_ms:.3f}{tls}'
-    if status is not None and call.watches_connections():
-        return ',"connection":"reused"'
-    return ""
+def _opened(call: Record) -> str:
+    """The `connection` member of a call that opened a new one: with `connectMs`, and `tlsMs`
+    when it was secure."""
+    tls = "" if call.tls_ms is None else f',"tlsMs":{call.tls_ms:.3f}'
+    return f',"connection":"new","connectMs":{call.connect_ms:.3f}{tls}'
+
+
+REUSED = ',"connection":"reused"'
 
 
 def _text(value: str) -> str:

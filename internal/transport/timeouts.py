@@ -8,9 +8,8 @@ default applies. It is read here, by duck typing (no client is imported), into t
 ``timeoutS``: the longest single wait the client allows, ``None`` when one of its waits is
 unbounded (docs/RECAP.md).
 
-Every call is resolved, so the form of a class is worked out once (`_reader_for`) and kept by
-class, and the seconds of a urllib3 ``Timeout`` (most calls: requests, botocore, urllib3) are
-kept by its values (`_key`): a call costs a few lookups, not a walk through every form.
+The form of a class is worked out once (`_reader_for`) and kept by class; what a given timeout
+resolves to is kept by the encoder (`keepable`), so most calls cost one lookup.
 """
 
 from __future__ import annotations
@@ -29,7 +28,6 @@ if TYPE_CHECKING:
 # The waits of httpx's timeout (its dict and its ``Timeout`` object alike).
 HTTPX_WAITS = ("connect", "read", "write", "pool")
 MAX_CLASSES = 64  # classes whose form is kept; beyond, a class is worked out on each call
-MAX_KNOWN = 256  # urllib3 timeouts whose seconds are kept (all of them are forgotten beyond)
 
 
 class _Unknown(Exception):
@@ -40,57 +38,17 @@ def seconds(given: object) -> float | tuple[str] | None:
     """`given` as ``timeoutS``: seconds, None (unbounded), or NOT_KNOWN. Never raises."""
     if given is NOT_KNOWN:
         return NOT_KNOWN
-    raw: Any = given
     try:
-        cls = raw.__class__
-        if cls is float or cls is int:  # (the usual number: no lookups)
-            return _number(raw)
-        if _readers.get(cls) is _holder:  # a pool's: its Timeout (botocore's, urllib3's)
-            raw = raw.timeout
-        last = _last[0]
-        if raw is last[0] and (last[1] is OWN_WAITS or _socket_setting() == last[1]):
-            return last[2]  # the same Timeout again
-        key = _key(raw)
-        if key is None:
-            return _resolve(raw, 0)
-        found: Any = _known.get(key, NOT_KNOWN)
-        if found is NOT_KNOWN:
-            if len(_known) >= MAX_KNOWN:
-                _known.clear()
-            found = _known[key] = _resolve(raw, 0)
-        _remember(raw, key[-1] if _reads_socket_default(raw) else OWN_WAITS, found)
-        seconds_found: float | None = found
-        return seconds_found
+        return _resolve(given, 0)
     except Exception:  # not logged: a form we do not know is simply not known
         return NOT_KNOWN
 
 
-def _key(raw: Any) -> tuple[Any, ...] | None:
-    """What a urllib3 ``Timeout`` (a user's, or the one a botocore or urllib3 pool holds)
-    resolves from, to look its seconds up rather than work them out again; None for any
-    other form (cheap to resolve, or not seen yet). Its last item is the socket's default."""
-    if _readers.get(raw.__class__) is not _urllib3:
-        return None
-    return raw._connect, raw._read, raw.total, _socket_setting()
-
-
-def _socket_setting() -> float | None:
-    """The socket's default timeout, which a wait left to its default reads."""
-    socket = sys.modules.get("socket")
-    return None if socket is None else socket.getdefaulttimeout()
-
-
-def _reads_socket_default(timeout: Any) -> bool:
-    """Whether a urllib3 ``Timeout`` leaves a wait to the socket's default."""
-    default = type(timeout).DEFAULT_TIMEOUT
-    return timeout._connect is default or timeout._read is default or \
-        timeout.total is default
-
-
-def _remember(timeout: Any, socket_setting: object, found: float | None) -> None:
-    """The urllib3 ``Timeout`` last resolved, kept (a small object, owned by a pool that
-    outlives many calls) so that the next call with it costs one comparison."""
-    _last[0] = timeout, socket_setting, found
+def keepable(raw: object) -> bool:
+    """Whether what `raw` resolves to may be kept by `raw` itself (transport/encode.py): not
+    for a pool, session or client, whose timeout may be replaced and which must not be kept
+    alive; for a timeout, a number or a tuple, yes."""
+    return _readers.get(raw.__class__) is not _holder
 
 
 def _resolve(raw: Any, depth: int) -> float | None:
@@ -188,11 +146,6 @@ def _aiohttp(timeout: Any, depth: int) -> float | None:
 
 
 _readers: dict[type, Reader] = {}
-_known: dict[tuple[Any, ...], float | None] = {}
-# The urllib3 Timeout last resolved, the socket default it read (or OWN_WAITS when it reads
-# none), and its seconds.
-_last: list[tuple[Any, object, float | None]] = [(NOT_KNOWN, None, None)]
-OWN_WAITS = ("its own waits",)
 
 
 def longest(*waits: float | None) -> float | None:

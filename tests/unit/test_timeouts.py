@@ -3,7 +3,10 @@ longest single wait, None when unbounded; NOT_KNOWN when the form is not one we 
 
 from __future__ import annotations
 
+import json
 import socket
+import sys
+import threading
 from collections.abc import Iterator
 
 import aiohttp
@@ -12,8 +15,10 @@ import pytest
 import urllib3
 from urllib3.util.timeout import Timeout
 
-from httprecap.internal.transport.record import NOT_KNOWN
+from httprecap.internal.transport.encode import Encoder
+from httprecap.internal.transport.record import NOT_KNOWN, Record
 from httprecap.internal.transport.timeouts import seconds
+from httprecap.redact import Redactor
 
 
 @pytest.fixture
@@ -100,17 +105,38 @@ def test_a_form_we_do_not_know_is_not_known(raw: object) -> None:
     assert seconds(raw) is NOT_KNOWN
 
 
-def test_a_timeout_resolved_again_follows_the_socket_default() -> None:
-    # A pool's Timeout is resolved on every call: what was worked out once is kept, but a wait
-    # left to the socket's default must read the default as it is now.
+def _written(timeout: object) -> float | None:
+    """`timeoutS` as the encoder writes it for a call given `timeout`."""
+    record = Record()
+    record.request_id, record.library, record.method = "req-1", "urllib3", "GET"
+    record.thread, record.target = threading.current_thread(), "http://127.0.0.1:9/"
+    record.timeout = timeout
+    written: float | None = json.loads(Encoder(Redactor()).call_message(record))["call"][
+        "timeoutS"]
+    return written
+
+
+def test_a_timeout_written_again_follows_the_socket_default() -> None:
+    # A pool's Timeout is written for each of its calls: what it resolved to is kept, but a
+    # wait left to the socket's default must read the default as it is now.
     timeout = Timeout(read=9)
-    pool = urllib3.HTTPConnectionPool("127.0.0.1", 9, timeout=timeout)
     before = socket.getdefaulttimeout()
     try:
-        assert seconds(pool) is None and seconds(timeout) is None  # connect: unbounded
+        assert _written(timeout) is None and _written(timeout) is None  # connect: unbounded
         socket.setdefaulttimeout(20)
-        assert seconds(pool) == 20.0 and seconds(timeout) == 20.0
+        assert _written(timeout) == 20.0 and _written(timeout) == 20.0
         socket.setdefaulttimeout(4.5)
-        assert seconds(pool) == 9.0 and seconds(Timeout(read=9)) == 9.0
+        assert _written(timeout) == 9.0 and _written(Timeout(read=9)) == 9.0
+        assert _written(5) == 5.0 and _written((3, 10)) == 10.0 and _written([1, 2]) == 2.0
     finally:
         socket.setdefaulttimeout(before)
+
+
+def test_a_pool_is_not_kept_by_the_encoder() -> None:
+    # A pool (or session, or client) given as the holder of the timeout is resolved each time
+    # and never kept: its timeout may be replaced, and it must be free to be collected.
+    pool = urllib3.HTTPConnectionPool("127.0.0.1", 9, timeout=Timeout(read=9))
+    referrers = sys.getrefcount(pool)
+    assert _written(pool) is None
+    pool.timeout = Timeout(connect=1, read=2)
+    assert _written(pool) == 2.0 and sys.getrefcount(pool) == referrers
