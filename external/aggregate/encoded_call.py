@@ -144,11 +144,29 @@ def _value(value: Any) -> str:
 def _encoded_head(call: WireCall, begin_us: int) -> str:
     """`compact_json(_head(call, begin_us))` without its closing brace, written directly."""
     get = call.get
-    return (f'{{"id":{_value(get("id"))},"method":{_value(get("method"))}'
-            f',"url":{_value(get("url"))},"scheme":{_value(get("scheme"))}'
-            f',"host":{_value(get("host"))},"port":{_value(get("port"))}'
-            f',"path":{_value(get("path"))},"status":{_value(get("status"))}'
+    where = (get("method"), get("url"), get("scheme"), get("host"), get("port"), get("path"))
+    located = _located.get(where)
+    if located is None:  # a function calls the same few endpoints: each is written once
+        method, url, scheme, host, port, path = where
+        located = (f',"method":{_value(method)},"url":{_value(url)},"scheme":{_value(scheme)}'
+                   f',"host":{_value(host)},"port":{_value(port)},"path":{_value(path)}')
+        _kept(_located)[where] = located
+    return (f'{{"id":{_value(get("id"))}{located},"status":{_value(get("status"))}'
             f',"startedAt":"{iso_us(begin_us)}"')
+
+
+def _kept(cache: dict[Any, str]) -> dict[Any, str]:
+    """`cache`, emptied when full (a function with more endpoints than it holds pays for
+    writing them again, nothing more)."""
+    if len(cache) >= MAX_KEPT:
+        cache.clear()
+    return cache
+
+
+# Written members kept by the values they are written from (the collector's thread only).
+MAX_KEPT = 256
+_located: dict[tuple[Any, ...], str] = {}
+_closing: dict[tuple[Any, ...], str] = {}
 
 
 def _encoded_tail(call: WireCall, duration_ms: float, in_flight: bool) -> str:
@@ -160,11 +178,20 @@ def _encoded_tail(call: WireCall, duration_ms: float, in_flight: bool) -> str:
             or get("responseHeaders") is not None or get("requestBody") is not None
             or get("responseBody") is not None):  # (_CALL_OPTIONAL, spelt out: per call)
         return compact_json(_tail(call, duration_ms, in_flight))[1:]
+    # Library, thread, timeout and connection: the same for most of a function's calls.
+    told = (get("library"), get("thread"), get("timeoutS", _NOT_TOLD), get("connection"),
+            get("connectMs"), get("tlsMs"))
+    closing = _closing.get(told)
+    if closing is None:
+        closing = _kept(_closing)[told] = (
+            f',"library":{_value(told[0])},"thread":{_value(told[1])}'
+            f',"attempts":[]{_connection(call)}}}')
     return (f'"durationMs":{_value(duration_ms)},"error":{_value(get("error"))}'
             f',"bytesSent":{_value(get("bytesSent"))}'
-            f',"bytesReceived":{_value(get("bytesReceived"))}'
-            f',"library":{_value(get("library"))},"thread":{_value(get("thread"))}'
-            f',"attempts":[]{_connection(call)}}}')
+            f',"bytesReceived":{_value(get("bytesReceived"))}{closing}')
+
+
+_NOT_TOLD = ("not told",)  # a call without `timeoutS` (its client does not say)
 
 
 def _connection(call: WireCall) -> str:

@@ -149,6 +149,8 @@ def _mixed_invocation(count: int) -> tuple[Invocation, list[dict], list[dict]]:
     finished, running = [], []
     for n in range(count):
         extra = {"thread": "Wörker-ü"} if n % 11 == 0 else {}
+        extra.update(rng.choice([{}, {"timeoutS": None}, {"timeoutS": 5.0, "connection": "reused"},
+                                 {"connection": "new", "connectMs": 1.5, "tlsMs": 2.25}]))
         finished.append(call("r1", f"c{n:03d}", offset_ms=rng.choice([0.0, 5.5, 12.25, -1.0]),
                              duration_ms=rng.choice([1.0, 2.5, 7.125, 7.125]),
                              status=rng.choice([200, 404, 500, None]),
@@ -172,6 +174,20 @@ def test_the_line_assembled_from_encoded_calls_is_the_recap_encoded_whole() -> N
     assert recap.line() == compact_json(whole)
     assert recap.size == len(recap.line().encode())
     assert json.loads(recap.line()) == whole
+
+
+def test_calls_written_once_per_endpoint_are_each_call_s_own() -> None:
+    # The encoder keeps what it wrote for an endpoint (and for a library, thread, timeout and
+    # connection) to write it once: with more endpoints than it keeps, and each endpoint seen
+    # again after it was forgotten, every call still reads as its own.
+    items = [call("r1", f"c{n:04d}", offset_ms=n * 0.01, host=f"h{n % 300}.example.com",
+                  status=200 + n % 3, **({"timeoutS": float(n % 4)} if n % 2 else {}))
+             for n in range(900)]
+    inv = Invocation("r1", "invoke", 0.0)
+    for item in items:
+        inv.add_call(EncodedCall(item), cap=1000)
+    recap = build_recap(inv, Outcome("success", T0, 100.0), CONTEXT)
+    assert json.loads(recap.line())["calls"] == [render_call(item, T0) for item in items]
 
 
 def test_calls_and_summary_follow_their_definitions() -> None:
