@@ -63,11 +63,11 @@ def make_calls(servers: Servers) -> dict[str, Callable[[], object]]:
     return {
         "requests": lambda: session.get(url).content,
         "urllib3": lambda: pool.request("GET", "/items?limit=10").data,
-        "boto3": lambda: _get_object(s3),
+        "boto3": lambda: get_object(s3),
     }
 
 
-def _get_object(s3: Any) -> bytes:
+def get_object(s3: Any) -> bytes:
     body: bytes = s3.get_object(Bucket="bench", Key="items.json")["Body"].read()
     return body
 
@@ -104,7 +104,7 @@ class Modes:
         if mode == "httprecap":
             bootstrap.install({"HTTPRECAP_PORT": str(self.collector_port)})
             try:
-                yield lambda: _flush_sender(bootstrap)
+                yield lambda: flush_sender(bootstrap)
             finally:
                 bootstrap.uninstall()
         elif mode == "otel":
@@ -119,13 +119,14 @@ class Modes:
             yield lambda: None
 
 
-def _flush_sender(bootstrap: Any) -> None:
+def flush_sender(bootstrap: Any) -> None:
     sender = bootstrap.sender()
     if sender is not None and not sender.flush(5.0):
         raise RuntimeError("httprecap's sender did not hand its records over")
 
 
-def _block(call: Callable[[], object], size: int, flush: Callable[[], object]) -> dict[str, float]:
+def timed_block(call: Callable[[], object], size: int,
+                flush: Callable[[], object]) -> dict[str, float]:
     cpu, caller, wall = time.process_time(), time.thread_time(), time.perf_counter()
     for _ in range(size):
         call()
@@ -141,7 +142,7 @@ def measure(servers: Servers, rounds: int, block: int) -> Samples:
     for client, call in calls.items():
         for mode in MODES:  # warm up connections, caches and each mode's first-use imports
             with modes.active(mode) as flush:
-                _block(call, block, flush)
+                timed_block(call, block, flush)
         figures: dict[str, dict[str, list[float]]] = {
             mode: {"cpu": [], "caller": [], "wall": [], "base_wall": [], "block_cpu": []}
             for mode in MODES}
@@ -151,7 +152,7 @@ def measure(servers: Servers, rounds: int, block: int) -> Samples:
                 with modes.active(mode) as flush:
                     call()  # first use after switching on (connections, hello): not timed
                     flush()
-                    blocks[mode] = _block(call, block, flush)
+                    blocks[mode] = timed_block(call, block, flush)
             for mode in MODES:
                 for metric in ("cpu", "caller", "wall"):
                     added = (blocks[mode][metric] - blocks["none"][metric]) / block * 1e6

@@ -146,3 +146,27 @@ def test_bytecodes_counts_the_capture_in_the_caller_and_the_sender() -> None:
     assert 100 < found["caller"] < 1000
     assert 50 < found["sender"] < 1000
     assert "| urllib3 | " in bytecodes.table({"urllib3": found})
+
+
+def test_versus_times_both_versions_and_leaves_the_process_as_it_was(tmp_path: Path) -> None:
+    import sys
+
+    import urllib3.connectionpool
+
+    import httprecap.internal.bootstrap as bootstrap_before
+    from bench import versus
+
+    found = versus.compare("HEAD", ["urllib3"], tmp_path, rounds=2, block=5)
+    # Each version was laid out in its own tree, imported from it and timed in every round.
+    assert (tmp_path / "other" / "httprecap" / "internal" / "bootstrap.py").is_file()
+    assert (tmp_path / "this" / "httprecap" / "internal" / "bootstrap.py").is_file()
+    for version in ("other", "this"):
+        assert len(found["urllib3"][version]["cpu"]) == 2
+        assert len(found["urllib3"][version]["caller"]) == 2
+    assert "| urllib3 | " in versus.table("HEAD", found)
+    # The test process has its own httprecap back (the same module objects), and urllib3
+    # talks to the network again.
+    assert sys.modules["httprecap.internal.bootstrap"] is bootstrap_before
+    assert not any(str(tmp_path) in entry for entry in sys.path)
+    assert urllib3.connectionpool.HTTPConnectionPool._make_request.__module__ == \
+        "urllib3.connectionpool"
