@@ -81,14 +81,11 @@ def release(call: Record, runs: PoolRuns) -> None:
     if settle is not None:
         settle(call, runs)
         runs.settle = None
-    if call.status is None:  # its client said none (botocore's; an exception's)
-        _only_run_outcome(call, runs.first_end)
-    runs.first = runs.first_end = None
-
-
-def _only_run_outcome(call: Record, ended: RunEnd | None) -> None:
-    """Status and size from the call's only run, if it ended."""
-    if ended is not None and not call.attempts:
+    ended = runs.first_end
+    # Status and size from the call's only run, if it ended, when its client said none
+    # (botocore's; an exception's).
+    if call.status is None and ended is not None and not call.attempts:
         _, call.status, _, size = ended
         if call.bytes_received is None:
             call.bytes_received = size
+    runs.first = runs.first_end = None

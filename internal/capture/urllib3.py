@@ -50,6 +50,7 @@ ABSOLUTE = ("http://", "https://")
 # Positions in urlopen(method, url, body, headers, retries, redirect, assert_same_host,
 # timeout, ...).
 BODY, RETRIES, TIMEOUT = 2, 4, 7
+URLOPEN_PARAMETERS = ("method", "url", "body", "headers")  # its first ones, in order
 
 
 def _origin(pool: Any) -> Origin:
@@ -201,10 +202,10 @@ def _run_first(call: calls.Call, wrapped: Callable[..., Any], pool: Any,
             # Not the response itself: holding it until the sender reads it would keep its
             # socket file open past the user's own use of it.
             runs.first_end = ended = _answered(response)
-            if call.aws is not None:  # botocore's: a body of no declared length is counted
-                _, _, _, size = ended  # from its response (until the call closes: botocore.py)
-                if size is None:
-                    runs.unsized = response
+            # botocore's: a body of no declared length is counted from its response (until
+            # the call closes: botocore.py).
+            if ended[3] is None and call.aws is not None:
+                runs.unsized = response
         return response
     finally:
         del response  # this frame may outlive the call (see capture/call.py)
@@ -329,14 +330,17 @@ def _settle(call: Record, runs: PoolRuns) -> None:
         if first is None or call.target:
             return
         _, pool, args, kwargs = first
-        target = _argument(args, kwargs, 1, "url") or ""
-        call.method = _argument(args, kwargs, 0, "method") or ""
+        if args:  # (botocore passes every argument by keyword)
+            kwargs = {**dict(zip(URLOPEN_PARAMETERS, args, strict=False)), **kwargs}
+        get = kwargs.get
+        target = get("url") or ""
+        call.method = get("method") or ""
         call.origin = None if target.startswith(ABSOLUTE) else _origin(pool)
         call.target = target
         if call.bytes_sent is None:  # the body in memory, else its Content-Length
-            call.bytes_sent = calls.body_size(_argument(args, kwargs, 2, "body"))
-            headers = _argument(args, kwargs, 3, "headers")
-            if call.bytes_sent is None and headers is not None:
+            call.bytes_sent = size = calls.body_size(get("body"))
+            headers = get("headers")
+            if size is None and headers is not None:
                 call.bytes_sent = calls.sent_length(headers)
     except Exception as exc:
         diagnostics.swallowed("capture.urllib3.settle", exc)

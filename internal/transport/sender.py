@@ -293,27 +293,34 @@ class Sender:
                 if not call.noticed and call.t0 <= threshold and call.on_wire()]
 
     def _send_pending(self) -> None:
+        """Post what is queued now, in as many batches as it takes. What is queued meanwhile
+        waits for the next reason to post: chasing it would post again after every few calls
+        while the function keeps calling, and wake the extension each time."""
+        left = len(self.buffer.items)
         while True:
-            parts, counts, calls = self._next_batch()
+            parts, counts, calls, taken = self._next_batch(left)
             if not parts:
                 return
             self._post(parts, counts, calls)
-            if not self.buffer.items:
+            left -= taken
+            if left <= 0 or not self.buffer.items:
                 return
 
-    def _next_batch(self) -> tuple[list[str], dict[str, int], int]:
-        """Encoded messages, the calls per request id among them, and how many calls."""
+    def _next_batch(self, limit: int) -> tuple[list[str], dict[str, int], int, int]:
+        """Encoded messages of up to `limit` queued items, the calls per request id among
+        them, how many calls, and how many items were taken."""
         parts: list[str] = []
         counts: dict[str, int] = {}
         self.batch_ends = []
         if not self.hello_sent:
             parts.append(_encode(self._hello()))
         items, encode_call = self.buffer.items, self.encoder.call_message
-        calls = size = 0
-        room = wire.MAX_MESSAGES - 100
+        calls = size = taken = 0
+        limit = min(limit, wire.MAX_MESSAGES - 100)
         # This loop runs once per call: calls are encoded inline, other messages aside.
-        while items and len(parts) < room and size < MAX_BATCH_BYTES:
+        while taken < limit and items and size < MAX_BATCH_BYTES:
             item = items.popleft()
+            taken += 1
             try:
                 if isinstance(item, Record):
                     encoded = encode_call(item)
@@ -332,7 +339,7 @@ class Sender:
             parts.append(encoded)
             size += len(encoded)
         parts += self._notices(wire.MAX_MESSAGES - len(parts))
-        return parts, counts, calls
+        return parts, counts, calls, taken
 
     def _end(self, end: End, counts: dict[str, int], again: bool = True) -> EndMessage:
         """The `end` message; `again`: if its batch is refused, post it once more alone."""
