@@ -60,7 +60,7 @@ if TYPE_CHECKING:
 class Options:
     """What to copy besides the basics (HTTPRECAP_CAPTURE_HEADERS / _BODIES)."""
 
-    __slots__ = ("bodies", "body_window", "copies", "excluded", "headers")
+    __slots__ = ("bodies", "body_window", "copies", "excluded", "excluded_ports", "headers")
 
     def __init__(self, headers: bool = False, bodies: bool = False, body_window: int = 3072,
                  excluded: frozenset[tuple[str, int]] = frozenset()) -> None:
@@ -70,6 +70,7 @@ class Options:
         self.body_window = body_window
         # (host, port) pairs that are never calls: the extension's collector, the Runtime API.
         self.excluded = excluded
+        self.excluded_ports = frozenset(port for _, port in excluded)  # (one test per call)
 
 
 class Call(Record):
@@ -219,7 +220,8 @@ def open_call(library: str, describe: Describe, instance: Any, args: tuple[Any, 
         call = Call(library, slot)
         describe(call, instance, args, kwargs)
         origin = call.origin
-        if origin is not None and origin[1:] in options.excluded:
+        if origin is not None and origin[2] in options.excluded_ports and \
+                origin[1:] in options.excluded:
             return None
         if target.sender_idle:
             target.watch()  # so a call that hangs is named by a `start` notice

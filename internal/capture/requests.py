@@ -49,7 +49,11 @@ def _describe(call: calls.Call, instance: Any, args: tuple[Any, ...],
     # The user's timeout, as the adapter gets it (None: unbounded). Not the urllib3 Timeout the
     # adapter makes of it, a new object each call that would live until the call is sent.
     call.timeout = kwargs.get("timeout")
-    calls.note_request(call, request.body, request.headers)
+    body = request.body
+    if body is None and not calls.options.copies:  # (a GET's: most calls)
+        call.bytes_sent = 0
+    else:
+        calls.note_request(call, body, request.headers)
     if request.hooks.get("response") and not _Sessions.hooked:
         _hook(_Sessions.module)
 

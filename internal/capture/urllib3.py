@@ -66,16 +66,21 @@ def _describe_pool(call: calls.Call, pool: Any, args: tuple[Any, ...],
     # HTTPConnectionPool.urlopen(method, url, body=None, headers=None, retries=None, ...)
     if len(args) == 2:  # how urllib3's own `request` calls it: (method, url, **options)
         call.method, call.target = args[0] or "", args[1] or ""
-        calls.note_request(call, kwargs.get("body"), kwargs.get("headers"))
+        body = kwargs.get("body")
+        if body is None and not calls.options.copies:  # (a GET's: most calls)
+            call.bytes_sent = 0
+        else:
+            calls.note_request(call, body, kwargs.get("headers"))
+        # The timeout it runs with: urlopen's, else the pool's (transport/timeouts.py).
+        call.timeout = kwargs.get("timeout", pool.timeout)
     else:
         _describe_target(call, args, kwargs)
         calls.note_request(call, _argument(args, kwargs, 2, "body"),
                            _argument(args, kwargs, 3, "headers"))
+        call.timeout = args[TIMEOUT] if len(args) > TIMEOUT else \
+            kwargs.get("timeout", getattr(pool, "timeout", NOT_KNOWN))
     if not call.target.startswith(ABSOLUTE):
         call.origin = _origin(pool)
-    # The timeout it runs with: urlopen's, else the pool's (transport/timeouts.py).
-    call.timeout = args[TIMEOUT] if len(args) > TIMEOUT else \
-        kwargs.get("timeout", getattr(pool, "timeout", NOT_KNOWN))
 
 
 def _describe_manager(call: calls.Call, manager: Any, args: tuple[Any, ...],

@@ -34,6 +34,8 @@ class Buffer:
     def __init__(self, capacity: int, batch_size: int) -> None:
         self.capacity = capacity
         self.batch_size = batch_size
+        # The length from which `put_call` looks further (full, or a batch's worth).
+        self.crowded = min(capacity + 1, batch_size)
         # Records, `End` markers, and the sender's `end`s to post again (sender.py).
         self.items: deque[object] = deque()
         # Calls in flight that no thread's slot holds (the sender asks capture for the others).
@@ -46,14 +48,26 @@ class Buffer:
 
     def put_call(self, call: Record) -> None:
         items = self.items
-        if len(items) >= self.capacity:
-            self.drop(BUFFER_FULL)
-            return
         items.append(call)
+        if len(items) >= self.crowded:
+            self._crowd(items)
+        elif self.sender_idle:
+            self.event.set()
+
+    def _crowd(self, items: deque[object]) -> None:
+        """A call was appended to a buffer holding a batch's worth or more: past its capacity,
+        the newest call goes (and is counted); else the sender posts at once."""
+        if len(items) > self.capacity:
+            try:
+                newest = items.pop()  # (maybe another thread's call: one goes all the same)
+            except IndexError:  # the sender took them all meanwhile: nothing to drop
+                return
+            if isinstance(newest, Record):
+                self.drop(BUFFER_FULL)
+            else:  # an `end` queued meanwhile, never dropped: one call over capacity instead
+                items.append(newest)
         if len(items) >= self.batch_size:
             self.urgent = True
-            self.event.set()
-        elif self.sender_idle:
             self.event.set()
 
     def put_control(self, message: End) -> None:

@@ -20,7 +20,7 @@ from httprecap.internal.capture.call import Call, local
 from httprecap.internal.transport import sender
 from httprecap.internal.transport.buffer import Buffer
 from httprecap.internal.transport.encode import Encoder
-from httprecap.internal.transport.record import Attempt, Record
+from httprecap.internal.transport.record import Attempt, End, Record
 from httprecap.redact import Redactor
 
 if TYPE_CHECKING:
@@ -115,6 +115,22 @@ def test_full_buffer_drops_and_counts() -> None:
     assert len(buffer.items) == 100
     assert buffer.take_dropped() == {"bufferFull": 50}
     assert buffer.take_dropped() == {}
+
+
+def test_a_full_buffer_never_drops_an_end() -> None:
+    # An `end` queued while the buffer is full is kept, also when it lands after a call that
+    # found the buffer full (another thread's `end`, queued between its append and its drop).
+    buffer = Buffer(capacity=3, batch_size=1000)
+    for _ in range(3):
+        buffer.put_call(Call("requests", local.slot))
+    end = End("req-1", "success", 1, 1.0)
+    buffer.put_control(end)
+    buffer.put_call(Call("requests", local.slot))
+    assert end in buffer.items and buffer.take_dropped() == {"bufferFull": 1}
+    buffer.items.append(Call("requests", local.slot))
+    buffer.items.append(end := End("req-2", "success", 1, 1.0))
+    buffer._crowd(buffer.items)
+    assert buffer.items[-1] is end and buffer.take_dropped() == {}
 
 
 @pytest.fixture
