@@ -47,8 +47,11 @@ def seconds(given: object) -> float | tuple[str] | None:
 def keepable(raw: object) -> bool:
     """Whether what `raw` resolves to may be kept by `raw` itself (transport/encode.py): not
     for a pool, session or client, whose timeout may be replaced and which must not be kept
-    alive; for a timeout, a number or a tuple, yes."""
-    return _readers.get(raw.__class__) is not _holder
+    alive, nor for a bool (equal to 1 or 0, which resolve otherwise); for a timeout, a number
+    or a tuple, yes."""
+    if isinstance(raw, (tuple, list)):
+        return not any(isinstance(item, bool) for item in raw)
+    return not isinstance(raw, bool) and _readers.get(raw.__class__) is not _holder
 
 
 def _resolve(raw: Any, depth: int) -> float | None:

@@ -105,14 +105,20 @@ def test_a_form_we_do_not_know_is_not_known(raw: object) -> None:
     assert seconds(raw) is NOT_KNOWN
 
 
-def _written(timeout: object) -> float | None:
-    """`timeoutS` as the encoder writes it for a call given `timeout`."""
+def _message(timeout: object) -> dict[str, object]:
+    """The wire call the encoder writes for a call given `timeout`."""
     record = Record()
     record.request_id, record.library, record.method = "req-1", "urllib3", "GET"
     record.thread, record.target = threading.current_thread(), "http://127.0.0.1:9/"
     record.timeout = timeout
-    written: float | None = json.loads(Encoder(Redactor()).call_message(record))["call"][
-        "timeoutS"]
+    call: dict[str, object] = json.loads(Encoder(Redactor()).call_message(record))["call"]
+    return call
+
+
+def _written(timeout: object) -> float | None:
+    """`timeoutS` as the encoder writes it for a call given `timeout`."""
+    written = _message(timeout)["timeoutS"]
+    assert written is None or isinstance(written, float)
     return written
 
 
@@ -128,6 +134,10 @@ def test_a_timeout_written_again_follows_the_socket_default() -> None:
         socket.setdefaulttimeout(4.5)
         assert _written(timeout) == 9.0 and _written(Timeout(read=9)) == 9.0
         assert _written(5) == 5.0 and _written((3, 10)) == 10.0 and _written([1, 2]) == 2.0
+        # A bool equals 1 or 0 but is no timeout (the clients refuse it): what one resolved to
+        # is not kept for the number it equals.
+        assert "timeoutS" not in _message(False) and _written(0) == 0.0
+        assert "timeoutS" not in _message((True, 1)) and _written((1, 1)) == 1.0
     finally:
         socket.setdefaulttimeout(before)
 
