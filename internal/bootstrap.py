@@ -27,9 +27,7 @@ from httprecap.internal import diagnostics, hooks, invocation, patching
 from httprecap.internal.capture import call as calls
 from httprecap.internal.capture import reading
 from httprecap.internal.transport.buffer import Buffer, PromptBuffer
-from httprecap.internal.transport.encode import Encoder
 from httprecap.internal.transport.sender import Sender
-from httprecap.redact import Redactor
 from httprecap.settings import Settings
 
 TYPE_CHECKING = False  # start-up budget: `typing` names are for mypy only
@@ -37,6 +35,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from typing import Any
 
+    from httprecap.internal.transport.encode import Encoder
     from httprecap.internal.transport.record import End
 
 # Module imported -> (capture module under httprecap.internal.capture, its patch function).
@@ -124,9 +123,8 @@ def _start(settings: Settings, environ: Mapping[str, str], *, worker: bool = Fal
     helper = helper or inherited is not None
     buffer = PromptBuffer(settings.buffer_records, BATCH_SIZE, HELPER_WAIT_S) if helper \
         else Buffer(settings.buffer_records, BATCH_SIZE)
-    encoder = Encoder(Redactor(settings.redact, settings.body_max_bytes),
-                      settings.capture_headers or settings.capture_bodies)
-    new_sender = Sender(buffer, encoder, settings.port, calls.open_calls, helper=helper)
+    new_sender = Sender(buffer, _encoding(settings), settings.port, calls.open_calls,
+                        helper=helper)
     invocation.configure(_handing_off(buffer.put_control), _flush_at_exit,
                          export=settings.capture_subprocesses)
     if isinstance(buffer, PromptBuffer):
@@ -137,6 +135,18 @@ def _start(settings: Settings, environ: Mapping[str, str], *, worker: bool = Fal
     calls.configure(buffer, _options(settings, environ))
     _state.active = _Active(settings, environ, new_sender)
     new_sender.start()
+
+
+def _encoding(settings: Settings) -> Callable[[], Encoder]:
+    """What makes the sender's encoder, on its thread (transport/sender.py)."""
+    def make() -> Encoder:
+        from httprecap.internal.transport.encode import Encoder
+        from httprecap.redact import Redactor
+
+        return Encoder(Redactor(settings.redact, settings.body_max_bytes),
+                       settings.capture_headers or settings.capture_bodies)
+
+    return make
 
 
 def _options(settings: Settings, environ: Mapping[str, str]) -> calls.Options:
@@ -169,6 +179,10 @@ def _excluded(port: int, environ: Mapping[str, str]) -> frozenset[tuple[str, int
 
 
 def _warn(settings: Settings) -> None:
+    if not settings.warnings and not settings.redact:  # (the usual case: nothing to say)
+        return
+    from httprecap.redact import Redactor
+
     messages = [f"httprecap: {warning}" for warning in settings.warnings]
     redactor = Redactor(settings.redact)
     messages += [f"httprecap: HTTPRECAP_REDACT pattern {p!r} is not a valid regular "

@@ -51,7 +51,7 @@ def configure(level: str, patterns: tuple[str, ...] = ()) -> None:
     if level != "debug":
         _state.on, _state.redactor = False, None
         return
-    from httprecap.redact import Redactor  # loaded already: bootstrap redacts its warnings
+    from httprecap.redact import Redactor  # (debug only: loaded at start-up then)
 
     _state.redactor = Redactor(patterns)
     _state.on = True

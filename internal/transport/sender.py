@@ -23,7 +23,6 @@ counts) what arrives meanwhile and logs one line; the user's threads never wait 
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import threading
@@ -33,16 +32,17 @@ import httprecap
 from httprecap import wire
 from httprecap.internal import diagnostics
 from httprecap.internal.transport.buffer import Buffer
-from httprecap.internal.transport.encode import Encoder
 from httprecap.internal.transport.record import End, Record
 
 # Start-up budget: `socket` (with the enum, selectors, select and array it imports, ~2.5 ms)
-# loads on the sender thread when it first connects, not at interpreter start.
+# loads on the sender thread when it first connects, not at interpreter start; so do json
+# and the encoder's modules (`Sender.encoder`).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import socket
     from collections.abc import Callable
 
+    from httprecap.internal.transport.encode import Encoder
     from httprecap.internal.transport.record import Running
     from httprecap.wire import EndMessage, HelloMessage
 
@@ -169,14 +169,20 @@ class Breaker:
 
 
 class Sender:
-    """The background thread: drains `buffer`, encodes with `encoder`, posts to `port`; asks
-    capture for the calls still `running` on any thread (to announce those that take long).
-    `helper`: a child serving its parent's invocation, which says so in its hello."""
+    """The background thread: drains `buffer`, encodes with the encoder `encoding` makes,
+    posts to `port`; asks capture for the calls still `running` on any thread (to announce
+    those that take long). `helper`: a child serving its parent's invocation, which says so in
+    its hello.
 
-    def __init__(self, buffer: Buffer, encoder: Encoder, port: int, running: Running, *,
-                 helper: bool = False, log: Callable[[str], None] = diagnostics.write) -> None:
+    The encoder is made when the thread first posts: its modules (json, the redaction rules)
+    load then, on this thread, not at interpreter start beside the function's own imports."""
+
+    def __init__(self, buffer: Buffer, encoding: Callable[[], Encoder], port: int,
+                 running: Running, *, helper: bool = False,
+                 log: Callable[[str], None] = diagnostics.write) -> None:
         self.buffer = buffer
-        self.encoder = encoder
+        self.encoding = encoding
+        self._encoder: Encoder | None = None
         self.running = running
         self.connection = Connection(port)
         self.breaker = Breaker(port, log)
@@ -314,7 +320,7 @@ class Sender:
         self.batch_ends = []
         if not self.hello_sent:
             parts.append(_encode(self._hello()))
-        items, encode_call = self.buffer.items, self.encoder.call_message
+        items, encode_call = self.buffer.items, self.encoder().call_message
         calls = size = taken = 0
         limit = min(limit, wire.MAX_MESSAGES - 100)
         # This loop runs once per call: calls are encoded inline, other messages aside.
@@ -358,6 +364,13 @@ class Sender:
             message["tenantId"] = wire.valid_text(end.tenant_id)[:wire.MAX_TENANT_ID]
         return message
 
+    def encoder(self) -> Encoder:
+        """The encoder, made at its first use."""
+        encoder = self._encoder
+        if encoder is None:
+            encoder = self._encoder = self.encoding()
+        return encoder
+
     def _notices(self, room: int) -> list[str]:
         """`start` notices for calls running for a while and not yet announced."""
         notices: list[str] = []
@@ -365,7 +378,7 @@ class Sender:
             if len(notices) >= room:
                 break
             try:
-                notices.append(self.encoder.start_message(call))
+                notices.append(self.encoder().start_message(call))
                 call.noticed = True
             except Exception as exc:
                 diagnostics.swallowed("transport.sender.start_notice", exc)
@@ -431,4 +444,6 @@ class _Refused:
 
 
 def _encode(message: HelloMessage | EndMessage) -> str:
+    import json  # (loaded by the encoder at the first post: not at interpreter start)
+
     return json.dumps(message, separators=(",", ":"))

@@ -111,17 +111,18 @@ import sys
 sys.path.insert(0, LIB)
 from httprecap.internal import bootstrap
 bootstrap.install({"HTTPRECAP_PORT": "9"})
-watched = ("socket", "selectors", "typing", "httprecap.internal.capture.requests",
+watched = ("socket", "selectors", "typing", "json", "httprecap.redact",
+           "httprecap.internal.transport.encode", "httprecap.internal.capture.requests",
            "httprecap.internal.capture.urllib3", "httprecap.internal.capture.http_client",
            "httprecap.internal.capture.botocore")
 print(sorted(name for name in watched if name in sys.modules))
 import requests
-print(sorted(name for name in watched[3:] if name in sys.modules))
+print(sorted(name for name in watched[6:] if name in sys.modules))
 print(getattr(requests.Session.send, "__wrapped__", None) is not None)
 """
 
 
-def test_a_capture_module_loads_with_its_client_and_socket_with_the_first_connection(
+def test_a_capture_module_loads_with_its_client_and_the_sender_s_with_its_first_post(
         lib: tuple[Path, bool]) -> None:
     code = LAZY_PROBE.replace("LIB", repr(str(lib[0])))
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
