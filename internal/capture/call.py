@@ -281,7 +281,9 @@ def close(call: Call, result: Any = None, outcome: Outcome | None = None,
                 return
         runs = call.runs
         if runs is not None:
-            if runs.first is not None:  # (requests', botocore's)
+            # What a call needs from its kept first run (botocore's location; its status, if
+            # its client said none) is read now; the runs go with their references.
+            if runs.settle is not None or call.status is None:
                 release(call, runs)
             call.runs = RELEASED
         target = sink
