@@ -17,7 +17,7 @@ from httprecap.internal import bootstrap, hooks
 from httprecap.internal.capture import botocore as capture_botocore
 from httprecap.internal.capture import call as calls
 from httprecap.internal.capture import urllib3 as capture_urllib3
-from httprecap.internal.capture.runs import PoolRuns
+from httprecap.internal.capture.runs import RELEASED, PoolRuns
 from httprecap.internal.transport.buffer import Buffer
 
 
@@ -130,6 +130,22 @@ def test_a_closed_call_keeps_nothing_of_its_first_urllib3_run(buffer: Buffer) ->
     assert runs is not None and runs.first is not None and runs.first_end is not None
     calls.close(call)
     assert runs.first is None and runs.first_end is None and list(buffer.items) == [call]
+
+
+def test_a_call_whose_client_told_its_status_drops_its_runs_whole(buffer: Buffer) -> None:
+    # requests' call, its status told by requests: its runs are not read again at close, and
+    # go with everything they kept (the pool, the request's arguments): nothing holds them.
+    call = calls.open_call("requests", _describe, None, (), {})
+    assert call is not None
+    pool = _Pool()
+    capture_urllib3._run_first(call, _answer, pool, ("GET", "/x"),
+                               {"headers": {"Authorization": "Bearer secret"}})
+    runs, kept_pool = weakref.ref(call.runs), weakref.ref(pool)
+    del pool
+    call.status = 200
+    calls.close(call)
+    assert call.runs is RELEASED and runs() is None and kept_pool() is None
+    assert list(buffer.items) == [call]
 
 
 def test_a_botocore_call_is_located_from_its_first_run_when_it_closes(buffer: Buffer) -> None:
