@@ -196,8 +196,31 @@ def _register_process_hooks() -> None:
     if _state.process_hooks:
         return
     _state.process_hooks = True
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
     atexit.register(_flush_at_exit)
+
+
+# What the sender thread loads when it first needs it (its connection, its encoder, the
+# redaction rules), in the order it does.
+SENDER_MODULES = ("socket", "httprecap.redact", "httprecap.redact_text",
+                  "httprecap.internal.transport.encode")
+
+
+def _before_fork() -> None:
+    """Load what the sender thread loads lazily before the process forks: were the thread
+    importing one of these modules at this moment, the child would inherit the module's import
+    lock held by a thread it does not have, and its own sender would wait on it for ever."""
+    try:
+        for name in SENDER_MODULES:
+            if name not in sys.modules or _initializing(sys.modules[name]):
+                importlib.import_module(name)  # (waits for the sender's import to finish)
+    except Exception as exc:
+        diagnostics.swallowed("bootstrap.before_fork", exc)
+
+
+def _initializing(module: object) -> bool:
+    spec = getattr(module, "__spec__", None)
+    return bool(getattr(spec, "_initializing", False))
 
 
 def _after_fork_in_child() -> None:
