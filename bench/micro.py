@@ -45,11 +45,15 @@ Samples = dict[str, dict[str, dict[str, list[float]]]]  # client -> mode -> metr
 
 def make_calls(servers: Servers) -> dict[str, Callable[[], object]]:
     """One call of each client to the upstream, over a kept-alive connection."""
+    return calls_to(servers.ports["upstream"])
+
+
+def calls_to(port: int) -> dict[str, Callable[[], object]]:
+    """One call of each client to 127.0.0.1:`port`, over a kept-alive connection."""
     import boto3
     import requests
     import urllib3
 
-    port = servers.ports["upstream"]
     session = requests.Session()
     # No proxy/netrc lookups in the environment on every call: they made the bare call swing by
     # tens of µs between blocks (bench/percall.py does the same).
@@ -59,7 +63,7 @@ def make_calls(servers: Servers) -> dict[str, Callable[[], object]]:
                                region_name="us-east-1").client(
         "s3", endpoint_url=f"http://127.0.0.1:{port}",
         config=boto3.session.Config(s3={"addressing_style": "path"}))
-    url = servers.url("upstream", "/items?limit=10")
+    url = f"http://127.0.0.1:{port}/items?limit=10"
     return {
         "requests": lambda: session.get(url).content,
         "urllib3": lambda: pool.request("GET", "/items?limit=10").data,

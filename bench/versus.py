@@ -32,12 +32,13 @@ from pathlib import Path
 from typing import Any
 
 from bench import host
-from bench.micro import CLIENTS, flush_sender, get_object, timed_block
+from bench.micro import CLIENTS, calls_to, flush_sender, timed_block
 from bench.servers import Servers
 from bench.stats import Summary, differences, rotated
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 BODY = b'{"items": [1, 2, 3, 4]}'
+UNUSED_PORT = 9  # (discard: the clients' calls never reach it)
 PACKAGE = "httprecap/lib/"  # where the layer's package tree starts (layer/build.py LIB)
 VERSIONS = ("none", "other", "this")
 METRICS = ("cpu", "caller")
@@ -126,24 +127,6 @@ def answered_from_memory() -> Iterator[None]:
         HTTPConnectionPool._make_request = original  # type: ignore[method-assign]
 
 
-def make_calls() -> dict[str, Callable[[], object]]:
-    """One call of each client (to a port nothing listens on: nothing leaves the process)."""
-    import boto3
-    import requests
-    import urllib3
-
-    session = requests.Session()
-    session.trust_env = False
-    pool = urllib3.HTTPConnectionPool("127.0.0.1", 9, maxsize=1)
-    s3 = boto3.session.Session(aws_access_key_id="bench", aws_secret_access_key="bench",
-                               region_name="us-east-1").client(
-        "s3", endpoint_url="http://127.0.0.1:9",
-        config=boto3.session.Config(s3={"addressing_style": "path"}))
-    return {"requests": lambda: session.get("http://127.0.0.1:9/items?limit=10").content,
-            "urllib3": lambda: pool.request("GET", "/items?limit=10").data,
-            "boto3": lambda: get_object(s3)}
-
-
 def measure(versions: Versions, call: Callable[[], object], port: int, *, rounds: int,
             block: int, collect: bool = True) -> dict[str, dict[str, list[float]]]:
     """µs per call of each version's blocks, minus the same round's bare block."""
@@ -197,7 +180,7 @@ def compare(ref: str, clients: Sequence[str], scratch: Path, *, rounds: int, blo
     roots = {"other": lay_out(checkout(ref, scratch / "src"), scratch / "other"),
              "this": lay_out(REPOSITORY, scratch / "this")}
     with Servers() as servers, Versions(roots) as versions, answered_from_memory():
-        calls = make_calls()
+        calls = calls_to(UNUSED_PORT)  # (answered from memory: nothing leaves the process)
         port = servers.ports["collector"]
         return {client: measure(versions, calls[client], port, rounds=rounds, block=block,
                                 collect=collect)
