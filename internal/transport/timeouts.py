@@ -51,7 +51,7 @@ def keepable(raw: object) -> bool:
     or a tuple, yes."""
     if isinstance(raw, (tuple, list)):
         return not any(isinstance(item, bool) for item in raw)
-    return not isinstance(raw, bool) and _readers.get(raw.__class__) is not _holder
+    return not isinstance(raw, bool) and _reader_of(raw) is not _holder
 
 
 def _resolve(raw: Any, depth: int) -> float | None:
@@ -60,12 +60,18 @@ def _resolve(raw: Any, depth: int) -> float | None:
     cls = raw.__class__
     if cls is float or cls is int:
         return _number(raw)
+    return _reader_of(raw)(raw, depth)
+
+
+def _reader_of(raw: Any) -> Reader:
+    """The reader of `raw`'s class: kept, or worked out now."""
+    cls = raw.__class__
     reader = _readers.get(cls)
     if reader is None:
         reader = _reader_for(raw)
         if len(_readers) < MAX_CLASSES:
             _readers[cls] = reader
-    return reader(raw, depth)
+    return reader
 
 
 def _reader_for(raw: Any) -> Reader:

@@ -142,6 +142,20 @@ def test_a_timeout_written_again_follows_the_socket_default() -> None:
         socket.setdefaulttimeout(before)
 
 
+def test_a_pool_is_not_kept_even_once_the_classes_kept_are_many(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Past MAX_CLASSES a class's form is worked out on each call, not kept: a pool is still
+    # known for what it is, and never kept by the encoder.
+    from httprecap.internal.transport import timeouts
+
+    monkeypatch.setattr(timeouts, "_readers", {type(f"T{n}", (), {}): timeouts._unknown
+                                               for n in range(timeouts.MAX_CLASSES)})
+    pool = urllib3.HTTPConnectionPool("127.0.0.1", 9, timeout=Timeout(read=3))
+    referrers = sys.getrefcount(pool)
+    assert _written(pool) is None and _written(pool) is None
+    assert sys.getrefcount(pool) == referrers
+
+
 def test_a_pool_is_not_kept_by_the_encoder() -> None:
     # A pool (or session, or client) given as the holder of the timeout is resolved each time
     # and never kept: its timeout may be replaced, and it must be free to be collected.
