@@ -47,10 +47,11 @@ MANAGER_MODULE = "urllib3.poolmanager"
 RESPONSE_MODULE = "urllib3.response"
 CHUNKS = urllib3_body.CHUNKS
 ABSOLUTE = ("http://", "https://")
-# Positions in urlopen(method, url, body, headers, retries, redirect, assert_same_host,
-# timeout, ...).
-BODY, RETRIES, TIMEOUT = 2, 4, 7
-URLOPEN_PARAMETERS = ("method", "url", "body", "headers")  # its first ones, in order
+# urlopen's parameters up to the last one read here, in order, and the positions of some.
+URLOPEN_PARAMETERS = ("method", "url", "body", "headers", "retries", "redirect",
+                      "assert_same_host", "timeout")
+BODY, RETRIES, TIMEOUT = (URLOPEN_PARAMETERS.index(name) for name in ("body", "retries",
+                                                                       "timeout"))
 
 
 def _origin(pool: Any) -> Origin:
