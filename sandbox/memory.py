@@ -12,6 +12,7 @@ given too little memory (several workers on Lambda Managed Instances) is told wh
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -80,12 +81,18 @@ class MemoryWatch:
 
 
 def out_of_memory_line(memory_mb: int, held: int, processes: Sequence[ManagedProcess]) -> str:
-    """The memory size, what the environment held and which process tree held most of it."""
+    """The memory size, what the environment held and which process tree held most of it.
+
+    The trees are read again here, a moment after the sample that passed the limit, so the
+    environment's figure is the larger of the two readings, and it is rounded up: the line
+    never says the environment held its memory size or less, nor less than one of its trees."""
     sizes = {process.name: rss_by_pid(tree_pids([process.pid])) for process in processes}
+    held = max(held, sum(sum(tree.values()) for tree in sizes.values()))
     name = max(sizes, key=lambda tree: sum(sizes[tree].values()))
     pid, largest = max(sizes[name].items(), key=lambda item: item[1])
     who = "the runtime" if name == "runtime" else f"extension {name}"
-    return (f"SANDBOX out of memory: the environment held {held / MIB:.0f} MB, over its memory "
-            f"size of {memory_mb} MB; {who} held {sum(sizes[name].values()) / MIB:.0f} MB in "
+    tree = sum(sizes[name].values())
+    return (f"SANDBOX out of memory: the environment held {math.ceil(held / MIB)} MB, over its "
+            f"memory size of {memory_mb} MB; {who} held {tree / MIB:.0f} MB in "
             f"{len(sizes[name])} process(es), the largest pid {pid} with {largest / MIB:.0f} MB. "
             "The runtime is killed (signal: killed).")
