@@ -4,8 +4,9 @@ Every capture point uses the one wrapper signature ``wrapper(wrapped, instance, 
 wrapt's. A plain (synchronous) method, or a module's plain function, is replaced by a plain
 function that calls the wrapper as wrapt would (a method bound to its instance): every HTTP call
 passes three or four of these, and this costs half of wrapt's proxy per call (and a third of
-its pure-Python twin). Anything else (a coroutine method, a builtin such as ``os._exit``) gets
-wrapt's FunctionWrapper, which keeps what ``inspect`` says about it.
+its pure-Python twin). A module's builtin function (``os._exit``) is replaced the same way (its
+stand-in's ``__wrapped__`` keeps ``inspect.signature`` right). Anything else (a coroutine or
+generator method) gets wrapt's FunctionWrapper, which keeps what ``inspect`` says about it.
 
 FunctionWrapper comes from the copy of wrapt 1.17.3's C extension vendored in the layer
 (``httprecap._vendor.wrapt._wrappers``, a namespace package with nothing but the compiled
@@ -56,15 +57,22 @@ def wrap(owner: Any, name: str, wrapper: Wrapper) -> bool:
     original = vars(owner).get(name)
     if original is None or is_wrapped(owner, name):
         return False
-    if _is_plain_function(original):
-        patched = _method_wrapper(original, wrapper) if isinstance(owner, type) else \
-            _function_wrapper(original, wrapper)
+    plain = _is_plain_function(original)
+    if plain and isinstance(owner, type):
+        patched = _method_wrapper(original, wrapper)
+    elif plain or (type(original) is _BUILTIN_FUNCTION and not isinstance(owner, type)):
+        patched = _function_wrapper(original, wrapper)
     else:
         patched = function_wrapper_class()(original, wrapper)
     setattr(owner, name, patched)
     _applied.append((owner, name, original, patched))
     return True
 
+
+# A module's builtin function (``os._exit``): nothing binds it, so a plain function stands in
+# for it as for a module's Python function, and a process that only uses synchronous clients
+# never loads wrapt's C module (most of what wrapping ``os._exit`` cost at start-up).
+_BUILTIN_FUNCTION = type(len)
 
 # Code flags of functions that return a generator or coroutine (CO_GENERATOR, CO_COROUTINE,
 # CO_ITERABLE_COROUTINE, CO_ASYNC_GENERATOR): those keep wrapt's proxy, which `inspect`

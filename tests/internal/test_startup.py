@@ -134,3 +134,25 @@ def test_a_capture_module_loads_with_its_client_and_the_sender_s_with_its_first_
                                        "httprecap.internal.capture.requests",
                                        "httprecap.internal.capture.urllib3"]
     assert patched == "True"
+
+
+SYNC_PROBE = """
+import inspect, os, sys
+sys.path.insert(0, LIB)
+from httprecap.internal import bootstrap
+bootstrap.install({"HTTPRECAP_PORT": "9"})
+import boto3, requests, urllib.request
+print(sorted(name for name in sys.modules if "wrapt" in name))
+print(inspect.signature(os._exit), type(os._exit.__wrapped__).__name__)
+"""
+
+
+def test_a_process_with_synchronous_clients_only_never_loads_wrapt(
+        lib: tuple[Path, bool]) -> None:
+    code = SYNC_PROBE.replace("LIB", repr(str(lib[0])))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, timeout=60)
+    loaded, exit_seen = done.stdout.strip().splitlines()
+    assert loaded == "[]"
+    # os._exit is wrapped by a plain function that still says what it wraps.
+    assert exit_seen == "(status) builtin_function_or_method"
