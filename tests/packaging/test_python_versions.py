@@ -1,7 +1,8 @@
 """The layer's code works on every Python Lambda offers (3.10 to 3.14) that this machine has.
 
 For each interpreter, from the built layer's own files: the internal extension installs,
-captures a real call to a loopback server and delivers a valid batch to a collector; and the
+captures a real call to a loopback server and delivers a valid batch to a collector, and the
+vendored wrapt C module loads (async clients' captures need it); and the
 extension's entry module imports in an isolated interpreter (`-I -S`, as its launcher runs it).
 """
 
@@ -36,6 +37,9 @@ try:
 except Exception as exc:
     print(type(exc).__name__)
 assert bootstrap.sender().flush(5.0)
+print("wrapt for a synchronous client:", any("wrapt" in name for name in sys.modules))
+from httprecap.internal import patching
+patching.function_wrapper_class()  # what an async client's capture loads
 print("vendored C wrapt:", "httprecap._vendor.wrapt._wrappers" in sys.modules)
 print("top-level wrapt:", "wrapt" in sys.modules)
 """
@@ -84,6 +88,7 @@ def test_internal_extension_captures_and_delivers(
                           capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert "HTTPError" in done.stdout
+    assert "wrapt for a synchronous client: False" in done.stdout
     assert "vendored C wrapt: True" in done.stdout
     assert "top-level wrapt: False" in done.stdout
     messages = [message for batch in batches for message in validate_batch(batch)]
