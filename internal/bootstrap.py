@@ -46,11 +46,17 @@ CAPTURES = (
     ("requests.sessions", "requests", "patch"),
     ("urllib3.connectionpool", "urllib3", "patch_pool"),
     ("urllib3.poolmanager", "urllib3", "patch_manager"),
-    ("http.client", "http_client", "patch"),
-    ("urllib.request", "urllib_request", "patch"),
     ("botocore.client", "botocore", "patch"),
     ("httpx", "httpx", "patch"),
     ("aiohttp", "aiohttp", "patch"),
+)
+# Module imported -> (its class, the method whose first call imports the capture module, the
+# capture module, its patch function): urllib3 imports http.client and requests imports
+# urllib.request, so most functions load them, yet call neither (urllib3 2 overrides
+# `request`): their capture modules load only once a call goes through them.
+ON_FIRST_CALL = (
+    ("http.client", "HTTPConnection", "request", "http_client", "patch"),
+    ("urllib.request", "OpenerDirector", "open", "urllib_request", "patch"),
 )
 BATCH_SIZE = 1000  # a full batch wakes the sender before its next tick
 EXIT_FLUSH_S = 0.1
@@ -196,7 +202,8 @@ def _register_process_hooks() -> None:
     if _state.process_hooks:
         return
     _state.process_hooks = True
-    os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
+                        after_in_child=_after_fork_in_child)
     atexit.register(_flush_at_exit)
 
 
@@ -216,6 +223,13 @@ def _before_fork() -> None:
                 importlib.import_module(name)  # (waits for the sender's import to finish)
     except Exception as exc:
         diagnostics.swallowed("bootstrap.before_fork", exc)
+    # The same for a capture loading at its first call: held across the fork, never
+    # inherited held by another thread (released on both sides).
+    patching.loading.acquire()
+
+
+def _after_fork_in_parent() -> None:
+    patching.loading.release()
 
 
 def _initializing(module: object) -> bool:
@@ -227,6 +241,7 @@ def _after_fork_in_child() -> None:
     """Threads do not survive fork() and sockets are shared: start afresh in the child, with
     an init phase of its own if it is a Lambda Managed Instances worker, else as a helper of
     the invocation (or init) in progress."""
+    patching.loading.release()
     try:
         active = _state.active
         if active is None:
@@ -249,6 +264,8 @@ def _targets() -> list[tuple[str, Callable[[Any], None]]]:
         ("os", _patch_os_exit),
     ]
     targets += [(module, _deferred(capture, patch)) for module, capture, patch in CAPTURES]
+    targets += [(module, _on_first_call(owner, method, capture, patch))
+                for module, owner, method, capture, patch in ON_FIRST_CALL]
     return targets
 
 
@@ -258,6 +275,16 @@ def _deferred(capture: str, patch: str) -> Callable[[Any], None]:
     `contextvars`, for the async ones)."""
     def apply(module: Any) -> None:
         getattr(importlib.import_module(f"httprecap.internal.capture.{capture}"), patch)(module)
+
+    return apply
+
+
+def _on_first_call(owner: str, method: str, capture: str, patch: str) -> Callable[[Any], None]:
+    """A patch that puts a stand-in on `owner.method` now, and imports its capture module (and
+    applies its patch) at the first call through it (patching.wrap_on_first_call)."""
+    def apply(module: Any) -> None:
+        patching.wrap_on_first_call(getattr(module, owner), method,
+                                    lambda: _deferred(capture, patch)(module))
 
     return apply
 

@@ -21,8 +21,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import update_wrapper
+from threading import Lock
 from types import FunctionType, MethodType
 from typing import Any
+
+from httprecap.internal import diagnostics
 
 Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
 
@@ -100,6 +103,41 @@ def _function_wrapper(original: Callable[..., Any], wrapper: Wrapper) -> Callabl
         return wrapper(original, None, args, kwargs)
 
     return update_wrapper(patched, original)
+
+
+# Held while a stand-in of `wrap_on_first_call` loads its capture; bootstrap holds it across
+# fork() too, so that a child never inherits it taken by a thread it does not have.
+loading = Lock()
+
+
+def wrap_on_first_call(owner: Any, name: str, load: Callable[[], None]) -> bool:
+    """Wrap the method `owner.name` with a stand-in that, at its first call, puts the original
+    back and runs `load` (which imports a capture and wraps what it wraps, this method
+    included), then passes that call on to what `owner.name` is by then. A client imported by
+    many functions but called by few (http.client, under urllib3) costs them no capture
+    module. A `load` that fails leaves the original: the client works, uncaptured."""
+    def first_call(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+                   kwargs: dict[str, Any]) -> Any:
+        with loading:
+            if vars(owner).get(name) is stand_in:
+                _unwrap(owner, name)
+                try:
+                    load()
+                except Exception as exc:
+                    diagnostics.swallowed(f"patching.first_call:{name}", exc)
+        return vars(owner)[name].__get__(instance, owner)(*args, **kwargs)
+
+    done = wrap(owner, name, first_call)
+    stand_in = vars(owner).get(name)
+    return done
+
+
+def _unwrap(owner: Any, name: str) -> None:
+    for index, (applied_owner, applied_name, original, patched) in enumerate(_applied):
+        if applied_owner is owner and applied_name == name and vars(owner).get(name) is patched:
+            del _applied[index]
+            setattr(owner, name, original)
+            return
 
 
 def is_wrapped(owner: Any, name: str) -> bool:
