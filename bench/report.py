@@ -199,12 +199,14 @@ _MICRO = ("In one process, blocks of {block} calls to the loopback upstream, {ro
           "so it appears in the whole-invocation tables only.")
 _STARTUP = ("Plain processes, {rounds} rounds, order rotating: each configuration's runtime "
             "interpreter started as its configuration starts it, importing requests and boto3 "
-            "(`bench/startup.py`). Added = same-round difference to (a); *fastest runs* = fastest "
-            "run minus the fastest (a) run; added CPU = user + system time from wait4 "
-            "(waiting for the CPU not counted), same-round difference. Peak RSS from wait4.")
+            "(`bench/startup.py`), then leaving with `os._exit(0)`: the interpreter's "
+            "finalization, which a Lambda runtime never runs, is not timed. Added = same-round "
+            "difference to (a); *fastest runs* = fastest run minus the fastest (a) run; added "
+            "CPU = user + system time from wait4 (waiting for the CPU not counted), same-round "
+            "difference. Peak RSS from wait4.")
 
 
-_BARE = ("The same, {rounds} rounds, with `python -c pass` instead of the imports: what each "
+_BARE = ("The same, {rounds} rounds, without the imports (`os._exit(0)` at once): what each "
          "configuration adds to the interpreter's start by itself (exec wrapper, "
          "sitecustomize, SDK set-up), without the libraries' own import time, whose "
          "run-to-run spread hides a few ms. (d) is left out: its `patch()` imports the "

@@ -276,7 +276,7 @@ def _bare_text(read: Reading) -> str:
     if not bare:
         return ""
     added = differences(bare["httprecap"]["ms"], bare["none"]["ms"])
-    return (f"; the interpreter alone (`-c pass`, table *Runtime start-up, interpreter only*) "
+    return (f"; the interpreter alone (no imports, table *Runtime start-up, interpreter only*) "
             f"starts {added.text(1, ' ms')} later with the layer, but most of that is "
             "standard modules its sitecustomize imports (typing via internal/capture/ and "
             "internal/transport/, json, re, threading; `-X importtime`; socket loads on the "
