@@ -25,7 +25,6 @@ import sys
 
 from httprecap.internal import diagnostics, hooks, invocation, patching
 from httprecap.internal.capture import call as calls
-from httprecap.internal.capture import reading
 from httprecap.internal.transport.buffer import Buffer, PromptBuffer
 from httprecap.internal.transport.sender import Sender
 from httprecap.settings import Settings
@@ -169,10 +168,22 @@ def _handing_off(put_control: Callable[[End], None]) -> Callable[[End], None]:
     """A phase's `end`, queued after the calls whose response body is still being read: they
     belong in its recap (capture/reading.py)."""
     def hand_off(marker: End) -> None:
-        reading.hand_over_all()
+        _bodies("hand_over_all")
         put_control(marker)
 
     return hand_off
+
+
+# Follows the bodies read after their call (capture/reading.py). It loads with the first such
+# body: until it has loaded (whole: a thread may be importing it), no call waits for a body.
+READING_MODULE = "httprecap.internal.capture.reading"
+
+
+def _bodies(action: str) -> None:
+    """`hand_over_all` or `forget_all` of capture/reading.py, once it is loaded."""
+    run = getattr(sys.modules.get(READING_MODULE), action, None)
+    if run is not None:
+        run()
 
 
 def _excluded(port: int, environ: Mapping[str, str]) -> frozenset[tuple[str, int]]:
@@ -216,11 +227,16 @@ SENDER_MODULES = ("socket", "httprecap.redact", "httprecap.redact_text",
 def _before_fork() -> None:
     """Load what the sender thread loads lazily before the process forks: were the thread
     importing one of these modules at this moment, the child would inherit the module's import
-    lock held by a thread it does not have, and its own sender would wait on it for ever."""
+    lock held by a thread it does not have, and its own sender would wait on it for ever. A
+    capture module another thread is importing (they load with a client's first call, or its
+    first streamed body) is waited for too."""
     try:
         for name in SENDER_MODULES:
             if name not in sys.modules or _initializing(sys.modules[name]):
                 importlib.import_module(name)  # (waits for the sender's import to finish)
+        for name, module in tuple(sys.modules.items()):
+            if name.startswith("httprecap.") and _initializing(module):
+                importlib.import_module(name)
     except Exception as exc:
         diagnostics.swallowed("bootstrap.before_fork", exc)
     # The same for a capture loading at its first call: held across the fork, never
@@ -249,7 +265,7 @@ def _after_fork_in_child() -> None:
         worker = invocation.forks_workers(active.environ)
         active.sender.connection.close()
         calls.current_reset()
-        reading.forget_all()
+        _bodies("forget_all")
         _start(active.settings, active.environ, worker=worker, helper=not worker)
     except Exception as exc:
         diagnostics.swallowed("bootstrap.after_fork_in_child", exc)
@@ -305,6 +321,6 @@ def _flush_then_exit(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any
 
 def _flush_at_exit() -> None:
     active = _state.active
-    reading.hand_over_all()  # bodies still being read: their calls go with the rest
+    _bodies("hand_over_all")  # bodies still being read: their calls go with the rest
     if active is not None and active.sender.buffer.items and active.sender.breaker.closed():
         active.sender.flush(EXIT_FLUSH_S)

@@ -25,8 +25,8 @@ from typing import Any
 
 from httprecap.internal import diagnostics, patching
 from httprecap.internal.capture import call as calls
-from httprecap.internal.capture import urllib3_body
-from httprecap.internal.capture.runs import PoolRuns
+from httprecap.internal.capture import urllib3
+from httprecap.internal.capture.runs import PoolRuns, wire_done, wire_read
 
 MODULE = "botocore.client"
 CREDENTIALS = "botocore.credentials"  # loaded by botocore.client
@@ -109,7 +109,7 @@ def _close_unsized(call: calls.Call, runs: PoolRuns, exc: BaseException | None) 
 def _sized(call: calls.Call, response: Any) -> str | None:
     if _size_read(call, response):
         return None
-    return urllib3_body.follow(call, response)
+    return urllib3.follow_body(call, response)
 
 
 def _size_read(call: calls.Call, response: Any) -> bool:
@@ -118,9 +118,9 @@ def _size_read(call: calls.Call, response: Any) -> bool:
     try:
         if call.attempts:
             return True
-        if not urllib3_body.wire_done(response):
+        if not wire_done(response):
             return False
-        call.bytes_received = urllib3_body.wire_read(response)
+        call.bytes_received = wire_read(response)
     except Exception as exc:
         diagnostics.swallowed("capture.botocore.size_read", exc)
     return True

@@ -49,7 +49,6 @@ from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from httprecap.internal import diagnostics, invocation
-from httprecap.internal.capture import sending
 from httprecap.internal.capture.runs import RELEASED, PoolRuns, release
 from httprecap.internal.transport.record import Attempt, Record
 
@@ -366,7 +365,11 @@ def sent_size(body: Any, headers: Any) -> int | None:
     size = body_size(body)
     if size is None and headers is not None:
         size = sent_length(headers)
-    return size if size is not None else sending.file_size(body)
+    if size is not None:
+        return size
+    from httprecap.internal.capture import sending  # (loaded with the first streamed body)
+
+    return sending.file_size(body)
 
 
 def copy_request(call: Call, body: Any, headers: Any) -> None:

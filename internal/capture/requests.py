@@ -29,7 +29,7 @@ from typing import Any
 
 from httprecap.internal import diagnostics, patching
 from httprecap.internal.capture import call as calls
-from httprecap.internal.capture import sending, urllib3, urllib3_body
+from httprecap.internal.capture import urllib3
 
 MODULE = "requests.sessions"
 
@@ -72,7 +72,7 @@ def _outcome(call: calls.Call, response: Any) -> bool | str | None:
         return False  # a mock's answer, or a non-wire adapter's
     if urllib3.note_response(call, response.status_code, response, response._content, raw):
         return None
-    return urllib3_body.follow(call, raw)  # stream=True: the body comes later
+    return urllib3.follow_body(call, raw)  # stream=True: the body comes later
 
 
 def _from_wire(raw: Any) -> bool:
@@ -98,6 +98,8 @@ def _send_counted(call: calls.Call, wrapped: Callable[..., Any], args: tuple[Any
                   kwargs: dict[str, Any]) -> Any:
     """The call, its request's body handed to the adapter as a counting proxy
     (capture/sending.py), and the user's own body put back on the request when it returns."""
+    from httprecap.internal.capture import sending
+
     request = args[0] if args else kwargs["request"]
     body = request.body
     proxy = sending.counted(call, body)

@@ -15,6 +15,10 @@ botocore) it keeps raw references only (`KeptRun`) and, once it ended with no ru
 its outcome (`RunEnd`): read into an attempt only if a second run begins, or, for botocore,
 to locate the call (`PoolRuns.settle`), and released when the call closes: a call made with
 one request pays next to nothing for its attempt. Later runs are `Run`s.
+
+What a run read of its response's body, off the wire, is here too (`wire_read`, `wire_done`):
+capture/urllib3.py and botocore.py size a body read inside the call with it, and
+capture/urllib3_body.py one read after it, which loads only with the first such body.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from httprecap.internal.transport.record import Error, Origin, Record
 TYPE_CHECKING = False  # start-up budget: `typing` names are for mypy only
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+CHUNKS = "_httprecap_chunks"  # on a response read chunked: the bytes of its chunks so far
 
 # The first run as kept: (perf_counter at its start, the pool, urlopen's args and kwargs).
 KeptRun = tuple[float, Any, tuple[Any, ...], dict[str, Any]]
@@ -89,3 +95,16 @@ def release(call: Record, runs: PoolRuns) -> None:
         if call.bytes_received is None:
             call.bytes_received = size
     runs.first = runs.first_end = None
+
+
+def wire_read(raw: Any) -> int:
+    """The body bytes urllib3 read off the wire for `raw` so far, before decoding: its count
+    (``tell``), and a chunked body's chunks, which urllib3 reads itself around that count
+    (capture/urllib3.py `_handle_chunk`)."""
+    return int(raw._fp_bytes_read or 0) + int(raw.__dict__.get(CHUNKS, 0))
+
+
+def wire_done(raw: Any) -> bool:
+    """Whether nothing more of `raw`'s body can come: http.client lets go of the socket at
+    the body's end (and a response with no http.client one under it reads none)."""
+    return getattr(raw._fp, "fp", None) is None

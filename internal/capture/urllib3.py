@@ -38,14 +38,20 @@ from typing import Any
 
 from httprecap.internal import diagnostics, patching
 from httprecap.internal.capture import call as calls
-from httprecap.internal.capture import connections, sending, urllib3_body
-from httprecap.internal.capture.runs import KeptRun, PoolRuns, Run, RunEnd
+from httprecap.internal.capture import connections
+from httprecap.internal.capture.runs import (
+    CHUNKS,
+    KeptRun,
+    PoolRuns,
+    Run,
+    RunEnd,
+    wire_read,
+)
 from httprecap.internal.transport.record import NOT_KNOWN, Attempt, Origin, Record
 
 POOL_MODULE = "urllib3.connectionpool"
 MANAGER_MODULE = "urllib3.poolmanager"
 RESPONSE_MODULE = "urllib3.response"
-CHUNKS = urllib3_body.CHUNKS
 ABSOLUTE = ("http://", "https://")
 # urlopen's parameters up to the last one read here, in order, and the positions of some.
 URLOPEN_PARAMETERS = ("method", "url", "body", "headers", "retries", "redirect",
@@ -104,7 +110,14 @@ def _outcome(call: calls.Call, response: Any) -> bool | str | None:
     if note_response(call, response.status, response, getattr(response, "_body", None),
                      response):
         return None
-    return urllib3_body.follow(call, response)  # preload_content=False: the body comes later
+    return follow_body(call, response)  # preload_content=False: the body comes later
+
+
+def follow_body(call: calls.Call, raw: Any) -> str | None:
+    """capture/urllib3_body.py `follow`: loaded with the first body read after its call."""
+    from httprecap.internal.capture import urllib3_body
+
+    return urllib3_body.follow(call, raw)
 
 
 def note_response(call: calls.Call, status: int, response: Any, body: Any, raw: Any) -> bool:
@@ -129,12 +142,13 @@ def note_response(call: calls.Call, status: int, response: Any, body: Any, raw: 
 
 def decoded_size(raw: Any) -> int | None:
     """The wire size of a body urllib3 read and decoded (gzip, deflate...): the bytes it read,
-    ``tell`` and the chunks it read around it (capture/urllib3_body.py `wire_read`)."""
+    ``tell`` and the chunks it read around it (capture/runs.py `wire_read`)."""
     try:
-        return urllib3_body.wire_read(raw)
+        return wire_read(raw)
     except Exception as exc:
         diagnostics.swallowed("capture.urllib3.decoded_size", exc)
         return None
+
 
 
 def _handle_chunk(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
@@ -162,6 +176,8 @@ def _pool_urlopen(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, .
         return wrapped(*args, **kwargs)
     call.runs = PoolRuns()  # this run is the call's first attempt, located as the call is
     if call.bytes_sent is None:  # a streamed body: counted as it is sent
+        from httprecap.internal.capture import sending
+
         args, kwargs = sending.counted_arguments(call, args, kwargs, BODY)
     return calls.run(call, wrapped, args, kwargs, _outcome)
 
@@ -172,6 +188,8 @@ def _manager_urlopen(wrapped: Callable[..., Any], instance: Any, args: tuple[Any
     if call is None:  # a redirect the manager follows, or requests' call: not a new call
         return wrapped(*args, **kwargs)
     if call.bytes_sent is None:  # a streamed body: counted as it is sent
+        from httprecap.internal.capture import sending
+
         args, kwargs = sending.counted_arguments(call, args, kwargs, None)  # (a keyword)
     return calls.run(call, wrapped, args, kwargs, _outcome)
 
@@ -190,6 +208,8 @@ def _run_first(call: calls.Call, wrapped: Callable[..., Any], pool: Any,
         runs.settle = _settle
         body = kwargs.get("body")
         if body is not None and body.__class__ is not bytes:  # (aws-chunked, a file)
+            from httprecap.internal.capture import sending
+
             kwargs["body"] = sending.counted(call, body)
     runs.first = perf_counter(), pool, args, kwargs
     if call.timeout is NOT_KNOWN:  # (a requests call has the user's: capture/requests.py)

@@ -21,9 +21,9 @@ from typing import Any
 from httprecap.internal import diagnostics
 from httprecap.internal.capture import call as calls
 from httprecap.internal.capture import reading
+from httprecap.internal.capture.runs import wire_done, wire_read
 
 BODY = reading.BODY
-CHUNKS = "_httprecap_chunks"  # on a response read chunked: the bytes of its chunks so far
 # What requests and botocore (StreamingBody) raise in place of urllib3's errors while they
 # read a body.
 RAISED_INSTEAD = {
@@ -57,19 +57,6 @@ def follow(call: calls.Call, raw: Any) -> str | None:
     except Exception as exc:
         diagnostics.swallowed("capture.urllib3_body.follow", exc)
         return None
-
-
-def wire_read(raw: Any) -> int:
-    """The body bytes urllib3 read off the wire for `raw` so far, before decoding: its count
-    (``tell``), and a chunked body's chunks, which urllib3 reads itself around that count
-    (capture/urllib3.py `_handle_chunk`)."""
-    return int(raw._fp_bytes_read or 0) + int(raw.__dict__.get(CHUNKS, 0))
-
-
-def wire_done(raw: Any) -> bool:
-    """Whether nothing more of `raw`'s body can come: http.client lets go of the socket at
-    the body's end (and a response with no http.client one under it reads none)."""
-    return getattr(raw._fp, "fp", None) is None
 
 
 def _ended(raw: Any, exc: BaseException | None) -> None:

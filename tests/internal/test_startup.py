@@ -117,7 +117,8 @@ bootstrap.install({"HTTPRECAP_PORT": "9"})
 watched = ("socket", "selectors", "typing", "json", "httprecap.redact",
            "httprecap.internal.transport.encode", "httprecap.internal.capture.requests",
            "httprecap.internal.capture.urllib3", "httprecap.internal.capture.http_client",
-           "httprecap.internal.capture.botocore")
+           "httprecap.internal.capture.botocore", "httprecap.internal.capture.reading",
+           "httprecap.internal.capture.urllib3_body", "httprecap.internal.capture.sending")
 print(sorted(name for name in watched if name in sys.modules))
 import requests
 print(sorted(name for name in watched[6:] if name in sys.modules))
@@ -133,7 +134,8 @@ def test_a_capture_module_loads_with_its_client_and_the_sender_s_with_its_first_
     before, after, patched = done.stdout.strip().splitlines()
     # typing still comes with other internal modules (capture/, transport/): listed to see it.
     assert [name for name in ast.literal_eval(before) if name != "typing"] == []
-    # http.client came with urllib3, yet its capture waits for a call through it.
+    # http.client came with urllib3, yet its capture waits for a call through it; so do the
+    # modules that follow a body read after its call and count a streamed upload.
     assert ast.literal_eval(after) == ["httprecap.internal.capture.requests",
                                        "httprecap.internal.capture.urllib3"]
     assert patched == "True"
