@@ -50,12 +50,13 @@ CAPTURES = (
     ("aiohttp", "aiohttp", "patch"),
 )
 # Module imported -> (its class, the method whose first call imports the capture module, the
-# capture module, its patch function): urllib3 imports http.client and requests imports
-# urllib.request, so most functions load them, yet call neither (urllib3 2 overrides
-# `request`): their capture modules load only once a call goes through them.
-ON_FIRST_CALL = (
-    ("http.client", "HTTPConnection", "request", "http_client", "patch"),
-    ("urllib.request", "OpenerDirector", "open", "urllib_request", "patch"),
+# capture module, its wrapper of that method, the patch that adds the rest if any): urllib3
+# imports http.client and requests imports urllib.request, so most functions load them, yet
+# call neither (urllib3 2 overrides `request`): their captures load only once a call goes
+# through them.
+ON_FIRST_CALL: tuple[tuple[str, str, str, str, str, str | None], ...] = (
+    ("http.client", "HTTPConnection", "request", "http_client", "on_request", "patch_connect"),
+    ("urllib.request", "OpenerDirector", "open", "urllib_request", "on_open", None),
 )
 BATCH_SIZE = 1000  # a full batch wakes the sender before its next tick
 EXIT_FLUSH_S = 0.1
@@ -280,8 +281,8 @@ def _targets() -> list[tuple[str, Callable[[Any], None]]]:
         ("os", _patch_os_exit),
     ]
     targets += [(module, _deferred(capture, patch)) for module, capture, patch in CAPTURES]
-    targets += [(module, _on_first_call(owner, method, capture, patch))
-                for module, owner, method, capture, patch in ON_FIRST_CALL]
+    targets += [(module, _on_first_call(owner, method, capture, wrapper, rest))
+                for module, owner, method, capture, wrapper, rest in ON_FIRST_CALL]
     return targets
 
 
@@ -295,12 +296,20 @@ def _deferred(capture: str, patch: str) -> Callable[[Any], None]:
     return apply
 
 
-def _on_first_call(owner: str, method: str, capture: str, patch: str) -> Callable[[Any], None]:
-    """A patch that puts a stand-in on `owner.method` now, and imports its capture module (and
-    applies its patch) at the first call through it (patching.wrap_on_first_call)."""
+def _on_first_call(owner: str, method: str, capture: str, wrapper: str,
+                   rest: str | None) -> Callable[[Any], None]:
+    """A patch that puts a stand-in on `owner.method` now; at the first call through it, the
+    capture module is imported, its `rest` applied, and its `wrapper` takes the calls
+    (patching.wrap_on_first_call)."""
     def apply(module: Any) -> None:
-        patching.wrap_on_first_call(getattr(module, owner), method,
-                                    lambda: _deferred(capture, patch)(module))
+        def load() -> patching.Wrapper:
+            loaded = importlib.import_module(f"httprecap.internal.capture.{capture}")
+            if rest is not None:
+                getattr(loaded, rest)(module)
+            found: patching.Wrapper = getattr(loaded, wrapper)
+            return found
+
+        patching.wrap_on_first_call(getattr(module, owner), method, load)
 
     return apply
 

@@ -110,34 +110,38 @@ def _function_wrapper(original: Callable[..., Any], wrapper: Wrapper) -> Callabl
 loading = Lock()
 
 
-def wrap_on_first_call(owner: Any, name: str, load: Callable[[], None]) -> bool:
-    """Wrap the method `owner.name` with a stand-in that, at its first call, puts the original
-    back and runs `load` (which imports a capture and wraps what it wraps, this method
-    included), then passes that call on to what `owner.name` is by then. A client imported by
-    many functions but called by few (http.client, under urllib3) costs them no capture
-    module. A `load` that fails leaves the original: the client works, uncaptured."""
-    def first_call(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
-                   kwargs: dict[str, Any]) -> Any:
-        with loading:
-            if vars(owner).get(name) is stand_in:
-                _unwrap(owner, name)
-                try:
-                    load()
-                except Exception as exc:
-                    diagnostics.swallowed(f"patching.first_call:{name}", exc)
-        return vars(owner)[name].__get__(instance, owner)(*args, **kwargs)
+def wrap_on_first_call(owner: Any, name: str, load: Callable[[], Wrapper]) -> bool:
+    """Wrap `owner.name` with a stand-in whose wrapper is loaded at its first call: `load`
+    imports a capture module, applies the rest of its patch (which finds this method wrapped
+    already and leaves it) and returns the wrapper for it. A client imported by many functions
+    but called by few (http.client, under urllib3) costs them no capture module. The stand-in
+    stays in place and hands every call to that wrapper, so whatever another library wrapped
+    around it since still calls the capture once; a `load` that fails leaves the client
+    working, uncaptured."""
+    loaded: list[Wrapper] = []
 
-    done = wrap(owner, name, first_call)
-    stand_in = vars(owner).get(name)
-    return done
+    def stand_in(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+                 kwargs: dict[str, Any]) -> Any:
+        wrapper = loaded[0] if loaded else _load_once(loaded, load, name)
+        return wrapper(wrapped, instance, args, kwargs)
+
+    return wrap(owner, name, stand_in)
 
 
-def _unwrap(owner: Any, name: str) -> None:
-    for index, (applied_owner, applied_name, original, patched) in enumerate(_applied):
-        if applied_owner is owner and applied_name == name and vars(owner).get(name) is patched:
-            del _applied[index]
-            setattr(owner, name, original)
-            return
+def _load_once(loaded: list[Wrapper], load: Callable[[], Wrapper], name: str) -> Wrapper:
+    with loading:
+        if not loaded:
+            try:
+                loaded.append(load())
+            except Exception as exc:
+                diagnostics.swallowed(f"patching.first_call:{name}", exc)
+                loaded.append(_call_through)
+    return loaded[0]
+
+
+def _call_through(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+                  kwargs: dict[str, Any]) -> Any:
+    return wrapped(*args, **kwargs)
 
 
 def is_wrapped(owner: Any, name: str) -> bool:

@@ -21,6 +21,10 @@ class, so urllib3 pays nothing for it.
 Through a forward proxy the connection's host is the proxy's: the request target is then an
 absolute URL (``GET http://host/path``), or, for TLS, the connection tunnels to
 ``_tunnel_host`` (``CONNECT``). The call names its target, and the proxy beside it.
+
+This module is imported at the first call through ``HTTPConnection.request`` (see
+``bootstrap.ON_FIRST_CALL``), whose calls `on_request` then takes: urllib3 imports http.client
+without ever calling it there.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from time import perf_counter
 from types import MethodType, ModuleType
 from typing import Any
 
-from httprecap.internal import diagnostics, patching
+from httprecap.internal import diagnostics
 from httprecap.internal.capture import call as calls
 from httprecap.internal.capture import connections, reading, sending
 from httprecap.internal.transport.record import Attempt
@@ -72,7 +76,7 @@ def _outcome(call: calls.Call, response: Any) -> None:
         call.response_headers = calls.header_pairs(response.getheaders())
 
 
-def _request(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+def on_request(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
              kwargs: dict[str, Any]) -> Any:
     outer = calls.local.slot.call
     if outer is not None and outer.library == LIBRARY:
@@ -299,6 +303,8 @@ def _following(cls: type) -> type:
     return reading.following_class(cls, _FOLLOWING, _classes)
 
 
-def patch(module: ModuleType) -> None:
-    patching.wrap(module.HTTPConnection, "request", _request)
+def patch_connect(module: ModuleType) -> None:
+    """What `on_request` needs besides: the hooks that time its connections. (`on_request`
+    itself takes ``HTTPConnection.request``'s calls from bootstrap's stand-in, which loads
+    this module at the first of them.)"""
     connections.patch(connections.patch_http_client)

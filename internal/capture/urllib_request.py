@@ -12,16 +12,16 @@ A URL that never reached http.client (``file:``, ``data:``, a handler of the use
 answers itself) leaves no call. An ``HTTPError`` (a 4xx or 5xx answer ``urlopen`` raises) is
 the call's error, beside the status of the response it carries. The library stays
 ``http.client``: what the recap named these calls before, and what sends them.
-This module is imported only once urllib.request is (see ``bootstrap._deferred``).
+This module is imported at the first call through ``OpenerDirector.open`` (see
+``bootstrap.ON_FIRST_CALL``), whose calls `on_open` then takes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from types import ModuleType
 from typing import Any
 
-from httprecap.internal import diagnostics, patching
+from httprecap.internal import diagnostics
 from httprecap.internal.capture import call as calls
 from httprecap.internal.capture import http_client
 
@@ -56,7 +56,7 @@ def _describe(call: calls.Call, opener: Any, args: tuple[Any, ...],
         call.method = "GET" if data is None else "POST"
 
 
-def _open(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+def on_open(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
           kwargs: dict[str, Any]) -> Any:
     fullurl = args[0] if args else kwargs.get("fullurl")
     if not calls.capturing() or not _is_http(fullurl):
@@ -96,6 +96,3 @@ def _excluded(call: calls.Call) -> bool:
     origin = call.origin
     return origin is not None and origin[1:] in calls.options.excluded
 
-
-def patch(module: ModuleType) -> None:
-    patching.wrap(module.OpenerDirector, "open", _open)

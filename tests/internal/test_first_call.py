@@ -1,6 +1,7 @@
 """Captures that load at the first call through their client (http.client, urllib.request):
 that call and every later one are captured once, whoever makes it: a subclass through
-``super()``, threads at once, a child forked while another thread loads."""
+``super()``, threads at once, another agent that wrapped the stand-in, a child forked while
+another thread loads."""
 
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ def test_http_client_s_first_call_loads_its_capture_and_is_captured(installed: C
                                                                      server: str) -> None:
     stand_in = vars(http.client.HTTPConnection)["request"]
     assert [_get(server, f"/ok?n={n}") for n in range(3)] == [200, 200, 200]
-    assert vars(http.client.HTTPConnection)["request"] is not stand_in
+    assert vars(http.client.HTTPConnection)["request"] is stand_in  # it stays, passing calls on
     calls = installed.calls()
     assert sorted(call["url"] for call in calls) == [f"{server}/ok?n={n}" for n in range(3)]
     assert {(call["library"], call["status"]) for call in calls} == {("http.client", 200)}
@@ -122,3 +123,25 @@ def test_a_child_forked_while_a_capture_loads_can_load_it_too(tmp_path: Path) ->
     done = subprocess.run([sys.executable, "-c", FORK_WHILE_LOADING], capture_output=True,
                           text=True, timeout=30, cwd=tmp_path, check=False)
     assert done.stdout.strip() == "0", done.stderr
+
+
+def test_an_instrumentation_that_wrapped_the_stand_in_gets_each_call_captured_once(
+        installed: Capture, server: str) -> None:
+    # Another agent wraps HTTPConnection.request after us, before any call, and calls what it
+    # found there (our stand-in): its calls and ours must both happen, once, in that order.
+    found = http.client.HTTPConnection.request
+    seen: list[str] = []
+
+    def theirs(self: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append(args[1])
+        return found(self, *args, **kwargs)
+
+    http.client.HTTPConnection.request = theirs  # type: ignore[method-assign]
+    try:
+        assert _get(server, "/ok?via=theirs") == 200
+        assert _get(server, "/ok?via=again") == 200
+    finally:
+        http.client.HTTPConnection.request = found  # type: ignore[method-assign]
+    assert seen == ["/ok?via=theirs", "/ok?via=again"]
+    assert sorted(call["url"] for call in installed.calls()) == [f"{server}/ok?via=again",
+                                                                f"{server}/ok?via=theirs"]

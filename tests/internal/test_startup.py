@@ -96,17 +96,21 @@ def test_captures_name_the_modules_their_capture_modules_target() -> None:
     from httprecap.internal.capture import botocore, http_client, requests, urllib3, urllib_request
 
     targets = {module: (capture, patch) for module, capture, patch in bootstrap.CAPTURES}
-    targets |= {module: (capture, patch)
-                for module, _, _, capture, patch in bootstrap.ON_FIRST_CALL}
+    targets |= {module: (capture, wrapper)
+                for module, _, _, capture, wrapper, _ in bootstrap.ON_FIRST_CALL}
     assert targets[requests.MODULE] == ("requests", "patch")
     assert targets[urllib3.POOL_MODULE] == ("urllib3", "patch_pool")
     assert targets[urllib3.MANAGER_MODULE] == ("urllib3", "patch_manager")
-    assert targets[http_client.MODULE] == ("http_client", "patch")
-    assert targets[urllib_request.MODULE] == ("urllib_request", "patch")
+    assert targets[http_client.MODULE] == ("http_client", "on_request")
+    assert targets[urllib_request.MODULE] == ("urllib_request", "on_open")
     assert targets[botocore.MODULE] == ("botocore", "patch")
     for capture, patch in targets.values():
         module = __import__(f"httprecap.internal.capture.{capture}", fromlist=[patch])
         assert callable(getattr(module, patch))
+    for *_, capture, _, rest in bootstrap.ON_FIRST_CALL:
+        if rest is not None:
+            module = __import__(f"httprecap.internal.capture.{capture}", fromlist=[rest])
+            assert callable(getattr(module, rest))
 
 
 LAZY_PROBE = """
