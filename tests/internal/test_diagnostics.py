@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 import requests
 
-from httprecap.internal import bootstrap, diagnostics, hooks, invocation
+from httprecap.internal import bootstrap, diagnostics, hooks, invocation, patching
 from httprecap.internal.capture import urllib3 as urllib3_capture
 
 if TYPE_CHECKING:
@@ -151,3 +151,24 @@ def test_the_number_of_places_is_bounded(capsys: pytest.CaptureFixture[str]) -> 
     for number in range(diagnostics.MAX_PLACES + 10):
         diagnostics.swallowed(f"capture.example.{number}", RuntimeError("boom"))
     assert len(_lines(capsys)) == diagnostics.MAX_PLACES
+
+
+def test_a_capture_that_cannot_load_at_its_first_call_is_logged_and_the_client_works(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    diagnostics.configure("debug")
+
+    class Client:
+        def send(self, value: int) -> int:
+            return value + 1
+
+    def load() -> patching.Wrapper:
+        raise ImportError(SECRET_MESSAGE)
+
+    assert patching.wrap_on_first_call(Client, "send", load)
+    try:
+        assert [Client().send(1), Client().send(2)] == [2, 3]
+    finally:
+        patching.unwrap_all()
+    (line,) = _lines(capsys)
+    assert line.startswith("httprecap: debug: patching.first_call:send failed open: ImportError")
+    assert "abc123" not in line
