@@ -56,15 +56,17 @@ ABSOLUTE = ("http://", "https://")
 # urlopen's parameters up to the last one read here, in order, and the positions of some.
 URLOPEN_PARAMETERS = ("method", "url", "body", "headers", "retries", "redirect",
                       "assert_same_host", "timeout")
-BODY, RETRIES, TIMEOUT = (URLOPEN_PARAMETERS.index(name) for name in ("body", "retries",
-                                                                       "timeout"))
+_POSITION = {name: index for index, name in enumerate(URLOPEN_PARAMETERS)}
+BODY, RETRIES, TIMEOUT = _POSITION["body"], _POSITION["retries"], _POSITION["timeout"]
 
 
 def _origin(pool: Any) -> Origin:
     return pool.scheme, pool.host, pool.port or (443 if pool.scheme == "https" else 80)
 
 
-def _argument(args: tuple[Any, ...], kwargs: dict[str, Any], index: int, name: str) -> Any:
+def _argument(args: tuple[Any, ...], kwargs: dict[str, Any], name: str) -> Any:
+    """urlopen's argument `name`, given by position or by keyword."""
+    index = _POSITION[name]
     return args[index] if len(args) > index else kwargs.get(name)
 
 
@@ -82,8 +84,8 @@ def _describe_pool(call: calls.Call, pool: Any, args: tuple[Any, ...],
         call.timeout = kwargs.get("timeout", pool.timeout)
     else:
         _describe_target(call, args, kwargs)
-        calls.note_request(call, _argument(args, kwargs, 2, "body"),
-                           _argument(args, kwargs, 3, "headers"))
+        calls.note_request(call, _argument(args, kwargs, "body"),
+                           _argument(args, kwargs, "headers"))
         call.timeout = args[TIMEOUT] if len(args) > TIMEOUT else \
             kwargs.get("timeout", getattr(pool, "timeout", NOT_KNOWN))
     if not call.target.startswith(ABSOLUTE):
@@ -102,8 +104,8 @@ def _describe_target(call: calls.Call, args: tuple[Any, ...], kwargs: dict[str, 
     if len(args) >= 2:
         call.method, call.target = args[0] or "", args[1] or ""
     else:
-        call.method = _argument(args, kwargs, 0, "method") or ""
-        call.target = _argument(args, kwargs, 1, "url") or ""
+        call.method = _argument(args, kwargs, "method") or ""
+        call.target = _argument(args, kwargs, "url") or ""
 
 
 def _outcome(call: calls.Call, response: Any) -> bool | str | None:
@@ -148,7 +150,6 @@ def decoded_size(raw: Any) -> int | None:
     except Exception as exc:
         diagnostics.swallowed("capture.urllib3.decoded_size", exc)
         return None
-
 
 
 def _handle_chunk(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
@@ -262,15 +263,15 @@ def _begin(call: calls.Call, runs: PoolRuns, pool: Any, args: tuple[Any, ...],
     urllib3 retries or redirects from inside it. None if it cannot be followed."""
     try:
         t0 = perf_counter()
-        target = _argument(args, kwargs, 1, "url") or ""
+        target = _argument(args, kwargs, "url") or ""
         origin = None if target.startswith(ABSOLUTE) else _origin(pool)
         first = runs.first
         if first is not None and runs.latest is None:  # the first run was only kept: list it
             _list_first(call, runs, first)
         if runs.depth:  # urllib3 retries or redirects from inside the run before
-            _end_outer(call, runs, _argument(args, kwargs, RETRIES, "retries"), t0)
+            _end_outer(call, runs, _argument(args, kwargs, "retries"), t0)
         elif not call.target:  # botocore's call: located by its first attempt (before it hangs)
-            call.method = _argument(args, kwargs, 0, "method") or ""
+            call.method = _argument(args, kwargs, "method") or ""
             call.origin, call.target = origin, target
         runs.count += 1
         runs.depth += 1
@@ -286,7 +287,7 @@ def _list_first(call: calls.Call, runs: PoolRuns, first: KeptRun) -> None:
     if not call.target:  # botocore's call: located by its first run
         _settle(call, runs)
     t0, pool, args, kwargs = first
-    target = _argument(args, kwargs, 1, "url") or ""
+    target = _argument(args, kwargs, "url") or ""
     runs.latest = run = Run(1, t0, None if target.startswith(ABSOLUTE) else _origin(pool),
                             target)
     ended = runs.first_end
