@@ -112,8 +112,8 @@ loading = Lock()
 
 def wrap_on_first_call(owner: Any, name: str, load: Callable[[], Wrapper]) -> bool:
     """Wrap `owner.name` with a stand-in whose wrapper is loaded at its first call: `load`
-    imports a capture module, applies the rest of its patch (which finds this method wrapped
-    already and leaves it) and returns the wrapper for it. A client imported by many functions
+    imports a capture module, applies whatever else it patches (never this method) and
+    returns the wrapper for it. A client imported by many functions
     but called by few (http.client, under urllib3) costs them no capture module. The stand-in
     stays in place and hands every call to that wrapper, so whatever another library wrapped
     around it since still calls the capture once; a `load` that fails leaves the client
