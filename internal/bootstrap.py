@@ -291,9 +291,13 @@ def _deferred(capture: str, patch: str) -> Callable[[Any], None]:
     client the function never imports costs nothing at start-up (nor does its capture's
     `contextvars`, for the async ones)."""
     def apply(module: Any) -> None:
-        getattr(importlib.import_module(f"httprecap.internal.capture.{capture}"), patch)(module)
+        getattr(_capture_module(capture), patch)(module)
 
     return apply
+
+
+def _capture_module(capture: str) -> Any:
+    return importlib.import_module(f"httprecap.internal.capture.{capture}")
 
 
 def _on_first_call(owner: str, method: str, capture: str, wrapper: str,
@@ -303,7 +307,7 @@ def _on_first_call(owner: str, method: str, capture: str, wrapper: str,
     (patching.wrap_on_first_call)."""
     def apply(module: Any) -> None:
         def load() -> patching.Wrapper:
-            loaded = importlib.import_module(f"httprecap.internal.capture.{capture}")
+            loaded = _capture_module(capture)
             if rest is not None:
                 getattr(loaded, rest)(module)
             found: patching.Wrapper = getattr(loaded, wrapper)
