@@ -87,12 +87,12 @@ def out_of_memory_line(memory_mb: int, held: int, processes: Sequence[ManagedPro
     environment's figure is the larger of the two readings, and it is rounded up: the line
     never says the environment held its memory size or less, nor less than one of its trees."""
     sizes = {process.name: rss_by_pid(tree_pids([process.pid])) for process in processes}
-    held = max(held, sum(sum(tree.values()) for tree in sizes.values()))
-    name = max(sizes, key=lambda tree: sum(sizes[tree].values()))
+    totals = {name: sum(tree.values()) for name, tree in sizes.items()}
+    held = max(held, sum(totals.values()))
+    name = max(totals, key=totals.__getitem__)
     pid, largest = max(sizes[name].items(), key=lambda item: item[1])
     who = "the runtime" if name == "runtime" else f"extension {name}"
-    tree = sum(sizes[name].values())
     return (f"SANDBOX out of memory: the environment held {math.ceil(held / MIB)} MB, over its "
-            f"memory size of {memory_mb} MB; {who} held {tree / MIB:.0f} MB in "
+            f"memory size of {memory_mb} MB; {who} held {totals[name] / MIB:.0f} MB in "
             f"{len(sizes[name])} process(es), the largest pid {pid} with {largest / MIB:.0f} MB. "
             "The runtime is killed (signal: killed).")
