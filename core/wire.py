@@ -15,12 +15,26 @@ Each MESSAGE is a dict with a kind ``"k"``:
            that never finishes can still be named): ``{"k": "start", "call": CALL}`` where
            CALL has at least id, requestId, startedAtUs, method, host, url.
 ``call``   a finished call: ``{"k": "call", "call": CALL}`` (fields: see ``CALL_FIELDS``).
+``calls``  finished calls of one invocation, written compactly (what the sender posts: the
+           calls of a function repeat their method, location, library and thread, which are
+           then written, parsed and checked once)::
+
+               {"k": "calls", "requestId": str, "shapes": [SHAPE, ...], "rows": [ROW, ...]}
+
+           A SHAPE is an object of CALL members that several calls share; a ROW is
+           ``[shape, id, startedAtUs, durationMs, status, bytesSent, bytesReceived]``, where
+           ``shape`` is an index into ``shapes``, plus optionally an object of further CALL
+           members (an error, the attempts, a new connection's times). The CALL of a row is
+           ``error`` null and ``attempts`` empty, then its shape's members, then its
+           object's, then the message's ``requestId`` and the row's seven values
+           (`calls_of`). A row that breaks the contract costs only its call.
 ``end``    every call of an invocation has been handed over:
            ``{"k": "end", "requestId": str, "status": "success"|"error", "calls": int,
            "startedAtUs": int, "durationMs": float, "dropped": {reason: int},
            "overheadUs": int}``, plus ``"tenantId": str`` for a function in tenant-isolation
            mode (the tenant awslambdaric got with the invocation). ``calls`` counts the
-           ``call`` messages sent for it, so the extension knows when it holds them all. Only
+           calls sent for it (``call`` messages and rows of ``calls``), so the extension
+           knows when it holds them all. Only
            requestId, status and calls are required; a field after them with the wrong type
            is ignored (`check_end`).
 
@@ -41,10 +55,11 @@ others and counts it, against the invocation it names when it names one.
 Bounds below are part of the contract: both sides enforce them.
 
 Every message kind has one typed definition below (`HelloMessage`, `StartMessage`,
-`CallMessage`, `EndMessage`, and `Batch`; a CALL is `WireCall`, its parts `WireAttempt`,
-`ErrorInfo`, `AwsInfo`). They are `TypedDict`s for mypy only: at run time a message is the
-plain dict ``json`` made, and the classes do not exist (``typing`` costs start-up time), so
-other modules import them under ``if TYPE_CHECKING:`` and name them in annotations only.
+`CallMessage`, `CallsMessage`, `EndMessage`, and `Batch`; a CALL is `WireCall`, its parts
+`WireAttempt`, `ErrorInfo`, `AwsInfo`). They are `TypedDict`s for mypy only: at run time a
+message is the plain dict ``json`` made, and the classes do not exist (``typing`` costs
+start-up time), so other modules import them under ``if TYPE_CHECKING:`` and name them in
+annotations only.
 What the extension makes of the calls, the recap, has its types in ``httprecap.recap_schema``.
 """
 
@@ -137,11 +152,20 @@ if TYPE_CHECKING:
         k: Literal["call"]
         call: WireCall
 
+    class CallsMessage(TypedDict):
+        """Finished calls of one invocation as rows over shared shapes (see `calls_of`)."""
+
+        k: Literal["calls"]
+        requestId: str
+        shapes: list[dict[str, Any]]  # each: members of a WireCall
+        # [shape, id, startedAtUs, durationMs, status, bytesSent, bytesReceived(, members)]
+        rows: list[list[Any]]
+
     class _EndRequired(TypedDict):
         k: Literal["end"]
         requestId: str
         status: Literal["success", "error"]
-        calls: int  # the `call` messages sent for the invocation
+        calls: int  # the calls sent for the invocation (messages and rows)
 
     class EndMessage(_EndRequired, total=False):
         """Every call of an invocation has been handed over (`check_end` drops an optional
@@ -154,10 +178,12 @@ if TYPE_CHECKING:
         tenantId: str  # a function in tenant-isolation mode
 
     Message = HelloMessage | StartMessage | CallMessage | EndMessage
+    # What a batch may carry; `sort_batch` turns each row of a `calls` into a CallMessage.
+    PostedMessage = Message | CallsMessage
 
     class _BatchRequired(TypedDict):
         v: int  # VERSION
-        messages: list[Message]
+        messages: list[PostedMessage]
 
     class Batch(_BatchRequired, total=False):
         """What the sender POSTs (the extension checks only `v` and `messages`)."""
@@ -172,13 +198,13 @@ WORKER_INIT_PREFIX = "init:"  # + the worker's pid, 1 to MAX_PID_DIGITS ASCII di
 MAX_PID_DIGITS = 10
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
-MAX_MESSAGES = 5000
+MAX_MESSAGES = 5000  # a batch's messages, rows of `calls` included
 MAX_STRING = 8192
 MAX_ATTEMPTS = 50
 MAX_TENANT_ID = 256  # an `end`'s tenantId: Lambda's tenant ids are far shorter
 MAX_COUNT = 2**53  # counts, microsecond clocks: what every JSON reader holds exactly
 
-KINDS = ("hello", "start", "call", "end")
+KINDS = ("hello", "start", "call", "calls", "end")
 END_STATUSES = ("success", "error")
 # Why a message was dropped, as counted in the recap's `dropped.reasons`.
 INVALID_CALL = "invalidCall"  # a call's message (or the start notice of one that never ended)
@@ -348,15 +374,22 @@ def validate_call(call: Any) -> WireCall:
     for name in REQUIRED_CALL_FIELDS:
         if name not in call:
             raise WireError(f"call: missing {name}")
-    # One pass: the type of every known field (unknown ones, a newer sender's, are ignored,
-    # not trusted) and the bounds of every value (`_check_strings`'s quick check, inline).
+    check_request_id(call["requestId"], "call")
+    _check_members(call, "call")
+    return checked
+
+
+def _check_members(members: dict[Any, Any], where: str) -> None:
+    """The type of every known CALL field among `members` (unknown ones, a newer sender's,
+    are ignored, not trusted) and the bounds of every value, in one pass (`_check_strings`'s
+    quick check, inline)."""
     types = _CALL_TYPES
-    bounded = len(call) <= 100
-    for name, value in call.items():
+    bounded = len(members) <= 100
+    for name, value in members.items():
         kind = type(value)
         expected = types.get(name)
         if expected is not None and kind not in expected:
-            raise WireError(f"call.{name}: wrong type")
+            raise WireError(f"{where}.{name}: wrong type")
         if kind is str:
             if len(value) > MAX_STRING:
                 bounded = False
@@ -364,10 +397,76 @@ def validate_call(call: Any) -> WireCall:
             bounded = bounded and _bounded(value, 1)
         if type(name) is not str:
             bounded = False
-    check_request_id(call["requestId"], "call")
     if not bounded:
-        _check_strings(call, "call")
-    return checked
+        _check_strings(members, where)
+
+
+def calls_of(message: Any) -> list[WireCall]:
+    """The CALLs of a `calls` message, or WireError naming the first part that breaks the
+    contract (a strict reader; `sort_batch` drops only what breaks it)."""
+    request_id, rows, shapes = _calls_parts(message)
+    return [row_call(row, request_id, shapes) for row in rows]
+
+
+def _calls_parts(message: Any) -> tuple[str, list[Any], list[dict[str, Any] | None]]:
+    """A `calls` message's request id, its rows, and its shapes as checked (None for one
+    that breaks the contract: only the rows naming it are lost)."""
+    _check(isinstance(message, dict), "calls: not an object")
+    request_id = message.get("requestId")
+    check_request_id(request_id, "calls")
+    _check(len(request_id) <= MAX_STRING, "calls: requestId too long")
+    shapes, rows = message.get("shapes"), message.get("rows")
+    _check(type(shapes) is list and len(shapes) <= MAX_MESSAGES,
+           f"calls: shapes is not a list of at most {MAX_MESSAGES}")
+    _check(type(rows) is list, "calls: rows is not a list")
+    return request_id, rows, [_shape(shape) for shape in shapes]
+
+
+def _shape(shape: Any) -> dict[str, Any] | None:
+    if type(shape) is not dict:
+        return None
+    try:
+        _check_members(shape, "calls.shape")
+    except WireError:
+        return None
+    return shape
+
+
+def row_call(row: Any, request_id: str, shapes: list[dict[str, Any] | None]) -> WireCall:
+    """The CALL of one row of a `calls` message whose shapes are checked (`_calls_parts`).
+
+    This runs on every call the extension receives: seven values checked in place, and one
+    dictionary made from the shape's (the shape was checked once for all its rows)."""
+    if type(row) is not list or not 7 <= len(row) <= 8:
+        raise WireError("calls: a row is not a list of 7 or 8 values")
+    shape_index, call_id, started_us, duration_ms, status, sent, received = row[:7]
+    shape = shapes[shape_index] if type(shape_index) is int and \
+        0 <= shape_index < len(shapes) else None
+    if shape is None:
+        raise WireError("calls: a row names no valid shape")
+    if type(call_id) is not str or len(call_id) > MAX_STRING:
+        raise WireError("calls.row.id: wrong type")
+    if type(started_us) is not int:
+        raise WireError("calls.row.startedAtUs: wrong type")
+    if type(duration_ms) is not float and type(duration_ms) is not int:
+        raise WireError("calls.row.durationMs: wrong type")
+    if (status is not None and type(status) is not int) or (
+            sent is not None and type(sent) is not int) or (
+            received is not None and type(received) is not int):
+        raise WireError("calls.row: a status or size of the wrong type")
+    if len(row) == 8:
+        members = row[7]
+        if type(members) is not dict:
+            raise WireError("calls.row: its members are not an object")
+        _check_members(members, "calls.row")
+        shape = {**shape, **members}
+    call: WireCall = {"error": None, "attempts": [], **shape,  # type: ignore[typeddict-item]
+                      "requestId": request_id, "id": call_id, "startedAtUs": started_us,
+                      "durationMs": duration_ms, "status": status, "bytesSent": sent,
+                      "bytesReceived": received}
+    if "method" not in call or "host" not in call or "url" not in call:
+        raise WireError("calls: a call without its method, host or url")
+    return call
 
 
 def _is_count(value: Any) -> bool:
@@ -423,6 +522,8 @@ def _check_message(message: Any) -> list[str]:
     _check(kind in KINDS, f"message: unknown kind {kind!r}")
     if kind in ("start", "call"):
         validate_call(message.get("call"))
+    elif kind == "calls":
+        calls_of(message)
     elif kind == "end":
         return check_end(message)
     else:
@@ -437,15 +538,25 @@ def _messages(batch: Any) -> list[Any]:
     _check(batch.get("v") == VERSION, f"batch: unsupported version {batch.get('v')!r}")
     messages = batch.get("messages")
     _check(isinstance(messages, list), "batch: messages is not a list")
-    _check(len(messages) <= MAX_MESSAGES, f"batch: more than {MAX_MESSAGES} messages")
+    rows = sum(len(message["rows"]) for message in messages if type(message) is dict
+               and message.get("k") == "calls" and type(message.get("rows")) is list)
+    _check(len(messages) + rows <= MAX_MESSAGES,
+           f"batch: more than {MAX_MESSAGES} messages and rows")
     checked: list[Any] = messages
     return checked
 
 
 def validate_batch(batch: Any) -> list[Message]:
-    """Return the batch's messages, or raise WireError naming the first that breaks the
-    contract (a strict reader; the extension sorts instead: `sort_batch`)."""
-    return [validate_message(message) for message in _messages(batch)]
+    """Return the batch's messages, each row of a `calls` as a `call`, or raise WireError
+    naming the first that breaks the contract (a strict reader; the extension sorts instead:
+    `sort_batch`)."""
+    checked: list[Message] = []
+    for message in _messages(batch):
+        if isinstance(message, dict) and message.get("k") == "calls":
+            checked += ({"k": "call", "call": call} for call in calls_of(message))
+        else:
+            checked.append(validate_message(message))
+    return checked
 
 
 def sort_batch(batch: Any) -> Sorted:
@@ -457,10 +568,15 @@ def sort_batch(batch: Any) -> Sorted:
     for message in _messages(batch):
         try:
             # This runs for every call the extension receives: a call is checked directly.
-            if type(message) is dict and message.get("k") == "call":
-                validate_call(message.get("call"))
-                kept.append(message)
-                continue
+            if type(message) is dict:
+                kind = message.get("k")
+                if kind == "call":
+                    validate_call(message.get("call"))
+                    kept.append(message)
+                    continue
+                if kind == "calls":
+                    _sort_calls(message, result)
+                    continue
             ignored = _check_message(message)
         except WireError as exc:
             _sort_out(message, str(exc), result)
@@ -470,6 +586,24 @@ def sort_batch(batch: Any) -> Sorted:
             result.drops.append((message["requestId"], INVALID_END,
                                  f"end: ignored {', '.join(ignored)}"))
     return result
+
+
+def _sort_calls(message: dict[str, Any], result: Sorted) -> None:
+    """Each row of a `calls` message as a `call` in `result`, or a drop for each that breaks
+    the contract (for each of its rows when the message as a whole does)."""
+    try:
+        request_id, rows, shapes = _calls_parts(message)
+    except WireError as exc:
+        posted = message.get("rows")
+        lost = len(posted) if type(posted) is list and posted else 1
+        result.drops += [(named_request_id(message), INVALID_CALL, str(exc))] * lost
+        return
+    kept: list[Any] = result.messages
+    for row in rows:
+        try:
+            kept.append({"k": "call", "call": row_call(row, request_id, shapes)})
+        except WireError as exc:
+            result.drops.append((request_id, INVALID_CALL, str(exc)))
 
 
 def _sort_out(message: Any, why: str, result: Sorted) -> None:

@@ -20,3 +20,19 @@ def wire_call(request_id: str, call_id: str, offset_ms: float = 0.0, duration_ms
     }
     record.update(fields)
     return record
+
+
+def encoded_call(record: Any, encoder: Any = None) -> dict[str, Any]:
+    """The wire CALL the sender writes for `record` (a transport `Record`), as the extension
+    reads it: the `calls` message parsed and its one row checked (`wire.calls_of`)."""
+    import json
+
+    from httprecap import wire
+    from httprecap.internal.transport.encode import Encoder
+    from httprecap.redact import Redactor
+
+    encoder = encoder if encoder is not None else Encoder(Redactor())
+    calls = encoder.calls(record.request_id)
+    encoder.add_call(calls, record)
+    (call,) = wire.calls_of(json.loads(calls.message()))
+    return dict(call)

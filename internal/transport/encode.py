@@ -30,9 +30,26 @@ DESCRIBED_CACHE_SIZE = 512
 OUTCOME_CACHE_SIZE = 256
 
 
+class Calls:
+    """The ``httprecap.wire.CallsMessage`` being written for one invocation: its shapes (by
+    what they are made of: members, timeout, connection) and its rows, as JSON text."""
+
+    __slots__ = ("request_id", "rows", "shape_texts", "shapes")
+
+    def __init__(self, request_id: str) -> None:
+        self.request_id = request_id
+        self.shapes: dict[tuple[str, str, str], int] = {}
+        self.shape_texts: list[str] = []
+        self.rows: list[str] = []
+
+    def message(self) -> str:
+        return (f'{{"k":"calls","requestId":{_text(self.request_id)}'
+                f',"shapes":[{",".join(self.shape_texts)}],"rows":[{",".join(self.rows)}]}}')
+
+
 class Encoder:
-    """Writes `call` and `start` messages (``httprecap.wire.CallMessage``, ``StartMessage``) as
-    JSON text; one per process (the pid is part of call ids)."""
+    """Writes `calls` and `start` messages (``httprecap.wire.CallsMessage``, ``StartMessage``)
+    as JSON text; one per process (the pid is part of call ids)."""
 
     def __init__(self, redactor: Redactor, captures: bool = True) -> None:
         self.redactor = redactor
@@ -42,15 +59,20 @@ class Encoder:
         # A function calls the same few endpoints again and again: split and redact each once.
         self._located: dict[tuple[Origin | None, str], tuple[str, str, int, str, str]] = {}
         self._described: dict[tuple[Any, ...], str] = {}
-        self._outcomes: dict[tuple[Any, ...], str] = {}
+        self._outcomes: dict[tuple[Any, ...], tuple[str, str]] = {}
 
-    def call_message(self, call: Record) -> str:
-        """``{"k":"call","call":{...}}`` for a finished call.
+    def calls(self, request_id: str) -> Calls:
+        """A new `calls` message for the invocation `request_id`."""
+        return Calls(request_id)
 
-        This runs once per call, so the common case is one f-string and two dictionary
-        lookups: the fields a function repeats (request id, method, location, library,
-        thread, AWS operation; and status and sizes) are written once (`_described`,
-        `_outcome`). A finished call is located already (capture/call.py `close`)."""
+    def add_call(self, calls: Calls, call: Record) -> int:
+        """Write a finished call into `calls` (its invocation's `calls` message): a row, and
+        a shape when it is the first of its kind; the size written.
+
+        This runs once per call, so the common case is one f-string and three dictionary
+        lookups: what a function repeats (method, location, library, thread, AWS operation,
+        timeout; and status and sizes) is written once (`_described`, `_outcome`), and
+        what calls share is written once per message (the shape)."""
         status, received, attempts = call.status, call.bytes_received, call.attempts
         listed = ""
         if attempts:
@@ -65,36 +87,49 @@ class Encoder:
                call.thread, call.aws)
         described = self._described.get(key) or self._describe(key)
         outcome_key = (status, call.bytes_sent, received, call.error, listed)
-        outcome = self._outcomes.get(outcome_key) or self._outcome(outcome_key)
+        values, members = self._outcomes.get(outcome_key) or self._outcome(outcome_key)
         call_id = call.id
         if not call_id:  # not announced by a `start` notice: numbered now
             call.id = call_id = next(self._ids)
         # The `connection` member when the call's client tells: one that got an answer
-        # without opening a connection reused one.
+        # without opening a connection reused one (a shape's), one that opened one has its
+        # times (the row's own).
+        reused = ""
         if call.opened:
-            connection = _opened(call)
+            members += _opened(call)
         elif status is not None and call.watches_connections():
-            connection = REUSED
-        else:
-            connection = ""
+            reused = REUSED
+        if call.proxy is not None:
+            members += _proxy(call.proxy)
+        if self.captures:
+            members += self._captured(call)
+        shape_key = (described, _timeout(call.timeout), reused)
+        shape = calls.shapes.get(shape_key)
+        size = 0
+        if shape is None:
+            shape = calls.shapes[shape_key] = len(calls.shape_texts)
+            text = f"{{{described}{shape_key[1]}{reused}}}"
+            calls.shape_texts.append(text)
+            size = len(text)
         # startedAtUs is Call.started_us, written out: a property costs a function call.
-        return (f'{{"k":"call","call":{{"id":"{self.id_prefix}-{call_id}"'
-                f',"startedAtUs":{int(call.wall_offset_us + call.t0 * 1e6)},{described}'
-                f',"durationMs":{call.duration_ms:.3f},{outcome}'
-                f'{"" if call.proxy is None else _proxy(call.proxy)}'
-                f'{_timeout(call.timeout)}{connection}'
-                f'{self._captured(call) if self.captures else ""}}}}}')
+        row = (f'[{shape},"{self.id_prefix}-{call_id}"'
+               f',{int(call.wall_offset_us + call.t0 * 1e6)},{call.duration_ms:.3f}{values}'
+               f'{f",{{{members[1:]}}}" if members else ""}]')
+        calls.rows.append(row)
+        return size + len(row)
 
-    def _outcome(self, key: tuple[Any, ...]) -> str:
-        """Status, error, sizes and attempts as JSON members, kept for the next call that ends
-        the same way (most do: a function calls the same endpoints again and again)."""
+    def _outcome(self, key: tuple[Any, ...]) -> tuple[str, str]:
+        """Status and sizes as a row's values; error and attempts as its members, when it has
+        them. Kept for the next call that ends the same way (most do: a function calls the
+        same endpoints again and again)."""
         status, sent, received, error, listed = key
         # Status and sizes are ints by construction (the libraries' status codes, len(), int()).
-        outcome = (f'"status":{"null" if status is None else int(status)}'
-                   f',"error":{"null" if error is None else self._error(error)}'
-                   f',"bytesSent":{"null" if sent is None else int(sent)}'
-                   f',"bytesReceived":{"null" if received is None else int(received)}'
-                   f',"attempts":[{listed}]')
+        values = (f',{"null" if status is None else int(status)}'
+                  f',{"null" if sent is None else int(sent)}'
+                  f',{"null" if received is None else int(received)}')
+        members = (("" if error is None else f',"error":{self._error(error)}')
+                   + (f',"attempts":[{listed}]' if listed else ""))
+        outcome = values, members
         if error is None and not listed:  # errors and attempts are rarely the same twice
             if len(self._outcomes) >= OUTCOME_CACHE_SIZE:
                 self._outcomes.clear()
@@ -111,13 +146,14 @@ class Encoder:
         if not call.id:
             call.id = next(self._ids)
         return (f'{{"k":"start","call":{{"id":"{self.id_prefix}-{call.id}"'
-                f',"startedAtUs":{int(call.wall_offset_us + call.t0 * 1e6)},{described}}}}}')
+                f',"startedAtUs":{int(call.wall_offset_us + call.t0 * 1e6)}'
+                f',"requestId":{_text(call.request_id)},{described}}}}}')
 
     def _describe(self, key: tuple[Any, ...]) -> str:
-        """Request id, method, location, library, thread and AWS operation, as JSON members;
-        kept for the next call with the same `key` (within an invocation: the request id is
-        part of it, so a renamed thread shows its new name from the next one on)."""
-        request_id, method, origin, target, library, thread, aws = key
+        """Method, location, library, thread and AWS operation, as JSON members; kept for the
+        next call with the same `key` (within an invocation: the request id is part of it,
+        so a renamed thread shows its new name from the next one on)."""
+        _, method, origin, target, library, thread, aws = key
         scheme, host, port, path, url = self._locate(origin, target)
         aws_text = "null"
         if aws is not None:
@@ -125,7 +161,7 @@ class Encoder:
             named = "" if resource is None else f',"resource":{_text(resource)}'
             aws_text = (f'{{"service":{_quote(service)},"operation":{_quote(operation)}'
                         f',"region":{_quote(region)}{named}}}')
-        described = (f'"requestId":{_text(request_id)},"method":{_text(method)}'
+        described = (f'"method":{_text(method)}'
                      f',"scheme":{_text(scheme)},"host":{_text(host)},"port":{port}'
                      f',"path":{_text(path)},"url":{_text(url)},"library":{_quote(library)}'
                      f',"thread":{_text(thread.name)},"aws":{aws_text}')

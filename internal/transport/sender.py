@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     import socket
     from collections.abc import Callable
 
-    from httprecap.internal.transport.encode import Encoder
+    from httprecap.internal.transport.encode import Calls, Encoder
     from httprecap.internal.transport.record import Running
     from httprecap.wire import EndMessage, HelloMessage
 
@@ -314,25 +314,35 @@ class Sender:
 
     def _next_batch(self, limit: int) -> tuple[list[str], dict[str, int], int, int]:
         """Encoded messages of up to `limit` queued items, the calls per request id among
-        them, how many calls, and how many items were taken."""
+        them, how many calls, and how many items were taken. Consecutive calls of one
+        invocation go as one `calls` message, written before whatever follows them (their
+        `end`)."""
         parts: list[str] = []
         counts: dict[str, int] = {}
         self.batch_ends = []
         if not self.hello_sent:
             parts.append(_encode(self._hello()))
-        items, encode_call = self.buffer.items, self.encoder().call_message
+        items, add_call = self.buffer.items, self.encoder().add_call
         calls = size = taken = 0
+        group: Calls | None = None
         limit = min(limit, wire.MAX_MESSAGES - 100)
-        # This loop runs once per call: calls are encoded inline, other messages aside.
+        # This loop runs once per call: calls are written inline, other messages aside.
         while taken < limit and items and size < MAX_BATCH_BYTES:
             item = items.popleft()
             taken += 1
             try:
                 if isinstance(item, Record):
-                    encoded = encode_call(item)
-                    counts[item.request_id] = counts.get(item.request_id, 0) + 1
+                    request_id = item.request_id
+                    if group is None or group.request_id != request_id:
+                        _close(group, parts)
+                        group = self.encoder().calls(request_id)
+                    size += add_call(group, item)
+                    counts[request_id] = counts.get(request_id, 0) + 1
                     calls += 1
-                elif isinstance(item, End):
+                    continue
+                _close(group, parts)
+                group = None
+                if isinstance(item, End):
                     encoded = _encode(self._end(item, counts))
                 elif type(item) is _Refused:
                     encoded = _encode(self._end(item.end, counts, again=False))
@@ -344,7 +354,8 @@ class Sender:
                 continue
             parts.append(encoded)
             size += len(encoded)
-        parts += self._notices(wire.MAX_MESSAGES - len(parts))
+        _close(group, parts)
+        parts += self._notices(wire.MAX_MESSAGES - len(parts) - calls)
         return parts, counts, calls, taken
 
     def _end(self, end: End, counts: dict[str, int], again: bool = True) -> EndMessage:
@@ -441,6 +452,12 @@ class _Refused:
 
     def __init__(self, end: End) -> None:
         self.end = end
+
+
+def _close(group: Calls | None, parts: list[str]) -> None:
+    """Add the `calls` message being written, if it holds any row, to the batch's `parts`."""
+    if group is not None and group.rows:
+        parts.append(group.message())
 
 
 def _encode(message: HelloMessage | EndMessage) -> str:

@@ -66,7 +66,7 @@ def test_a_call_the_sender_cannot_encode_is_logged_and_counted(
     capture.start(log_level="debug")
     sender = bootstrap.sender()
     assert sender is not None
-    monkeypatch.setattr(sender.encoder(), "call_message", _boom)
+    monkeypatch.setattr(sender.encoder(), "add_call", _boom)
     invocation.begin("req-1")
     assert [r.status_code for r in _get_twice(server)] == [200, 200]
     invocation.end("success")

@@ -16,6 +16,7 @@ import httpx
 import pytest
 import requests
 import urllib3
+from call_support import encoded_call
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -225,9 +226,12 @@ def calls_with_secrets(draw: st.DrawFn) -> Call:
 @settings(max_examples=200, deadline=None)
 @given(calls_with_secrets())
 def test_an_encoded_call_record_keeps_no_secret(call: Call) -> None:
-    message = Encoder(Redactor()).call_message(call)
+    encoder = Encoder(Redactor())
+    written = encoder.calls(call.request_id)
+    encoder.add_call(written, call)
+    message = written.message()
     assert MARKER not in message
-    record = json.loads(message)["call"]
+    record = encoded_call(call)
     assert record["error"]["type"] == "ValueError" and record["requestBody"]
 
 

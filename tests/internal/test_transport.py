@@ -13,15 +13,13 @@ from typing import TYPE_CHECKING
 
 import pytest
 import requests
+from call_support import encoded_call
 
-from httprecap import wire
 from httprecap.internal import bootstrap, invocation
 from httprecap.internal.capture.call import Call, local
 from httprecap.internal.transport import sender
 from httprecap.internal.transport.buffer import Buffer
-from httprecap.internal.transport.encode import Encoder
 from httprecap.internal.transport.record import Attempt, End, Record
-from httprecap.redact import Redactor
 
 if TYPE_CHECKING:
     from conftest import Capture, Collector
@@ -68,7 +66,13 @@ def test_quick_calls_are_posted_once_with_the_end(installed: Capture, server: st
     invocation.end("success")
     _flush()
     (batch,) = installed.collector.batches[batches_before:]
-    assert [m["k"] for m in batch["messages"]] == ["call"] * 5 + ["end"]
+    # One `calls` message of five rows, then the `end`. The calls share two shapes: the
+    # first call opened the connection (its row says so), the four others reused it.
+    calls, end = batch["messages"]
+    assert (calls["k"], len(calls["rows"]), end["k"]) == ("calls", 5, "end")
+    assert [row[0] for row in calls["rows"]] == [0, 1, 1, 1, 1]
+    assert calls["rows"][0][7]["connection"] == "new"
+    assert calls["shapes"][1]["connection"] == "reused"
 
 
 def test_finished_calls_are_held_for_a_bounded_time(installed: Capture, server: str) -> None:
@@ -228,8 +232,7 @@ def test_a_record_built_without_capture_is_encoded_as_a_valid_wire_call() -> Non
     record.duration_ms = 12.5
     record.attempts = [Attempt(1.7e15, 5.0, 503, None, api, "/v1/items?token=s3cret", None),
                        Attempt(1.7e15 + 6000, 6.5, 200, None, api, "/v1/items", 42)]
-    message = json.loads(Encoder(Redactor()).call_message(record))
-    call = wire.validate_call(message["call"])
-    assert message["k"] == "call" and (call["status"], call["bytesReceived"]) == (200, 42)
+    call = encoded_call(record)
+    assert (call["status"], call["bytesReceived"]) == (200, 42)
     assert [(a["status"], a["durationMs"]) for a in call["attempts"]] == [(503, 5.0), (200, 6.5)]
-    assert "s3cret" not in json.dumps(message)
+    assert "s3cret" not in json.dumps(call)

@@ -3,7 +3,6 @@ longest single wait, None when unbounded; NOT_KNOWN when the form is not one we 
 
 from __future__ import annotations
 
-import json
 import socket
 import sys
 import threading
@@ -13,12 +12,11 @@ import aiohttp
 import httpx
 import pytest
 import urllib3
+from call_support import encoded_call
 from urllib3.util.timeout import Timeout
 
-from httprecap.internal.transport.encode import Encoder
 from httprecap.internal.transport.record import NOT_KNOWN, Record
 from httprecap.internal.transport.timeouts import seconds
-from httprecap.redact import Redactor
 
 
 @pytest.fixture
@@ -111,8 +109,7 @@ def _message(timeout: object) -> dict[str, object]:
     record.request_id, record.library, record.method = "req-1", "urllib3", "GET"
     record.thread, record.target = threading.current_thread(), "http://127.0.0.1:9/"
     record.timeout = timeout
-    call: dict[str, object] = json.loads(Encoder(Redactor()).call_message(record))["call"]
-    return call
+    return encoded_call(record)
 
 
 def _written(timeout: object) -> float | None:
