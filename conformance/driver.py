@@ -49,9 +49,12 @@ class CountingAggregator(Aggregator):
 
     def apply_batch(self, batch: wire.Sorted, pid: int | None = None) -> None:
         with self._count_lock:
-            self.kinds.update(message["k"] for message in batch.messages)
-            self.targets.update(_target(message["call"]) for message in batch.messages
-                                if message["k"] == "call")
+            calls = [message.call() if isinstance(message, wire.Row) else message["call"]
+                     for message in batch.messages
+                     if isinstance(message, wire.Row) or message["k"] == "call"]
+            self.kinds.update("call" if isinstance(message, wire.Row) else message["k"]
+                              for message in batch.messages)
+            self.targets.update(_target(call) for call in calls)
             self.dropped += len(batch.drops)
         super().apply_batch(batch, pid)
 

@@ -251,13 +251,14 @@ class WireError(ValueError):
 
 
 class Sorted:
-    """A readable batch, sorted: the messages to apply, and a drop for each one that broke the
+    """A readable batch, sorted: the messages to apply (a row of `calls` as a `call`, or as a
+    `Row` when it has no members of its own), and a drop for each one that broke the
     contract, as (the request id it names or None, the `dropped` reason, why)."""
 
     __slots__ = ("drops", "messages", "unusable_starts")
 
     def __init__(self) -> None:
-        self.messages: list[Message] = []
+        self.messages: list[Message | Row] = []
         self.drops: list[tuple[str | None, str, str]] = []
         # A bad `start` notice loses nothing if its call ends (that call's own message counts
         # then): (request id, call id or "") of each, counted only if the call never ends.
@@ -433,10 +434,15 @@ def _shape(shape: Any) -> dict[str, Any] | None:
 
 
 def row_call(row: Any, request_id: str, shapes: list[dict[str, Any] | None]) -> WireCall:
-    """The CALL of one row of a `calls` message whose shapes are checked (`_calls_parts`).
+    """The CALL of one row of a `calls` message whose shapes are checked (`_calls_parts`)."""
+    return _merged(request_id, _checked_row(row, shapes), row)
 
-    This runs on every call the extension receives: seven values checked in place, and one
-    dictionary made from the shape's (the shape was checked once for all its rows)."""
+
+def _checked_row(row: Any, shapes: list[dict[str, Any] | None]) -> dict[str, Any]:
+    """Check one row; its shape, with its own members when it has them.
+
+    This runs on every call the extension receives: seven values checked in place (the
+    shape was checked once for all its rows)."""
     if type(row) is not list or not 7 <= len(row) <= 8:
         raise WireError("calls: a row is not a list of 7 or 8 values")
     shape_index, call_id, started_us, duration_ms, status, sent, received = row[:7]
@@ -460,13 +466,33 @@ def row_call(row: Any, request_id: str, shapes: list[dict[str, Any] | None]) -> 
             raise WireError("calls.row: its members are not an object")
         _check_members(members, "calls.row")
         shape = {**shape, **members}
-    call: WireCall = {"error": None, "attempts": [], **shape,  # type: ignore[typeddict-item]
-                      "requestId": request_id, "id": call_id, "startedAtUs": started_us,
-                      "durationMs": duration_ms, "status": status, "bytesSent": sent,
-                      "bytesReceived": received}
-    if "method" not in call or "host" not in call or "url" not in call:
+    if "method" not in shape or "host" not in shape or "url" not in shape:
         raise WireError("calls: a call without its method, host or url")
+    return shape
+
+
+def _merged(request_id: str, shape: dict[str, Any], row: list[Any]) -> WireCall:
+    call: WireCall = {"error": None, "attempts": [], **shape,  # type: ignore[typeddict-item]
+                      "requestId": request_id, "id": row[1], "startedAtUs": row[2],
+                      "durationMs": row[3], "status": row[4], "bytesSent": row[5],
+                      "bytesReceived": row[6]}
     return call
+
+
+class Row:
+    """A checked row of a `calls` message with no members of its own, as `sort_batch` keeps
+    it: the extension encodes such a call from its shape's parts, made once for all the
+    shape's rows (aggregate/encoded_call.py `ShapeParts`). `call` is the CALL it stands for."""
+
+    __slots__ = ("request_id", "shape", "values")
+
+    def __init__(self, request_id: str, shape: dict[str, Any], values: list[Any]) -> None:
+        self.request_id = request_id
+        self.shape = shape
+        self.values = values  # [shape, id, startedAtUs, durationMs, status, sent, received]
+
+    def call(self) -> WireCall:
+        return _merged(self.request_id, self.shape, self.values)
 
 
 def _is_count(value: Any) -> bool:
@@ -601,9 +627,12 @@ def _sort_calls(message: dict[str, Any], result: Sorted) -> None:
     kept: list[Any] = result.messages
     for row in rows:
         try:
-            kept.append({"k": "call", "call": row_call(row, request_id, shapes)})
+            shape = _checked_row(row, shapes)
         except WireError as exc:
             result.drops.append((request_id, INVALID_CALL, str(exc)))
+            continue
+        kept.append(Row(request_id, shape, row) if len(row) == 7 else
+                    {"k": "call", "call": _merged(request_id, shape, row)})
 
 
 def _sort_out(message: Any, why: str, result: Sorted) -> None:

@@ -19,6 +19,7 @@ from httprecap.external.aggregate.findings.call_facts import CallFacts
 
 TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any, Literal
 
     from httprecap.recap_schema import RecapAttempt, RecapCall, RecapCallHead, RecapCallTail
@@ -205,6 +206,42 @@ def _connection(call: WireCall) -> str:
     return members
 
 
+class ShapeParts:
+    """What the calls of one wire shape (a `calls` message's) have in common, encoded once for
+    all its rows that have no members of their own (`EncodedCall.of_row`): the members
+    before `status`, those after `bytesReceived`, and the findings' facts per status."""
+
+    __slots__ = ("_facts", "closing", "host", "located", "method", "path", "plain", "shape")
+
+    def __init__(self, shape: Mapping[str, Any]) -> None:
+        get = shape.get
+        self.shape = shape
+        # A shape may hold any CALL member; one holding an outcome (the sender's never do)
+        # leaves its rows to `EncodedCall` itself.
+        self.plain = "error" not in shape and "attempts" not in shape
+        # As `EncodedCall` reads them from a CALL (a shape's have been checked the same way).
+        self.method: str = shape["method"]
+        self.host: str = shape["host"]
+        self.path: str | None = get("path")
+        self.located = (f',"method":{_value(get("method"))},"url":{_value(get("url"))}'
+                        f',"scheme":{_value(get("scheme"))},"host":{_value(get("host"))}'
+                        f',"port":{_value(get("port"))},"path":{_value(get("path"))}')
+        call = {"attempts": [], **shape}
+        # `_tail` of such a call, less its first four members (the row's): ',"library":...}'.
+        tail = _tail(call, 0.0, False)  # type: ignore[arg-type]
+        for name in ("durationMs", "error", "bytesSent", "bytesReceived"):
+            del tail[name]  # type: ignore[misc]
+        self.closing = "," + compact_json(tail)[1:]
+        self._facts: dict[int | None, CallFacts] = {}
+
+    def facts(self, status: int | None) -> CallFacts:
+        """The facts of a call of this shape that ended with `status` (shared: read only)."""
+        facts = self._facts.get(status)
+        if facts is None:
+            facts = self._facts[status] = CallFacts({**self.shape, "status": status})
+        return facts
+
+
 class EncodedCall:
     """A recap call as JSON, but for its offset: `head + repr(offsetMs) + tail` is the call.
 
@@ -229,3 +266,29 @@ class EncodedCall:
         self.bytes_sent: int = call.get("bytesSent") or 0
         self.bytes_received: int = call.get("bytesReceived") or 0
         self.facts = CallFacts(call, in_flight_until_us is not None)  # what the findings read
+
+    @classmethod
+    def of_row(cls, parts: ShapeParts, row: list[Any]) -> EncodedCall:
+        """The call of a checked row with no members of its own (``httprecap.wire.Row``):
+        what `EncodedCall(row's CALL)` makes, from the parts its shape's calls share."""
+        _, call_id, begin, duration, status, sent, received = row
+        encoded = cls.__new__(cls)
+        encoded.id = call_id
+        encoded.begin_us = begin
+        duration = float(duration or 0.0)
+        if not -MAX_DURATION_MS <= duration <= MAX_DURATION_MS:  # (NaN fails too)
+            raise ValueError("durationMs out of range")  # the call is counted, not listed
+        encoded.duration_ms = duration = round(duration, 3)
+        status_text = "null" if status is None else int.__repr__(status)
+        encoded.head = (f'{{"id":{_value(call_id)}{parts.located},"status":{status_text}'
+                        f',"startedAt":"{iso_us(begin)}"{_OFFSET_KEY}')
+        encoded.tail = (f',"durationMs":{float.__repr__(duration)},"error":null'
+                        f',"bytesSent":{_value(sent)},"bytesReceived":{_value(received)}'
+                        f'{parts.closing}')
+        encoded.size = utf8_size(encoded.head) + utf8_size(encoded.tail)
+        encoded.failed = status is not None and status >= 400
+        encoded.method, encoded.host, encoded.path = parts.method, parts.host, parts.path
+        encoded.bytes_sent = sent or 0
+        encoded.bytes_received = received or 0
+        encoded.facts = parts.facts(status)
+        return encoded

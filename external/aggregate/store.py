@@ -25,7 +25,7 @@ from collections import Counter, deque
 
 from httprecap import wire
 from httprecap.external.aggregate.completion import check
-from httprecap.external.aggregate.encoded_call import EncodedCall
+from httprecap.external.aggregate.encoded_call import EncodedCall, ShapeParts
 from httprecap.external.aggregate.function_context import unqualified
 from httprecap.external.aggregate.invocation_state import Invocation
 from httprecap.external.aggregate.recap import (
@@ -140,7 +140,8 @@ class Aggregator:
         broke the contract, each counted against the invocation it names (`_count_drop`)."""
         # Encoding the calls is the costly part: do it before taking the lock, so the run
         # loop and the telemetry listener never wait for it.
-        encoded = [(message, _encoded(message)) for message in batch.messages]
+        shapes: dict[int, ShapeParts | None] = {}  # by the id of the batch's shapes
+        encoded = [(message, _encoded(message, shapes)) for message in batch.messages]
         with self._cond:
             now = self._clock()
             self.internal_active = True
@@ -156,8 +157,11 @@ class Aggregator:
             report, self.on_init_failed = self.on_init_failed, None
             report()
 
-    def _apply_message(self, message: Message, call: EncodedCall | None,
+    def _apply_message(self, message: Message | wire.Row, call: EncodedCall | None,
                        now: float, pid: int | None) -> None:
+        if isinstance(message, wire.Row):
+            self._apply_row(message, call, now, pid)
+            return
         # Tested as message["k"] (not a local copy) where mypy must tell the kinds apart.
         kind = message["k"]
         if message["k"] == "hello":
@@ -191,6 +195,21 @@ class Aggregator:
             self.tenant_id = message.get("tenantId") or self.tenant_id
             if request_id == wire.INIT_REQUEST_ID and message["status"] == "error":
                 self._init_failed = True
+
+    def _apply_row(self, row: wire.Row, call: EncodedCall | None, now: float,
+                   pid: int | None) -> None:
+        """A call of a `calls` message, as `_apply_message` applies a `call`."""
+        request_id = row.request_id
+        if request_id in self._shipped_set:
+            self._carried["lateArrival"] += 1
+            return
+        inv = self._get(request_id, now)
+        if pid not in self._helper_pids:
+            inv.pid = pid
+        if call is not None:
+            inv.add_call(call, self.max_calls)
+        else:
+            inv.add_unusable_call(row.values[1], self.max_calls)
 
     def _count_drop(self, request_id: str | None, reason: str, now: float) -> None:
         """A message that broke the contract: counted against the invocation it names, or the
@@ -453,15 +472,36 @@ class Aggregator:
         return build_recap(inv, outcome, context)
 
 
-def _encoded(message: Message) -> EncodedCall | None:
-    """A `call` message's recap call; None for other kinds, and for a call whose values no
-    real call has (a clock beyond any calendar): counted as unusable, never the batch."""
-    if message["k"] != "call":
-        return None
+def _encoded(message: Message | wire.Row,
+             shapes: dict[int, ShapeParts | None]) -> EncodedCall | None:
+    """A `call` message's (or a row's) recap call; None for other kinds, and for a call whose
+    values no real call has (a clock beyond any calendar): counted as unusable, never the
+    batch. A row's shape is read once for all its rows (`shapes`)."""
     try:
+        if isinstance(message, wire.Row):
+            key = id(message.shape)
+            if key in shapes:
+                parts = shapes[key]
+            else:
+                parts = shapes[key] = _shape_parts(message.shape)
+            if parts is not None:
+                return EncodedCall.of_row(parts, message.values)
+            return EncodedCall(message.call())
+        if message["k"] != "call":
+            return None
         return EncodedCall(message["call"])
     except Exception:
         return None
+
+
+def _shape_parts(shape: dict[str, Any]) -> ShapeParts | None:
+    """The shape's parts, or None to encode its rows one by one (a shape that holds an
+    outcome, or one whose values no real call has)."""
+    try:
+        parts = ShapeParts(shape)
+    except Exception:
+        return None
+    return parts if parts.plain else None
 
 
 def _text(value: Any) -> str | None:

@@ -28,6 +28,12 @@ def _batch(*messages: dict[str, Any]) -> dict[str, Any]:
     return {"v": wire.VERSION, "messages": list(messages)}
 
 
+def _ids(sorted_batch: wire.Sorted) -> list[str]:
+    """The ids of the calls a sorted batch keeps (rows without members stay rows)."""
+    return [(m.call() if isinstance(m, wire.Row) else m["call"])["id"]
+            for m in sorted_batch.messages]
+
+
 def test_a_row_is_its_shape_its_values_and_the_messages_request_id() -> None:
     (call,) = wire.calls_of(_calls(_row("1-7")))
     assert call == {**SHAPE, "id": "1-7", "requestId": RID,
@@ -55,7 +61,7 @@ def test_a_rows_members_add_to_its_shape_but_never_replace_its_values() -> None:
     _row("1-1", {"note": "y" * (wire.MAX_STRING + 1)})])
 def test_a_row_that_breaks_the_contract_costs_only_its_call(row: Any) -> None:
     sorted_batch = wire.sort_batch(_batch(_calls(_row("1-1"), row, _row("1-3"))))
-    assert [m["call"]["id"] for m in sorted_batch.messages] == ["1-1", "1-3"]
+    assert _ids(sorted_batch) == ["1-1", "1-3"]
     ((request_id, reason, _),) = sorted_batch.drops
     assert (request_id, reason) == (RID, wire.INVALID_CALL)
     with pytest.raises(wire.WireError):
@@ -67,7 +73,7 @@ def test_a_shape_that_breaks_the_contract_costs_only_the_rows_that_name_it() -> 
     without_url = {key: value for key, value in SHAPE.items() if key != "url"}
     rows = [_row("1-1"), [1, *_row("1-2")[1:]], [2, *_row("1-3")[1:]], _row("1-4")]
     sorted_batch = wire.sort_batch(_batch(_calls(*rows, shapes=[SHAPE, bad, without_url])))
-    assert [m["call"]["id"] for m in sorted_batch.messages] == ["1-1", "1-4"]
+    assert _ids(sorted_batch) == ["1-1", "1-4"]
     assert [drop[:2] for drop in sorted_batch.drops] == [(RID, wire.INVALID_CALL)] * 2
 
 
@@ -79,7 +85,8 @@ def test_a_calls_message_that_breaks_the_contract_counts_each_call_it_carried(
         message: dict[str, Any]) -> None:
     sorted_batch = wire.sort_batch(_batch(message, {"k": "end", "requestId": RID,
                                                     "status": "success", "calls": 2}))
-    assert [m["k"] for m in sorted_batch.messages] == ["end"]
+    assert [m["k"] for m in sorted_batch.messages if isinstance(m, dict)] == ["end"]
+    assert len(sorted_batch.messages) == 1
     rows = message["rows"]
     assert [drop[1] for drop in sorted_batch.drops] == \
         [wire.INVALID_CALL] * (len(rows) if isinstance(rows, list) else 1)
@@ -90,3 +97,11 @@ def test_a_batch_of_more_rows_and_messages_than_the_bound_is_refused_whole() -> 
     with pytest.raises(wire.WireError, match="more than"):
         wire.sort_batch(_batch(_calls(*rows)))
     assert len(wire.sort_batch(_batch(_calls(*rows[:-1]))).messages) == wire.MAX_MESSAGES - 1
+
+
+def test_sorting_keeps_a_plain_row_as_a_row_and_one_with_members_as_its_call() -> None:
+    sorted_batch = wire.sort_batch(_batch(_calls(_row("1-1"), _row("1-2", {"tlsMs": 2.0}))))
+    row, message = sorted_batch.messages
+    assert isinstance(row, wire.Row) and row.shape is SHAPE and row.request_id == RID
+    assert row.call() == wire.calls_of(_calls(_row("1-1")))[0]
+    assert isinstance(message, dict) and message["call"]["tlsMs"] == 2.0
