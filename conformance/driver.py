@@ -49,11 +49,13 @@ class CountingAggregator(Aggregator):
 
     def apply_batch(self, batch: wire.Sorted, pid: int | None = None) -> None:
         with self._count_lock:
-            calls = [message.call() if isinstance(message, wire.Row) else message["call"]
-                     for message in batch.messages
-                     if isinstance(message, wire.Row) or message["k"] == "call"]
-            self.kinds.update("call" if isinstance(message, wire.Row) else message["k"]
-                              for message in batch.messages)
+            calls = [call for message in batch.messages for call in (
+                message.calls() if isinstance(message, wire.Rows) else
+                [message["call"]] if message["k"] == "call" else [])]
+            self.kinds.update(message["k"] for message in batch.messages
+                              if not isinstance(message, wire.Rows))
+            self.kinds["call"] += sum(len(message.rows) for message in batch.messages
+                                      if isinstance(message, wire.Rows))
             self.targets.update(_target(call) for call in calls)
             self.dropped += len(batch.drops)
         super().apply_batch(batch, pid)

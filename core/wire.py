@@ -251,14 +251,14 @@ class WireError(ValueError):
 
 
 class Sorted:
-    """A readable batch, sorted: the messages to apply (a row of `calls` as a `call`, or as a
-    `Row` when it has no members of its own), and a drop for each one that broke the
-    contract, as (the request id it names or None, the `dropped` reason, why)."""
+    """A readable batch, sorted: the messages to apply (the rows of a `calls` with no members
+    of their own as `Rows`, the others each as a `call`), and a drop for each one that broke
+    the contract, as (the request id it names or None, the `dropped` reason, why)."""
 
     __slots__ = ("drops", "messages", "unusable_starts")
 
     def __init__(self) -> None:
-        self.messages: list[Message | Row] = []
+        self.messages: list[Message | Rows] = []
         self.drops: list[tuple[str | None, str, str]] = []
         # A bad `start` notice loses nothing if its call ends (that call's own message counts
         # then): (request id, call id or "") of each, counted only if the call never ends.
@@ -479,20 +479,28 @@ def _merged(request_id: str, shape: dict[str, Any], row: list[Any]) -> WireCall:
     return call
 
 
-class Row:
-    """A checked row of a `calls` message with no members of its own, as `sort_batch` keeps
-    it: the extension encodes such a call from its shape's parts, made once for all the
-    shape's rows (aggregate/encoded_call.py `ShapeParts`). `call` is the CALL it stands for."""
+class Rows:
+    """Consecutive checked rows of a `calls` message with no members of their own, as
+    `sort_batch` keeps them: the extension encodes such calls from their shapes' parts, made
+    once for all of a shape's rows (aggregate/encoded_call.py `ShapeParts`), in one loop.
+    `calls` makes the CALLs they stand for."""
 
-    __slots__ = ("request_id", "shape", "values")
+    __slots__ = ("request_id", "rows", "shapes")
 
-    def __init__(self, request_id: str, shape: dict[str, Any], values: list[Any]) -> None:
+    def __init__(self, request_id: str, shapes: list[dict[str, Any] | None]) -> None:
         self.request_id = request_id
-        self.shape = shape
-        self.values = values  # [shape, id, startedAtUs, durationMs, status, sent, received]
+        self.shapes = shapes  # the message's, as checked: each row's first value names one
+        self.rows: list[list[Any]] = []  # [shape, id, startedAtUs, durationMs, status, sent,
+        # received]
 
-    def call(self) -> WireCall:
-        return _merged(self.request_id, self.shape, self.values)
+    def call(self, row: list[Any]) -> WireCall:
+        """The CALL one of `rows` stands for."""
+        shape = self.shapes[row[0]]
+        assert shape is not None  # (a row names a checked shape)
+        return _merged(self.request_id, shape, row)
+
+    def calls(self) -> list[WireCall]:
+        return [self.call(row) for row in self.rows]
 
 
 def _is_count(value: Any) -> bool:
@@ -625,14 +633,21 @@ def _sort_calls(message: dict[str, Any], result: Sorted) -> None:
         result.drops += [(named_request_id(message), INVALID_CALL, str(exc))] * lost
         return
     kept: list[Any] = result.messages
+    run: Rows | None = None
     for row in rows:
         try:
             shape = _checked_row(row, shapes)
         except WireError as exc:
             result.drops.append((request_id, INVALID_CALL, str(exc)))
             continue
-        kept.append(Row(request_id, shape, row) if len(row) == 7 else
-                    {"k": "call", "call": _merged(request_id, shape, row)})
+        if len(row) == 7:
+            if run is None:
+                run = Rows(request_id, shapes)
+                kept.append(run)
+            run.rows.append(row)
+        else:  # its own members: a call of its own, in its place
+            kept.append({"k": "call", "call": _merged(request_id, shape, row)})
+            run = None
 
 
 def _sort_out(message: Any, why: str, result: Sorted) -> None:

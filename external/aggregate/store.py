@@ -140,13 +140,16 @@ class Aggregator:
         broke the contract, each counted against the invocation it names (`_count_drop`)."""
         # Encoding the calls is the costly part: do it before taking the lock, so the run
         # loop and the telemetry listener never wait for it.
-        shapes: dict[int, ShapeParts | None] = {}  # by the id of the batch's shapes
-        encoded = [(message, _encoded(message, shapes)) for message in batch.messages]
+        encoded = [(message, _encoded_rows(message)) if isinstance(message, wire.Rows) else
+                   (message, _encoded(message)) for message in batch.messages]
         with self._cond:
             now = self._clock()
             self.internal_active = True
             for message, call in encoded:
-                self._apply_message(message, call, now, pid)
+                if isinstance(message, wire.Rows):
+                    self._apply_rows(message, call, now, pid)  # type: ignore[arg-type]
+                else:
+                    self._apply_message(message, call, now, pid)  # type: ignore[arg-type]
             for request_id, reason, _ in batch.drops:
                 self._count_drop(request_id, reason, now)
             for request_id, call_id in batch.unusable_starts:
@@ -157,11 +160,8 @@ class Aggregator:
             report, self.on_init_failed = self.on_init_failed, None
             report()
 
-    def _apply_message(self, message: Message | wire.Row, call: EncodedCall | None,
+    def _apply_message(self, message: Message, call: EncodedCall | None,
                        now: float, pid: int | None) -> None:
-        if isinstance(message, wire.Row):
-            self._apply_row(message, call, now, pid)
-            return
         # Tested as message["k"] (not a local copy) where mypy must tell the kinds apart.
         kind = message["k"]
         if message["k"] == "hello":
@@ -196,20 +196,22 @@ class Aggregator:
             if request_id == wire.INIT_REQUEST_ID and message["status"] == "error":
                 self._init_failed = True
 
-    def _apply_row(self, row: wire.Row, call: EncodedCall | None, now: float,
-                   pid: int | None) -> None:
-        """A call of a `calls` message, as `_apply_message` applies a `call`."""
-        request_id = row.request_id
+    def _apply_rows(self, rows: wire.Rows, calls: list[EncodedCall | None], now: float,
+                    pid: int | None) -> None:
+        """Calls of a `calls` message, as `_apply_message` applies `call`s one by one."""
+        request_id = rows.request_id
         if request_id in self._shipped_set:
-            self._carried["lateArrival"] += 1
+            self._carried["lateArrival"] += len(calls)
             return
         inv = self._get(request_id, now)
         if pid not in self._helper_pids:
             inv.pid = pid
-        if call is not None:
-            inv.add_call(call, self.max_calls)
-        else:
-            inv.add_unusable_call(row.values[1], self.max_calls)
+        cap = self.max_calls
+        for row, call in zip(rows.rows, calls, strict=True):
+            if call is not None:
+                inv.add_call(call, cap)
+            else:
+                inv.add_unusable_call(row[1], cap)
 
     def _count_drop(self, request_id: str | None, reason: str, now: float) -> None:
         """A message that broke the contract: counted against the invocation it names, or the
@@ -472,31 +474,38 @@ class Aggregator:
         return build_recap(inv, outcome, context)
 
 
-def _encoded(message: Message | wire.Row,
-             shapes: dict[int, ShapeParts | None]) -> EncodedCall | None:
-    """A `call` message's (or a row's) recap call; None for other kinds, and for a call whose
-    values no real call has (a clock beyond any calendar): counted as unusable, never the
-    batch. A row's shape is read once for all its rows (`shapes`)."""
+def _encoded(message: Message) -> EncodedCall | None:
+    """A `call` message's recap call; None for other kinds, and for a call whose values no
+    real call has (a clock beyond any calendar): counted as unusable, never the batch."""
+    if message["k"] != "call":
+        return None
     try:
-        if isinstance(message, wire.Row):
-            key = id(message.shape)
-            if key in shapes:
-                parts = shapes[key]
-            else:
-                parts = shapes[key] = _shape_parts(message.shape)
-            if parts is not None:
-                return EncodedCall.of_row(parts, message.values)
-            return EncodedCall(message.call())
-        if message["k"] != "call":
-            return None
         return EncodedCall(message["call"])
     except Exception:
         return None
 
 
-def _shape_parts(shape: dict[str, Any]) -> ShapeParts | None:
+def _encoded_rows(rows: wire.Rows) -> list[EncodedCall | None]:
+    """`_encoded` for each of `rows`, in one loop; each shape is read once for all its rows."""
+    shapes = rows.shapes
+    parts = {index: _shape_parts(shapes[index]) for index in {row[0] for row in rows.rows}}
+    of_row = EncodedCall.of_row
+    encoded: list[EncodedCall | None] = []
+    for row in rows.rows:
+        shape = parts[row[0]]
+        try:
+            encoded.append(of_row(shape, row) if shape is not None else
+                           EncodedCall(rows.call(row)))
+        except Exception:
+            encoded.append(None)
+    return encoded
+
+
+def _shape_parts(shape: dict[str, Any] | None) -> ShapeParts | None:
     """The shape's parts, or None to encode its rows one by one (a shape that holds an
     outcome, or one whose values no real call has)."""
+    if shape is None:  # (a row names a checked shape)
+        return None
     try:
         parts = ShapeParts(shape)
     except Exception:

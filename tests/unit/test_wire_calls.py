@@ -30,8 +30,8 @@ def _batch(*messages: dict[str, Any]) -> dict[str, Any]:
 
 def _ids(sorted_batch: wire.Sorted) -> list[str]:
     """The ids of the calls a sorted batch keeps (rows without members stay rows)."""
-    return [(m.call() if isinstance(m, wire.Row) else m["call"])["id"]
-            for m in sorted_batch.messages]
+    return [call["id"] for m in sorted_batch.messages
+            for call in (m.calls() if isinstance(m, wire.Rows) else [m["call"]])]
 
 
 def test_a_row_is_its_shape_its_values_and_the_messages_request_id() -> None:
@@ -96,12 +96,14 @@ def test_a_batch_of_more_rows_and_messages_than_the_bound_is_refused_whole() -> 
     rows = [_row(f"1-{n}") for n in range(wire.MAX_MESSAGES)]
     with pytest.raises(wire.WireError, match="more than"):
         wire.sort_batch(_batch(_calls(*rows)))
-    assert len(wire.sort_batch(_batch(_calls(*rows[:-1]))).messages) == wire.MAX_MESSAGES - 1
+    assert len(_ids(wire.sort_batch(_batch(_calls(*rows[:-1]))))) == wire.MAX_MESSAGES - 1
 
 
-def test_sorting_keeps_a_plain_row_as_a_row_and_one_with_members_as_its_call() -> None:
-    sorted_batch = wire.sort_batch(_batch(_calls(_row("1-1"), _row("1-2", {"tlsMs": 2.0}))))
-    row, message = sorted_batch.messages
-    assert isinstance(row, wire.Row) and row.shape is SHAPE and row.request_id == RID
-    assert row.call() == wire.calls_of(_calls(_row("1-1")))[0]
+def test_sorting_keeps_plain_rows_as_rows_and_one_with_members_as_its_call_in_its_place() -> None:
+    sorted_batch = wire.sort_batch(_batch(_calls(
+        _row("1-1"), _row("1-2"), _row("1-3", {"tlsMs": 2.0}), _row("1-4"))))
+    first, message, last = sorted_batch.messages
+    assert isinstance(first, wire.Rows) and isinstance(last, wire.Rows)
+    assert [row[1] for row in first.rows] == ["1-1", "1-2"] and last.request_id == RID
+    assert first.calls() == wire.calls_of(_calls(_row("1-1"), _row("1-2")))
     assert isinstance(message, dict) and message["call"]["tlsMs"] == 2.0
