@@ -2,9 +2,11 @@
 
 Each sink has a worker thread that owns that sink's queue. The run loop hands the new recaps
 to every worker and waits at most HTTPRECAP_SHIP_BUDGET_MS for them; a slow or failing sink
-only delays itself. What a sink has not delivered stays in its queue (HTTPRECAP_RETRY_QUEUE
-recaps at most; beyond it the oldest are dropped and counted as `sinkRetryQueueFull`) and is
-sent on the next round: the next invocation, or SHUTDOWN. Only the worker removes an entry,
+only delays itself. A sink that can take them without waiting (stdout, when its pipe has
+room) gets them on the run loop's thread instead, while its worker is idle: no hand-over.
+What a sink has not delivered stays in its queue (HTTPRECAP_RETRY_QUEUE recaps at most;
+beyond it the oldest are dropped and counted as `sinkRetryQueueFull`) and is sent on the
+next round: the next invocation, or SHUTDOWN. Only the worker removes an entry,
 and only once the sink accepted it, so a sink that recovers never gets a recap twice.
 
 Workers send only while the run loop is waiting for them (until the round's deadline); a send
@@ -78,6 +80,20 @@ class SinkWorker:
             else:
                 kept.append(entry)
         self._pending = kept
+
+    def send_now(self, entries: list[Entry]) -> bool:
+        """Deliver `entries` on the calling thread, when nothing is queued or being sent (so
+        recaps keep their order), the sink is not resting, and it can take them without
+        waiting (`Sink.send_now`); False, having sent nothing, otherwise."""
+        with self._cond:
+            if (self._pending or self._in_flight or self._stopped
+                    or time.monotonic() < self._rest_until):
+                return False
+            try:
+                return self.sink.send_now(entries)
+            except Exception as exc:  # the worker will try, and say so if it fails too
+                log.debug(f"sink {self.sink.name}: not sent at once: {exc}")
+                return False
 
     def kick(self, deadline: float, force: bool = False) -> None:
         """Send what is queued until `deadline` (monotonic); `force` ignores the backoff."""
@@ -166,8 +182,9 @@ class Shipper:
         deadline = time.monotonic() + budget_s
         entries = [self._entry(recap) for recap in recaps]
         for worker in self.workers:
-            worker.submit(entries)
-            worker.kick(deadline)
+            if not worker.send_now(entries):
+                worker.submit(entries)
+                worker.kick(deadline)
         for worker in self.workers:
             worker.wait(deadline)
 

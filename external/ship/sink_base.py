@@ -47,6 +47,12 @@ class Sink(ABC):
     def prepare(self) -> None:  # noqa: B027 - most sinks have nothing to prepare
         """Load what `send` needs (runs once on the worker thread, before the first send)."""
 
+    def send_now(self, entries: list[Entry]) -> bool:
+        """Deliver `entries` on the calling thread (the run loop's) if that cannot wait, and
+        say so; send nothing and return False if it could. A recap that ships this way needs
+        no hand-over to the worker thread and back, which the function is billed for."""
+        return False
+
     @abstractmethod
     def send(self, entries: list[Entry]) -> list[Entry]:
         """Deliver `entries`; return those not delivered. Raise SinkError if none was."""

@@ -24,21 +24,40 @@ CLOUDWATCH_EVENT_LIMIT = 256 * 1024
 # CloudWatch counts 26 bytes of overhead per event; keep a margin for any prefix Lambda adds.
 LINE_LIMIT = CLOUDWATCH_EVENT_LIMIT - 1024
 PIPE_BYTES = 1024 * 1024  # Linux's default for unprivileged processes' largest pipe
-_widened: set[int] = set()
+# Room left in the pipe beyond what a recap written at once takes: other sinks' lines (emf)
+# may be written meanwhile.
+NOW_MARGIN = 64 * 1024
+_pipes: dict[int, int | None] = {}  # id of a stream -> its pipe's size, None: not a pipe
 
 
 def write_lines(stream: BinaryIO | None, lines: list[str]) -> None:
     """Write whole lines in one call, so lines of two sinks never interleave."""
     target = stream if stream is not None else sys.stdout.buffer
-    if id(target) not in _widened:
-        _widened.add(id(target))
-        widen_pipe(target)
-    target.write("".join(line + "\n" for line in lines).encode())
+    _pipe_size(target)
+    _write(target, _joined(lines))
+
+
+def _joined(lines: list[str]) -> bytes:
+    return "".join(line + "\n" for line in lines).encode()
+
+
+def _write(target: BinaryIO, data: bytes) -> None:
+    target.write(data)
     target.flush()
 
 
-def widen_pipe(stream: BinaryIO) -> None:
-    """Make room in the pipe Lambda reads our stdout from for several full-size lines.
+def _pipe_size(stream: BinaryIO) -> int | None:
+    """The size of the pipe `stream` writes to, widened at the first call; None if it is no
+    pipe (or not one this platform can tell)."""
+    key = id(stream)
+    if key not in _pipes:
+        _pipes[key] = widen_pipe(stream)
+    return _pipes[key]
+
+
+def widen_pipe(stream: BinaryIO) -> int | None:
+    """Make room in the pipe Lambda reads our stdout from for several full-size lines; the
+    pipe's size then (None: no pipe).
 
     A write to a pipe returns only once its reader (Lambda's log agent) has taken all but
     the pipe's size, 64 KiB by default on Linux: a 256 KiB line would wait for the reader
@@ -52,10 +71,32 @@ def widen_pipe(stream: BinaryIO) -> None:
         import fcntl  # not on Windows
 
         descriptor = stream.fileno()
-        if stat.S_ISFIFO(os.fstat(descriptor).st_mode):
+        if not stat.S_ISFIFO(os.fstat(descriptor).st_mode):
+            return None
+        try:
             fcntl.fcntl(descriptor, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+        except OSError:  # refused (a lower pipe-max-size): the pipe keeps its size
+            pass
+        return int(fcntl.fcntl(descriptor, fcntl.F_GETPIPE_SZ))
     except (AttributeError, ImportError, OSError, ValueError):  # tests' streams, not Linux
-        pass
+        return None
+
+
+def pipe_room(stream: BinaryIO) -> int | None:
+    """Bytes a write to the pipe `stream` writes to can take without waiting for its reader
+    (None: no pipe, or not one this platform can tell)."""
+    size = _pipe_size(stream)
+    if size is None:
+        return None
+    try:
+        import fcntl
+        import termios
+
+        unread = bytearray(4)
+        fcntl.ioctl(stream.fileno(), termios.FIONREAD, unread)
+    except (AttributeError, ImportError, OSError, ValueError):
+        return None
+    return size - int.from_bytes(unread, sys.byteorder, signed=True)
 
 
 class StdoutSink(Sink):
@@ -63,6 +104,19 @@ class StdoutSink(Sink):
 
     def __init__(self, stream: BinaryIO | None = None) -> None:
         self._stream = stream
+
+    def send_now(self, entries: list[Entry]) -> bool:
+        """Written at once when the pipe Lambda reads stdout from has room for the lines (and
+        a margin): such a write returns without waiting for the reader."""
+        target = self._stream if self._stream is not None else sys.stdout.buffer
+        room = pipe_room(target)
+        if room is None:
+            return False
+        data = _joined([fit_line(entry, LINE_LIMIT) for entry in entries])
+        if len(data) + NOW_MARGIN > room:
+            return False
+        _write(target, data)
+        return True
 
     def send(self, entries: list[Entry]) -> list[Entry]:
         write_lines(self._stream, [fit_line(entry, LINE_LIMIT) for entry in entries])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import time
 from collections.abc import Iterator
@@ -12,7 +13,7 @@ from ext_support import Receiver
 
 from httprecap.external.ship.http_post import HttpSink
 from httprecap.external.ship.shipper import Backoff, Shipper
-from httprecap.external.ship.stdout import StdoutSink
+from httprecap.external.ship.stdout import NOW_MARGIN, StdoutSink, pipe_room
 
 BUDGET = 0.1
 
@@ -122,3 +123,43 @@ def test_flush_reports_what_could_not_be_delivered(silent_port: int) -> None:
         assert shipper.flush(time.monotonic() + 0.1) == {f"http://127.0.0.1:{silent_port}/": 1}
     finally:
         shipper.stop()
+
+
+def _pipe() -> tuple[int, int]:
+    read_end, write_end = os.pipe()
+    return read_end, write_end
+
+
+def test_stdout_with_room_in_its_pipe_ships_on_the_run_loops_thread() -> None:
+    # A zero budget leaves a worker no time at all: only a recap written by the run loop's own
+    # thread is in the pipe when `ship` returns.
+    read_end, write_end = _pipe()
+    with os.fdopen(read_end, "rb") as reader, os.fdopen(write_end, "wb") as writer:
+        shipper = Shipper([StdoutSink(writer)], queue_limit=10)
+        try:
+            shipper.ship([_recap("r1")], 0.0)
+            assert shipper.workers[0].pending == 0
+            assert json.loads(reader.readline())["requestId"] == "r1"
+        finally:
+            shipper.stop()
+
+
+def test_stdout_with_its_pipe_nearly_full_leaves_recaps_to_its_worker_in_order() -> None:
+    read_end, write_end = _pipe()
+    with os.fdopen(read_end, "rb") as reader, os.fdopen(write_end, "wb") as writer:
+        sink = StdoutSink(writer)
+        room = pipe_room(writer)  # (widens the pipe, as the first write would)
+        assert room is not None and room > NOW_MARGIN
+        filler = b"x" * (room - NOW_MARGIN // 2 - 1) + b"\n"
+        writer.write(filler)
+        writer.flush()
+        shipper = Shipper([sink], queue_limit=10)
+        try:
+            shipper.ship([_recap("r1")], 0.0)
+            assert shipper.workers[0].pending == 1  # not written: it could have waited
+            assert reader.readline() == filler  # the reader catches up
+            shipper.ship([_recap("r2")], 2.0)  # the worker's queue first: r1, then r2
+            lines = [json.loads(reader.readline())["requestId"] for _ in range(2)]
+            assert lines == ["r1", "r2"] and shipper.workers[0].pending == 0
+        finally:
+            shipper.stop()
