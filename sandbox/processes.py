@@ -50,7 +50,7 @@ class LineReader:
     def __init__(self, fd: int, on_line: Callable[[str], None]) -> None:
         self._fd = fd
         self._on_line = on_line
-        self._partial = b""
+        self._partial: list[bytes] = []  # the line being read, in the chunks it came in
         # Data leaves the pipe and becomes lines under this lock, so "no unread byte in the
         # pipe" seen under the lock means "every byte written so far has been handled".
         self._lock = threading.Lock()
@@ -75,11 +75,18 @@ class LineReader:
         if not data:
             self._closed = True
             if self._partial:
-                self._emit(self._partial)
+                self._emit(b"".join(self._partial))
             return
-        *lines, self._partial = (self._partial + data).split(b"\n")
+        # A long line comes in many reads: each read is scanned once, and the line joined
+        # once it is whole (re-scanning what was read before would cost its square).
+        if b"\n" not in data:
+            self._partial.append(data)
+            return
+        first, *lines, rest = data.split(b"\n")
+        self._emit(b"".join((*self._partial, first)))
         for line in lines:
             self._emit(line)
+        self._partial = [rest] if rest else []
 
     def _emit(self, raw: bytes) -> None:
         self._on_line(raw.decode("utf-8", errors="replace"))
