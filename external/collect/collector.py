@@ -4,9 +4,9 @@
 buffered (Content-Length against wire.MAX_BODY_BYTES, read deadlines against slow clients,
 a fixed number of connections). A batch that cannot be read as a whole (not JSON, another
 version, too large) is refused with a 4xx and a one-line reason; within a readable batch a
-message that breaks the contract costs only itself: it is counted in the `dropped` of the
-invocation it names (`wire.sort_batch`), or, naming none (the function process always names
-one), with the refused batches; the first of each kind is logged.
+message (or a row of `calls`) that breaks the contract costs only itself: it is counted in the
+`dropped` of the invocation it names (`wire.sort_batch`), or, naming none (the function
+process always names one), with the refused batches; the first of each kind is logged.
 
 The connection is kept alive: the sender reuses one. When it closes and the process that
 posted on it is gone, that process died (`os._exit`, a signal, memory exhaustion): the

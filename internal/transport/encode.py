@@ -1,11 +1,14 @@
-"""Transport: turns a finished call's `Record` into its wire message, redacted (function process,
+"""Transport: turns a finished call's `Record` into its wire form, redacted (function process,
 sender thread).
 
-This is where the hot path's raw strings become a ``httprecap.wire.WireCall``:
+This is where the hot path's raw strings become a ``httprecap.wire.WireCall``, written as a
+row of its invocation's `calls` message over the shape it shares with the calls like it:
 URLs are split and redacted, errors shortened and redacted, headers masked, bodies cut. It
 runs on the background sender thread, so the user's call never waits for it, but its CPU is
 still the function's: messages are written as JSON text directly (strings escaped by the
-json module's C encoder) rather than built as dicts and dumped, which costs a third.
+json module's C encoder) rather than built as dicts and dumped, which costs a third. The
+extension's time after the response is billed too: there, a shape is read and checked once
+for all its rows, and a row is seven values.
 """
 
 from __future__ import annotations
