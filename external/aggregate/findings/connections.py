@@ -19,24 +19,31 @@ if TYPE_CHECKING:
 
 def no_timeout(facts: Facts, limits: Thresholds, history: History) -> list[Finding]:
     """Calls with no timeout, or one longer than the function had left when they started."""
-    by_host: dict[str, list[tuple[EncodedCall, float | None]]] = {}
+    by_host: dict[str, list[EncodedCall]] = {}
     deadline = facts.deadline_us
-    for call in facts.calls:
-        if not call.facts.timeout_known:
+    for call in facts.calls:  # (this runs for every call: what it reads is read once)
+        known = call.facts
+        if not known.timeout_known:
             continue
-        timeout = call.facts.timeout_s
-        remaining = None if deadline is None else max(deadline - call.begin_us, 0) / 1e6
-        if timeout is None or (remaining is not None and timeout > remaining):
-            by_host.setdefault(str(call.host), []).append((call, remaining))
-    return [_no_timeout(host, unbounded) for host, unbounded in by_host.items()]
+        timeout = known.timeout_s
+        if timeout is not None and (
+                deadline is None or timeout <= max(deadline - call.begin_us, 0) / 1e6):
+            continue
+        host = str(call.host)
+        unbounded = by_host.get(host)
+        if unbounded is None:
+            by_host[host] = [call]
+        else:
+            unbounded.append(call)
+    return [_no_timeout(host, calls, deadline) for host, calls in by_host.items()]
 
 
-def _no_timeout(host: str, unbounded: list[tuple[EncodedCall, float | None]]) -> Finding:
-    calls = [call for call, _ in unbounded]
+def _no_timeout(host: str, calls: list[EncodedCall], deadline: int | None) -> Finding:
     timeouts = [call.facts.timeout_s for call in calls]
     longest = None if None in timeouts else max(t for t in timeouts if t is not None)
-    known = [remaining for _, remaining in unbounded if remaining is not None]
-    remaining = round(min(known), 3) if known else None
+    # What the function had left is least for the call that started last.
+    remaining = None if deadline is None else \
+        round(max(deadline - max(call.begin_us for call in calls), 0) / 1e6, 3)
     what = "had no timeout" if longest is None else "had a timeout longer than the function's " \
         "remaining time"
     message = f"{plural(len(calls), 'call')} to {host} {what}: one could outlive the function"
@@ -50,9 +57,21 @@ def new_connections(facts: Facts, limits: Thresholds, history: History) -> list[
     of it reused a connection. Those are the calls that started before the first one ended;
     later ones may open more for concurrency, or reuse the first's."""
     by_pool: dict[str, list[EncodedCall]] = {}
-    for call in facts.calls:
-        if call.facts.connection is not None and history.knows_pool(call.facts.pool):
-            by_pool.setdefault(call.facts.pool, []).append(call)
+    known: dict[str, bool] = {}  # pool -> whether an earlier invocation had it
+    for call in facts.calls:  # (this runs for every call: what it reads is read once)
+        told = call.facts
+        if told.connection is None:
+            continue
+        pool = told.pool
+        calls = by_pool.get(pool)
+        if calls is not None:
+            calls.append(call)
+            continue
+        had = known.get(pool)
+        if had is None:
+            had = known[pool] = history.knows_pool(pool)
+        if had:
+            by_pool[pool] = [call]
     found = []
     for calls in by_pool.values():
         if _none_reused_at_first(calls):

@@ -33,9 +33,11 @@ STORM_MIN_CALLS = 3
 def retries(facts: Facts, limits: Thresholds, history: History) -> list[Finding]:
     retried: list[EncodedCall] = []
     lost_attempts, throttled, lost_ms = 0, 0, 0.0
-    for call in facts.calls:
-        lost, lost_time = _lost(call) if len(call.facts.attempts) > 1 else (0, 0.0)
-        is_throttled = _throttled(call)
+    for call in facts.calls:  # (this runs for every call: what it reads is read once)
+        told = call.facts
+        lost, lost_time = _lost(call) if len(told.attempts) > 1 else (0, 0.0)
+        is_throttled = (told.status == 429 or told.error_type in THROTTLING_ERRORS
+                        or told.error_code in THROTTLING_ERRORS)
         if lost or is_throttled:
             retried.append(call)
             lost_attempts += lost
@@ -90,9 +92,3 @@ def _gap_ms(attempt: dict[str, Any], following: Any) -> float:
         return (then - start) / 1000
     duration = attempt.get("durationMs")
     return float(duration) if isinstance(duration, (int, float)) else 0.0
-
-
-def _throttled(call: EncodedCall) -> bool:
-    facts = call.facts
-    return (facts.status == 429 or facts.error_type in THROTTLING_ERRORS
-            or facts.error_code in THROTTLING_ERRORS)

@@ -38,24 +38,23 @@ def sequential_calls(facts: Facts, limits: Thresholds, history: History) -> list
     total = 0.0  # the run's durations summed: less than the threshold, nothing to save
     least = limits.sequential_ms
     follows = False  # the call before was answered with a redirect
+    # This runs for every call: what it reads is read once.
     for number, (call, endpoint) in enumerate(zip(calls, facts.endpoints, strict=True)):
-        apart = call.facts.apart
-        if apart or follows or call.begin_us < reach or seen.get(endpoint) == first:
+        told, begin = call.facts, call.begin_us
+        apart = told.apart
+        if apart or follows or begin < reach or seen.get(endpoint) == first:
             if total >= least:
                 found += _sequential(calls[first:number], facts, limits)
             first, total = number, 0.0
             if apart:
                 first, reach, follows = number + 1, 0.0, False
                 continue
-        follows = _redirected(call)
+        follows = told.status in REDIRECTS
         seen[endpoint] = first
-        total += call.duration_ms
-        reach = max(reach, call.begin_us + call.duration_ms * 1000)
+        duration = call.duration_ms
+        total += duration
+        reach = max(reach, begin + duration * 1000)
     return found + _sequential(calls[first:], facts, limits)
-
-
-def _redirected(call: EncodedCall) -> bool:
-    return call.facts.status in REDIRECTS
 
 
 def _sequential(run: list[EncodedCall], facts: Facts, limits: Thresholds) -> list[Finding]:
