@@ -8,11 +8,20 @@ recap must account for every call with nothing dropped; RSS of the extension and
 runtime process (peak and current) after it.
 
     .venv/bin/python -m bench.extension_time [--rounds 20] [--big 10000]
+
+Two runs of it on a shared machine can differ by a third. To tell whether a change makes the
+extension faster, `--versus ZIP` compares this checkout's layer with another build of it
+(`httprecap layer build --out ZIP` at another commit) in one run: two sandboxes alive side by
+side, each round invoking both with each call count (in alternating order), and the
+difference taken round by round.
+
+    .venv/bin/python -m bench.extension_time --versus /tmp/other.zip [--rounds 40]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import tempfile
@@ -24,7 +33,7 @@ from typing import Any
 from bench import configs, host
 from bench.configs import Setup
 from bench.servers import Servers
-from bench.stats import Summary, rotated
+from bench.stats import Summary, differences, rotated
 from httprecap.sandbox import Sandbox
 
 CALLS = (0, 10, 100, 1000)
@@ -55,6 +64,34 @@ def measure(setup: Setup, servers: Servers, rounds: int, calls: Sequence[int] = 
         "runtime after the big invoke, peak": after["runtime"].peak_mib,
     }
     return found
+
+
+def versus(setup: Setup, other: Setup, servers: Servers, rounds: int,
+           calls: Sequence[int] = CALLS) -> dict[int, tuple[list[float], list[float]]]:
+    """Post-runtime times of `setup` and `other`, round by round, per call count."""
+    url = servers.url("upstream", "/items")
+    found: dict[int, tuple[list[float], list[float]]] = {count: ([], []) for count in calls}
+    with setup.sandbox() as ours, other.sandbox() as theirs:
+        boxes = (ours, theirs)
+        for box in boxes:
+            for count in calls:  # warm-up
+                _invoke(box, url, count)
+        for number in range(rounds):
+            for count in rotated([str(c) for c in calls], number):
+                order = (0, 1) if number % 2 == 0 else (1, 0)
+                for side in order:
+                    result = _invoke(boxes[side], url, int(count))
+                    found[int(count)][side].append(result.extension_overhead_ms)
+    return found
+
+
+def versus_table(found: dict[int, tuple[list[float], list[float]]]) -> str:
+    lines = ["| calls per invoke | this checkout, ms | the other layer, ms | this minus the "
+             "other, round by round, ms |", "|---|---|---|---|"]
+    for count, (ours, theirs) in found.items():
+        lines.append(f"| {count:,} | {Summary.of(ours).text(2)} | {Summary.of(theirs).text(2)} "
+                     f"| {differences(ours, theirs).text(2)} |")
+    return "\n".join(lines)
 
 
 def _invoke(box: Sandbox, url: str, count: int):  # type: ignore[no-untyped-def]
@@ -134,11 +171,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--big", type=int, default=BIG)
+    parser.add_argument("--versus", type=Path, metavar="ZIP",
+                        help="another build of the layer to compare with, in one run")
     host.add_pin_option(parser)
     args = parser.parse_args(argv)
+    if args.versus is not None and not args.versus.is_file():
+        parser.error(f"--versus: no such layer zip: {args.versus}")
     host.pin_unless(args)
     with Servers() as servers, tempfile.TemporaryDirectory() as work:
         setup = configs.prepare(Path(work), servers.ports)["httprecap"]
+        if args.versus is not None:
+            other = dataclasses.replace(setup, layers=(args.versus,))
+            print(versus_table(versus(setup, other, servers, args.rounds)))
+            return 0
         found = measure(setup, servers, args.rounds, big=args.big)
     print("\n\n".join([table(found), big_text(found), memory_table(found)]))
     return 0
