@@ -103,7 +103,7 @@ def _per_call_targets(read: Reading) -> list[Target]:
             "posting the record). Where it goes: profile *runtime, 100-call "
             "invokes* (the capture wrappers in internal/capture/: call.py `open_call`/`run`/"
             "`close`, requests.py `_send`, urllib3.py `_pool_urlopen`/`_run_first`, "
-            "botocore.py; and the sender thread: internal/transport/encode.py `call_message`, "
+            "botocore.py; and the sender thread: internal/transport/encode.py `add_call`, "
             "internal/transport/sender.py `_next_batch`/`_post`).")
         found.append(Target("per call", f"per-call overhead, {client}", "≤ 15 µs",
                             f"{ours:.1f} µs CPU (fastest blocks {fastest:.1f} µs; wall "
@@ -238,11 +238,17 @@ def _extension_targets(read: Reading) -> list[Target]:
         met = value <= bound
         found.append(Target("extension", f"post-runtime extension time, {calls:,} calls (stdout)",
                             f"≤ {bound:g} ms", f"{value:.2f} ms", met, "" if met else
-                            f"{_missed_by(value, bound, 'ms')}. Where it goes: profile "
-                            "*extension, 1,000-call invokes*: building the recap "
-                            "(external/aggregate/recap.py `build_recap`: `summarize`, "
-                            "`_hosts`, `_covered_share`, `_dropped`) and rendering/writing "
-                            "it (external/ship/), all after the response."))
+                            f"{_missed_by(value, bound, 'ms')}. Where it goes, all after the "
+                            "response: handing the calls over (the function process's "
+                            "sender, the collector, the run loop and the sandbox take turns "
+                            "on one CPU), checking and encoding them (core/wire.py "
+                            "`sort_batch`, external/aggregate/encoded_call.py "
+                            "`EncodedCall.of_row`), building the recap and its findings "
+                            "(external/aggregate/recap.py `build_recap`, "
+                            "external/aggregate/findings/) and writing it "
+                            "(external/ship/stdout.py); profile *extension, 1,000-call "
+                            "invokes*. Runs differ by a third here: compare two versions "
+                            "with `bench.extension_time --versus ZIP`."))
     big = read.r["extension"].get("big")
     if big:
         memory = read.r["extension"]["memory"]
