@@ -17,6 +17,7 @@ from httprecap.external.ship.trim import fit_line
 TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)
 if TYPE_CHECKING:
     from typing import BinaryIO
+    from weakref import WeakKeyDictionary
 
     from httprecap.external.ship.sink_base import Entry
 
@@ -27,7 +28,10 @@ PIPE_BYTES = 1024 * 1024  # Linux's default for unprivileged processes' largest 
 # Room left in the pipe beyond what a recap written at once takes: other sinks' lines (emf)
 # may be written meanwhile.
 NOW_MARGIN = 64 * 1024
-_pipes: dict[int, int | None] = {}  # id of a stream -> its pipe's size, None: not a pipe
+# A stream -> the size of the pipe it writes to, None: not a pipe. Held weakly: a stream's
+# id may be another stream's once it is gone (a test's pipe, say). Made at the first write
+# (`weakref` is not on the start-up path).
+_pipes: list[WeakKeyDictionary[BinaryIO, int | None]] = []
 
 
 def write_lines(stream: BinaryIO | None, lines: list[str]) -> None:
@@ -49,10 +53,18 @@ def _write(target: BinaryIO, data: bytes) -> None:
 def _pipe_size(stream: BinaryIO) -> int | None:
     """The size of the pipe `stream` writes to, widened at the first call; None if it is no
     pipe (or not one this platform can tell)."""
-    key = id(stream)
-    if key not in _pipes:
-        _pipes[key] = widen_pipe(stream)
-    return _pipes[key]
+    if not _pipes:
+        from weakref import WeakKeyDictionary
+
+        _pipes.append(WeakKeyDictionary())
+    sizes = _pipes[0]
+    try:
+        return sizes[stream]
+    except KeyError:
+        size = sizes[stream] = widen_pipe(stream)
+        return size
+    except TypeError:  # a stream that cannot be referred to weakly: looked at each time
+        return widen_pipe(stream)
 
 
 def widen_pipe(stream: BinaryIO) -> int | None:

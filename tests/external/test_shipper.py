@@ -151,8 +151,9 @@ def test_stdout_with_its_pipe_nearly_full_leaves_recaps_to_its_worker_in_order()
         room = pipe_room(writer)  # (widens the pipe, as the first write would)
         assert room is not None and room > NOW_MARGIN
         filler = b"x" * (room - NOW_MARGIN // 2 - 1) + b"\n"
-        writer.write(filler)
-        writer.flush()
+        os.set_blocking(write_end, False)  # a wrong `room` fails here instead of hanging
+        assert os.write(write_end, filler) == len(filler)
+        os.set_blocking(write_end, True)
         shipper = Shipper([sink], queue_limit=10)
         try:
             shipper.ship([_recap("r1")], 0.0)
