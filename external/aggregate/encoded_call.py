@@ -106,11 +106,16 @@ def _attempt(attempt: Any) -> RecapAttempt:
 
 def _duration_ms(call: WireCall, begin_us: int, in_flight_until_us: int | None) -> float:
     if in_flight_until_us is None:
-        duration = float(call.get("durationMs") or 0.0)
-        if not -MAX_DURATION_MS <= duration <= MAX_DURATION_MS:  # (NaN fails too)
-            raise ValueError("durationMs out of range")  # the call is counted, not listed
-        return ms(duration)
+        return _finished_ms(call.get("durationMs"))
     return ms(max(in_flight_until_us - begin_us, 0) / 1000)
+
+
+def _finished_ms(value: Any) -> float:
+    """A finished call's `durationMs` as the recap writes it."""
+    duration = float(value or 0.0)
+    if not -MAX_DURATION_MS <= duration <= MAX_DURATION_MS:  # (NaN fails too)
+        raise ValueError("durationMs out of range")  # the call is counted, not listed
+    return ms(duration)
 
 
 def render_call(call: WireCall, started_us: int,
@@ -145,6 +150,13 @@ def _value(value: Any) -> str:
 def _encoded_head(call: WireCall, begin_us: int) -> str:
     """`compact_json(_head(call, begin_us))` without its closing brace, written directly."""
     get = call.get
+    return (f'{{"id":{_value(get("id"))}{_located_members(call)}'
+            f',"status":{_value(get("status"))},"startedAt":"{iso_us(begin_us)}"')
+
+
+def _located_members(call: Mapping[str, Any]) -> str:
+    """The members between `id` and `status`: method, URL, scheme, host, port and path."""
+    get = call.get
     where = (get("method"), get("url"), get("scheme"), get("host"), get("port"), get("path"))
     located = _located.get(where)
     if located is None:  # a function calls the same few endpoints: each is written once
@@ -152,8 +164,7 @@ def _encoded_head(call: WireCall, begin_us: int) -> str:
         located = (f',"method":{_value(method)},"url":{_value(url)},"scheme":{_value(scheme)}'
                    f',"host":{_value(host)},"port":{_value(port)},"path":{_value(path)}')
         _kept(_located)[where] = located
-    return (f'{{"id":{_value(get("id"))}{located},"status":{_value(get("status"))}'
-            f',"startedAt":"{iso_us(begin_us)}"')
+    return located
 
 
 def _kept(cache: dict[Any, str]) -> dict[Any, str]:
@@ -223,9 +234,7 @@ class ShapeParts:
         self.method: str = shape["method"]
         self.host: str = shape["host"]
         self.path: str | None = get("path")
-        self.located = (f',"method":{_value(get("method"))},"url":{_value(get("url"))}'
-                        f',"scheme":{_value(get("scheme"))},"host":{_value(get("host"))}'
-                        f',"port":{_value(get("port"))},"path":{_value(get("path"))}')
+        self.located = _located_members(shape)
         call = {"attempts": [], **shape}
         # `_tail` of such a call, less its first four members (the row's): ',"library":...}'.
         tail = _tail(call, 0.0, False)  # type: ignore[arg-type]
@@ -269,18 +278,14 @@ class EncodedCall:
 
     @classmethod
     def of_row(cls, parts: ShapeParts, row: list[Any]) -> EncodedCall:
-        """The call of a checked row with no members of its own (``httprecap.wire.Row``):
+        """The call of a checked row with no members of its own (one of ``httprecap.wire.Rows``):
         what `EncodedCall(row's CALL)` makes, from the parts its shape's calls share."""
         _, call_id, begin, duration, status, sent, received = row
         encoded = cls.__new__(cls)
         encoded.id = call_id
         encoded.begin_us = begin
-        duration = float(duration or 0.0)
-        if not -MAX_DURATION_MS <= duration <= MAX_DURATION_MS:  # (NaN fails too)
-            raise ValueError("durationMs out of range")  # the call is counted, not listed
-        encoded.duration_ms = duration = round(duration, 3)
-        status_text = "null" if status is None else int.__repr__(status)
-        encoded.head = (f'{{"id":{_value(call_id)}{parts.located},"status":{status_text}'
+        encoded.duration_ms = duration = _finished_ms(duration)
+        encoded.head = (f'{{"id":{_value(call_id)}{parts.located},"status":{_value(status)}'
                         f',"startedAt":"{iso_us(begin)}"{_OFFSET_KEY}')
         encoded.tail = (f',"durationMs":{float.__repr__(duration)},"error":null'
                         f',"bytesSent":{_value(sent)},"bytesReceived":{_value(received)}'
