@@ -34,9 +34,8 @@ Each MESSAGE is a dict with a kind ``"k"``:
            "overheadUs": int}``, plus ``"tenantId": str`` for a function in tenant-isolation
            mode (the tenant awslambdaric got with the invocation). ``calls`` counts the
            calls sent for it (``call`` messages and rows of ``calls``), so the extension
-           knows when it holds them all. Only
-           requestId, status and calls are required; a field after them with the wrong type
-           is ignored (`check_end`).
+           knows when it holds them all. Only requestId, status and calls are required; a
+           field after them with the wrong type is ignored (`check_end`).
 
 Strings are valid Unicode: what user code hands us (URLs, header values, thread names,
 exception texts) may hold lone surrogates, e.g. from a file name decoded with
@@ -490,8 +489,8 @@ class Rows:
     def __init__(self, request_id: str, shapes: list[dict[str, Any] | None]) -> None:
         self.request_id = request_id
         self.shapes = shapes  # the message's, as checked: each row's first value names one
-        self.rows: list[list[Any]] = []  # [shape, id, startedAtUs, durationMs, status, sent,
-        # received]
+        # [shape, id, startedAtUs, durationMs, status, bytesSent, bytesReceived]
+        self.rows: list[list[Any]] = []
 
     def call(self, row: list[Any]) -> WireCall:
         """The CALL one of `rows` stands for."""

@@ -36,9 +36,13 @@ _pipes: list[WeakKeyDictionary[BinaryIO, int | None]] = []
 
 def write_lines(stream: BinaryIO | None, lines: list[str]) -> None:
     """Write whole lines in one call, so lines of two sinks never interleave."""
-    target = stream if stream is not None else sys.stdout.buffer
+    target = _target(stream)
     _pipe_size(target)
     _write(target, _joined(lines))
+
+
+def _target(stream: BinaryIO | None) -> BinaryIO:
+    return stream if stream is not None else sys.stdout.buffer
 
 
 def _joined(lines: list[str]) -> bytes:
@@ -120,16 +124,21 @@ class StdoutSink(Sink):
     def send_now(self, entries: list[Entry]) -> bool:
         """Written at once when the pipe Lambda reads stdout from has room for the lines (and
         a margin): such a write returns without waiting for the reader."""
-        target = self._stream if self._stream is not None else sys.stdout.buffer
+        target = _target(self._stream)
         room = pipe_room(target)
         if room is None:
             return False
-        data = _joined([fit_line(entry, LINE_LIMIT) for entry in entries])
+        data = _joined(_lines(entries))
         if len(data) + NOW_MARGIN > room:
             return False
         _write(target, data)
         return True
 
     def send(self, entries: list[Entry]) -> list[Entry]:
-        write_lines(self._stream, [fit_line(entry, LINE_LIMIT) for entry in entries])
+        write_lines(self._stream, _lines(entries))
         return []
+
+
+def _lines(entries: list[Entry]) -> list[str]:
+    """Each entry's recap as a line CloudWatch takes whole."""
+    return [fit_line(entry, LINE_LIMIT) for entry in entries]

@@ -57,7 +57,6 @@ def new_connections(facts: Facts, limits: Thresholds, history: History) -> list[
     of it reused a connection. Those are the calls that started before the first one ended;
     later ones may open more for concurrency, or reuse the first's."""
     by_pool: dict[str, list[EncodedCall]] = {}
-    known: dict[str, bool] = {}  # pool -> whether an earlier invocation had it
     for call in facts.calls:  # (this runs for every call: what it reads is read once)
         told = call.facts
         if told.connection is None:
@@ -66,11 +65,7 @@ def new_connections(facts: Facts, limits: Thresholds, history: History) -> list[
         calls = by_pool.get(pool)
         if calls is not None:
             calls.append(call)
-            continue
-        had = known.get(pool)
-        if had is None:
-            had = known[pool] = history.knows_pool(pool)
-        if had:
+        elif history.knows_pool(pool):
             by_pool[pool] = [call]
     found = []
     for calls in by_pool.values():
