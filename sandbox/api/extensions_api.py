@@ -126,17 +126,16 @@ def find_agent(platform: Platform, request: Request) -> Agent | Reply:
     if not identifier:
         return _forbidden("Extension.MissingExtensionIdentifier",
                           "Missing Lambda-Extension-Identifier header")
+    instance = platform.instance
+    agent = None if instance is None else instance.agents.get(identifier)
+    if agent is not None:
+        return agent  # (its identifier is a UUID: this sandbox made it)
     try:
         uuid.UUID(identifier)
     except ValueError:
         return _forbidden("Extension.InvalidExtensionIdentifier",
                           "Invalid Lambda-Extension-Identifier")
-    instance = platform.instance
-    agent = None if instance is None else instance.agents.get(identifier)
-    if agent is None:
-        return _forbidden("Extension.UnknownExtensionIdentifier",
-                          "Unknown extension " + identifier)
-    return agent
+    return _forbidden("Extension.UnknownExtensionIdentifier", "Unknown extension " + identifier)
 
 
 def next_event(platform: Platform, request: Request, match: re.Match[str]) -> Reply:
