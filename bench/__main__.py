@@ -189,7 +189,9 @@ def load(path: Path) -> dict[str, Any]:
     results: dict[str, Any] = json.loads(path.read_text())
     extension = results.get("extension")
     if extension:
-        extension["extension_ms"] = {int(k): v for k, v in extension["extension_ms"].items()}
+        for key in ("extension_ms", "after_response_ms"):
+            if key in extension:
+                extension[key] = {int(k): v for k, v in extension[key].items()}
     return results
 
 

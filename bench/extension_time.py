@@ -7,7 +7,14 @@ and 1,000 calls (rotating the order each round), then one invoke with 10,000 cal
 recap must account for every call with nothing dropped; RSS of the extension and of the
 runtime process (peak and current) after it.
 
-    .venv/bin/python -m bench.extension_time [--rounds 20] [--big 10000]
+Beside it, the time after the response: platform.runtimeDone's `runtimeOverhead` span (from
+the runtime's response to its next `/next`) plus the post-runtime time. The function
+process hands its calls over once the response is posted, and on the one CPU the scheduler
+decides whether that runs before the runtime's `/next` (then it is runtime overhead) or after
+(post-runtime time): the sum holds the work whichever way it falls.
+
+    .venv/bin/python -m bench.extension_time [--rounds 20] [--big 10000] [--pause-ms 50]
+                                             [--without-layer]
 
 Two runs of it on a shared machine can differ by a third. To tell whether a change makes the
 extension faster, `--versus ZIP` compares this checkout's layer with another build of it
@@ -41,10 +48,11 @@ BIG = 10_000
 RECAP_WAIT_S = 5.0
 
 
-def measure(setup: Setup, servers: Servers, rounds: int, calls: Sequence[int] = CALLS,
-            big: int = BIG) -> dict[str, Any]:
+def measure(setup: Setup, servers: Servers, rounds: int, calls: Sequence[int] = CALLS, *,
+            big: int = BIG, pause_s: float = 0.0) -> dict[str, Any]:
     url = servers.url("upstream", "/items")
-    found: dict[str, Any] = {"extension_ms": {count: [] for count in calls}}
+    found: dict[str, Any] = {"extension_ms": {count: [] for count in calls},
+                             "after_response_ms": {count: [] for count in calls}}
     with setup.sandbox() as box:
         for count in calls:  # warm-up
             _invoke(box, url, count)
@@ -52,10 +60,15 @@ def measure(setup: Setup, servers: Servers, rounds: int, calls: Sequence[int] = 
             for count in rotated([str(c) for c in calls], number):
                 result = _invoke(box, url, int(count))
                 found["extension_ms"][int(count)].append(result.extension_overhead_ms)
+                found["after_response_ms"][int(count)].append(
+                    runtime_overhead_ms(box, result.request_id) + result.extension_overhead_ms)
+                time.sleep(pause_s)
         steady = host.sandbox_memory(box.opt_dir)
         if big:
             found["big"] = _big_invoke(box, url, big)
         after = host.sandbox_memory(box.opt_dir)
+    if "extension" not in steady:  # the function alone
+        return found
     found["memory"] = {
         "extension steady (before the big invoke), current": steady["extension"].current_mib,
         "extension steady (before the big invoke), peak": steady["extension"].peak_mib,
@@ -66,11 +79,16 @@ def measure(setup: Setup, servers: Servers, rounds: int, calls: Sequence[int] = 
     return found
 
 
+Paired = dict[int, tuple[list[float], list[float]]]
+
+
 def versus(setup: Setup, other: Setup, servers: Servers, rounds: int,
-           calls: Sequence[int] = CALLS) -> dict[int, tuple[list[float], list[float]]]:
-    """Post-runtime times of `setup` and `other`, round by round, per call count."""
+           calls: Sequence[int] = CALLS) -> tuple[Paired, Paired]:
+    """Post-runtime times of `setup` and `other`, round by round, per call count; and their
+    times after the response (the runtime's overhead with them)."""
     url = servers.url("upstream", "/items")
-    found: dict[int, tuple[list[float], list[float]]] = {count: ([], []) for count in calls}
+    found: Paired = {count: ([], []) for count in calls}
+    after: Paired = {count: ([], []) for count in calls}
     with setup.sandbox() as ours, other.sandbox() as theirs:
         boxes = (ours, theirs)
         for box in boxes:
@@ -82,15 +100,20 @@ def versus(setup: Setup, other: Setup, servers: Servers, rounds: int,
                 for side in order:
                     result = _invoke(boxes[side], url, int(count))
                     found[int(count)][side].append(result.extension_overhead_ms)
-    return found
+                    after[int(count)][side].append(
+                        runtime_overhead_ms(boxes[side], result.request_id)
+                        + result.extension_overhead_ms)
+    return found, after
 
 
-def versus_table(found: dict[int, tuple[list[float], list[float]]]) -> str:
+def versus_table(found: Paired, after: Paired) -> str:
     lines = ["| calls per invoke | this checkout, ms | the other layer, ms | this minus the "
-             "other, round by round, ms |", "|---|---|---|---|"]
+             "other, round by round, ms | the same, after the response (with the runtime's "
+             "overhead), ms |", "|---|---|---|---|---|"]
     for count, (ours, theirs) in found.items():
         lines.append(f"| {count:,} | {Summary.of(ours).text(2)} | {Summary.of(theirs).text(2)} "
-                     f"| {differences(ours, theirs).text(2)} |")
+                     f"| {differences(ours, theirs).text(2)} "
+                     f"| {differences(*after[count]).text(2)} |")
     return "\n".join(lines)
 
 
@@ -99,6 +122,17 @@ def _invoke(box: Sandbox, url: str, count: int):  # type: ignore[no-untyped-def]
     if not result.ok:
         raise RuntimeError(f"httprecap: invoke with {count} calls failed: {result.payload!r}")
     return result
+
+
+def runtime_overhead_ms(box: Sandbox, request_id: str) -> float:
+    """platform.runtimeDone's runtimeOverhead span: from the runtime's response to its next
+    `/next`, which the function process's sender may take its turn on the CPU within."""
+    for event in reversed(box.telemetry):
+        record = event["record"]
+        if event["type"] == "platform.runtimeDone" and record.get("requestId") == request_id:
+            return float(next(span["durationMs"] for span in record["spans"]
+                              if span["name"] == "runtimeOverhead"))
+    raise RuntimeError(f"httprecap: no platform.runtimeDone for {request_id}")
 
 
 def _big_invoke(box: Sandbox, url: str, count: int) -> dict[str, Any]:
@@ -140,12 +174,15 @@ def _printed_recap(box: Sandbox, request_id: str) -> dict[str, Any] | None:
 
 
 def table(found: dict[str, Any]) -> str:
-    lines = ["| calls per invoke | post-runtime extension time, ms |", "|---|---|"]
+    after = found.get("after_response_ms", {})
+    lines = ["| calls per invoke | post-runtime extension time, ms | after the response: the "
+             "runtime's overhead and the post-runtime time, ms |", "|---|---|---|"]
     for count, values in found["extension_ms"].items():
-        lines.append(f"| {count:,} | {Summary.of(values).text(2)} |")
+        total = Summary.of(after[count]).text(2) if after.get(count) else ""
+        lines.append(f"| {count:,} | {Summary.of(values).text(2)} | {total} |")
     big = found.get("big")
     if big:
-        lines.append(f"| {big['calls']:,} (one invoke) | {big['extension_ms']:.2f} |")
+        lines.append(f"| {big['calls']:,} (one invoke) | {big['extension_ms']:.2f} | |")
     return "\n".join(lines)
 
 
@@ -171,6 +208,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--big", type=int, default=BIG)
+    parser.add_argument("--pause-ms", type=float, default=0.0,
+                        help="time between invocations (default: none, back to back)")
+    parser.add_argument("--without-layer", action="store_true",
+                        help="the function alone: the runtime's own overhead, for reference")
     parser.add_argument("--versus", type=Path, metavar="ZIP",
                         help="another build of the layer to compare with, in one run")
     host.add_pin_option(parser)
@@ -179,12 +220,17 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--versus: no such layer zip: {args.versus}")
     host.pin_unless(args)
     with Servers() as servers, tempfile.TemporaryDirectory() as work:
-        setup = configs.prepare(Path(work), servers.ports)["httprecap"]
+        setup = configs.prepare(Path(work), servers.ports)[
+            "none" if args.without_layer else "httprecap"]
         if args.versus is not None:
             other = dataclasses.replace(setup, layers=(args.versus,))
-            print(versus_table(versus(setup, other, servers, args.rounds)))
+            print(versus_table(*versus(setup, other, servers, args.rounds)))
             return 0
-        found = measure(setup, servers, args.rounds, big=args.big)
+        if args.without_layer:
+            found = measure(setup, servers, args.rounds, big=0, pause_s=args.pause_ms / 1000)
+            print(table(found))
+            return 0
+        found = measure(setup, servers, args.rounds, big=args.big, pause_s=args.pause_ms / 1000)
     print("\n\n".join([table(found), big_text(found), memory_table(found)]))
     return 0
 

@@ -234,7 +234,12 @@ def _extension(results: dict[str, Any]) -> str:
             "1,000 calls (order rotating), stdout sink; then one invoke with the large count. "
             "The span runs from the runtime's next `/next` (response posted) to the "
             "extension's `/event/next` (recap shipped): the caller already has its response; "
-            "the time is billed.\n\n"
+            "the time is billed. The function process hands its calls over after the "
+            "response; whether that falls before the runtime's `/next` (in the runtime's "
+            "overhead, platform.runtimeDone's `runtimeOverhead` span) or after it (in the "
+            "post-runtime time) is the scheduler's choice on the one CPU, so the last column "
+            "adds the two: it is what the work after the response costs, whichever span "
+            "holds it.\n\n"
             + extension_time.table(found) + "\n\n" + extension_time.big_text(found) + "\n\n"
             + extension_time.memory_table(found))
 

@@ -86,6 +86,11 @@ class Reading:
     def extension_ms(self, calls: int) -> float:
         return _median(self.r["extension"]["extension_ms"][calls])
 
+    def after_response_ms(self, calls: int) -> float | None:
+        """The runtime's overhead and the post-runtime time together (None in older results)."""
+        after = self.r["extension"].get("after_response_ms")
+        return _median(after[calls]) if after else None
+
     def ready_ms(self) -> float:
         return _median(self.r["ext_startup"]["ready_ms"])
 
@@ -236,8 +241,13 @@ def _extension_targets(read: Reading) -> list[Target]:
     for calls, bound in ((100, 2.0), (1000, 10.0)):
         value = read.extension_ms(calls)
         met = value <= bound
+        after = read.after_response_ms(calls)
+        # Which of the two spans the hand-over of the calls falls in is up to the scheduler
+        # (docs/BENCHMARKS.md): the sum is what the work after the response costs.
+        measured = f"{value:.2f} ms" + ("" if after is None else
+                                        f" (with the runtime's overhead: {after:.2f} ms)")
         found.append(Target("extension", f"post-runtime extension time, {calls:,} calls (stdout)",
-                            f"≤ {bound:g} ms", f"{value:.2f} ms", met, "" if met else
+                            f"≤ {bound:g} ms", measured, met, "" if met else
                             f"{_missed_by(value, bound, 'ms')}. Where it goes, all after the "
                             "response: handing the calls over (the function process's "
                             "sender, the collector, the run loop and the sandbox take turns "
