@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import http.client
 import json
+import math
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Any
 
 Event = dict[str, Any]
@@ -36,8 +38,18 @@ DROP_REASON = ("Consumer seems to have fallen behind as it has not acknowledged 
 
 def iso_time(epoch: float) -> str:
     """ISO-8601 with milliseconds and Z, as Lambda writes `time` and span `start`."""
-    moment = datetime.fromtimestamp(epoch, tz=timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    # Rounded to the microsecond first, as datetime.fromtimestamp rounds it.
+    fraction, whole = math.modf(epoch)
+    micros = round(fraction * 1e6)
+    seconds = int(whole) + micros // 1_000_000
+    return f"{_iso_seconds(seconds)}.{micros % 1_000_000 // 1000:03d}Z"
+
+
+@lru_cache(maxsize=64)
+def _iso_seconds(seconds: int) -> str:
+    # Every line and event of an invocation names the same few seconds: each is written once
+    # (the platform's events are made inside the times this sandbox measures).
+    return datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def make_event(event_type: str, record: Any, at: float | None = None) -> Event:

@@ -116,3 +116,25 @@ def test_a_subscriber_that_falls_behind_gets_logs_dropped(open_sandbox, make_lay
         time.sleep(0.05)
     assert dropped and dropped[0]["record"]["droppedRecords"] > 0
     assert set(dropped[0]["record"]) == {"droppedBytes", "droppedRecords", "reason"}
+
+
+def test_event_times_are_written_as_datetime_writes_them_to_the_millisecond() -> None:
+    from datetime import datetime, timezone
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from httprecap.sandbox.telemetry_delivery import iso_time
+
+    def by_datetime(epoch: float) -> str:
+        moment = datetime.fromtimestamp(epoch, tz=timezone.utc)
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+    @settings(max_examples=2000, deadline=None)
+    @given(st.one_of(st.floats(min_value=0, max_value=4e9),
+                     st.integers(min_value=0, max_value=4 * 10**15).map(lambda us: us / 1e6)))
+    def check(epoch: float) -> None:
+        assert iso_time(epoch) == by_datetime(epoch)
+
+    check()
+    assert iso_time(1796618401.9999996) == "2026-12-07T04:40:02.000Z"  # rounds into the next second
