@@ -3,6 +3,7 @@ handlers as the standard library's parser gave it, and bad heads must be refused
 
 from __future__ import annotations
 
+import http.client
 import json
 import socket
 from collections.abc import Iterator
@@ -34,23 +35,10 @@ def _connect(api: ApiServer) -> socket.socket:
 
 
 def _reply(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    head, _, rest = data.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    headers = {name.lower(): value.strip()
-               for name, _, value in (line.partition(":") for line in lines[1:])}
-    length = int(headers.get("content-length", "0"))
-    while len(rest) < length:
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        rest += chunk
-    return int(lines[0].split()[1]), headers, rest[:length]
+    reply = http.client.HTTPResponse(sock)
+    reply.begin()
+    return reply.status, {name.lower(): value for name, value in reply.getheaders()}, \
+        reply.read()
 
 
 def _closed(sock: socket.socket) -> bool:
