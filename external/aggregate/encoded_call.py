@@ -222,7 +222,8 @@ class ShapeParts:
     all its rows that have no members of their own (`EncodedCall.of_row`): the members
     before `status`, those after `bytesReceived`, and the findings' facts per status."""
 
-    __slots__ = ("_facts", "closing", "host", "located", "method", "path", "plain", "shape")
+    __slots__ = ("_facts", "closing", "extra", "host", "located", "method", "path", "plain",
+                 "shape")
 
     def __init__(self, shape: Mapping[str, Any]) -> None:
         get = shape.get
@@ -241,6 +242,10 @@ class ShapeParts:
         for name in ("durationMs", "error", "bytesSent", "bytesReceived"):
             del tail[name]  # type: ignore[misc]
         self.closing = "," + compact_json(tail)[1:]
+        # What the shared parts weigh in UTF-8 beyond their length: a row's own values are
+        # ASCII but for its id, so its size is its text's length plus this.
+        self.extra = (utf8_size(self.located) - len(self.located)
+                      + utf8_size(self.closing) - len(self.closing))
         self._facts: dict[int | None, CallFacts] = {}
 
     def facts(self, status: int | None) -> CallFacts:
@@ -285,12 +290,21 @@ class EncodedCall:
         encoded.id = call_id
         encoded.begin_us = begin
         encoded.duration_ms = duration = _finished_ms(duration)
-        encoded.head = (f'{{"id":{_value(call_id)}{parts.located},"status":{_value(status)}'
-                        f',"startedAt":"{iso_us(begin)}"{_OFFSET_KEY}')
-        encoded.tail = (f',"durationMs":{float.__repr__(duration)},"error":null'
-                        f',"bytesSent":{_value(sent)},"bytesReceived":{_value(received)}'
-                        f'{parts.closing}')
-        encoded.size = utf8_size(encoded.head) + utf8_size(encoded.tail)
+        # A checked row's id is a string, its status and sizes ints or null: written as
+        # `_value` and `iso_us` write them, without a call per value (this runs per row).
+        seconds, micros = divmod(begin, 1_000_000)
+        quoted = encode.quote(call_id)  # type: ignore[misc]  # (loaded: the parts are quoted)
+        encoded.head = head = (
+            f'{{"id":{quoted}{parts.located},"status":'
+            f'{"null" if status is None else int.__repr__(status)}'
+            f',"startedAt":"{_iso_seconds(seconds)}.{micros:06d}Z"{_OFFSET_KEY}')
+        encoded.tail = tail = (
+            f',"durationMs":{float.__repr__(duration)},"error":null'
+            f',"bytesSent":{"null" if sent is None else int.__repr__(sent)}'
+            f',"bytesReceived":{"null" if received is None else int.__repr__(received)}'
+            f'{parts.closing}')
+        encoded.size = len(head) + len(tail) + parts.extra + (
+            0 if quoted.isascii() else utf8_size(quoted) - len(quoted))
         encoded.failed = status is not None and status >= 400
         encoded.method, encoded.host, encoded.path = parts.method, parts.host, parts.path
         encoded.bytes_sent = sent or 0

@@ -15,6 +15,7 @@ from httprecap.external.aggregate.recap_summary import Tally
 
 TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from typing import Any
 
     from httprecap.external.aggregate.encoded_call import EncodedCall
@@ -61,18 +62,27 @@ class Invocation:
         return bool(self.calls or self.starts or self.dropped or self.unusable_starts)
 
     def add_call(self, call: EncodedCall, cap: int) -> None:
-        call_id = call.id
-        if call_id in self.seen:
-            return  # a batch sent twice (the sender retried): count each call once
-        if len(self.seen) < 2 * cap:  # far past the cap, memory matters more than duplicates
-            self.seen.add(call_id)
-        self.received += 1
-        self.starts.pop(call_id, None)
-        if len(self.calls) >= cap:
-            self.dropped["maxCallsPerRecap"] += 1
-            return
-        self.calls.append(call)
-        self.tally.add(call)
+        self.add_calls((call,), cap)
+
+    def add_calls(self, calls: Iterable[EncodedCall], cap: int) -> None:
+        """Finished calls, in arrival order (a batch's, in one loop: this runs per call)."""
+        seen, starts, listed = self.seen, self.starts, self.calls
+        added: list[EncodedCall] = []
+        for call in calls:
+            call_id = call.id
+            if call_id in seen:
+                continue  # a batch sent twice (the sender retried): count each call once
+            if len(seen) < 2 * cap:  # far past the cap, memory matters more than duplicates
+                seen.add(call_id)
+            self.received += 1
+            if starts:
+                starts.pop(call_id, None)
+            if len(listed) + len(added) >= cap:
+                self.dropped["maxCallsPerRecap"] += 1
+                continue
+            added.append(call)
+        listed += added
+        self.tally.add_all(added)
 
     def add_unusable_call(self, call_id: str | None, cap: int) -> None:
         """A call's message that broke the contract: received (the `end` counts it, so

@@ -207,6 +207,9 @@ class Aggregator:
         if pid not in self._helper_pids:
             inv.pid = pid
         cap = self.max_calls
+        if None not in calls:
+            inv.add_calls(calls, cap)  # type: ignore[arg-type]  # (no None: checked)
+            return
         for row, call in zip(rows.rows, calls, strict=True):
             if call is not None:
                 inv.add_call(call, cap)
