@@ -442,9 +442,13 @@ def _checked_row(row: Any, shapes: list[dict[str, Any] | None]) -> dict[str, Any
 
     This runs on every call the extension receives: seven values checked in place (the
     shape was checked once for all its rows)."""
-    if type(row) is not list or not 7 <= len(row) <= 8:
+    size = len(row) if type(row) is list else 0
+    if size == 7:
+        shape_index, call_id, started_us, duration_ms, status, sent, received = row
+    elif size == 8:
+        shape_index, call_id, started_us, duration_ms, status, sent, received, _ = row
+    else:
         raise WireError("calls: a row is not a list of 7 or 8 values")
-    shape_index, call_id, started_us, duration_ms, status, sent, received = row[:7]
     shape = shapes[shape_index] if type(shape_index) is int and \
         0 <= shape_index < len(shapes) else None
     if shape is None:
@@ -459,7 +463,7 @@ def _checked_row(row: Any, shapes: list[dict[str, Any] | None]) -> dict[str, Any
             sent is not None and type(sent) is not int) or (
             received is not None and type(received) is not int):
         raise WireError("calls.row: a status or size of the wrong type")
-    if len(row) == 8:
+    if size == 8:
         members = row[7]
         if type(members) is not dict:
             raise WireError("calls.row: its members are not an object")
