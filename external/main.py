@@ -191,7 +191,7 @@ def collect_garbage() -> None:
     are freed by reference counting once it ships). Python's default of 700 sets off a
     collection in one 100-call invocation out of three, and dozens in a 10,000-call one, each
     scanning the recap's objects in vain after the response, on caches the function has just
-    used (0.3 ms each; 2 to 4 ms when an older generation's turn comes). `GC_THRESHOLD` is
+    used (0.3 ms each; up to 4 ms when an older generation's turn comes). `GC_THRESHOLD` is
     above what a 10,000-call recap holds: collections are left to the rare cyclic garbage."""
     if not gc.isenabled():
         gc.freeze()
