@@ -291,13 +291,12 @@ class EncodedCall:
         encoded.begin_us = begin
         encoded.duration_ms = duration = _finished_ms(duration)
         # A checked row's id is a string, its status and sizes ints or null: written as
-        # `_value` and `iso_us` write them, without a call per value (this runs per row).
-        seconds, micros = divmod(begin, 1_000_000)
+        # `_value` writes them, without a call per value (this runs per row).
         quoted = encode.quote(call_id)  # type: ignore[misc]  # (loaded: the parts are quoted)
         encoded.head = head = (
             f'{{"id":{quoted}{parts.located},"status":'
             f'{"null" if status is None else int.__repr__(status)}'
-            f',"startedAt":"{_iso_seconds(seconds)}.{micros:06d}Z"{_OFFSET_KEY}')
+            f',"startedAt":"{iso_us(begin)}"{_OFFSET_KEY}')
         encoded.tail = tail = (
             f',"durationMs":{float.__repr__(duration)},"error":null'
             f',"bytesSent":{"null" if sent is None else int.__repr__(sent)}'

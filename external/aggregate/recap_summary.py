@@ -46,9 +46,13 @@ class Tally:
     def add_all(self, calls: list[EncodedCall] | tuple[EncodedCall, ...]) -> None:
         """Add calls in the order they arrived (a batch's in one loop: this runs per call)."""
         hosts, slowest = self.hosts, self.slowest
+        errors = sent = received = 0
         for call in calls:
-            duration = call.duration_ms
+            duration, failed = call.duration_ms, call.failed
             self.total_ms += duration
+            errors += failed
+            sent += call.bytes_sent
+            received += call.bytes_received
             if slowest is None or _slower(call, slowest):
                 slowest = call
             host = str(call.host)
@@ -56,14 +60,14 @@ class Tally:
             if entry is None:
                 entry = hosts[host] = [0, 0, 0.0, 0.0]
             entry[0] += 1
-            entry[1] += call.failed
+            entry[1] += failed
             entry[2] += duration
             entry[3] = max(entry[3], duration)
         self.slowest = slowest
         self.count += len(calls)
-        self.errors += sum(call.failed for call in calls)
-        self.bytes_sent += sum(call.bytes_sent for call in calls)
-        self.bytes_received += sum(call.bytes_received for call in calls)
+        self.errors += errors
+        self.bytes_sent += sent
+        self.bytes_received += received
 
     def summary(self, share: float) -> RecapSummary:
         slowest = self.slowest
