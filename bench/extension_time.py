@@ -226,11 +226,11 @@ def main(argv: list[str] | None = None) -> int:
             other = dataclasses.replace(setup, layers=(args.versus,))
             print(versus_table(*versus(setup, other, servers, args.rounds)))
             return 0
-        if args.without_layer:
-            found = measure(setup, servers, args.rounds, big=0, pause_s=args.pause_ms / 1000)
-            print(table(found))
-            return 0
-        found = measure(setup, servers, args.rounds, big=args.big, pause_s=args.pause_ms / 1000)
+        found = measure(setup, servers, args.rounds, big=0 if args.without_layer else args.big,
+                        pause_s=args.pause_ms / 1000)
+    if args.without_layer:  # (no extension: no big invoke, no memory of its own)
+        print(table(found))
+        return 0
     print("\n\n".join([table(found), big_text(found), memory_table(found)]))
     return 0
 
