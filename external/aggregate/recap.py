@@ -152,7 +152,9 @@ def _started_us(inv: Invocation, now_us: int) -> int:
 def build_recap(inv: Invocation, outcome: Outcome, context: Context) -> EncodedRecap:
     calls, running = ordered_calls(inv, outcome)
     started = outcome.started_us
-    offsets = [round((call.begin_us - started) / 1000, 3) for call in calls]  # ms()
+    # Whole microseconds over 1000 have three decimals already: `ms()` would return them as
+    # they are.
+    offsets = [(call.begin_us - started) / 1000 for call in calls]
     texts = list(map(float.__repr__, offsets))  # what the JSON encoder writes for a float
     pieces = [f"{call.head}{text}{call.tail}" for call, text in zip(calls, texts, strict=True)]
     sizes = [call.size + len(text) for call, text in zip(calls, texts, strict=True)]

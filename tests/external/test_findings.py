@@ -181,6 +181,14 @@ def test_sequential_savings_below_the_thresholds_say_nothing() -> None:
     assert len(_only(_facts(calls, duration_ms=10_000.0), "sequential-calls", relaxed)) == 1
 
 
+def test_a_call_with_a_negative_duration_hides_no_run() -> None:
+    """A broken clock's negative duration lowers no run's sum below what it saves."""
+    calls = [_call(0.0, -500.0, **_aws("sts", "AssumeRole")), _call(10.0, 150.0, path="/a"),
+             _call(160.0, 150.0, path="/b")]
+    (found,) = _only(_facts(calls, duration_ms=350.0), "sequential-calls")
+    assert found["callIds"] == [calls[1].id, calls[2].id] and found["savedMs"] == 150.0
+
+
 # ------------------------------------------------------------------------------------ retries
 
 def _attempt(offset_ms: float, status: int | None, duration_ms: float = 5.0) -> dict[str, Any]:

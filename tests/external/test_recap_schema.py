@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
 from ext_support import T0, call
+from hypothesis import given
+from hypothesis import strategies as st
 
 from httprecap.external.aggregate.encode import compact_json
-from httprecap.external.aggregate.encoded_call import EncodedCall
+from httprecap.external.aggregate.encoded_call import EncodedCall, ms
 from httprecap.external.aggregate.invocation_state import Invocation
 from httprecap.external.aggregate.recap import (
     Context,
@@ -55,6 +58,19 @@ def test_invocation_fields_follow_the_schema() -> None:
 def test_iso_timestamps_have_microseconds_and_z() -> None:
     assert iso_us(1_795_455_407_806_123) == "2026-11-23T17:36:47.806123Z"
     assert parse_iso_us("2026-11-23T17:36:47.806Z") == 1_795_455_407_806_000
+
+
+@given(st.integers(min_value=0, max_value=253_402_300_799_999_999))  # to 9999-12-31
+def test_iso_timestamps_agree_with_datetime(epoch_us: int) -> None:
+    moment = datetime.fromtimestamp(epoch_us // 1_000_000, tz=timezone.utc)
+    assert iso_us(epoch_us) == \
+        f"{moment:%Y-%m-%dT%H:%M:%S}.{epoch_us % 1_000_000:06d}Z"
+
+
+@given(st.one_of(st.floats(min_value=-1e9, max_value=1e9),
+                 st.integers(min_value=-10**12, max_value=10**12).map(lambda n: n / 1000)))
+def test_milliseconds_are_rounded_to_whole_microseconds(value: float) -> None:
+    assert repr(ms(value)) == repr(round(value, 3))  # the sign of zero included
 
 
 def test_calls_are_sorted_by_start_with_offsets() -> None:

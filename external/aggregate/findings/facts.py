@@ -12,12 +12,11 @@ if TYPE_CHECKING:
     from httprecap.external.aggregate.encoded_call import EncodedCall
 
 
-
 class Facts:
     """One invocation as the detectors see it: its calls in start order and its outcome."""
 
-    __slots__ = ("_endpoints", "calls", "deadline_us", "duration_ms", "http_share", "phase",
-                 "started_us", "status")
+    __slots__ = ("_endpoints", "_spans", "calls", "deadline_us", "duration_ms", "http_share",
+                 "phase", "started_us", "status")
 
     def __init__(self, calls: list[EncodedCall], *, started_us: int, duration_ms: float,
                  status: str | None, http_share: float, deadline_us: int | None = None,
@@ -30,6 +29,7 @@ class Facts:
         self.deadline_us = deadline_us
         self.phase = phase
         self._endpoints: list[str] | None = None
+        self._spans: tuple[float, float] | None = None
 
     @property
     def endpoints(self) -> list[str]:
@@ -37,3 +37,17 @@ class Facts:
         if self._endpoints is None:
             self._endpoints = [call.facts.endpoint for call in self.calls]
         return self._endpoints
+
+    @property
+    def spans(self) -> tuple[float, float]:
+        """The calls' positive durations summed, and the longest (0 without calls): a
+        detector whose threshold no call, or no run of calls, can reach stops there."""
+        if self._spans is None:
+            total = longest = 0.0
+            for call in self.calls:
+                duration = call.duration_ms
+                if duration > 0.0:
+                    total += duration
+                    longest = max(longest, duration)
+            self._spans = (total, longest)
+        return self._spans

@@ -30,6 +30,8 @@ AFTER_SLACK_MS = 1.0
 def sequential_calls(facts: Facts, limits: Thresholds, history: History) -> list[Finding]:
     """Runs of calls that neither overlapped nor shared an endpoint (calls in start order). A
     call answered with a redirect ends its run: the call after it follows the redirect."""
+    if facts.spans[0] < limits.sequential_ms:
+        return []  # no run of them could save as much
     found = []
     calls = facts.calls
     first = 0  # the run is calls[first:number]
@@ -73,8 +75,10 @@ def _sequential(run: list[EncodedCall], facts: Facts, limits: Thresholds) -> lis
 
 def slow_calls(facts: Facts, limits: Thresholds, history: History) -> list[Finding]:
     """Calls far above their endpoint's usual duration in this environment."""
-    slow: dict[str, tuple[float, list[EncodedCall]]] = {}
     floor = limits.slow_ms
+    if facts.spans[1] < floor:
+        return []  # no call is slow enough to compare
+    slow: dict[str, tuple[float, list[EncodedCall]]] = {}
     for call, endpoint in zip(facts.calls, facts.endpoints, strict=True):
         if call.duration_ms < floor or call.facts.in_flight:
             continue
