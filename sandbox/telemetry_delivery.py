@@ -117,11 +117,16 @@ class Stream:
         return behind and category(event) != "platform"
 
     def _append(self, event: Event, encoded: bytes) -> None:
-        if not self._queue:
+        first = not self._queue
+        if first:
             self._oldest = time.monotonic()
         self._queue.append((event, encoded))
         self._queued_bytes += len(encoded)
-        self._cond.notify_all()
+        # The stream's thread waits for the oldest event's timeout, or a full batch: woken
+        # for those alone, not once per event (events are made inside the times measured).
+        sub = self.subscription
+        if first or len(self._queue) >= sub.max_items or self._queued_bytes >= sub.max_bytes:
+            self._cond.notify_all()
 
     def flush(self) -> None:
         with self._cond:

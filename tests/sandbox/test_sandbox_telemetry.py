@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import re
+import threading
 import time
 
 from sandbox_support import free_port
+
+from httprecap.sandbox.telemetry_delivery import Stream, Subscription, make_event
 
 VALID = {"schemaVersion": "2022-12-13", "types": ["platform"],
          "destination": {"protocol": "HTTP", "URI": "http://sandbox.localdomain:4243/t"}}
@@ -138,3 +142,60 @@ def test_event_times_are_written_as_datetime_writes_them_to_the_millisecond() ->
 
     check()
     assert iso_time(1796618401.9999996) == "2026-12-07T04:40:02.000Z"  # rounds into the next second
+
+
+class _Listener:
+    """A subscriber's listener on loopback: each POSTed batch with the time it came."""
+
+    def __init__(self) -> None:
+        batches: list[tuple[float, list[object]]] = []
+        self.batches = batches
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                batches.append((time.monotonic(), json.loads(body)))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def wait(self, count: int, timeout: float) -> float:
+        deadline = time.monotonic() + timeout
+        while sum(len(batch) for _, batch in self.batches) < count:
+            assert time.monotonic() < deadline, f"{self.batches!r} after {timeout} s"
+            time.sleep(0.005)
+        return self.batches[-1][0]
+
+
+def _stream(listener: _Listener, *, max_items: int, timeout_ms: int) -> Stream:
+    gate = threading.Event()
+    gate.set()
+    subscription = Subscription("t", ("platform",), max_items, 262144, timeout_ms, "127.0.0.1",
+                                listener.server.server_address[1], "/")
+    return Stream(subscription, gate, lambda event: None)
+
+
+def test_a_batch_goes_out_at_its_first_events_timeout_and_when_full() -> None:
+    listener = _Listener()
+    try:
+        stream = _stream(listener, max_items=1000, timeout_ms=100)
+        offered = time.monotonic()
+        for number in range(3):
+            stream.offer(make_event("platform.start", {"requestId": f"r{number}"}))
+        took = listener.wait(3, 5.0) - offered
+        assert 0.09 <= took < 0.6 and [len(batch) for _, batch in listener.batches] == [3]
+        stream.close(time.monotonic() + 1)
+        full = _stream(listener, max_items=1000, timeout_ms=30_000)
+        offered = time.monotonic()
+        for number in range(1000):  # a full batch goes out long before its timeout
+            full.offer(make_event("platform.start", {"requestId": f"r{number}"}))
+        assert listener.wait(1003, 5.0) - offered < 2.0
+        full.close(time.monotonic() + 1)
+    finally:
+        listener.server.shutdown()
