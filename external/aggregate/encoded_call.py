@@ -11,6 +11,7 @@ write. Field order follows docs/RECAP.md.
 from __future__ import annotations
 
 import time
+from operator import attrgetter
 
 from httprecap.external.aggregate import encode
 from httprecap.external.aggregate.encode import compact_json, utf8_size
@@ -31,6 +32,7 @@ _CALL_OPTIONAL: tuple[Literal["proxy", "requestHeaders", "responseHeaders", "req
 _CONNECTION: tuple[Literal["connection", "connectMs", "tlsMs"], ...] = (
     "connection", "connectMs", "tlsMs")
 _OFFSET_KEY = ',"offsetMs":'
+START_ORDER = attrgetter("begin_us", "id")  # a recap's calls, in start order: the id breaks ties
 # No call lasts longer than this (a day; Lambda's longest timeout is 15 minutes): sums of
 # durations stay finite, and so does the recap's JSON.
 MAX_DURATION_MS = 86_400_000.0

@@ -12,10 +12,15 @@ order them, write their offsets and sum them up, each in one pass.
 from __future__ import annotations
 
 from collections import Counter
-from operator import attrgetter
 
 from httprecap.external.aggregate.encode import EncodedRecap
-from httprecap.external.aggregate.encoded_call import EncodedCall, iso_us, ms, render_call
+from httprecap.external.aggregate.encoded_call import (
+    START_ORDER,
+    EncodedCall,
+    iso_us,
+    ms,
+    render_call,
+)
 from httprecap.external.aggregate.findings.facts import Facts
 from httprecap.external.aggregate.function_context import (
     FunctionFacts,
@@ -52,7 +57,6 @@ HINT_SILENT = (
     "reported anything yet: look for [httprecap] lines in the function's log."
 )
 DEFAULT_LEVELS = ("INFO", "WARN")
-_ORDER = attrgetter("begin_us", "id")  # calls in start order; the id breaks ties
 
 
 class Outcome:
@@ -225,7 +229,7 @@ def ordered_calls(inv: Invocation,
             running.append(EncodedCall(call, end_us))
         except Exception:  # a clock beyond any calendar (see store._encoded): not listed
             inv.dropped[INVALID_CALL] += 1
-    return sorted(inv.calls + running, key=_ORDER), running
+    return sorted(inv.calls + running, key=START_ORDER), running
 
 
 def http_share(calls: list[RecapCall], duration_ms: float) -> float:

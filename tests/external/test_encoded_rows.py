@@ -9,10 +9,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from httprecap import wire
-from httprecap.external.aggregate.encoded_call import EncodedCall, ShapeParts
+from httprecap.external.aggregate.encoded_call import START_ORDER, EncodedCall, ShapeParts
 from httprecap.external.aggregate.findings.call_facts import CallFacts
+from httprecap.external.aggregate.findings.facts import Facts
+from httprecap.external.aggregate.findings.registry import Findings
 
 RID = "c94020d1-9001-4995-b5a7-dc0a977d4372"
+START_US = 1_790_000_000_000_000
 PLAIN = {"method": "GET", "scheme": "https", "host": "api.example.com", "port": 443,
          "path": "/items", "url": "https://api.example.com/items?token=%5BREDACTED%5D",
          "library": "requests", "thread": "MainThread", "aws": None}
@@ -61,3 +64,34 @@ def test_rows_of_one_shape_and_status_share_their_facts_and_no_more() -> None:
     throttled = EncodedCall.of_row(parts, [3, "1-9", 1_790_000_000_000_000, 1.5, 400, 10, 20])
     assert ok[0].facts is ok[1].facts is ok[2].facts
     assert throttled.facts is not ok[0].facts and throttled.failed and not ok[0].failed
+
+
+def _findings(calls: list[EncodedCall], findings: Findings) -> list[dict[str, Any]]:
+    ordered = sorted(calls, key=START_ORDER)
+    facts = Facts(ordered, started_us=START_US, duration_ms=3_000.0, status="success",
+                  http_share=0.9, deadline_us=START_US + 2_500_000)
+    return findings.detect(facts)[0]
+
+
+invocation_rows = st.lists(st.tuples(
+    st.sampled_from(range(len(SHAPES))), st.text(min_size=1, max_size=6),
+    st.integers(min_value=START_US, max_value=START_US + 2_000_000),
+    st.floats(min_value=0, max_value=600), st.sampled_from([200, 200, 302, 404, 429, 503, None]),
+    sizes, sizes), max_size=40)
+
+
+@settings(max_examples=200, deadline=None)
+@given(invocation_rows, invocation_rows)
+def test_findings_over_rows_that_share_facts_are_those_over_whole_calls(
+        first: list[tuple[Any, ...]], second: list[tuple[Any, ...]]) -> None:
+    """Detectors read what a group of rows shares once (`Facts.shared`): what they find, and
+    the order they name calls in, is what they find over the same calls one by one."""
+    by_rows, one_by_one = Findings(), Findings()  # two invocations: the second has a history
+    for values in (first, second):
+        rows = [[shape, f"{shape}-{number}-{name}", *rest]
+                for number, (shape, name, *rest) in enumerate(values)]
+        parts = [ShapeParts(shape) for shape in SHAPES]
+        shared = [EncodedCall.of_row(parts[row[0]], row) if parts[row[0]].plain else
+                  EncodedCall(wire.row_call(row, RID, SHAPES)) for row in rows]
+        whole = [EncodedCall(wire.row_call(row, RID, SHAPES)) for row in rows]
+        assert _findings(shared, by_rows) == _findings(whole, one_by_one)

@@ -292,6 +292,15 @@ def test_every_sequential_call_opening_its_own_connection_is_listed() -> None:
     assert found["count"] == 3 and found["callIds"] == [call.id for call in calls]
 
 
+def test_later_calls_reusing_the_first_calls_new_connection_do_not_hide_it() -> None:
+    findings = Findings()
+    findings.detect(_facts([_call(0.0, connection="new")]))
+    calls = [_call(0.0, 50.0, connection="new"), _call(60.0, 50.0, connection="reused"),
+             _call(120.0, 50.0, connection="reused")]
+    (found,) = _only(_facts(calls), "new-connection", findings)
+    assert found["count"] == 1 and found["callIds"] == [calls[0].id]
+
+
 def test_more_connections_for_concurrent_calls_are_not_found_when_one_was_reused() -> None:
     findings = Findings()
     findings.detect(_facts([_call(0.0, connection="new")]))
@@ -366,6 +375,12 @@ def test_calls_running_after_the_response_are_found() -> None:
                      "after-response")
     assert found["count"] == 2 and found["running"] == 1
     assert set(found["callIds"]) == {running.id, ended_late.id}
+
+
+def test_a_call_running_at_the_response_is_found_however_soon_it_was_cut() -> None:
+    running = _call(80.0, 20.0, in_flight=True)  # (cut at the end: it ends in time)
+    (found,) = _only(_facts([_call(0.0), running], duration_ms=100.0), "after-response")
+    assert found["callIds"] == [running.id] and found["running"] == 1
 
 
 def test_a_timed_out_invocation_has_no_after_response_finding() -> None:

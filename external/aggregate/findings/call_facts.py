@@ -22,14 +22,19 @@ CREDENTIAL_SERVICES = frozenset(("sts", "sso", "cognito-identity"))
 
 
 class CallFacts:
-    """The fields of a wire call the recap's encoded form does not keep as values."""
+    """The fields of a wire call the recap's encoded form does not keep as values.
+
+    The calls of one shape that ended with the same status share theirs (`ShapeParts.facts`):
+    a detector that reads only these reads them once per group (`Facts.shared`)."""
 
     __slots__ = ("apart", "attempts", "aws", "connect_ms", "connection", "endpoint",
-                 "error_code", "error_type", "in_flight", "pool", "status", "timeout_known",
-                 "timeout_s", "url")
+                 "error_code", "error_type", "host", "in_flight", "method", "pool", "status",
+                 "timeout_known", "timeout_s", "url")
 
     def __init__(self, call: Mapping[str, Any], in_flight: bool = False) -> None:
         get = call.get
+        self.method: Any = get("method")
+        self.host = str(get("host"))
         self.url: str = get("url") or ""
         self.status: int | None = get("status")
         error = get("error")

@@ -7,6 +7,7 @@ nothing, so neither detector fires on it.
 
 from __future__ import annotations
 
+from httprecap.external.aggregate.findings.facts import merged
 from httprecap.external.aggregate.findings.finding import INFO, WARNING, finding, plural
 
 TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)
@@ -19,31 +20,31 @@ if TYPE_CHECKING:
 
 def no_timeout(facts: Facts, limits: Thresholds, history: History) -> list[Finding]:
     """Calls with no timeout, or one longer than the function had left when they started."""
-    by_host: dict[str, list[EncodedCall]] = {}
     deadline = facts.deadline_us
-    for call in facts.calls:  # (this runs for every call: what it reads is read once)
-        known = call.facts
-        if not known.timeout_known:
+    unbounded: list[tuple[str, list[EncodedCall]]] = []
+    for told, calls in facts.shared:
+        if not told.timeout_known:
             continue
-        timeout = known.timeout_s
-        if timeout is not None and (
-                deadline is None or timeout <= max(deadline - call.begin_us, 0) / 1e6):
+        timeout = told.timeout_s
+        if timeout is not None:
+            if deadline is None:
+                continue
+            outliving = [call for call in calls
+                         if timeout > max(deadline - call.begin_us, 0) / 1e6]
+            if outliving:
+                unbounded.append((told.host, outliving))
             continue
-        host = str(call.host)
-        unbounded = by_host.get(host)
-        if unbounded is None:
-            by_host[host] = [call]
-        else:
-            unbounded.append(call)
-    return [_no_timeout(host, calls, deadline) for host, calls in by_host.items()]
+        unbounded.append((told.host, calls))
+    return [_no_timeout(host, calls, deadline) for host, calls in merged(unbounded).items()]
 
 
 def _no_timeout(host: str, calls: list[EncodedCall], deadline: int | None) -> Finding:
     timeouts = [call.facts.timeout_s for call in calls]
     longest = None if None in timeouts else max(t for t in timeouts if t is not None)
-    # What the function had left is least for the call that started last.
+    # What the function had left is least for the call that started last (`calls` are in
+    # start order).
     remaining = None if deadline is None else \
-        round(max(deadline - max(call.begin_us for call in calls), 0) / 1e6, 3)
+        round(max(deadline - calls[-1].begin_us, 0) / 1e6, 3)
     what = "had no timeout" if longest is None else "had a timeout longer than the function's " \
         "remaining time"
     message = f"{plural(len(calls), 'call')} to {host} {what}: one could outlive the function"
@@ -56,29 +57,26 @@ def new_connections(facts: Facts, limits: Thresholds, history: History) -> list[
     host and port (and AWS service), when none of the calls that opened the invocation's use
     of it reused a connection. Those are the calls that started before the first one ended;
     later ones may open more for concurrency, or reuse the first's."""
-    by_pool: dict[str, list[EncodedCall]] = {}
-    for call in facts.calls:  # (this runs for every call: what it reads is read once)
-        told = call.facts
-        if told.connection is None:
-            continue
-        pool = told.pool
-        calls = by_pool.get(pool)
-        if calls is not None:
-            calls.append(call)
-        elif history.knows_pool(pool):
-            by_pool[pool] = [call]
+    by_pool = merged((told.pool, calls) for told, calls in facts.shared
+                     if told.connection is not None and history.knows_pool(told.pool))
     found = []
     for calls in by_pool.values():
         if _none_reused_at_first(calls):
-            found.append(_new_connection(str(calls[0].host),
+            found.append(_new_connection(calls[0].facts.host,
                                          [c for c in calls if c.facts.connection == "new"]))
     return found
 
 
 def _none_reused_at_first(calls: list[EncodedCall]) -> bool:
+    """Whether every call that started before the first one ended opened a new connection
+    (`calls` in start order)."""
     first_end = calls[0].begin_us + calls[0].duration_ms * 1000
-    return all(call.facts.connection == "new" for call in calls
-               if call is calls[0] or call.begin_us < first_end)
+    for number, call in enumerate(calls):
+        if number and call.begin_us >= first_end:
+            return True
+        if call.facts.connection != "new":
+            return False
+    return True
 
 
 def _new_connection(host: str, calls: list[EncodedCall]) -> Finding:

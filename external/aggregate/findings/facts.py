@@ -7,16 +7,25 @@ them) and its outcome.
 
 from __future__ import annotations
 
+from httprecap.external.aggregate.encoded_call import START_ORDER
+
 TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)
 if TYPE_CHECKING:
+    from collections.abc import Hashable, Iterable
+    from typing import TypeVar
+
     from httprecap.external.aggregate.encoded_call import EncodedCall
+    from httprecap.external.aggregate.findings.call_facts import CallFacts
+
+    Key = TypeVar("Key", bound=Hashable)
 
 
 class Facts:
-    """One invocation as the detectors see it: its calls in start order and its outcome."""
+    """One invocation as the detectors see it: its calls in start order (`START_ORDER`) and
+    its outcome."""
 
-    __slots__ = ("_endpoints", "_spans", "calls", "deadline_us", "duration_ms", "http_share",
-                 "phase", "started_us", "status")
+    __slots__ = ("_endpoints", "_shared", "_spans", "calls", "deadline_us", "duration_ms",
+                 "http_share", "phase", "started_us", "status")
 
     def __init__(self, calls: list[EncodedCall], *, started_us: int, duration_ms: float,
                  status: str | None, http_share: float, deadline_us: int | None = None,
@@ -29,7 +38,8 @@ class Facts:
         self.deadline_us = deadline_us
         self.phase = phase
         self._endpoints: list[str] | None = None
-        self._spans: tuple[float, float] | None = None
+        self._shared: list[tuple[CallFacts, list[EncodedCall]]] | None = None
+        self._spans: tuple[float, float, float] | None = None
 
     @property
     def endpoints(self) -> list[str]:
@@ -39,15 +49,58 @@ class Facts:
         return self._endpoints
 
     @property
-    def spans(self) -> tuple[float, float]:
-        """The calls' positive durations summed, and the longest (0 without calls): a
-        detector whose threshold no call, or no run of calls, can reach stops there."""
-        if self._spans is None:
-            total = longest = 0.0
+    def shared(self) -> list[tuple[CallFacts, list[EncodedCall]]]:
+        """The calls grouped by the `CallFacts` they share, each group in start order, the
+        groups in the order of their first calls."""
+        if self._shared is None:
+            groups: dict[CallFacts, list[EncodedCall]] = {}  # (by identity)
             for call in self.calls:
+                told = call.facts
+                group = groups.get(told)
+                if group is None:
+                    groups[told] = [call]
+                else:
+                    group.append(call)
+            self._shared = list(groups.items())
+        return self._shared
+
+    @property
+    def spans(self) -> tuple[float, float, float]:
+        """The calls' positive durations summed, the longest (0 without calls), and when the
+        last one ended (µs; 0 without calls): a detector whose threshold no call, or no run
+        of calls, can reach stops there."""
+        if self._spans is None:
+            total = longest = last_end = 0.0
+            for call in self.calls:  # (per call: comparisons cost less than max())
                 duration = call.duration_ms
                 if duration > 0.0:
                     total += duration
-                    longest = max(longest, duration)
-            self._spans = (total, longest)
+                    longest = duration if duration > longest else longest
+                end = call.begin_us + duration * 1000
+                last_end = end if end > last_end else last_end
+            self._spans = (total, longest, last_end)
         return self._spans
+
+    @property
+    def any_in_flight(self) -> bool:
+        """Whether a call was still running at the end (each has facts of its own)."""
+        return any(told.in_flight for told, _ in self.shared)
+
+
+def merged(groups: Iterable[tuple[Key, list[EncodedCall]]]) -> dict[Key, list[EncodedCall]]:
+    """The calls of the groups under each key, in start order, the keys in the order of
+    their first groups (groups' lists are left as they are)."""
+    by_key: dict[Key, list[EncodedCall]] = {}
+    mixed: set[Key] = set()
+    for key, calls in groups:
+        have = by_key.get(key)
+        if have is None:
+            by_key[key] = calls
+            continue
+        if key not in mixed:
+            mixed.add(key)
+            have = by_key[key] = list(have)
+        have += calls
+    for key in mixed:
+        by_key[key].sort(key=START_ORDER)
+    return by_key

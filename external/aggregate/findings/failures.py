@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from itertools import pairwise
 
+from httprecap.external.aggregate.encoded_call import START_ORDER
 from httprecap.external.aggregate.findings.finding import INFO, WARNING, finding, millis, plural
 
 TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)
@@ -33,18 +34,24 @@ STORM_MIN_CALLS = 3
 def retries(facts: Facts, limits: Thresholds, history: History) -> list[Finding]:
     retried: list[EncodedCall] = []
     lost_attempts, throttled, lost_ms = 0, 0, 0.0
-    for call in facts.calls:  # (this runs for every call: what it reads is read once)
-        told = call.facts
-        lost, lost_time = _lost(call) if len(told.attempts) > 1 else (0, 0.0)
+    groups = 0  # that `retried` holds calls of
+    for told, calls in facts.shared:
         is_throttled = (told.status == 429 or told.error_type in THROTTLING_ERRORS
                         or told.error_code in THROTTLING_ERRORS)
-        if lost or is_throttled:
-            retried.append(call)
-            lost_attempts += lost
-            lost_ms += lost_time
-            throttled += is_throttled
+        if len(told.attempts) < 2 and not is_throttled:
+            continue  # (a call's attempts are its own: groups of one)
+        groups += 1
+        for call in calls:
+            lost, lost_time = _lost(call) if len(told.attempts) > 1 else (0, 0.0)
+            if lost or is_throttled:
+                retried.append(call)
+                lost_attempts += lost
+                lost_ms += lost_time
+                throttled += is_throttled
     if not retried:
         return []
+    if groups > 1:
+        retried.sort(key=START_ORDER)
     storm = (len(facts.calls) >= STORM_MIN_CALLS
              and len(retried) >= limits.retry_storm_share * len(facts.calls))
     return [_retries(retried, calls=len(facts.calls), lost_attempts=lost_attempts,

@@ -7,6 +7,8 @@ A finding is a plain dict in the recap's field order (docs/FINDINGS.md, *A findi
 
 from __future__ import annotations
 
+from itertools import islice
+
 TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -24,11 +26,7 @@ MAX_CALL_IDS = 100  # a finding about thousands of calls names the first hundred
 
 def finding(kind: str, severity: str, message: str, calls: Iterable[EncodedCall],
             **fields: Any) -> Finding:
-    ids: list[str] = []
-    for call in calls:
-        if len(ids) >= MAX_CALL_IDS:
-            break
-        ids.append(call.id)
+    ids = [call.id for call in islice(calls, MAX_CALL_IDS)]
     return {"kind": kind, "severity": severity, "message": message, "callIds": ids, **fields}
 
 

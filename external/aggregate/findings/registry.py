@@ -90,11 +90,11 @@ class Findings:
     def _remember(self, facts: Facts) -> None:
         try:
             calls, endpoints = facts.calls, facts.endpoints
-            if any(call.facts.in_flight for call in calls):  # cut short: not a duration
+            if facts.any_in_flight:  # cut short: not a duration
                 kept = [n for n, call in enumerate(calls) if not call.facts.in_flight]
                 calls, endpoints = [calls[n] for n in kept], [endpoints[n] for n in kept]
             self.history.remember(endpoints, [call.duration_ms for call in calls],
-                                  {call.facts.pool for call in calls})
+                                  {told.pool for told, _ in facts.shared if not told.in_flight})
         except Exception as exc:
             log.debug(f"findings' history not kept: {type(exc).__name__}: {exc}")
 

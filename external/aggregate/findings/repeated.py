@@ -1,11 +1,13 @@
 """Findings: `repeated-call` (N+1) and `identical-call` (extension process; docs/FINDINGS.md).
 
-Both group the invocation's calls in one pass: by endpoint (ids, numbers and query values
-left out; for AWS, service, operation and resource) and, for GETs, by URL.
+Both group the invocation's calls, a group of calls that share their facts at a time
+(`Facts.shared`): by endpoint (ids, numbers and query values left out; for AWS, service,
+operation and resource) and, for GETs, by URL.
 """
 
 from __future__ import annotations
 
+from httprecap.external.aggregate.findings.facts import merged
 from httprecap.external.aggregate.findings.finding import INFO, WARNING, finding, millis, plural
 
 TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)
@@ -38,14 +40,7 @@ BATCH_OPERATIONS: dict[tuple[Any, Any], str] = {
 
 
 def _groups(facts: Facts) -> dict[str, list[EncodedCall]]:
-    groups: dict[str, list[EncodedCall]] = {}
-    for call, endpoint in zip(facts.calls, facts.endpoints, strict=True):
-        group = groups.get(endpoint)
-        if group is None:
-            groups[endpoint] = [call]
-        else:
-            group.append(call)
-    return groups
+    return merged((told.endpoint, calls) for told, calls in facts.shared)
 
 
 def repeated_calls(facts: Facts, limits: Thresholds, history: History) -> list[Finding]:
@@ -54,7 +49,7 @@ def repeated_calls(facts: Facts, limits: Thresholds, history: History) -> list[F
         if len(calls) < limits.repeated_min:
             continue
         aws = calls[0].facts.aws
-        if aws is None and calls[0].method == "GET" and _one_url(calls):
+        if aws is None and calls[0].facts.method == "GET" and _one_url(calls):
             continue  # one GET again and again: `identical-call`
         found.append(_repeated(endpoint, calls, aws))
     return found
@@ -90,15 +85,7 @@ def _what(count: int, endpoint: str, aws: dict[str, Any] | None) -> str:
 
 
 def identical_calls(facts: Facts, limits: Thresholds, history: History) -> list[Finding]:
-    by_url: dict[str, list[EncodedCall]] = {}
-    for call in facts.calls:
-        if call.method == "GET":
-            url = call.facts.url
-            group = by_url.get(url)
-            if group is None:
-                by_url[url] = [call]
-            else:
-                group.append(call)
+    by_url = merged((told.url, calls) for told, calls in facts.shared if told.method == "GET")
     return [_identical(url, calls) for url, calls in by_url.items()
             if len(calls) >= limits.identical_min]
 

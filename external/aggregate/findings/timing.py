@@ -103,6 +103,8 @@ def after_response(facts: Facts, limits: Thresholds, history: History) -> list[F
     if facts.status not in ("success", "error") or facts.phase != "invoke":
         return []
     end_us = facts.started_us + (facts.duration_ms + AFTER_SLACK_MS) * 1000
+    if facts.spans[2] <= end_us and not facts.any_in_flight:
+        return []  # every call ended in time
     late = [call for call in facts.calls
             if call.facts.in_flight or call.begin_us + call.duration_ms * 1000 > end_us]
     if not late:
