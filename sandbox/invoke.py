@@ -121,8 +121,9 @@ class Invoker:
         if failure is not None:
             return failure
         # What the function printed before its next /next is logged before runtimeDone (the
-        # pipe's reader thread may not have read it yet).
-        lifecycle.drain_output(instance)
+        # pipe's reader thread may not have read it yet). The extensions' lines have no
+        # such order: theirs are not waited for inside the time measured after it.
+        lifecycle.drain_output(instance, function_only=True)
         self._runtime_done(run, invocation)
         agents = instance.invoke_agents()
         failure = lifecycle.wait(instance, lambda: all(agent.idle for agent in agents),

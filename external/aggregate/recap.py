@@ -164,7 +164,8 @@ def build_recap(inv: Invocation, outcome: Outcome, context: Context) -> EncodedR
     sizes = [call.size + len(text) for call, text in zip(calls, texts, strict=True)]
     for call in running:
         inv.tally.add(call)  # the invocation is over: its tally is final
-    share = covered_share(offsets, [call.duration_ms for call in calls], outcome.duration_ms)
+    share = covered_share(offsets, [call.duration_ms for call in calls], outcome.duration_ms,
+                          ordered=True)
     started_at = iso_us(outcome.started_us)
     fields: Recap = {
         "type": TYPE,

@@ -111,19 +111,21 @@ def _slower(call: EncodedCall, than: EncodedCall) -> bool:
     return (call.begin_us, call.id) < (than.begin_us, than.id)
 
 
-def covered_share(offsets: list[float], durations: list[float], duration_ms: float) -> float:
+def covered_share(offsets: list[float], durations: list[float], duration_ms: float,
+                  ordered: bool = False) -> float:
     """Share of [0, duration] covered by at least one call (overlaps counted once).
 
-    `offsets` and `durations` are the calls' `offsetMs` and `durationMs`.
+    `offsets` and `durations` are the calls' `offsetMs` and `durationMs`; `ordered`: the
+    offsets are in ascending order already (a recap's calls), so they are not sorted again.
     """
     if duration_ms <= 0:
         return 0.0
-    # Each call clipped to the invocation (written out: max()/min() per call cost more).
-    intervals = sorted((0.0 if offset < 0.0 else offset,
-                        duration_ms if duration_ms < offset + duration else offset + duration)
-                       for offset, duration in zip(offsets, durations, strict=True))
+    calls = zip(offsets, durations, strict=True)
     covered, reach = 0.0, 0.0
-    for begin, end in intervals:
+    for offset, duration in calls if ordered else sorted(calls):
+        # The call clipped to the invocation (written out: max()/min() per call cost more).
+        begin = 0.0 if offset < 0.0 else offset
+        end = duration_ms if duration_ms < offset + duration else offset + duration
         start = reach if reach > begin else begin
         if end > start:
             covered += end - start

@@ -16,7 +16,8 @@ from httprecap.external.ship.trim import fit_line
 
 TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)
 if TYPE_CHECKING:
-    from typing import BinaryIO
+    from collections.abc import Callable
+    from typing import Any, BinaryIO
     from weakref import WeakKeyDictionary
 
     from httprecap.external.ship.sink_base import Entry
@@ -32,6 +33,8 @@ NOW_MARGIN = 64 * 1024
 # id may be another stream's once it is gone (a test's pipe, say). Made at the first write
 # (`weakref` is not on the start-up path).
 _pipes: list[WeakKeyDictionary[BinaryIO, int | None]] = []
+_last: list[tuple[BinaryIO, int | None]] = []  # the stream written to last, and its size
+_unread: list[tuple[Callable[..., Any], int]] = []  # fcntl.ioctl and FIONREAD, once imported
 
 
 def write_lines(stream: BinaryIO | None, lines: list[str]) -> None:
@@ -57,18 +60,21 @@ def _write(target: BinaryIO, data: bytes) -> None:
 def _pipe_size(stream: BinaryIO) -> int | None:
     """The size of the pipe `stream` writes to, widened at the first call; None if it is no
     pipe (or not one this platform can tell)."""
+    if _last and _last[0][0] is stream:  # (held: its id is no other stream's)
+        return _last[0][1]
     if not _pipes:
         from weakref import WeakKeyDictionary
 
         _pipes.append(WeakKeyDictionary())
     sizes = _pipes[0]
     try:
-        return sizes[stream]
+        size = sizes[stream]
     except KeyError:
         size = sizes[stream] = widen_pipe(stream)
-        return size
     except TypeError:  # a stream that cannot be referred to weakly: looked at each time
         return widen_pipe(stream)
+    _last[:] = [(stream, size)]
+    return size
 
 
 def widen_pipe(stream: BinaryIO) -> int | None:
@@ -105,11 +111,14 @@ def pipe_room(stream: BinaryIO) -> int | None:
     if size is None:
         return None
     try:
-        import fcntl
-        import termios
+        if not _unread:
+            import fcntl
+            import termios
 
+            _unread.append((fcntl.ioctl, termios.FIONREAD))
+        ioctl, request = _unread[0]
         unread = bytearray(4)
-        fcntl.ioctl(stream.fileno(), termios.FIONREAD, unread)
+        ioctl(stream.fileno(), request, unread)
     except (AttributeError, ImportError, OSError, ValueError):
         return None
     return size - int.from_bytes(unread, sys.byteorder, signed=True)

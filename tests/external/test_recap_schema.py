@@ -25,6 +25,7 @@ from httprecap.external.aggregate.recap import (
     parse_iso_us,
     render_call,
 )
+from httprecap.external.aggregate.recap_summary import covered_share
 
 CONTEXT = Context("orders-api", "$LATEST", {}, 0.4)
 
@@ -137,6 +138,22 @@ def test_http_share_counts_overlapping_time_once() -> None:
 def test_http_share_clips_calls_to_the_invocation() -> None:
     assert http_share([{"offsetMs": 90.0, "durationMs": 50.0}], 100.0) == 0.1
     assert http_share([{"offsetMs": 0.0, "durationMs": 5.0}], 0.0) == 0.0
+
+
+@given(st.lists(st.tuples(st.integers(-50_000, 150_000), st.integers(0, 80_000)), max_size=30),
+       st.randoms())
+def test_http_share_of_calls_in_start_order_is_that_of_calls_in_any_order(
+        calls: list[tuple[int, int]], shuffler: random.Random) -> None:
+    ordered = sorted((begin / 1000, duration / 1000) for begin, duration in calls)
+    shuffled = list(ordered)
+    shuffler.shuffle(shuffled)
+    in_order = covered_share([o for o, _ in ordered], [d for _, d in ordered], 100.0, True)
+    assert in_order == pytest.approx(
+        covered_share([o for o, _ in shuffled], [d for _, d in shuffled], 100.0), abs=0.0011)
+    # What a millisecond grid says (the calls' ends rounded outwards, so a bound).
+    grid = {ms for begin, duration in calls
+            for ms in range(max(begin // 1000, 0), min(-(-(begin + duration) // 1000), 100))}
+    assert in_order <= len(grid) / 100 + 0.001
 
 
 def test_empty_recap_has_a_null_slowest_and_zero_share() -> None:
