@@ -89,7 +89,8 @@ class Facts:
 
 def merged(groups: Iterable[tuple[Key, list[EncodedCall]]]) -> dict[Key, list[EncodedCall]]:
     """The calls of the groups under each key, in start order, the keys in the order of
-    their first groups (groups' lists are left as they are)."""
+    their first groups. A key of one group gets that group's own list: read it, never change
+    it (several groups under a key are joined in a new one)."""
     by_key: dict[Key, list[EncodedCall]] = {}
     mixed: set[Key] = set()
     for key, calls in groups:
