@@ -5,7 +5,8 @@ The zip is the product's interface, unpacked by Lambda under /opt:
     extensions/httprecap                     0755  the external extension's launcher
     httprecap-wrapper                        0755  AWS_LAMBDA_EXEC_WRAPPER target
     httprecap/boot/sitecustomize.py                loads the internal extension
-    httprecap/lib/httprecap/**.py                  core/, internal/, external/ (runtime code only)
+    httprecap/lib/httprecap/**.py                  core/, internal/, external/ (runtime code only:
+                                                   not the modules of types, TYPES_ONLY)
     httprecap/lib/httprecap/_vendor/wrapt/         wrapt 1.17.3's C module, cp310..cp314
     **/__pycache__/*.cpython-3XX.pyc               bytecode for each Python 3.10+ found here
 
@@ -45,6 +46,9 @@ EXECUTABLES = frozenset({"extensions/httprecap", "httprecap-wrapper"})
 RUNTIME_PACKAGES = (("core", LIB), ("internal", f"{LIB}/internal"),
                     ("external", f"{LIB}/external"))
 SKIPPED_DIRS = frozenset({"__pycache__", "_vendor"})
+# Modules of types for mypy alone (their classes exist under `if TYPE_CHECKING:` only):
+# nothing in the function or extension process imports them, so they do not ship.
+TYPES_ONLY = frozenset({"core/recap_schema.py"})
 VENDOR_INIT = b'"""Third-party code vendored under a private name, isolated from the user\'s."""\n'
 
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
@@ -96,7 +100,8 @@ def collect_sources(root: Path) -> dict[str, bytes]:
     for folder, package in RUNTIME_PACKAGES:
         for path in _python_files(root / folder):
             relative = path.relative_to(root / folder).as_posix()
-            files[f"{package}/{relative}"] = path.read_bytes()
+            if f"{folder}/{relative}" not in TYPES_ONLY:
+                files[f"{package}/{relative}"] = path.read_bytes()
     return files
 
 

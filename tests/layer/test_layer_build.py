@@ -61,7 +61,25 @@ def test_library_holds_exactly_the_runtime_sources(layer_build: LayerBuild,
     for folder in ("internal", "external"):
         sources |= {f"{LIB}/{folder}/{path.relative_to(source_root / folder).as_posix()}"
                     for path in (source_root / folder).rglob("*.py")}
-    assert shipped == sources
+    assert shipped == sources - {f"{LIB}/recap_schema.py"}  # (types for mypy: TYPES_ONLY)
+
+
+def test_every_shipped_module_imports_without_the_modules_of_types(
+        unpacked_layer: Path) -> None:
+    """What runs in the function or extension process never needs a module left out as
+    types only: each shipped module imports in an interpreter that has the layer alone."""
+    lib = unpacked_layer / "httprecap/lib"
+    modules = sorted(".".join(path.relative_to(lib).with_suffix("").parts).removesuffix(
+        ".__init__") for path in (lib / "httprecap").rglob("*.py") if "_vendor" not in path.parts)
+    assert len(modules) > 50 and "httprecap.external.main" in modules
+    code = (f"import importlib, sys; sys.path.insert(0, {str(lib)!r})\n"
+            f"for name in {modules!r}: importlib.import_module(name)\n"
+            "print(sorted(m for m in sys.modules if m.startswith('httprecap')"
+            " and m.rsplit('.', 1)[-1] in ('recap_schema',)))")
+    result = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True,
+                            text=True, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "[]"
 
 
 def test_nothing_dev_only_ships(layer_build: LayerBuild) -> None:
