@@ -341,13 +341,23 @@ def test_slow_needs_a_history_and_the_absolute_floor() -> None:
     assert _only(_facts([_call(0.0, 140.0)]), "slow-call", _warmed()) == []  # under 3x p90
 
 
+def test_history_keeps_each_endpoints_last_durations_in_start_order() -> None:
+    findings = Findings()
+    calls = [_call(float(n), float(n), path=("/even", "/odd")[n % 2]) for n in range(1, 301)]
+    calls.append(_call(400.0, 9_999.0, in_flight=True, path="/even"))  # cut short: no duration
+    findings.detect(_facts(calls))
+    odd, even = (findings.history.durations[f"GET api.example.com/{name}"].samples
+                 for name in ("odd", "even"))
+    assert list(odd) == [float(n) for n in range(101, 301, 2)]
+    assert list(even) == [float(n) for n in range(102, 301, 2)]
+
+
 def test_history_is_bounded() -> None:
     history = History()
-    history.remember([f"GET h/{n}" for n in range(1000)], [1.0] * 1000,
-                     {f"h{n}" for n in range(1000)})
+    history.remember({f"GET h/{n}": [1.0] for n in range(1000)}, {f"h{n}" for n in range(1000)})
     assert len(history.durations) == 256 and len(history.pools) == 256
-    history.remember(["GET h/x"] * 500, [1.0] * 500, set())
-    assert len(history.durations["GET h/x"].samples) == 100
+    history.remember({"GET h/x": [float(n) for n in range(500)]}, set())
+    assert list(history.durations["GET h/x"].samples) == [float(n) for n in range(400, 500)]
 
 
 # ------------------------------------------------------------------------------ large-payload
@@ -358,6 +368,13 @@ def test_a_large_response_is_found_per_endpoint_and_direction() -> None:
     found = _only(_facts(calls), "large-payload")
     assert [(f["direction"], f["bytes"]) for f in found] == [("response", 2 << 20),
                                                               ("request", 3 << 20)]
+
+
+def test_a_large_body_one_way_is_found_whatever_the_other_way_carries() -> None:
+    for fields, direction in (({"bytesReceived": 2 << 20}, "response"),
+                              ({"bytesSent": 2 << 20, "method": "PUT"}, "request")):
+        (found,) = _only(_facts([_call(0.0, **fields), _call(10.0)]), "large-payload")
+        assert found["direction"] == direction
 
 
 def test_payload_threshold_is_a_knob() -> None:

@@ -24,7 +24,7 @@ class Facts:
     """One invocation as the detectors see it: its calls in start order (`START_ORDER`) and
     its outcome."""
 
-    __slots__ = ("_endpoints", "_shared", "_spans", "calls", "deadline_us", "duration_ms",
+    __slots__ = ("_endpoints", "_extent", "_shared", "calls", "deadline_us", "duration_ms",
                  "http_share", "phase", "started_us", "status")
 
     def __init__(self, calls: list[EncodedCall], *, started_us: int, duration_ms: float,
@@ -39,7 +39,7 @@ class Facts:
         self.phase = phase
         self._endpoints: list[str] | None = None
         self._shared: list[tuple[CallFacts, list[EncodedCall]]] | None = None
-        self._spans: tuple[float, float, float] | None = None
+        self._extent: Extent | None = None
 
     @property
     def endpoints(self) -> list[str]:
@@ -65,26 +65,45 @@ class Facts:
         return self._shared
 
     @property
-    def spans(self) -> tuple[float, float, float]:
-        """The calls' positive durations summed, the longest (0 without calls), and when the
-        last one ended (µs; 0 without calls): a detector whose threshold no call, or no run
-        of calls, can reach stops there."""
-        if self._spans is None:
-            total = longest = last_end = 0.0
-            for call in self.calls:  # (per call: comparisons cost less than max())
-                duration = call.duration_ms
-                if duration > 0.0:
-                    total += duration
-                    longest = duration if duration > longest else longest
-                end = call.begin_us + duration * 1000
-                last_end = end if end > last_end else last_end
-            self._spans = (total, longest, last_end)
-        return self._spans
+    def extent(self) -> Extent:
+        """What the calls reach at most: a detector whose threshold no call, or no run of
+        calls, can reach stops there."""
+        if self._extent is None:
+            self._extent = Extent(self.calls)
+        return self._extent
+
+    @property
+    def endpoint_count(self) -> int:
+        """How many endpoints the calls went to."""
+        return len({told.endpoint for told, _ in self.shared})
 
     @property
     def any_in_flight(self) -> bool:
         """Whether a call was still running at the end (each has facts of its own)."""
         return any(told.in_flight for told, _ in self.shared)
+
+
+class Extent:
+    """The calls' positive durations summed and the longest (ms), when the last one ended
+    (µs), and the largest request and response bodies (bytes); 0 without calls."""
+
+    __slots__ = ("last_end_us", "longest_ms", "most_received", "most_sent", "total_ms")
+
+    def __init__(self, calls: list[EncodedCall]) -> None:
+        total = longest = last_end = 0.0
+        most_sent = most_received = 0
+        for call in calls:  # (per call: comparisons cost less than max())
+            duration = call.duration_ms
+            if duration > 0.0:
+                total += duration
+                longest = duration if duration > longest else longest
+            end = call.begin_us + duration * 1000
+            last_end = end if end > last_end else last_end
+            sent, received = call.bytes_sent, call.bytes_received
+            most_sent = sent if sent > most_sent else most_sent
+            most_received = received if received > most_received else most_received
+        self.total_ms, self.longest_ms, self.last_end_us = total, longest, last_end
+        self.most_sent, self.most_received = most_sent, most_received
 
 
 def merged(groups: Iterable[tuple[Key, list[EncodedCall]]]) -> dict[Key, list[EncodedCall]]:

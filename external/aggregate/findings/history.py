@@ -11,6 +11,10 @@ from __future__ import annotations
 
 from collections import OrderedDict, deque
 
+TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
 SAMPLES = 100
 ENDPOINTS = 256
 POOLS = 256
@@ -67,16 +71,13 @@ class History:
     def knows_pool(self, pool: str) -> bool:
         return pool in self.pools
 
-    def remember(self, endpoints: list[str], durations: list[float], pools: set[str]) -> None:
-        """One invocation's calls, once its findings are made."""
+    def remember(self, durations: Mapping[str, list[float]], pools: Iterable[str]) -> None:
+        """One invocation's calls, once its findings are made: each endpoint's durations in
+        start order (only the last `SAMPLES` can stay), and the pools called."""
         table = self.durations
-        touched: dict[str, Durations] = {}
-        for endpoint, duration in zip(endpoints, durations, strict=True):
-            entry = touched.get(endpoint)
-            if entry is None:
-                entry = touched[endpoint] = self._entry(endpoint)
-            entry.samples.append(duration)
-        for entry in touched.values():
+        for endpoint, taken in durations.items():
+            entry = self._entry(endpoint)
+            entry.samples.extend(taken[-SAMPLES:])
             entry.changed()
         while len(table) > ENDPOINTS:
             table.popitem(last=False)

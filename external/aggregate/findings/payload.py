@@ -15,8 +15,11 @@ if TYPE_CHECKING:
 
 
 def large_payloads(facts: Facts, limits: Thresholds, history: History) -> list[Finding]:
-    large: dict[tuple[str, str], list[tuple[EncodedCall, int]]] = {}
     least = limits.large_bytes
+    extent = facts.extent
+    if extent.most_sent < least and extent.most_received < least:
+        return []
+    large: dict[tuple[str, str], list[tuple[EncodedCall, int]]] = {}
     for call, endpoint in zip(facts.calls, facts.endpoints, strict=True):
         if call.bytes_sent >= least:
             large.setdefault((endpoint, "request"), []).append((call, call.bytes_sent))

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from httprecap.external import log
 from httprecap.external.aggregate.findings.connections import new_connections, no_timeout
+from httprecap.external.aggregate.findings.facts import merged
 from httprecap.external.aggregate.findings.failures import retries
 from httprecap.external.aggregate.findings.finding import Thresholds
-from httprecap.external.aggregate.findings.history import History
+from httprecap.external.aggregate.findings.history import SAMPLES, History
 from httprecap.external.aggregate.findings.payload import large_payloads
 from httprecap.external.aggregate.findings.repeated import identical_calls, repeated_calls
 from httprecap.external.aggregate.findings.timing import (
@@ -89,12 +90,13 @@ class Findings:
 
     def _remember(self, facts: Facts) -> None:
         try:
-            calls, endpoints = facts.calls, facts.endpoints
-            if facts.any_in_flight:  # cut short: not a duration
-                kept = [n for n, call in enumerate(calls) if not call.facts.in_flight]
-                calls, endpoints = [calls[n] for n in kept], [endpoints[n] for n in kept]
-            self.history.remember(endpoints, [call.duration_ms for call in calls],
-                                  {told.pool for told, _ in facts.shared if not told.in_flight})
+            done = [(told, calls) for told, calls in facts.shared
+                    if not told.in_flight]  # (cut short: not a duration)
+            by_endpoint = merged((told.endpoint, calls) for told, calls in done)
+            self.history.remember(
+                {endpoint: [call.duration_ms for call in calls[-SAMPLES:]]
+                 for endpoint, calls in by_endpoint.items()},
+                {told.pool for told, _ in done})
         except Exception as exc:
             log.debug(f"findings' history not kept: {type(exc).__name__}: {exc}")
 

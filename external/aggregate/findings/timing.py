@@ -30,8 +30,8 @@ AFTER_SLACK_MS = 1.0
 def sequential_calls(facts: Facts, limits: Thresholds, history: History) -> list[Finding]:
     """Runs of calls that neither overlapped nor shared an endpoint (calls in start order). A
     call answered with a redirect ends its run: the call after it follows the redirect."""
-    if facts.spans[0] < limits.sequential_ms:
-        return []  # no run of them could save as much
+    if facts.extent.total_ms < limits.sequential_ms or facts.endpoint_count < 2:
+        return []  # no run of them could save as much, or have two calls
     found = []
     calls = facts.calls
     first = 0  # the run is calls[first:number]
@@ -76,7 +76,7 @@ def _sequential(run: list[EncodedCall], facts: Facts, limits: Thresholds) -> lis
 def slow_calls(facts: Facts, limits: Thresholds, history: History) -> list[Finding]:
     """Calls far above their endpoint's usual duration in this environment."""
     floor = limits.slow_ms
-    if facts.spans[1] < floor:
+    if facts.extent.longest_ms < floor:
         return []  # no call is slow enough to compare
     slow: dict[str, tuple[float, list[EncodedCall]]] = {}
     for call, endpoint in zip(facts.calls, facts.endpoints, strict=True):
@@ -103,7 +103,7 @@ def after_response(facts: Facts, limits: Thresholds, history: History) -> list[F
     if facts.status not in ("success", "error") or facts.phase != "invoke":
         return []
     end_us = facts.started_us + (facts.duration_ms + AFTER_SLACK_MS) * 1000
-    if facts.spans[2] <= end_us and not facts.any_in_flight:
+    if facts.extent.last_end_us <= end_us and not facts.any_in_flight:
         return []  # every call ended in time
     late = [call for call in facts.calls
             if call.facts.in_flight or call.begin_us + call.duration_ms * 1000 > end_us]
