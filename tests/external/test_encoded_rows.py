@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from httprecap import wire
@@ -82,6 +82,11 @@ invocation_rows = st.lists(st.tuples(
 
 @settings(max_examples=200, deadline=None)
 @given(invocation_rows, invocation_rows)
+# A group's first call keeps within the time left, a later one of it does not, and another
+# host's call outlives it before that: the hosts come in the order of their calls that do.
+@example([], [(0, "a", START_US, 0.0, 200, None, None), (2, "b", START_US, 0.0, 200, None, None),
+              (2, "c", START_US + 1, 0.0, 200, None, None),
+              (3, "d", START_US, 0.0, 200, None, None)])
 def test_findings_over_rows_that_share_facts_are_those_over_whole_calls(
         first: list[tuple[Any, ...]], second: list[tuple[Any, ...]]) -> None:
     """Detectors read what a group of rows shares once (`Facts.shared`): what they find, and

@@ -7,6 +7,7 @@ nothing, so neither detector fires on it.
 
 from __future__ import annotations
 
+from httprecap.external.aggregate.encoded_call import START_ORDER
 from httprecap.external.aggregate.findings.facts import merged
 from httprecap.external.aggregate.findings.finding import INFO, WARNING, finding, plural
 
@@ -35,6 +36,9 @@ def no_timeout(facts: Facts, limits: Thresholds, history: History) -> list[Findi
                 unbounded.append((told.host, outliving))
             continue
         unbounded.append((told.host, calls))
+    # A group's calls that outlive it may start after another group's: hosts come in the
+    # order of their first such call, as for calls taken one by one.
+    unbounded.sort(key=lambda item: START_ORDER(item[1][0]))
     return [_no_timeout(host, calls, deadline) for host, calls in merged(unbounded).items()]
 
 

@@ -108,8 +108,9 @@ class Extent:
 
 def merged(groups: Iterable[tuple[Key, list[EncodedCall]]]) -> dict[Key, list[EncodedCall]]:
     """The calls of the groups under each key, in start order, the keys in the order of
-    their first groups. A key of one group gets that group's own list: read it, never change
-    it (several groups under a key are joined in a new one)."""
+    their first groups (so in the order of their first calls, when the groups come in the
+    order of theirs, as `Facts.shared` gives them). A key of one group gets that group's own
+    list: read it, never change it (several groups under a key are joined in a new one)."""
     by_key: dict[Key, list[EncodedCall]] = {}
     mixed: set[Key] = set()
     for key, calls in groups:
