@@ -291,9 +291,12 @@ class Lifecycle:
     def drain_output(self, instance: Instance, function_only: bool = False) -> None:
         """Wait until the lines the processes printed so far are in the log book; with
         `function_only`, those of the runtime process alone."""
-        runtime = instance.runtime.process
-        for process in ([runtime] if runtime is not None else []) if function_only else \
-                instance.processes():
+        if function_only:
+            runtime = instance.runtime.process
+            processes = [] if runtime is None else [runtime]
+        else:
+            processes = instance.processes()
+        for process in processes:
             process.drain()
         if self.log_socket is not None:
             self.log_socket.drain()

@@ -124,8 +124,7 @@ class Stream:
         self._queued_bytes += len(encoded)
         # The stream's thread waits for the oldest event's timeout, or a full batch: woken
         # for those alone, not once per event (events are made inside the times measured).
-        sub = self.subscription
-        if first or len(self._queue) >= sub.max_items or self._queued_bytes >= sub.max_bytes:
+        if first or self._full():
             self._cond.notify_all()
 
     def flush(self) -> None:
@@ -158,8 +157,12 @@ class Stream:
         if not self._queue:
             return False
         aged = (time.monotonic() - self._oldest) * 1000 >= sub.timeout_ms
-        full = len(self._queue) >= sub.max_items or self._queued_bytes >= sub.max_bytes
-        return aged or full or self._flushing
+        return aged or self._full() or self._flushing
+
+    def _full(self) -> bool:
+        """Whether what is queued fills a batch (`maxItems` or `maxBytes`)."""
+        sub = self.subscription
+        return len(self._queue) >= sub.max_items or self._queued_bytes >= sub.max_bytes
 
     def _next_batch(self) -> list[bytes] | None:
         with self._cond:

@@ -13,7 +13,7 @@ discovers in a recap, however many hosts the calls went to (see recap.py).
 
 from __future__ import annotations
 
-from httprecap.external.aggregate.encoded_call import ms
+from httprecap.external.aggregate.encoded_call import START_ORDER, ms
 
 TYPE_CHECKING = False  # start-up budget: `typing` is for mypy only (see http11)
 if TYPE_CHECKING:
@@ -108,7 +108,7 @@ def _slower(call: EncodedCall, than: EncodedCall) -> bool:
     """The slowest call is the longest; of equally long ones, the first in recap order."""
     if call.duration_ms != than.duration_ms:
         return call.duration_ms > than.duration_ms
-    return (call.begin_us, call.id) < (than.begin_us, than.id)
+    return START_ORDER(call) < START_ORDER(than)
 
 
 def covered_share(offsets: list[float], durations: list[float], duration_ms: float,

@@ -38,11 +38,12 @@ def retries(facts: Facts, limits: Thresholds, history: History) -> list[Finding]
     for told, calls in facts.shared:
         is_throttled = (told.status == 429 or told.error_type in THROTTLING_ERRORS
                         or told.error_code in THROTTLING_ERRORS)
-        if len(told.attempts) < 2 and not is_throttled:
-            continue  # (a call's attempts are its own: groups of one)
+        attempted = len(told.attempts) > 1  # (a call's attempts are its own: groups of one)
+        if not attempted and not is_throttled:
+            continue
         groups += 1
         for call in calls:
-            lost, lost_time = _lost(call) if len(told.attempts) > 1 else (0, 0.0)
+            lost, lost_time = _lost(call) if attempted else (0, 0.0)
             if lost or is_throttled:
                 retried.append(call)
                 lost_attempts += lost

@@ -77,7 +77,7 @@ class History:
         table = self.durations
         for endpoint, taken in durations.items():
             entry = self._entry(endpoint)
-            entry.samples.extend(taken[-SAMPLES:])
+            entry.samples.extend(taken)  # (a deque of `SAMPLES`: it keeps the last ones)
             entry.changed()
         while len(table) > ENDPOINTS:
             table.popitem(last=False)
