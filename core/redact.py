@@ -214,7 +214,7 @@ class Redactor:
             return MASK
         if name.lower() == "host":
             # http.client sends what it was given: urllib.request passes on a URL's user-info.
-            return value.rpartition("@")[2]
+            value = value.rpartition("@")[2]
         return self.free_text(value)
 
     def is_secret_header(self, name: str) -> bool:

@@ -118,3 +118,12 @@ def test_header_values_that_carry_a_url_are_redacted_like_urls() -> None:
                                 ("Vary", "Accept-Encoding, Cookie")])
     assert headers == {"Location": f"https://app.example.com/cb?code={MASK}&x=1",
                        "Vary": "Accept-Encoding, Cookie"}
+
+
+def test_a_host_header_loses_its_user_info_and_any_credential_it_carries() -> None:
+    """http.client sends the Host it was given, user-info included; the value is free text
+    after that like any other header's."""
+    headers = redactor.headers([("Host", f"user:{SECRET}@db.example.com:5984"),
+                                ("host", f"Bearer {SECRET}"), ("HOST", "api.example.com")])
+    assert headers == {"Host": "db.example.com:5984", "host": f"Bearer {MASK}",
+                       "HOST": "api.example.com"}
