@@ -41,7 +41,7 @@ def _one_cold_start(setup: Setup, servers: Servers) -> dict[str, float]:
         result = sandbox.invoke(configs.event(servers.url("upstream"), 0),
                                 trace_id=configs.TRACE_ID)
         if not result.ok or result.init_duration_ms is None:
-            raise RuntimeError(f"{setup.name}: cold invoke failed: {result.payload!r}")
+            raise configs.invoke_failed(f"{setup.name} (cold)", sandbox, result.payload)
         memory = host.sandbox_memory(sandbox.opt_dir)
     extension = memory.get("extension")
     return {"init_ms": result.init_duration_ms,

@@ -11,7 +11,6 @@ extension costs in this sandbox from what httprecap adds. All run the same handl
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 
 from bench import control_layer, otel_layer
 from httprecap.sandbox import FunctionConfig, Sandbox
+from httprecap.sandbox.ports import free_port
 
 FUNCTIONS = Path(__file__).resolve().parent / "functions"
 NAMES = ("none", "httprecap", "otel", "xray", "control")
@@ -27,6 +27,7 @@ LABELS = {"none": "(a) no layer", "httprecap": "(b) httprecap", "otel": "(c) Ope
 TRACE_ID = "Root=1-67a1b2c3-0123456789abcdef01234567;Parent=0123456789abcdef;Sampled=1"
 TIMEOUT_S = 300.0  # the 10,000-call invoke takes seconds (a minute on a loaded machine)
 MEMORY_MB = 1024
+EXTENSION_LINES = 5  # told of a failed invoke
 RECAP_PREFIX = '{"type":"httprecap.recap"'  # how a recap line from the stdout sink begins
 
 
@@ -72,15 +73,15 @@ def prepare(work: Path, ports: Mapping[str, int],
     }
 
 
+def invoke_failed(name: str, box: Sandbox, payload: bytes) -> RuntimeError:
+    """An invoke that failed, with what the extensions printed last: why it failed is there."""
+    said = [line.text for line in box.logs if line.source == "extension"][-EXTENSION_LINES:]
+    return RuntimeError(f"{name}: invoke failed: {payload!r}; the extensions printed last: "
+                        f"{said or 'nothing'}")
+
+
 def event(url: str, calls: int) -> dict[str, Any]:
     return {"url": url, "calls": calls}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _private_ports(name: str) -> dict[str, str]:

@@ -42,6 +42,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from httprecap.sandbox.ports import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 COMMAND = ".venv/bin/python -m bench.extension_ship"
 API = "/2020-01-01/extension"
@@ -138,18 +140,12 @@ def _response(status: int, payload: Any, headers: dict[str, str] | None = None) 
 # ---------------------------------------------------------------- the extension under test
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class Extension:
     """One launched extension process, its stdout read line by line on a thread."""
 
     def __init__(self, launcher: Path, api: StandIn, sinks: str) -> None:
         self.api = api
-        self.port = _free_port()
+        self.port = free_port()
         self.lines: list[bytes] = []
         self.stderr: list[bytes] = []
         # The launcher runs the first `python3` on PATH (on Lambda, /var/lang/bin/python3):
@@ -158,7 +154,7 @@ class Extension:
                "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{api.port}",
                "AWS_LAMBDA_EXEC_WRAPPER": "/opt/httprecap-wrapper",
                "HTTPRECAP_PORT": str(self.port),
-               "HTTPRECAP_TELEMETRY_PORT": str(_free_port()), "HTTPRECAP_SINKS": sinks}
+               "HTTPRECAP_TELEMETRY_PORT": str(free_port()), "HTTPRECAP_SINKS": sinks}
         self.launched = time.perf_counter()
         self.process = subprocess.Popen([str(launcher)], env=env, stdout=subprocess.PIPE,
                                         stderr=subprocess.PIPE)

@@ -68,7 +68,7 @@ def measure(setups: Mapping[str, Setup], servers: Servers, rounds: int,
 def _invoke(box: Sandbox, name: str, url: str, count: int):  # type: ignore[no-untyped-def]
     result = box.invoke(configs.event(url, count), trace_id=configs.TRACE_ID)
     if not result.ok:
-        raise RuntimeError(f"{name}: invoke failed: {result.payload!r}")
+        raise configs.invoke_failed(name, box, result.payload)
     return result
 
 

@@ -5,21 +5,13 @@ extension wrote."""
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 from typing import Any
 
 from httprecap.sandbox import Sandbox
+from httprecap.sandbox.ports import free_port
 
 RECAP_PREFIX = '{"type":"httprecap.recap"'
-
-
-def free_port() -> int:
-    """A loopback port free right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def layer_env(**extra: str) -> dict[str, str]:
