@@ -19,6 +19,7 @@ from pathlib import Path
 RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
 DEFAULT_EPHEMERAL_LOW = 32768  # Linux's default: 32768-60999
 LOWEST = 10_000  # clear of well-known and registered services' usual ports
+MIN_ROOM = 1000  # fewer ports below the ephemeral range than this: fall back to it
 ATTEMPTS = 200
 
 _given: set[int] = set()
@@ -28,12 +29,13 @@ _lock = threading.Lock()
 def free_port() -> int:
     """A loopback port free right now, outside the ephemeral range where one is available."""
     low = _ephemeral_low()
-    with _lock:
-        for _ in range(ATTEMPTS if low - LOWEST >= 1000 else 0):
-            port = random.randrange(LOWEST, low)
-            if port not in _given and _bindable(port):
-                _given.add(port)
-                return port
+    if low - LOWEST >= MIN_ROOM:
+        with _lock:
+            for _ in range(ATTEMPTS):
+                port = random.randrange(LOWEST, low)
+                if port not in _given and _bindable(port):
+                    _given.add(port)
+                    return port
     return _ephemeral_port()
 
 
@@ -54,7 +56,7 @@ def _bindable(port: int) -> bool:
 
 
 def _ephemeral_port() -> int:
-    """The fallback where the ephemeral range leaves no room below it."""
+    """The fallback where the ephemeral range leaves no room below it (or no free port)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]

@@ -27,15 +27,15 @@ def no_timeout(facts: Facts, limits: Thresholds, history: History) -> list[Findi
         if not told.timeout_known:
             continue
         timeout = told.timeout_s
-        if timeout is not None:
-            if deadline is None:
-                continue
+        if timeout is None:
+            outliving = calls
+        elif deadline is None:
+            continue
+        else:
             outliving = [call for call in calls
                          if timeout > max(deadline - call.begin_us, 0) / 1e6]
-            if outliving:
-                unbounded.append((told.host, outliving))
-            continue
-        unbounded.append((told.host, calls))
+        if outliving:
+            unbounded.append((told.host, outliving))
     # A group's calls that outlive it may start after another group's: hosts come in the
     # order of their first such call, as for calls taken one by one.
     unbounded.sort(key=lambda item: START_ORDER(item[1][0]))
